@@ -1,0 +1,64 @@
+"""Wallet Clubs: loyalty cards for Apple Wallet and Google Wallet.
+
+``create_app()`` is the application factory; nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from wallet.config import PROJECT_ROOT, load_config
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        instance_path=(test_config or {}).get("INSTANCE_PATH") or os.environ.get("INSTANCE_PATH"),
+        template_folder=str(PROJECT_ROOT / "templates"),
+    )
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.from_mapping(load_config(app.instance_path))
+    if test_config:
+        app.config.from_mapping(test_config)
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
+
+    from wallet import extensions
+
+    extensions.init_app(app)
+
+    from wallet.apple import init_app as init_apple
+    from wallet.api import init_app as init_api
+    from wallet.google import init_app as init_google
+    from wallet.jobs import init_app as init_jobs
+    from wallet.web import init_app as init_web
+
+    init_apple(app)
+    init_google(app)
+    init_api(app)
+    init_web(app)
+    init_jobs(app)
+
+    from wallet.cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def _instance_secret(instance: Path) -> str:
+    """A development secret kept in instance/ so sessions survive restarts."""
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key

@@ -1,0 +1,46 @@
+"""Tables of the Apple side: devices registered for passes, their logs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from wallet.db import Base, utcnow
+from wallet.loyalty.models import BigId, Membership
+
+
+class DeviceRegistration(Base):
+    """A device (deviceLibraryIdentifier) asking for pushes about one pass."""
+
+    __tablename__ = "apple_registrations"
+    __table_args__ = (
+        UniqueConstraint(
+            "device_library_identifier", "membership_id", name="uq_apple_registrations_device_pass"
+        ),
+        Index("ix_apple_registrations_device", "device_library_identifier", "pass_type_identifier"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    device_library_identifier: Mapped[str] = mapped_column(String(128))
+    pass_type_identifier: Mapped[str] = mapped_column(String(255))
+    membership_id: Mapped[int] = mapped_column(
+        ForeignKey("memberships.id", ondelete="CASCADE"), index=True
+    )
+    push_token: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    membership: Mapped[Membership] = relationship()
+
+
+class DeviceLogEntry(Base):
+    """A message a device sent to POST /v1/log; kept bounded."""
+
+    __tablename__ = "apple_device_logs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message: Mapped[str] = mapped_column(Text)
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -1,0 +1,156 @@
+"""The database layer: declarative base, engine and sessions.
+
+Plain SQLAlchemy 2.0 rather than a Flask extension, so the loyalty core and the
+workers use the same models and sessions with or without a Flask app.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import NullPool
+from sqlalchemy.types import TypeDecorator
+
+# Stable constraint names keep Alembic migrations identical on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Every module that defines tables; Alembic and create_all import them all.
+MODEL_MODULES = (
+    "wallet.loyalty.models",
+    "wallet.apple.models",
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    SQLite has no time zones; storing naive UTC and attaching UTC on the way
+    out keeps comparisons and isoformat() identical on SQLite and PostgreSQL.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use utcnow()")
+        value = value.astimezone(timezone.utc)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+def import_all_models() -> MetaData:
+    for name in MODEL_MODULES:
+        importlib.import_module(name)
+    return Base.metadata
+
+
+def make_engine(url: str, *, sqlite_immediate: bool = False, **kwargs: Any) -> Engine:
+    """An engine tuned for the backend.
+
+    SQLite: WAL so readers never wait for the writer, a busy timeout so
+    writers queue instead of failing. With ``sqlite_immediate`` every
+    transaction opens with BEGIN IMMEDIATE: a deferred transaction that reads
+    and then writes fails with "database is locked" when another writer got
+    there first, so write paths take the lock up front. That is SQLite's
+    equivalent of PostgreSQL's row locks (SELECT ... FOR UPDATE).
+    """
+    if url.startswith("sqlite"):
+        kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
+        if ":memory:" not in url:
+            kwargs.setdefault("poolclass", NullPool)
+        engine = create_engine(url, **kwargs)
+        begin_sql = "BEGIN IMMEDIATE" if sqlite_immediate else "BEGIN"
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            conn.exec_driver_sql(begin_sql)
+
+        return engine
+
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 20)
+    return create_engine(url, **kwargs)
+
+
+class Database:
+    """Engines plus session factories for one process."""
+
+    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+        self.url = url
+        self.engine = make_engine(url, **engine_kwargs)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        write_engine = (
+            make_engine(url, sqlite_immediate=True, **engine_kwargs) if self.is_sqlite else self.engine
+        )
+        self.write_engine = write_engine
+        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self._write = sessionmaker(write_engine, expire_on_commit=False)
+
+    def session(self) -> Session:
+        """A session for reads. On SQLite its transactions begin DEFERRED, so
+        use it only for reads there."""
+        return self._read()
+
+    def write_session(self) -> Session:
+        """A session for writes: BEGIN IMMEDIATE on SQLite; on PostgreSQL an
+        ordinary session whose writers lock the rows they change."""
+        return self._write()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A write session in one transaction: committed on success, rolled
+        back on any exception, closed either way."""
+        session = self.write_session()
+        try:
+            with session.begin():
+                yield session
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self.write_engine is not self.engine:
+            self.write_engine.dispose()

@@ -1,0 +1,195 @@
+"""Tables of the loyalty core."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from wallet.db import Base, utcnow
+
+# BigInteger primary keys that still autoincrement on SQLite.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Brand(Base):
+    __tablename__ = "brands"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    clubs: Mapped[list[Club]] = relationship(back_populates="brand")
+    api_keys: Mapped[list[ApiKey]] = relationship(back_populates="brand")
+
+
+class ApiKey(Base):
+    """A brand's API key. Only a SHA-256 of the key is stored: keys are 32
+    random bytes, so a slow password hash would add nothing but latency."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100), default="default")
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    brand: Mapped[Brand] = relationship(back_populates="api_keys")
+
+
+class Club(Base):
+    """A loyalty club: its card design and its program rules.
+
+    ``design_version`` grows whenever anything the pass artwork depends on
+    changes (logo, strip, colours); renderers cache per (club id, design
+    version). ``program`` holds the current rules as data; the ledger records
+    what each rule produced, so changing rules never rewrites history.
+    """
+
+    __tablename__ = "clubs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str] = mapped_column(String(64), default="other")
+    logo_text: Mapped[str | None] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3), default="RUB")
+    foreground_color: Mapped[str] = mapped_column(String(7), default="#FFFFFF")
+    background_color: Mapped[str] = mapped_column(String(7), default="#1F2937")
+    label_color: Mapped[str] = mapped_column(String(7), default="#D1D5DB")
+    barcode_format: Mapped[str] = mapped_column(String(16), default="qr")
+    logo_png: Mapped[bytes | None] = mapped_column(LargeBinary)
+    strip_png: Mapped[bytes | None] = mapped_column(LargeBinary)
+    icon_png: Mapped[bytes | None] = mapped_column(LargeBinary)
+    design_version: Mapped[int] = mapped_column(Integer, default=1)
+    terms: Mapped[str] = mapped_column(Text, default="")
+    contact_email: Mapped[str | None] = mapped_column(String(320))
+    contact_phone: Mapped[str | None] = mapped_column(String(32))
+    website: Mapped[str | None] = mapped_column(String(500))
+    # [{"name", "latitude", "longitude", "relevant_text"}], at most 10.
+    locations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    program: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The latest club-wide message, shown in the pass's news field.
+    message: Mapped[str | None] = mapped_column(Text)
+    message_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    brand: Mapped[Brand] = relationship(back_populates="clubs")
+
+
+class Customer(Base):
+    """A person, found by email or phone, who can hold cards of many clubs."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    birthday: Mapped[date | None]
+    locale: Mapped[str] = mapped_column(String(8), default="en")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Membership(Base):
+    """One customer's card in one club.
+
+    ``version`` grows on every change the card shows; ``change_seq`` is the
+    global sequence number of the transaction that made that change (see
+    ``wallet.loyalty.cards``), which orders changes for Apple's
+    passesUpdatedSince; ``card_modified_at`` is the pass's Last-Modified and
+    strictly increases, one second at least, with every version.
+    """
+
+    __tablename__ = "memberships"
+    __table_args__ = (
+        UniqueConstraint("club_id", "customer_id", name="uq_memberships_club_customer"),
+        UniqueConstraint("club_id", "card_number", name="uq_memberships_club_card_number"),
+        Index("ix_memberships_change_seq", "change_seq"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    club_id: Mapped[int] = mapped_column(ForeignKey("clubs.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    card_number: Mapped[str] = mapped_column(String(32))
+    serial_number: Mapped[str] = mapped_column(String(64), unique=True)
+    auth_token: Mapped[str] = mapped_column(String(64))
+    # Secret part of the member's apple_pass_url / card page URL.
+    download_token: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | ended
+    ended_at: Mapped[datetime | None]
+    # Derived figures kept for fast reads; the ledger is the truth and tests
+    # check these against it.
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    pending: Mapped[int] = mapped_column(BigInteger, default=0)
+    cash_balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    stamps: Mapped[int] = mapped_column(Integer, default=0)
+    tier: Mapped[str | None] = mapped_column(String(64))
+    expiring_points: Mapped[int] = mapped_column(BigInteger, default=0)
+    expiring_on: Mapped[date | None]
+    referral_code: Mapped[str | None] = mapped_column(String(32), unique=True)
+    referred_by_id: Mapped[int | None] = mapped_column(ForeignKey("memberships.id", ondelete="SET NULL"))
+    version: Mapped[int] = mapped_column(BigInteger, default=1)
+    change_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    card_modified_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    club: Mapped[Club] = relationship()
+    customer: Mapped[Customer] = relationship()
+
+
+class ChangeCounter(Base):
+    """One row per named counter. Taking the next value locks the row until
+    commit, so values are handed out in commit order (see cards.py)."""
+
+    __tablename__ = "change_counters"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class OutboxEvent(Base):
+    """Work that must happen after a commit: a card to re-render and push, a
+    webhook to deliver. Written in the same transaction as the change, kept
+    until a worker has done it (``done_at``); a worker leases rows by setting
+    ``locked_until`` so a dead worker's rows come back after the lease."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "done_at", "available_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # card.changed | webhook | ...
+    membership_id: Mapped[int | None] = mapped_column(
+        ForeignKey("memberships.id", ondelete="CASCADE"), index=True
+    )
+    club_id: Mapped[int | None] = mapped_column(ForeignKey("clubs.id", ondelete="CASCADE"))
+    brand_id: Mapped[int | None] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    available_at: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None]
+    locked_by: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None]
