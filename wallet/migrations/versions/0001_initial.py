@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 21:07:20.726514
+Create Date: 2026-11-22 21:09:39.868465
 """
 from __future__ import annotations
 
@@ -102,6 +102,20 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('clubs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_clubs_brand_id'), ['brand_id'], unique=False)
+
+    op.create_table('webhooks',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('brand_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('url', sa.String(length=2000), nullable=False),
+    sa.Column('secret', sa.String(length=64), nullable=False),
+    sa.Column('events', sa.JSON(), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('created_at', wallet.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['brand_id'], ['brands.id'], name=op.f('fk_webhooks_brand_id_brands'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhooks'))
+    )
+    with op.batch_alter_table('webhooks', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_webhooks_brand_id'), ['brand_id'], unique=False)
 
     op.create_table('memberships',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -204,6 +218,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_memberships_change_seq')
 
     op.drop_table('memberships')
+    with op.batch_alter_table('webhooks', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_webhooks_brand_id'))
+
+    op.drop_table('webhooks')
     with op.batch_alter_table('clubs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_clubs_brand_id'))
 
