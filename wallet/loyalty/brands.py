@@ -1,0 +1,107 @@
+"""Brands, their owners' passwords and their API keys.
+
+An API key is "wc_live_" plus 32 random bytes (URL-safe). Only its SHA-256 is
+stored: with that much entropy a slow hash adds latency and no safety, and a
+lookup by hash compares nothing in Python, so timing reveals nothing.
+Passwords are people's and get argon2.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+from passlib.context import CryptContext
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from wallet.db import utcnow
+from wallet.loyalty.errors import Conflict, LoyaltyError, NotAuthenticated, NotFound, RuleViolation
+from wallet.loyalty.models import ApiKey, Brand
+
+KEY_PREFIX = "wc_live_"
+_passwords = CryptContext(schemes=["argon2"], deprecated="auto")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class BrandError(LoyaltyError):
+    default_code = "invalid_brand"
+
+
+def normalize_email(email: str) -> str:
+    email = (email or "").strip().lower()
+    if len(email) > 320 or not _EMAIL.match(email):
+        raise BrandError(f"not a valid email address: {email!r}", code="invalid_email")
+    return email
+
+
+def hash_password(password: str) -> str:
+    return _passwords.hash(password)
+
+
+def verify_password(brand: Brand, password: str) -> bool:
+    if not brand.password_hash or not password:
+        return False
+    return _passwords.verify(password, brand.password_hash)
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def create_brand(session: Session, *, name: str, email: str, password: str) -> tuple[Brand, str]:
+    """A new brand with its first API key; returns (brand, plaintext key).
+    The key is shown once and never stored."""
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise BrandError("name must be 1 to 200 characters", code="invalid_name")
+    email = normalize_email(email)
+    if not password or len(password) < 8:
+        raise BrandError("password must be at least 8 characters", code="invalid_password")
+    if len(password) > 1024:
+        raise BrandError("password is too long", code="invalid_password")
+    if session.scalar(select(Brand.id).where(Brand.email == email)) is not None:
+        raise BrandError(f"a brand with email {email} already exists", code="email_taken")
+    brand = Brand(name=name, email=email, password_hash=hash_password(password))
+    try:
+        with session.begin_nested():
+            session.add(brand)
+            session.flush()
+    except IntegrityError:
+        # Someone registered the same email between our check and insert.
+        raise BrandError(f"a brand with email {email} already exists", code="email_taken") from None
+    _, key = create_api_key(session, brand, "default")
+    return brand, key
+
+
+def create_api_key(session: Session, brand: Brand, name: str = "default") -> tuple[ApiKey, str]:
+    name = (name or "default").strip()
+    if not name or len(name) > 100:
+        raise RuleViolation("key name must be 1 to 100 characters", code="invalid_name")
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    row = ApiKey(brand_id=brand.id, name=name, prefix=key[: len(KEY_PREFIX) + 4], key_hash=hash_api_key(key))
+    session.add(row)
+    session.flush()
+    return row, key
+
+
+def revoke_api_key(session: Session, brand: Brand, key_id: int) -> ApiKey:
+    row = session.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.brand_id == brand.id))
+    if row is None:
+        raise NotFound(f"no API key {key_id}", code="api_key_not_found")
+    if row.revoked_at is not None:
+        raise Conflict(f"API key {key_id} is already revoked", code="already_revoked")
+    row.revoked_at = utcnow()
+    return row
+
+
+def authenticate_api_key(session: Session, key: str) -> Brand:
+    """The brand holding ``key``; NotAuthenticated when unknown or revoked."""
+    if not key or not key.startswith(KEY_PREFIX) or len(key) > 200:
+        raise NotAuthenticated("unknown or revoked API key", code="invalid_api_key")
+    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_api_key(key)))
+    if row is None or row.revoked_at is not None:
+        raise NotAuthenticated("unknown or revoked API key", code="invalid_api_key")
+    return row.brand
