@@ -4,4 +4,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Registers this area's blueprints and services on the app."""
+    """Loads the service account that signs save links."""
+    from wallet.google.identity import init_identity
+
+    init_identity(app)

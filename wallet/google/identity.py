@@ -1,0 +1,97 @@
+"""The Google service account that signs "Add to Google Wallet" links.
+
+Real accounts come from GOOGLE_SERVICE_ACCOUNT_FILE (the JSON key Google
+Cloud issues; see certs.example/README.md). Without one, development mode
+generates a key of the same shape under the development certificates
+directory, so the whole path runs on a fresh machine; Google would refuse
+links signed with it, which is the point of calling it development.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from flask import Flask, current_app
+
+DEV_ISSUER_ID = "3388000000000000000"
+DEV_ACCOUNT_FILE = "google-service-account.json"
+
+
+class GoogleConfigError(RuntimeError):
+    """The Google configuration cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class GoogleIdentity:
+    issuer_id: str
+    client_email: str
+    private_key_id: str
+    private_key: RSAPrivateKey
+    development: bool
+
+
+def _write_dev_account(path: Path) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    account = {
+        "type": "service_account",
+        "project_id": "wallet-clubs-dev",
+        "private_key_id": secrets.token_hex(20),
+        "private_key": pem,
+        "client_email": "wallet-dev@wallet-clubs-dev.iam.gserviceaccount.com",
+        "token_uri": "https://oauth2.googleapis.com/token",
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(account, fh, indent=2)
+
+
+def load_identity(config: dict) -> GoogleIdentity:  # type: ignore[type-arg]
+    account_file = config.get("GOOGLE_SERVICE_ACCOUNT_FILE")
+    development = not account_file
+    if development:
+        path = Path(config["DEV_CERTS_DIR"]) / DEV_ACCOUNT_FILE
+        if not path.exists():
+            try:
+                _write_dev_account(path)
+            except FileExistsError:  # another process wrote it first
+                pass
+    else:
+        path = Path(account_file)
+    try:
+        account = json.loads(path.read_text())
+        key = serialization.load_pem_private_key(account["private_key"].encode(), password=None)
+    except (OSError, ValueError, KeyError) as exc:
+        raise GoogleConfigError(f"cannot read the Google service account key {path}: {exc}") from exc
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise GoogleConfigError(f"{path}: the service account key is not an RSA key")
+    issuer_id = config.get("GOOGLE_ISSUER_ID") or (DEV_ISSUER_ID if development else None)
+    if not issuer_id:
+        raise GoogleConfigError("GOOGLE_SERVICE_ACCOUNT_FILE is set but GOOGLE_ISSUER_ID is not")
+    return GoogleIdentity(
+        issuer_id=str(issuer_id),
+        client_email=account["client_email"],
+        private_key_id=account.get("private_key_id", ""),
+        private_key=key,
+        development=development,
+    )
+
+
+def init_identity(app: Flask) -> None:
+    app.extensions["wallet.google.identity"] = load_identity(app.config)
+
+
+def get_identity(app: Flask | None = None) -> GoogleIdentity:
+    return (app or current_app).extensions["wallet.google.identity"]
