@@ -29,6 +29,7 @@ NAMING_CONVENTION = {
 # Every module that defines tables; Alembic and create_all import them all.
 MODEL_MODULES = (
     "wallet.loyalty.models",
+    "wallet.loyalty.ledger_models",
     "wallet.loyalty.webhooks",
     "wallet.apple.models",
 )

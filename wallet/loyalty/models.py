@@ -148,6 +148,12 @@ class Membership(Base):
     tier: Mapped[str | None] = mapped_column(String(64))
     expiring_points: Mapped[int] = mapped_column(BigInteger, default=0)
     expiring_on: Mapped[date | None]
+    # Next tier review (downgrades happen only then); see loyalty.schedule.
+    tier_review_at: Mapped[datetime | None]
+    # A message for this member's card only (a club message sent to one tier);
+    # the card shows whichever of it and club.message is newer.
+    message: Mapped[str | None] = mapped_column(Text)
+    message_at: Mapped[datetime | None]
     referral_code: Mapped[str | None] = mapped_column(String(32), unique=True)
     referred_by_id: Mapped[int | None] = mapped_column(ForeignKey("memberships.id", ondelete="SET NULL"))
     version: Mapped[int] = mapped_column(BigInteger, default=1)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 21:09:39.868465
+Create Date: 2026-11-22 21:16:45.189928
 """
 from __future__ import annotations
 
@@ -135,6 +135,9 @@ def upgrade() -> None:
     sa.Column('tier', sa.String(length=64), nullable=True),
     sa.Column('expiring_points', sa.BigInteger(), nullable=False),
     sa.Column('expiring_on', sa.Date(), nullable=True),
+    sa.Column('tier_review_at', wallet.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('message', sa.Text(), nullable=True),
+    sa.Column('message_at', wallet.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('referral_code', sa.String(length=32), nullable=True),
     sa.Column('referred_by_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('version', sa.BigInteger(), nullable=False),
@@ -172,6 +175,39 @@ def upgrade() -> None:
         batch_op.create_index('ix_apple_registrations_device', ['device_library_identifier', 'pass_type_identifier'], unique=False)
         batch_op.create_index(batch_op.f('ix_apple_registrations_membership_id'), ['membership_id'], unique=False)
 
+    op.create_table('ledger_transactions',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('membership_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('club_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('type', sa.String(length=16), nullable=False),
+    sa.Column('points', sa.BigInteger(), nullable=False),
+    sa.Column('balance_delta', sa.BigInteger(), nullable=False),
+    sa.Column('pending_delta', sa.BigInteger(), nullable=False),
+    sa.Column('cash_delta', sa.BigInteger(), nullable=False),
+    sa.Column('stamps_delta', sa.Integer(), nullable=False),
+    sa.Column('amount', sa.BigInteger(), nullable=True),
+    sa.Column('currency', sa.String(length=3), nullable=True),
+    sa.Column('receipt_id', sa.String(length=100), nullable=True),
+    sa.Column('refund_of_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('refunded_amount', sa.BigInteger(), nullable=False),
+    sa.Column('tier', sa.String(length=64), nullable=True),
+    sa.Column('reason', sa.Text(), nullable=True),
+    sa.Column('actor', sa.String(length=200), nullable=False),
+    sa.Column('dedupe_key', sa.String(length=100), nullable=True),
+    sa.Column('details', sa.JSON(), nullable=False),
+    sa.Column('created_at', wallet.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['club_id'], ['clubs.id'], name=op.f('fk_ledger_transactions_club_id_clubs'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['membership_id'], ['memberships.id'], name=op.f('fk_ledger_transactions_membership_id_memberships'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['refund_of_id'], ['ledger_transactions.id'], name=op.f('fk_ledger_transactions_refund_of_id_ledger_transactions'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_transactions')),
+    sa.UniqueConstraint('club_id', 'receipt_id', name='uq_ledger_transactions_club_receipt'),
+    sa.UniqueConstraint('dedupe_key', name=op.f('uq_ledger_transactions_dedupe_key'))
+    )
+    with op.batch_alter_table('ledger_transactions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_ledger_transactions_club_id'), ['club_id'], unique=False)
+        batch_op.create_index('ix_ledger_transactions_member_created', ['membership_id', 'created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_ledger_transactions_refund_of_id'), ['refund_of_id'], unique=False)
+
     op.create_table('outbox',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('kind', sa.String(length=32), nullable=False),
@@ -195,6 +231,29 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_outbox_membership_id'), ['membership_id'], unique=False)
         batch_op.create_index('ix_outbox_pending', ['done_at', 'available_at'], unique=False)
 
+    op.create_table('point_lots',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('membership_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('source_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('points', sa.BigInteger(), nullable=False),
+    sa.Column('remaining', sa.BigInteger(), nullable=False),
+    sa.Column('earned_at', wallet.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('spendable_at', wallet.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('released', sa.Boolean(), nullable=False),
+    sa.Column('expires_at', wallet.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('exhausted', sa.Boolean(), nullable=False),
+    sa.Column('expired_at', wallet.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('warned_at', wallet.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['membership_id'], ['memberships.id'], name=op.f('fk_point_lots_membership_id_memberships'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['source_id'], ['ledger_transactions.id'], name=op.f('fk_point_lots_source_id_ledger_transactions'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_point_lots'))
+    )
+    with op.batch_alter_table('point_lots', schema=None) as batch_op:
+        batch_op.create_index('ix_point_lots_expiry', ['exhausted', 'expires_at'], unique=False)
+        batch_op.create_index('ix_point_lots_member_open', ['membership_id', 'exhausted', 'earned_at'], unique=False)
+        batch_op.create_index('ix_point_lots_release', ['released', 'spendable_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_point_lots_source_id'), ['source_id'], unique=False)
+
     # ### end Alembic commands ###
     op.bulk_insert(sa.table('change_counters', sa.column('name', sa.String), sa.column('value', sa.BigInteger)), [{'name': 'pass_changes', 'value': 0}])
 
@@ -202,11 +261,24 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('point_lots', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_point_lots_source_id'))
+        batch_op.drop_index('ix_point_lots_release')
+        batch_op.drop_index('ix_point_lots_member_open')
+        batch_op.drop_index('ix_point_lots_expiry')
+
+    op.drop_table('point_lots')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_pending')
         batch_op.drop_index(batch_op.f('ix_outbox_membership_id'))
 
     op.drop_table('outbox')
+    with op.batch_alter_table('ledger_transactions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_ledger_transactions_refund_of_id'))
+        batch_op.drop_index('ix_ledger_transactions_member_created')
+        batch_op.drop_index(batch_op.f('ix_ledger_transactions_club_id'))
+
+    op.drop_table('ledger_transactions')
     with op.batch_alter_table('apple_registrations', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_apple_registrations_membership_id'))
         batch_op.drop_index('ix_apple_registrations_device')
