@@ -7,4 +7,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Registers this area's blueprints and services on the app."""
     # Signing identity, pass download route: see certs.py / download.py.
+    from wallet.apple.certs import init_identity
+
+    init_identity(app)  # a missing or mismatched certificate stops start-up here
     # PassKit web service under /apple/v1: see webservice.py.

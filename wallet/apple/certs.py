@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from flask import Flask, current_app
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
@@ -296,3 +301,244 @@ def certificate_identifiers(cert: x509.Certificate) -> tuple[str, str]:
             "(no UID / 'Pass Type ID:' common name or no OU team identifier)"
         )
     return pass_type, team
+
+
+# --------------------------------------------------------------------------
+# The signing identity of a running app
+# --------------------------------------------------------------------------
+
+# File names looked for in CERTS_DIR (see certs.example/README.md).
+REAL_CERT_NAMES = ("pass.pem", "pass.crt", "pass.cer")
+REAL_KEY_NAMES = ("pass.key", "pass-key.pem")
+REAL_P12_NAMES = ("pass.p12", "pass.pfx")
+WWDR_NAMES = ("wwdr.pem", "AppleWWDRCAG4.pem", "wwdr.cer", "AppleWWDRCAG4.cer")
+EXPIRY_WARNING = dt.timedelta(days=30)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class SigningIdentity:
+    """Everything needed to sign passes, loaded and checked once per process.
+
+    Parsing an RSA key makes OpenSSL 3 validate it (tens of milliseconds), so
+    the key object is kept here and reused for every pass.
+    """
+
+    certificate: x509.Certificate
+    private_key: rsa.RSAPrivateKey
+    wwdr_certificate: x509.Certificate
+    pass_type_identifier: str
+    team_identifier: str
+    # PEM files of the certificate and its unencrypted key, for TLS clients
+    # (APNs takes the Pass Type ID certificate as the TLS client certificate).
+    tls_cert_file: Path
+    tls_key_file: Path
+    development: bool
+    # Root + intermediate PEM for `openssl -CAfile` (development chain only).
+    ca_bundle_file: Path | None = None
+    certificate_der: bytes = field(init=False, repr=False)
+    wwdr_der: bytes = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "certificate_der",
+                           self.certificate.public_bytes(serialization.Encoding.DER))
+        object.__setattr__(self, "wwdr_der",
+                           self.wwdr_certificate.public_bytes(serialization.Encoding.DER))
+
+    @property
+    def not_valid_after(self) -> dt.datetime:
+        return self.certificate.not_valid_after_utc
+
+
+def load_signing_identity(config: Mapping[str, Any], instance_path: str | os.PathLike[str]) -> SigningIdentity:
+    """The identity from CERTS_DIR, else (when USE_DEV_CERTS) the development chain.
+
+    Raises CertificateError with one message saying what is wrong and where.
+    """
+    certs_dir = Path(config["CERTS_DIR"])
+    pass_type = config["PASS_TYPE_IDENTIFIER"]
+    team = config["TEAM_IDENTIFIER"]
+    password = config.get("PASS_CERT_PASSWORD")
+    instance = Path(instance_path)
+
+    real = _find_real_files(certs_dir)
+    if real is not None:
+        identity = _load_real(real, certs_dir, password, instance)
+    elif config.get("USE_DEV_CERTS", True):
+        paths = write_dev_chain(config["DEV_CERTS_DIR"], pass_type_identifier=pass_type,
+                                team_identifier=team)
+        cert = _read_cert(paths["pass_cert"])
+        key = _read_key(paths["pass_key"], None)
+        identity = SigningIdentity(
+            certificate=cert, private_key=key, wwdr_certificate=_read_cert(paths["wwdr_cert"]),
+            pass_type_identifier=certificate_identifiers(cert)[0],
+            team_identifier=certificate_identifiers(cert)[1],
+            tls_cert_file=paths["pass_cert"], tls_key_file=paths["pass_key"],
+            development=True, ca_bundle_file=paths["ca_bundle"],
+        )
+    else:
+        raise CertificateError(
+            f"no pass signing certificate in {certs_dir} (expected pass.pem + pass.key, or "
+            "pass.p12, and wwdr.pem) and USE_DEV_CERTS is off; see certs.example/README.md"
+        )
+    _check_identity(identity, pass_type, team)
+    return identity
+
+
+def _find_real_files(certs_dir: Path) -> dict[str, Path] | None:
+    def first(names: tuple[str, ...]) -> Path | None:
+        return next((certs_dir / n for n in names if (certs_dir / n).is_file()), None)
+
+    cert, key, p12, wwdr = first(REAL_CERT_NAMES), first(REAL_KEY_NAMES), first(REAL_P12_NAMES), first(WWDR_NAMES)
+    if not any((cert, key, p12)):
+        return None
+    if p12 is None and (cert is None or key is None):
+        missing = "pass.key (the private key)" if cert else "pass.pem (the certificate)"
+        raise CertificateError(f"{certs_dir}: found {(cert or key).name} but not {missing}; "
+                               "see certs.example/README.md")
+    if wwdr is None:
+        raise CertificateError(
+            f"{certs_dir}: no Apple WWDR G4 intermediate (wwdr.pem or AppleWWDRCAG4.cer); "
+            "download it from https://www.apple.com/certificateauthority/ "
+            "(see certs.example/README.md)"
+        )
+    found = {"wwdr": wwdr}
+    if p12 is not None and (cert is None or key is None):
+        found["p12"] = p12
+    else:
+        found.update(cert=cert, key=key)  # type: ignore[arg-type]
+    return found
+
+
+def _load_real(files: dict[str, Path], certs_dir: Path, password: str | None,
+               instance: Path) -> SigningIdentity:
+    wwdr = _read_cert(files["wwdr"])
+    if "p12" in files:
+        cert, key = _read_p12(files["p12"], password)
+        # TLS libraries want PEM files; keep an unencrypted copy private to us.
+        tls_dir = instance / "apple-tls"
+        tls_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(tls_dir, 0o700)
+        tls_cert, tls_key = tls_dir / "pass-cert.pem", tls_dir / "pass-key.pem"
+        _write_cert(tls_cert, cert)
+        _write_key(tls_key, key)
+    else:
+        cert = _read_cert(files["cert"])
+        key = _read_key(files["key"], password)
+        tls_cert, tls_key = files["cert"], files["key"]
+        if password:
+            # An encrypted key file is useless to a TLS client without the
+            # password; give it a decrypted copy that only we can read.
+            tls_dir = instance / "apple-tls"
+            tls_dir.mkdir(parents=True, exist_ok=True)
+            os.chmod(tls_dir, 0o700)
+            tls_key = tls_dir / "pass-key.pem"
+            _write_key(tls_key, key)
+    pass_type, team = certificate_identifiers(cert)
+    return SigningIdentity(
+        certificate=cert, private_key=key, wwdr_certificate=wwdr,
+        pass_type_identifier=pass_type, team_identifier=team,
+        tls_cert_file=tls_cert, tls_key_file=tls_key, development=False,
+    )
+
+
+def _read_cert(path: Path) -> x509.Certificate:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CertificateError(f"cannot read certificate {path}: {exc.strerror}") from exc
+    try:
+        if b"-----BEGIN CERTIFICATE-----" in data:
+            return x509.load_pem_x509_certificate(data)
+        return x509.load_der_x509_certificate(data)
+    except ValueError as exc:
+        raise CertificateError(f"{path} is not a PEM or DER certificate ({exc})") from exc
+
+
+def _read_key(path: Path, password: str | None) -> rsa.RSAPrivateKey:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CertificateError(f"cannot read private key {path}: {exc.strerror}") from exc
+    secret = password.encode() if password else None
+    try:
+        key = serialization.load_pem_private_key(data, secret)
+    except TypeError as exc:
+        # Encrypted without a password, or a password for a plain key.
+        hint = "set PASS_CERT_PASSWORD" if secret is None else "unset PASS_CERT_PASSWORD"
+        raise CertificateError(f"private key {path}: {exc}; {hint}") from exc
+    except ValueError as exc:
+        raise CertificateError(
+            f"private key {path} cannot be read (wrong PASS_CERT_PASSWORD or not a PEM key): {exc}"
+        ) from exc
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise CertificateError(f"private key {path} is not an RSA key; Apple issues RSA-2048 keys")
+    return key
+
+
+def _read_p12(path: Path, password: str | None) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    data = path.read_bytes()
+    try:
+        key, cert, _extra = pkcs12.load_key_and_certificates(
+            data, password.encode() if password else None
+        )
+    except ValueError as exc:
+        raise CertificateError(
+            f"{path} cannot be opened: wrong or missing PASS_CERT_PASSWORD, or an encryption "
+            f"this OpenSSL lacks ({exc}); convert it to PEM as certs.example/README.md shows"
+        ) from exc
+    if cert is None or key is None:
+        raise CertificateError(f"{path} must hold both the Pass Type ID certificate and its key")
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise CertificateError(f"the key in {path} is not an RSA key")
+    return cert, key
+
+
+def _check_identity(identity: SigningIdentity, pass_type: str, team: str) -> None:
+    cert = identity.certificate
+    where = "development chain" if identity.development else "certificate in CERTS_DIR"
+    if (identity.pass_type_identifier, identity.team_identifier) != (pass_type, team):
+        raise CertificateError(
+            f"the {where} is for pass type identifier {identity.pass_type_identifier!r} and team "
+            f"{identity.team_identifier!r}, but the configuration says PASS_TYPE_IDENTIFIER="
+            f"{pass_type!r} and TEAM_IDENTIFIER={team!r}; make them match"
+        )
+    if cert.public_key().public_numbers() != identity.private_key.public_key().public_numbers():
+        raise CertificateError(f"the private key does not belong to the {where} ({cert.subject.rfc4514_string()})")
+    try:
+        cert.verify_directly_issued_by(identity.wwdr_certificate)
+    except (ValueError, TypeError, InvalidSignature) as exc:
+        raise CertificateError(
+            f"the Pass Type ID certificate was not issued by the WWDR intermediate given "
+            f"({identity.wwdr_certificate.subject.rfc4514_string()}); Pass Type ID certificates "
+            "issued since 2022 need the WWDR G4 intermediate"
+        ) from exc
+    now = dt.datetime.now(dt.timezone.utc)
+    if cert.not_valid_after_utc <= now:
+        raise CertificateError(
+            f"the Pass Type ID certificate expired on {cert.not_valid_after_utc:%Y-%m-%d}; "
+            "issue a new one in the Apple Developer portal"
+        )
+    if cert.not_valid_after_utc - now < EXPIRY_WARNING:
+        log.warning(
+            "the Pass Type ID certificate for %s expires on %s: renew it, or passes stop updating",
+            identity.pass_type_identifier, cert.not_valid_after_utc.strftime("%Y-%m-%d"),
+        )
+
+
+def init_identity(app: Flask) -> SigningIdentity:
+    """Loads the identity at start-up so a problem stops the app at once."""
+    identity = load_signing_identity(app.config, app.instance_path)
+    app.extensions["wallet.apple.identity"] = identity
+    return identity
+
+
+def get_identity(app: Flask | None = None) -> SigningIdentity:
+    application = app or current_app
+    try:
+        return application.extensions["wallet.apple.identity"]
+    except KeyError:
+        return init_identity(application)  # type: ignore[arg-type]
