@@ -60,7 +60,7 @@ class LedgerTransaction(Base):
     currency: Mapped[str | None] = mapped_column(String(3))
     receipt_id: Mapped[str | None] = mapped_column(String(100))
     refund_of_id: Mapped[int | None] = mapped_column(
-        ForeignKey("ledger_transactions.id", ondelete="RESTRICT"), index=True
+        ForeignKey("ledger_transactions.id"), index=True
     )
     # On purchases: how much of ``amount`` has been refunded so far.
     refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0)

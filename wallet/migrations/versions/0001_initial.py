@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 21:16:45.189928
+Create Date: 2026-11-22 21:17:57.329957
 """
 from __future__ import annotations
 
@@ -198,7 +198,7 @@ def upgrade() -> None:
     sa.Column('created_at', wallet.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['club_id'], ['clubs.id'], name=op.f('fk_ledger_transactions_club_id_clubs'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['membership_id'], ['memberships.id'], name=op.f('fk_ledger_transactions_membership_id_memberships'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['refund_of_id'], ['ledger_transactions.id'], name=op.f('fk_ledger_transactions_refund_of_id_ledger_transactions'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['refund_of_id'], ['ledger_transactions.id'], name=op.f('fk_ledger_transactions_refund_of_id_ledger_transactions')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_transactions')),
     sa.UniqueConstraint('club_id', 'receipt_id', name='uq_ledger_transactions_club_receipt'),
     sa.UniqueConstraint('dedupe_key', name=op.f('uq_ledger_transactions_dedupe_key'))
