@@ -1,0 +1,301 @@
+"""pass.json of a member's store card, from the card facts.
+
+Labels and change messages are keys of pass.strings (passes/storeCard/*.lproj)
+so the phone shows them in its own language. Values that mix numbers and
+words ("350 points expire on 1 Dec") cannot be localised by Wallet, so they
+are written in the customer's language. Every field a member sees change
+carries a changeMessage, which Wallet shows on the lock screen.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from wallet.apple.images import parse_hex_color
+from wallet.config import PROJECT_ROOT
+from wallet.loyalty.cardfacts import CardFacts
+
+SKELETON_PATH = PROJECT_ROOT / "passes" / "storeCard" / "pass.json"
+
+BARCODE_FORMATS = {
+    "qr": "PKBarcodeFormatQR",
+    "pdf417": "PKBarcodeFormatPDF417",
+    "aztec": "PKBarcodeFormatAztec",
+    "code128": "PKBarcodeFormatCode128",
+}
+MAX_LOCATIONS = 10
+# Apple shows about this much of a front field before truncating it itself;
+# cutting here keeps the cut visible ("…") and predictable.
+FRONT_VALUE_MAX = 28
+LOGO_TEXT_MAX = 24
+BACK_VALUE_MAX = 2000
+# A store card shows at most four secondary and auxiliary fields together.
+FRONT_SLOTS = 4
+
+DEFAULT_COLORS = {
+    "foregroundColor": (255, 255, 255),
+    "backgroundColor": (31, 41, 55),
+    "labelColor": (209, 213, 219),
+}
+
+
+@dataclass(frozen=True)
+class PassContext:
+    """What pass.json needs besides the card facts."""
+
+    pass_type_identifier: str
+    team_identifier: str
+    web_service_url: str
+    authentication_token: str
+    organization_name: str
+    logo_text: str | None
+    description: str
+    foreground_color: str | None
+    background_color: str | None
+    label_color: str | None
+    barcode_format: str
+    locations: list[dict[str, Any]]
+    locale: str
+
+
+@lru_cache(maxsize=1)
+def _skeleton() -> dict[str, Any]:
+    return json.loads(SKELETON_PATH.read_text(encoding="utf-8"))
+
+
+def build_pass_json(facts: CardFacts, ctx: PassContext) -> dict[str, Any]:
+    """The pass.json dictionary for one member."""
+    # A shallow copy is enough: every nested value is replaced, never mutated.
+    data: dict[str, Any] = dict(_skeleton())
+    data.update(
+        organizationName=cut(ctx.organization_name or facts.brand_name, 64),
+        description=cut(ctx.description, 120),
+        serialNumber=facts.serial_number,
+        passTypeIdentifier=ctx.pass_type_identifier,
+        teamIdentifier=ctx.team_identifier,
+        authenticationToken=ctx.authentication_token,
+        webServiceURL=ctx.web_service_url,
+        logoText=cut(ctx.logo_text or facts.club_name, LOGO_TEXT_MAX),
+    )
+    for key, value in (("foregroundColor", ctx.foreground_color),
+                       ("backgroundColor", ctx.background_color),
+                       ("labelColor", ctx.label_color)):
+        data[key] = rgb(value, DEFAULT_COLORS[key])
+    data["barcodes"], data["barcode"] = _barcodes(facts.card_number, ctx.barcode_format)
+    locations = _locations(ctx.locations, facts.club_name)
+    if locations:
+        data["locations"] = locations
+    else:
+        data.pop("locations", None)
+    if not facts.active:
+        data["voided"] = True
+        ended = facts.ended_at or datetime.now(timezone.utc)
+        data["expirationDate"] = w3c_datetime(ended)
+    data["storeCard"] = _fields(facts, ctx.locale)
+    return data
+
+
+def dumps(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+# --------------------------------------------------------------------------
+# Fields
+# --------------------------------------------------------------------------
+
+
+def _field(key: str, label: str, value: Any, change: str | None = None, **extra: Any) -> dict[str, Any]:
+    field: dict[str, Any] = {"key": key, "label": label, "value": value}
+    if change:
+        field["changeMessage"] = change
+    field.update(extra)
+    return field
+
+
+def _fields(facts: CardFacts, locale: str) -> dict[str, list[dict[str, Any]]]:
+    lang = "ru" if locale.lower().startswith("ru") else "en"
+    front: list[dict[str, Any]] = []
+
+    # The primary field is the figure the program is about.
+    if facts.has_points:
+        primary = _field("balance", "label_points", facts.balance, "change_points")
+    elif facts.has_cashback:
+        primary = _field("cash", "label_cash", money(facts.cash_balance, facts.currency, lang), "change_cash")
+    elif facts.has_stamps:
+        primary = _field("stamps", "label_stamps", _stamps_text(facts), "change_stamps")
+    elif facts.discount_percent is not None:
+        primary = _field("discount", "label_discount", percent(facts.discount_percent), "change_discount")
+    else:
+        primary = _field("member", "label_member", cut(facts.member_name, FRONT_VALUE_MAX) or facts.card_number)
+    used = {primary["key"]}
+
+    def add(field: dict[str, Any]) -> None:
+        if field["key"] not in used:
+            used.add(field["key"])
+            front.append(field)
+
+    if facts.tier:
+        add(_field("tier", "label_tier", cut(facts.tier, FRONT_VALUE_MAX), "change_tier"))
+    if facts.discount_percent is not None:
+        add(_field("discount", "label_discount", percent(facts.discount_percent), "change_discount"))
+    if facts.cashback_percent is not None:
+        add(_field("cashback", "label_cashback", percent(facts.cashback_percent), "change_cashback"))
+    if facts.has_cashback:
+        add(_field("cash", "label_cash", money(facts.cash_balance, facts.currency, lang), "change_cash"))
+    if facts.has_stamps:
+        add(_field("stamps", "label_stamps", _stamps_text(facts), "change_stamps"))
+    if facts.has_points and facts.expiring_points > 0 and facts.expiring_on:
+        add(_field("expiring", "label_expiring",
+                   expiring_text(facts.expiring_points, facts.expiring_on, lang), "change_expiring"))
+    if facts.has_points and facts.pending > 0:
+        add(_field("pending", "label_pending", facts.pending, "change_pending"))
+
+    shown, overflow = front[:FRONT_SLOTS], front[FRONT_SLOTS:]
+    back: list[dict[str, Any]] = []
+    if not facts.active:
+        back.append(_field("status", "label_status", "status_ended"))
+    # The news field is what club messages change; its changeMessage puts the
+    # text on the lock screen. Always present so a first message is a change.
+    back.append(_field("news", "label_news", cut(facts.message or "", BACK_VALUE_MAX, multiline=True) or " ", "change_news"))
+    back.extend(overflow)
+    if facts.has_stamps and facts.stamp_reward:
+        back.append(_field("reward", "label_reward", cut(facts.stamp_reward, BACK_VALUE_MAX, multiline=True)))
+    back.append(_field("member_name", "label_member", cut(facts.member_name, 200) or "-"))
+    back.append(_field("card_number", "label_card_number", facts.card_number))
+    if facts.terms:
+        back.append(_field("terms", "label_terms", cut(facts.terms, BACK_VALUE_MAX, multiline=True)))
+    contact = "\n".join(x for x in (facts.contact_phone, facts.contact_email, facts.website) if x)
+    if contact:
+        back.append(_field("contact", "label_contact", contact))
+    return {
+        "primaryFields": [primary],
+        "secondaryFields": shown[:2],
+        "auxiliaryFields": shown[2:],
+        "backFields": back,
+    }
+
+
+def _stamps_text(facts: CardFacts) -> str:
+    if facts.stamps_required:
+        return f"{facts.stamps} / {facts.stamps_required}"
+    return str(facts.stamps)
+
+
+# --------------------------------------------------------------------------
+# Barcodes, locations, colours
+# --------------------------------------------------------------------------
+
+
+def _barcodes(card_number: str, fmt: str) -> tuple[list[dict[str, str]], dict[str, str]]:
+    def barcode(apple_format: str) -> dict[str, str]:
+        return {"format": apple_format, "message": card_number,
+                "messageEncoding": "iso-8859-1", "altText": card_number}
+
+    chosen = barcode(BARCODE_FORMATS.get((fmt or "qr").lower(), BARCODE_FORMATS["qr"]))
+    # The legacy single "barcode" key (iOS 8 and older) knows no Code 128.
+    legacy = chosen if chosen["format"] != BARCODE_FORMATS["code128"] else barcode(BARCODE_FORMATS["qr"])
+    return [chosen], legacy
+
+
+def _locations(raw: list[dict[str, Any]] | None, club_name: str) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = []
+    for item in raw or []:
+        if len(result) == MAX_LOCATIONS:
+            break
+        try:
+            lat = float(item["latitude"])
+            lon = float(item["longitude"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            continue
+        text = item.get("relevant_text") or item.get("relevantText") or (
+            f"{club_name}: {item['name']}" if item.get("name") else club_name
+        )
+        result.append({"latitude": lat, "longitude": lon, "relevantText": cut(str(text), 100)})
+    return result
+
+
+def rgb(value: str | None, default: tuple[int, int, int]) -> str:
+    r, g, b = parse_hex_color(value) or default
+    return f"rgb({r}, {g}, {b})"
+
+
+# --------------------------------------------------------------------------
+# Text helpers
+# --------------------------------------------------------------------------
+
+
+def cut(text: str | None, limit: int, *, multiline: bool = False) -> str:
+    """Cuts knowingly: an ellipsis shows that something was left out."""
+    if not text:
+        return ""
+    text = text.strip() if multiline else " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def percent(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return f"{text}%"
+
+
+# ISO 4217 minor-unit exponents that are not 2.
+_EXPONENTS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "HUF": 2,
+              "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3}
+_SYMBOLS = {"RUB": "₽", "USD": "$", "EUR": "€", "GBP": "£", "KZT": "₸", "UAH": "₴", "JPY": "¥"}
+
+
+def money(minor: int, currency: str, lang: str) -> str:
+    exponent = _EXPONENTS.get(currency.upper(), 2)
+    amount = Decimal(minor).scaleb(-exponent)
+    text = f"{amount:,.{exponent}f}"
+    if lang == "ru":
+        text = text.replace(",", "\u00a0").replace(".", ",")
+    symbol = _SYMBOLS.get(currency.upper(), currency.upper())
+    if lang == "en" and symbol in ("$", "€", "£", "¥"):
+        return f"{symbol}{text}" if minor >= 0 else f"-{symbol}{text[1:]}"
+    return f"{text}\u00a0{symbol}"
+
+
+_MONTHS = {
+    "en": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
+    "ru": ["янв.", "февр.", "мар.", "апр.", "мая", "июн.", "июл.", "авг.", "сент.", "окт.", "нояб.", "дек."],
+}
+
+
+def short_date(day: date, lang: str, today: date | None = None) -> str:
+    today = today or datetime.now(timezone.utc).date()
+    text = f"{day.day} {_MONTHS[lang][day.month - 1]}"
+    return text if day.year == today.year else f"{text} {day.year}"
+
+
+def _ru_plural(n: int, one: str, few: str, many: str) -> str:
+    n = abs(n)
+    if n % 10 == 1 and n % 100 != 11:
+        return one
+    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+        return few
+    return many
+
+
+def expiring_text(points: int, on: date, lang: str) -> str:
+    when = short_date(on, lang)
+    if lang == "ru":
+        noun = _ru_plural(points, "балл", "балла", "баллов")
+        verb = _ru_plural(points, "сгорит", "сгорят", "сгорят")
+        return f"{points} {noun} {verb} {when}"
+    noun = "point" if points == 1 else "points"
+    verb = "expires" if points == 1 else "expire"
+    return f"{points} {noun} {verb} on {when}"
+
+
+def w3c_datetime(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+

@@ -1,0 +1,86 @@
+"""The .pkpass zip, written directly.
+
+Every entry is stored, not deflated: PNGs are compressed already and the rest
+is a few kilobytes. Entries that are the same for every pass of a club design
+come first, so their local headers, data and central-directory records are
+byte strings built once and reused; per pass only the last few entries and
+the end record are new.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+_LOCAL = struct.Struct("<IHHHHHIIIHH")
+_CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
+_END = struct.Struct("<IHHHHIIH")
+_VERSION_NEEDED = 20
+_MADE_BY = (3 << 8) | 20  # Unix, spec 2.0
+_FILE_MODE = 0o100644 << 16
+_UTF8_NAMES = 1 << 11
+
+
+def dos_time(moment: datetime) -> tuple[int, int]:
+    """(time, date) in MS-DOS format; years before 1980 are clamped."""
+    year = max(moment.year, 1980)
+    return (
+        (moment.hour << 11) | (moment.minute << 5) | (moment.second // 2),
+        ((year - 1980) << 9) | (moment.month << 5) | moment.day,
+    )
+
+
+@dataclass(frozen=True)
+class ZipPrefix:
+    """Leading entries already laid out: local part and central records."""
+
+    local: bytes
+    central: bytes
+    count: int
+
+
+def _entry(name: str, data: bytes, offset: int, when: tuple[int, int]) -> tuple[bytes, bytes]:
+    encoded = name.encode("utf-8")
+    flags = 0 if encoded.isascii() else _UTF8_NAMES
+    crc = zlib.crc32(data)
+    size = len(data)
+    local = _LOCAL.pack(0x04034B50, _VERSION_NEEDED, flags, 0, when[0], when[1],
+                        crc, size, size, len(encoded), 0) + encoded
+    central = _CENTRAL.pack(0x02014B50, _MADE_BY, _VERSION_NEEDED, flags, 0, when[0], when[1],
+                            crc, size, size, len(encoded), 0, 0, 0, 0, _FILE_MODE, offset) + encoded
+    return local + data, central
+
+
+def build_prefix(files: Iterable[tuple[str, bytes]], moment: datetime) -> ZipPrefix:
+    when = dos_time(moment)
+    local: list[bytes] = []
+    central: list[bytes] = []
+    offset = 0
+    for name, data in files:
+        entry, record = _entry(name, data, offset, when)
+        local.append(entry)
+        central.append(record)
+        offset += len(entry)
+    return ZipPrefix(b"".join(local), b"".join(central), len(central))
+
+
+def finish(prefix: ZipPrefix, files: Iterable[tuple[str, bytes]], moment: datetime) -> bytes:
+    """The whole archive: the prefix's entries, then ``files``."""
+    when = dos_time(moment)
+    parts = [prefix.local]
+    central = [prefix.central]
+    offset = len(prefix.local)
+    count = prefix.count
+    for name, data in files:
+        entry, record = _entry(name, data, offset, when)
+        parts.append(entry)
+        central.append(record)
+        offset += len(entry)
+        count += 1
+    directory = b"".join(central)
+    parts.append(directory)
+    parts.append(_END.pack(0x06054B50, 0, 0, count, count, len(directory), offset, 0))
+    return b"".join(parts)

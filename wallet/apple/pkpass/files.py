@@ -1,0 +1,112 @@
+"""The files of a pass that are the same for every member of a club design.
+
+Artwork renditions (icon/logo/strip @1x/@2x/@3x) and the pass.strings of each
+language are rendered, hashed and laid out as zip entries once per
+(club id, design version) and kept in a bounded in-process LRU, so a pass
+costs its pass.json, manifest and signature only.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import Any, Hashable
+
+from wallet.apple import images
+from wallet.apple.pkpass import archive, manifest
+from wallet.config import PROJECT_ROOT
+
+STRINGS_DIR = PROJECT_ROOT / "passes" / "storeCard"
+LANGUAGES = ("en", "ru")
+CACHE_SIZE = 128
+
+
+@dataclass(frozen=True)
+class StaticFiles:
+    files: tuple[tuple[str, bytes], ...]
+    manifest: manifest.ManifestPrefix
+    zip: archive.ZipPrefix
+
+
+@lru_cache(maxsize=1)
+def strings_files() -> tuple[tuple[str, bytes], ...]:
+    """en.lproj/pass.strings, ru.lproj/pass.strings as UTF-16 (Apple reads
+    .strings files as UTF-16; the sources are kept in UTF-8)."""
+    result = []
+    for lang in LANGUAGES:
+        text = (STRINGS_DIR / f"{lang}.lproj" / "pass.strings").read_text(encoding="utf-8")
+        result.append((f"{lang}.lproj/pass.strings", text.encode("utf-16")))
+    return tuple(result)
+
+
+def design_of(club: Any) -> images.Design:
+    return images.Design(
+        background_color=club.background_color,
+        logo=club.logo_png,
+        strip=club.strip_png,
+        icon=club.icon_png,
+    )
+
+
+def build_static_files(design: images.Design) -> StaticFiles:
+    artwork = images.render_artwork(design)
+    files = tuple(artwork.items()) + strings_files()
+    return StaticFiles(
+        files=files,
+        manifest=manifest.build_prefix(files),
+        zip=archive.build_prefix(files, datetime.now(timezone.utc)),
+    )
+
+
+class _LRU:
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[Hashable, StaticFiles] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> StaticFiles | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: StaticFiles) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+_cache = _LRU(CACHE_SIZE)
+
+
+def design_key(club: Any) -> Hashable:
+    # created_at tells apart a deleted club and a new one that got its id.
+    return (club.id, club.design_version, club.created_at)
+
+
+def static_files_for(club: Any) -> StaticFiles:
+    """The club design's files, rendered on first use and then reused."""
+    key = design_key(club)
+    found = _cache.get(key)
+    if found is None:
+        # Two threads may both render a new design once; both results are equal.
+        found = build_static_files(design_of(club))
+        _cache.put(key, found)
+    return found
+
+
+def clear_cache() -> None:
+    _cache.clear()
