@@ -155,7 +155,9 @@ class Membership(Base):
     message: Mapped[str | None] = mapped_column(Text)
     message_at: Mapped[datetime | None]
     referral_code: Mapped[str | None] = mapped_column(String(32), unique=True)
-    referred_by_id: Mapped[int | None] = mapped_column(ForeignKey("memberships.id", ondelete="SET NULL"))
+    referred_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("memberships.id", ondelete="SET NULL"), index=True
+    )
     version: Mapped[int] = mapped_column(BigInteger, default=1)
     change_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     card_modified_at: Mapped[datetime] = mapped_column(default=utcnow)

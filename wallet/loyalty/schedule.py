@@ -242,9 +242,14 @@ def run_time_rules(db: Database, as_of: datetime) -> dict[str, Any]:
     for batch in _batches(ids, BATCH):
         for member_id in batch:
             report.members_checked += 1
+            # Counted apart and added only once the member's transaction committed.
+            scratch = Report(as_of=report.as_of)
             try:
                 with db.transaction() as session:
-                    _process(session, member_id, as_of, report)
+                    _process(session, member_id, as_of, scratch)
+                for name, value in scratch.__dict__.items():
+                    if isinstance(value, int):
+                        setattr(report, name, getattr(report, name) + value)
             except Exception as exc:  # one member's failure must not stop the run
                 log.exception("time rules failed for member %s", member_id)
                 report.errors.append({"member_id": member_id, "error": f"{type(exc).__name__}: {exc}"})

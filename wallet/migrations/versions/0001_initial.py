@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 21:17:57.329957
+Create Date: 2026-11-22 21:22:26.404587
 """
 from __future__ import annotations
 
@@ -158,6 +158,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_memberships_change_seq', ['change_seq'], unique=False)
         batch_op.create_index(batch_op.f('ix_memberships_club_id'), ['club_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_memberships_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_memberships_referred_by_id'), ['referred_by_id'], unique=False)
 
     op.create_table('apple_registrations',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -285,6 +286,7 @@ def downgrade() -> None:
 
     op.drop_table('apple_registrations')
     with op.batch_alter_table('memberships', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_memberships_referred_by_id'))
         batch_op.drop_index(batch_op.f('ix_memberships_customer_id'))
         batch_op.drop_index(batch_op.f('ix_memberships_club_id'))
         batch_op.drop_index('ix_memberships_change_seq')
