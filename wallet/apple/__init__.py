@@ -10,4 +10,7 @@ def init_app(app: Flask) -> None:
     from wallet.apple.certs import init_identity
 
     init_identity(app)  # a missing or mismatched certificate stops start-up here
+    from wallet.apple.download import bp as download_bp
+
+    app.register_blueprint(download_bp)
     # PassKit web service under /apple/v1: see webservice.py.

@@ -100,8 +100,11 @@ def build_pass_json(facts: CardFacts, ctx: PassContext) -> dict[str, Any]:
     return data
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def dumps(data: dict[str, Any]) -> bytes:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _ENCODER.encode(data).encode("utf-8")
 
 
 # --------------------------------------------------------------------------
@@ -145,13 +148,13 @@ def _fields(facts: CardFacts, locale: str) -> dict[str, list[dict[str, Any]]]:
         add(_field("discount", "label_discount", percent(facts.discount_percent), "change_discount"))
     if facts.cashback_percent is not None:
         add(_field("cashback", "label_cashback", percent(facts.cashback_percent), "change_cashback"))
+    if facts.has_points and facts.expiring_points > 0 and facts.expiring_on:
+        add(_field("expiring", "label_expiring",
+                   expiring_text(facts.expiring_points, facts.expiring_on, lang), "change_expiring"))
     if facts.has_cashback:
         add(_field("cash", "label_cash", money(facts.cash_balance, facts.currency, lang), "change_cash"))
     if facts.has_stamps:
         add(_field("stamps", "label_stamps", _stamps_text(facts), "change_stamps"))
-    if facts.has_points and facts.expiring_points > 0 and facts.expiring_on:
-        add(_field("expiring", "label_expiring",
-                   expiring_text(facts.expiring_points, facts.expiring_on, lang), "change_expiring"))
     if facts.has_points and facts.pending > 0:
         add(_field("pending", "label_pending", facts.pending, "change_pending"))
 

@@ -1,0 +1,110 @@
+"""How fast a signed .pkpass is built, next to the bare RSA-2048 signature.
+
+    .venv/bin/python bench/pkpass.py [-n 2000]
+
+Creates its own SQLite database and development certificates in a temporary
+directory, one club and N members, loads the N memberships (with club, brand
+and customer) and then times render_pkpass() for each of them: every pass has
+its own pass.json, manifest and signature; the club's artwork was rendered
+once before timing, as in a running server. In the same run it times the bare
+signature (the floor): private_key.sign() over the same manifest bytes with
+PKCS#1 v1.5 and SHA-256. Both loops run on one thread. The last line is
+
+    passes_per_s=<x> sign_per_s=<y> ratio=<x/y>
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import secrets
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from cryptography.hazmat.primitives import hashes  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+from sqlalchemy.orm import joinedload  # noqa: E402
+
+from wallet import create_app  # noqa: E402
+from wallet.apple.certs import get_identity, write_dev_chain  # noqa: E402
+from wallet.apple.pkpass import render_pkpass  # noqa: E402
+from wallet.loyalty.models import Brand, Club, Customer, Membership  # noqa: E402
+from wallet.schema import upgrade_schema  # noqa: E402
+
+PASS_TYPE = "pass.bench.walletclubs"
+TEAM = "BENCHTEAM1"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=2000, help="passes to build (members)")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds; the best counts")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="pkpass-bench-") as tmp:
+        root = Path(tmp)
+        url = f"sqlite:///{root / 'bench.sqlite3'}"
+        upgrade_schema(url)
+        write_dev_chain(root / "certs", pass_type_identifier=PASS_TYPE, team_identifier=TEAM)
+        app = create_app({
+            "TESTING": True, "SECRET_KEY": "bench", "INSTANCE_PATH": str(root / "instance"),
+            "DATABASE_URL": url, "AUTO_MIGRATE": False, "CERTS_DIR": str(root / "no-certs"),
+            "DEV_CERTS_DIR": str(root / "certs"), "PASS_TYPE_IDENTIFIER": PASS_TYPE,
+            "TEAM_IDENTIFIER": TEAM, "PUBLIC_BASE_URL": "https://wallet.bench",
+            "EMBEDDED_WORKER": False, "BROKER_URL": None,
+        })
+        db = app.extensions["wallet.db"]
+        with db.transaction() as session:
+            club = Club(
+                brand=Brand(name="Bench Coffee", email="bench@brand.test"),
+                name="Bench Club", terms="Points last a year.", contact_email="hi@bench.test",
+                program={"points": {"earn_points": 5, "per_amount": 10000},
+                         "tiers": {"levels": [{"name": "Silver", "min_spend": 0}]}},
+            )
+            session.add(club)
+            for i in range(args.n):
+                session.add(Membership(
+                    club=club,
+                    customer=Customer(email=f"member{i}@bench.test", name=f"Member {i}"),
+                    card_number=f"{i:012d}", serial_number=secrets.token_hex(16),
+                    auth_token=secrets.token_urlsafe(24), download_token=secrets.token_urlsafe(24),
+                    name=f"Member {i}", balance=secrets.randbelow(100_000), tier="Silver",
+                ))
+
+        with app.app_context(), db.session() as session:
+            members = list(session.scalars(
+                select(Membership).options(
+                    joinedload(Membership.club).joinedload(Club.brand),
+                    joinedload(Membership.customer),
+                )
+            ).unique())
+            key = get_identity(app).private_key
+            sample = render_pkpass(members[0])  # renders the club's artwork once
+            manifest = zipfile.ZipFile(io.BytesIO(sample)).read("manifest.json")
+
+            pkcs1, sha256 = padding.PKCS1v15(), hashes.SHA256()
+            best_pass = best_sign = 0.0
+            for _ in range(args.rounds):
+                started = time.perf_counter()
+                for member in members:
+                    render_pkpass(member)
+                best_pass = max(best_pass, len(members) / (time.perf_counter() - started))
+
+                started = time.perf_counter()
+                for _member in members:
+                    key.sign(manifest, pkcs1, sha256)
+                best_sign = max(best_sign, len(members) / (time.perf_counter() - started))
+
+        db.dispose()
+    print(f"members={len(members)} pass_bytes={len(sample)} manifest_bytes={len(manifest)}")
+    print(f"passes_per_s={best_pass:.0f} sign_per_s={best_sign:.0f} ratio={best_pass / best_sign:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""GET /apple/cards/<download_token>.pkpass: a member's current pass.
+
+The token is the only secret in the URL, so unknown and malformed tokens get
+the same 404, and answers are never cached by shared caches (the pass holds
+the member's authentication token).
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, Response, jsonify
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from wallet.apple.pkpass import MIME_TYPE, render_pkpass
+from wallet.extensions import get_read_session
+from wallet.loyalty.models import Club, Membership
+
+bp = Blueprint("apple_download", __name__)
+
+# download tokens are URL-safe base64 or hex; anything else cannot match.
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def _not_found() -> tuple[Response, int]:
+    return jsonify(error={"code": "not_found", "message": "no such card"}), 404
+
+
+@bp.get("/apple/cards/<token>.pkpass")
+def download_pass(token: str) -> Response | tuple[Response, int]:
+    if not _TOKEN.fullmatch(token):
+        return _not_found()
+    session = get_read_session()
+    membership = session.scalar(
+        select(Membership)
+        .where(Membership.download_token == token)
+        .options(
+            joinedload(Membership.club).joinedload(Club.brand),
+            joinedload(Membership.customer),
+        )
+    )
+    if membership is None:
+        return _not_found()
+    response = Response(render_pkpass(membership), mimetype=MIME_TYPE)
+    response.headers["Content-Disposition"] = 'attachment; filename="card.pkpass"'
+    response.headers["Cache-Control"] = "no-store"
+    response.last_modified = membership.card_modified_at
+    return response
