@@ -262,13 +262,14 @@ def _take(lot: PointLot, wanted: int) -> int:
     return taken
 
 
-def _open_lots(session: Session, member: Membership, *, released: bool) -> list[PointLot]:
+def _open_lots(session: Session, member: Membership, *, released: bool, limit: int) -> list[PointLot]:
     L = PointLot
     return list(
         session.scalars(
             select(L)
             .where(L.membership_id == member.id, L.exhausted.is_(False), L.released.is_(released))
             .order_by(L.earned_at, L.id)
+            .limit(limit)
         )
     )
 
@@ -276,12 +277,17 @@ def _open_lots(session: Session, member: Membership, *, released: bool) -> list[
 def _take_fifo(session: Session, member: Membership, wanted: int, *, released: bool) -> int:
     """Take up to ``wanted`` points from the member's lots, oldest first."""
     taken = 0
-    if wanted <= 0:
-        return 0
-    for lot in _open_lots(session, member, released=released):
-        taken += _take(lot, wanted - taken)
-        if taken == wanted:
+    # In pages: a member may hold thousands of small lots and a redemption
+    # usually needs the first few. Exhausted lots drop out of the next page
+    # (autoflush writes their flag first).
+    while taken < wanted:
+        page = _open_lots(session, member, released=released, limit=50)
+        if not page:
             break
+        for lot in page:
+            taken += _take(lot, wanted - taken)
+            if taken == wanted:
+                break
     return taken
 
 

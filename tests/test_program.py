@@ -1,0 +1,113 @@
+"""club.program validation: what a brand may set, and what the ledger reads."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from wallet.loyalty.errors import RuleViolation
+from wallet.loyalty.program import Program, validate_program
+
+FULL = {
+    "discount": {"percent": "5"},
+    "points": {"earn_points": 5, "per_amount": 10000, "rounding": "down", "min_purchase": 0,
+               "redeem_value": 100, "expiry_days": 365, "pending_days": 0, "warning_days": 14,
+               "allow_negative": False},
+    "tiers": {"window_days": 365, "review_days": 30, "levels": [
+        {"name": "Silver", "min_spend": 0, "earn_points": 5, "discount_percent": None},
+        {"name": "Gold", "min_spend": 3000000, "earn_points": 7, "discount_percent": "3"},
+        {"name": "Platinum", "min_spend": 10000000, "earn_points": 10, "discount_percent": "5"},
+    ]},
+    "cashback": {"percent": "3"},
+    "stamps": {"required": 10, "reward": "Free coffee"},
+    "bonuses": {"welcome_points": 100, "referral_points": 200, "birthday_points": 300},
+}
+
+
+def rejected(program: object) -> str:
+    with pytest.raises(RuleViolation) as err:
+        validate_program(program)
+    assert err.value.code == "invalid_program"
+    return err.value.message
+
+
+def test_the_full_example_of_the_contract_is_valid_and_stable() -> None:
+    assert validate_program(FULL) == FULL
+    assert validate_program(validate_program(FULL)) == FULL
+
+
+def test_every_section_is_optional_and_defaults_are_filled_in() -> None:
+    assert validate_program({}) == {}
+    assert validate_program(None) == {}
+    assert validate_program({"points": {}})["points"] == {
+        "earn_points": 1, "per_amount": 100, "rounding": "down", "min_purchase": 0, "redeem_value": 100,
+        "expiry_days": None, "pending_days": 0, "warning_days": 14, "allow_negative": False,
+    }
+
+
+def test_percentages_are_stored_as_normalized_decimal_strings() -> None:
+    assert validate_program({"cashback": {"percent": 2.5}})["cashback"]["percent"] == "2.5"
+    assert validate_program({"cashback": {"percent": "2.50"}})["cashback"]["percent"] == "2.5"
+    assert validate_program({"discount": {"percent": 100}})["discount"]["percent"] == "100"
+    assert validate_program({"discount": {"percent": "0.05"}})["discount"]["percent"] == "0.05"
+
+
+@pytest.mark.parametrize("bad", ["2.555", "-1", "100.01", "abc", "NaN", "Infinity", True, None, [5]])
+def test_percentages_outside_0_to_100_or_with_more_than_2_decimals_are_rejected(bad: object) -> None:
+    assert "cashback.percent" in rejected({"cashback": {"percent": bad}})
+
+
+def test_unknown_fields_are_rejected_naming_the_field() -> None:
+    assert "program.loyalty" in rejected({"loyalty": {}})
+    assert "program.points.earn" in rejected({"points": {"earn": 5}})
+    assert "program.tiers.levels[1].bonus" in rejected(
+        {"tiers": {"levels": [{"name": "A", "min_spend": 0}, {"name": "B", "min_spend": 5, "bonus": 1}]}})
+    assert "must be an object" in rejected([1, 2])
+
+
+@pytest.mark.parametrize("field,value", [
+    ("earn_points", -1), ("earn_points", 1.5), ("earn_points", "5"), ("earn_points", True),
+    ("per_amount", 0), ("per_amount", 10**20), ("min_purchase", -5), ("expiry_days", 0),
+    ("expiry_days", 100_000), ("pending_days", -1), ("rounding", "up"), ("allow_negative", "yes"),
+])
+def test_negative_or_absurd_numbers_are_rejected(field: str, value: object) -> None:
+    assert f"points.{field}" in rejected({"points": {field: value}})
+
+
+def test_points_must_not_expire_before_they_can_be_spent() -> None:
+    assert "expiry_days" in rejected({"points": {"expiry_days": 14, "pending_days": 14}})
+
+
+def test_tiers_must_start_at_zero_and_ascend_with_unique_names() -> None:
+    assert "first level must start at 0" in rejected({"tiers": {"levels": [{"name": "A", "min_spend": 5}]}})
+    assert "ascending" in rejected({"tiers": {"levels": [
+        {"name": "A", "min_spend": 0}, {"name": "B", "min_spend": 10}, {"name": "C", "min_spend": 10}]}})
+    assert "duplicate" in rejected({"tiers": {"levels": [
+        {"name": "A", "min_spend": 0}, {"name": "A", "min_spend": 10}]}})
+    assert "non-empty" in rejected({"tiers": {"levels": []}})
+    assert "min_spend" in rejected({"tiers": {"levels": [{"name": "A", "min_spend": 0}, {"name": "B"}]}})
+
+
+def test_stamps_and_bonuses_are_checked() -> None:
+    assert "stamps.required" in rejected({"stamps": {"required": 0, "reward": "x"}})
+    assert "stamps.reward" in rejected({"stamps": {"required": 3, "reward": ""}})
+    assert "bonuses.welcome_points" in rejected({"bonuses": {"welcome_points": -100}})
+
+
+def test_the_ledger_reads_typed_rules() -> None:
+    program = Program.from_dict(FULL)
+    assert program.discount_percent == Decimal("5")
+    assert program.points_for(12_345, "Silver") == 6  # 5 per 100.00, rounded down
+    assert program.points_for(100_000, "Gold") == 70  # Gold's own earn rate
+    assert program.points_for(100_000, None) == 50
+    assert program.cashback_for(999) == 29  # 3% of 9.99 = 0.2997 -> 0.29
+    assert program.tiers and program.tiers.for_spend(3_000_000).name == "Gold"
+    assert program.tiers.for_spend(2_999_999).name == "Silver"
+    assert program.initial_tier() == "Silver"
+    assert (program.welcome_points, program.referral_points, program.birthday_points) == (100, 200, 300)
+
+
+def test_half_up_rounding() -> None:
+    program = Program.from_dict({"points": {"earn_points": 1, "per_amount": 100, "rounding": "half_up"}})
+    assert [program.points_for(a, None) for a in (49, 50, 149, 150)] == [0, 1, 1, 2]
