@@ -13,7 +13,6 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFilter
 
 HERE = Path(__file__).resolve().parent
-SLATE = (31, 41, 55, 255)
 WHITE = (255, 255, 255, 255)
 
 
@@ -28,7 +27,7 @@ def star(cx: float, cy: float, outer: float, inner: float) -> list[tuple[float, 
 
 def icon() -> Image.Image:
     size = 87 * 4  # drawn large, reduced for smooth edges
-    image = Image.new("RGBA", (size, size), SLATE)
+    image = Image.new("RGBA", (size, size), (0, 0, 0, 0))  # the club colour goes behind
     draw = ImageDraw.Draw(image)
     draw.rounded_rectangle((40, 80, size - 40, size - 80), radius=28, outline=WHITE, width=14)
     draw.polygon(star(size / 2, size / 2, 70, 30), fill=WHITE)
