@@ -32,6 +32,7 @@ MODEL_MODULES = (
     "wallet.loyalty.ledger_models",
     "wallet.loyalty.webhooks",
     "wallet.apple.models",
+    "wallet.api.models",
 )
 
 

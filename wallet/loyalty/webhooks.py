@@ -10,10 +10,13 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, JSON, String, select
+from urllib.parse import urlsplit
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from wallet.db import Base, utcnow
+from wallet.loyalty.errors import NotFound, RuleViolation
 from wallet.loyalty.models import BigId, OutboxEvent
 
 EVENT_TYPES = (
@@ -70,3 +73,88 @@ def emit_event(session: Session, *, brand_id: int, event_type: str, data: dict[s
         )
         queued += 1
     return queued
+
+
+class WebhookDelivery(Base):
+    """One attempt to deliver one event to one webhook: what was sent, what
+    came back. Every attempt is a row, so a brand can see its retries."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"), index=True)
+    outbox_id: Mapped[int | None] = mapped_column(BigInteger)
+    event_id: Mapped[str] = mapped_column(String(64), index=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    url: Mapped[str] = mapped_column(String(2000))
+    # None when no HTTP answer came (connection refused, timeout).
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    succeeded: Mapped[bool] = mapped_column(default=False)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- a brand's webhooks --------------------------------------------------------
+
+MAX_WEBHOOKS_PER_BRAND = 20
+
+
+def _clean_url(url: Any) -> str:
+    if not isinstance(url, str) or not url.strip() or len(url) > 2000:
+        raise RuleViolation("url must be an http(s) URL of at most 2000 characters", code="invalid_url")
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+        raise RuleViolation("url must be an http(s) URL", code="invalid_url")
+    return url
+
+
+def _clean_events(events: Any) -> list[str]:
+    if events is None:
+        return []
+    if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+        raise RuleViolation("events must be a list of event types", code="invalid_events")
+    unknown = sorted(set(events) - set(EVENT_TYPES))
+    if unknown:
+        raise RuleViolation(
+            f"unknown event type {unknown[0]!r} (known: {', '.join(EVENT_TYPES)})", code="invalid_events"
+        )
+    return sorted(set(events), key=EVENT_TYPES.index)
+
+
+def create_webhook(session: Session, brand_id: int, *, url: Any, events: Any = None) -> Webhook:
+    """A new endpoint for the brand; its ``secret`` is shown to the brand once."""
+    url = _clean_url(url)
+    cleaned = _clean_events(events)
+    count = session.scalar(
+        select(func.count(Webhook.id)).where(Webhook.brand_id == brand_id, Webhook.active.is_(True))
+    )
+    if (count or 0) >= MAX_WEBHOOKS_PER_BRAND:
+        raise RuleViolation(f"at most {MAX_WEBHOOKS_PER_BRAND} webhooks per brand", code="too_many_webhooks")
+    hook = Webhook(brand_id=brand_id, url=url, events=cleaned, active=True)
+    session.add(hook)
+    session.flush()
+    return hook
+
+
+def get_webhook(session: Session, webhook_id: int, *, brand_id: int) -> Webhook:
+    hook = session.get(Webhook, webhook_id) if 0 < webhook_id < 2**63 else None
+    if hook is None or hook.brand_id != brand_id or not hook.active:
+        raise NotFound(f"no webhook {webhook_id}", code="webhook_not_found")
+    return hook
+
+
+def list_webhooks(session: Session, brand_id: int, *, limit: int = 50, after_id: int | None = None) -> list[Webhook]:
+    query = select(Webhook).where(Webhook.brand_id == brand_id, Webhook.active.is_(True))
+    if after_id is not None:
+        query = query.where(Webhook.id > after_id)
+    return list(session.scalars(query.order_by(Webhook.id).limit(limit)))
+
+
+def delete_webhook(session: Session, webhook_id: int, *, brand_id: int) -> None:
+    """Deactivate the endpoint: queued events for it are dropped, its
+    delivery history stays."""
+    get_webhook(session, webhook_id, brand_id=brand_id).active = False

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 21:22:26.404587
+Create Date: 2026-11-22 21:27:02.510630
 """
 from __future__ import annotations
 
@@ -55,6 +55,26 @@ def upgrade() -> None:
     sa.UniqueConstraint('email', name=op.f('uq_customers_email')),
     sa.UniqueConstraint('phone', name=op.f('uq_customers_phone'))
     )
+    op.create_table('api_idempotency_keys',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('brand_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('key', sa.String(length=255), nullable=False),
+    sa.Column('request_hash', sa.String(length=64), nullable=False),
+    sa.Column('method', sa.String(length=8), nullable=False),
+    sa.Column('path', sa.String(length=500), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('response_status', sa.Integer(), nullable=True),
+    sa.Column('response_body', sa.Text(), nullable=True),
+    sa.Column('locked_until', wallet.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', wallet.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('completed_at', wallet.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['brand_id'], ['brands.id'], name=op.f('fk_api_idempotency_keys_brand_id_brands'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_api_idempotency_keys')),
+    sa.UniqueConstraint('brand_id', 'key', name='uq_api_idempotency_keys_brand_key')
+    )
+    with op.batch_alter_table('api_idempotency_keys', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_api_idempotency_keys_created_at'), ['created_at'], unique=False)
+
     op.create_table('api_keys',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('brand_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -159,6 +179,27 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_memberships_club_id'), ['club_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_memberships_customer_id'), ['customer_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_memberships_referred_by_id'), ['referred_by_id'], unique=False)
+
+    op.create_table('webhook_deliveries',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('webhook_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('outbox_id', sa.BigInteger(), nullable=True),
+    sa.Column('event_id', sa.String(length=64), nullable=False),
+    sa.Column('event_type', sa.String(length=64), nullable=False),
+    sa.Column('attempt', sa.Integer(), nullable=False),
+    sa.Column('url', sa.String(length=2000), nullable=False),
+    sa.Column('response_status', sa.Integer(), nullable=True),
+    sa.Column('response_body', sa.Text(), nullable=True),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('succeeded', sa.Boolean(), nullable=False),
+    sa.Column('duration_ms', sa.Integer(), nullable=False),
+    sa.Column('created_at', wallet.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['webhook_id'], ['webhooks.id'], name=op.f('fk_webhook_deliveries_webhook_id_webhooks'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_deliveries'))
+    )
+    with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_webhook_deliveries_event_id'), ['event_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_webhook_deliveries_webhook_id'), ['webhook_id'], unique=False)
 
     op.create_table('apple_registrations',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -285,6 +326,11 @@ def downgrade() -> None:
         batch_op.drop_index('ix_apple_registrations_device')
 
     op.drop_table('apple_registrations')
+    with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_webhook_deliveries_webhook_id'))
+        batch_op.drop_index(batch_op.f('ix_webhook_deliveries_event_id'))
+
+    op.drop_table('webhook_deliveries')
     with op.batch_alter_table('memberships', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_memberships_referred_by_id'))
         batch_op.drop_index(batch_op.f('ix_memberships_customer_id'))
@@ -304,6 +350,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_api_keys_brand_id'))
 
     op.drop_table('api_keys')
+    with op.batch_alter_table('api_idempotency_keys', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_api_idempotency_keys_created_at'))
+
+    op.drop_table('api_idempotency_keys')
     op.drop_table('customers')
     op.drop_table('change_counters')
     op.drop_table('brands')
