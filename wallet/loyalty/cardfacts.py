@@ -71,6 +71,18 @@ def _tier_level(program: dict[str, Any], tier: str | None) -> dict[str, Any]:
     return {}
 
 
+def _latest_message(membership: Membership, club: Club) -> str | None:
+    # A message sent to one tier lands on the membership; the card shows
+    # whichever of it and the club-wide message is newer.
+    if not membership.message:
+        return club.message
+    if not club.message:
+        return membership.message
+    if membership.message_at and club.message_at and membership.message_at < club.message_at:
+        return club.message
+    return membership.message
+
+
 def card_facts(membership: Membership, club: Club | None = None) -> CardFacts:
     club = club or membership.club
     program = club.program or {}
@@ -105,7 +117,7 @@ def card_facts(membership: Membership, club: Club | None = None) -> CardFacts:
         stamp_reward=stamps.get("reward"),
         expiring_points=membership.expiring_points,
         expiring_on=membership.expiring_on,
-        message=club.message,
+        message=_latest_message(membership, club),
         terms=club.terms,
         contact_email=club.contact_email,
         contact_phone=club.contact_phone,
