@@ -333,6 +333,9 @@ def test_discount_only_club_shows_the_discount_first(app: Flask, db: Database) -
     assert card["primaryFields"][0]["key"] == "discount"
     assert card["primaryFields"][0]["value"] == "5%"
     assert "balance" not in _all_fields(card)
+    # The front is not left empty: the member's name fills a free slot.
+    assert [f["key"] for f in card["secondaryFields"]] == ["member"]
+    assert card["secondaryFields"][0]["value"] == "Anna Petrova"
 
 
 def test_stamps_club_shows_progress(app: Flask, db: Database) -> None:

@@ -158,6 +158,9 @@ def _fields(facts: CardFacts, locale: str) -> dict[str, list[dict[str, Any]]]:
     if facts.has_points and facts.pending > 0:
         add(_field("pending", "label_pending", facts.pending, "change_pending"))
 
+    if facts.member_name and len(front) < FRONT_SLOTS:
+        add(_field("member", "label_member", cut(facts.member_name, FRONT_VALUE_MAX)))
+
     shown, overflow = front[:FRONT_SLOTS], front[FRONT_SLOTS:]
     back: list[dict[str, Any]] = []
     if not facts.active:
@@ -168,7 +171,8 @@ def _fields(facts: CardFacts, locale: str) -> dict[str, list[dict[str, Any]]]:
     back.extend(overflow)
     if facts.has_stamps and facts.stamp_reward:
         back.append(_field("reward", "label_reward", cut(facts.stamp_reward, BACK_VALUE_MAX, multiline=True)))
-    back.append(_field("member_name", "label_member", cut(facts.member_name, 200) or "-"))
+    if "member" not in used:
+        back.append(_field("member_name", "label_member", cut(facts.member_name, 200) or "-"))
     back.append(_field("card_number", "label_card_number", facts.card_number))
     if facts.terms:
         back.append(_field("terms", "label_terms", cut(facts.terms, BACK_VALUE_MAX, multiline=True)))
