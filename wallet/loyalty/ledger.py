@@ -430,12 +430,14 @@ def _finish(
     reason: str,
     change_message: str,
 ) -> None:
-    record_card_change(session, member, reason=reason, payload={"change_message": change_message})
     for txn in txns:
         if txn.type in (TIER, RELEASE):
             continue
         emit_event(session, brand_id=club.brand_id, event_type="transaction.created",
                    data={"transaction": transaction_to_dict(txn), "member": member_figures(member)})
+    # Last: the card change takes the global change counter's row lock, held
+    # until commit, so as little as possible should happen after it.
+    record_card_change(session, member, reason=reason, payload={"change_message": change_message})
 
 
 def member_figures(member: Membership) -> dict[str, Any]:
@@ -509,18 +511,27 @@ def purchase(
     if program.cashback_percent is not None:
         details["cashback_percent"] = str(program.cashback_percent)
     before = member.balance
-    try:
-        with session.begin_nested():
-            txn = _book(
-                session, member, PURCHASE, actor=actor, now=now,
-                balance=0 if pending else earned, pending=earned if pending else 0,
-                cash=cash, stamps=stamp, amount=amount, currency=club.currency,
-                receipt_id=receipt_id, details=details,
-            )
-    except IntegrityError:
-        # A concurrent purchase with the same receipt committed first.
-        session.expire(member)
-        raise Conflict(f"receipt {receipt_id!r} is already booked in this club", code="duplicate_receipt") from None
+
+    def book_purchase() -> LedgerTransaction:
+        return _book(
+            session, member, PURCHASE, actor=actor, now=now,
+            balance=0 if pending else earned, pending=earned if pending else 0,
+            cash=cash, stamps=stamp, amount=amount, currency=club.currency,
+            receipt_id=receipt_id, details=details,
+        )
+
+    if receipt_id is None:
+        txn = book_purchase()
+    else:
+        try:
+            with session.begin_nested():
+                txn = book_purchase()
+        except IntegrityError:
+            # A concurrent purchase with the same receipt (another member's)
+            # committed first; this member's row is ours, so nothing else clashes.
+            session.expire(member)
+            raise Conflict(f"receipt {receipt_id!r} is already booked in this club",
+                           code="duplicate_receipt") from None
     _open_lot(session, member, txn, earned, program=program, now=now, pending=pending, balance_before=before)
     booked.append(txn)
     messages = [f"+{earned} points" if earned else f"Purchase {amount / 100:.2f} {club.currency}"]
@@ -534,7 +545,7 @@ def purchase(
         booked.extend(_referral_bonus(session, member, program, now=now, source=txn))
         messages.append(f"+{program.referral_points} referral points")
 
-    if program.tiers:
+    if program.tiers and program.tiers.rank(member.tier) < len(program.tiers.levels) - 1:
         spend = window_spend(session, member, days=program.tiers.window_days, as_of=now)
         target = program.tiers.for_spend(spend)
         if program.tiers.rank(target.name) > program.tiers.rank(member.tier):
