@@ -1,7 +1,11 @@
-"""HTML pages for brands and customers."""
+"""Pages for brands and customers (the portal comes with its own issue);
+for now the service's front door and a health check for load balancers."""
 
 from flask import Flask
 
+from wallet.web.routes import bp
+
 
 def init_app(app: Flask) -> None:
-    """Registers this area's blueprints and services on the app."""
+    """Registers this area's blueprints on the app."""
+    app.register_blueprint(bp)
