@@ -1,7 +1,63 @@
-"""The point-of-sale JSON API under /api/v1."""
+"""The point-of-sale JSON API under /api/v1.
 
-from flask import Flask
+flask-smorest builds the OpenAPI document (/api/v1/openapi.json) from the
+same marshmallow schemas that validate requests. Its app-wide JSON error
+handler is not installed: only /api answers in JSON, through our handlers,
+so HTML pages keep their own error pages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, request
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+API_PREFIX = "/api/"
+
+
+class _Api(Api):
+    def _register_error_handlers(self) -> None:
+        """Errors are answered by the API blueprint and ``_routing_errors``."""
+
+
+def _routing_errors() -> Any:
+    """Unknown paths and wrong methods under /api answer JSON like every other
+    API error. Routing fails before any blueprint is chosen, so a blueprint
+    error handler never sees these; a before_request hook does, whatever
+    error pages other parts of the app register."""
+    exc = request.routing_exception
+    if exc is None or not request.path.startswith(API_PREFIX):
+        return None
+    if isinstance(exc, HTTPException) and (exc.code or 0) >= 400:
+        from wallet.api.errors import response_for
+
+        return response_for(exc)
+    return None
 
 
 def init_app(app: Flask) -> None:
     """Registers this area's blueprints and services on the app."""
+    from wallet.api.schemas import ErrorSchema
+    from wallet.api.views import bp
+
+    app.config.setdefault("API_MAX_BODY", 1024 * 1024)
+    app.config.setdefault("API_TITLE", "Wallet Clubs point-of-sale API")
+    app.config.setdefault("API_VERSION", "v1")
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_URL_PREFIX", "/api/v1")
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    app.config.setdefault("API_SPEC_OPTIONS", {
+        "servers": [{"url": "/"}],
+        "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearerAuth": []}],
+        "info": {"description": "Bearer API key per brand; JSON in and out; money in integer minor units; "
+                                "errors as {\"error\": {\"code\", \"message\"}}."},
+    })
+    api = _Api()
+    api.ERROR_SCHEMA = ErrorSchema
+    api.init_app(app)
+    api.register_blueprint(bp)
+    app.extensions["wallet.api"] = api
+    app.before_request(_routing_errors)

@@ -38,7 +38,10 @@ class IdempotencyKey(Base):
     state: Mapped[str] = mapped_column(String(16), default=IN_FLIGHT)
     response_status: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[str | None] = mapped_column(Text)
-    # A request that died without answering releases its key after this.
+    # Who is working on it: a request that died without answering releases
+    # the key at ``locked_until``; whoever takes it over gets a new owner, so
+    # the late original can no longer store its answer.
+    owner: Mapped[str] = mapped_column(String(32))
     locked_until: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     completed_at: Mapped[datetime | None]

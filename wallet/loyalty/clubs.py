@@ -204,7 +204,7 @@ def create_club(session: Session, brand: Brand | int, data: dict[str, Any]) -> C
     """A new club of ``brand`` from ``data`` (see ``FIELDS``)."""
     brand_id = brand if isinstance(brand, int) else brand.id
     values = clean_club_fields(data, creating=True)
-    club = Club(brand_id=brand_id, design_version=1, locations=[], program={}, **values)
+    club = Club(brand_id=brand_id, design_version=1, **{"locations": [], "program": {}, **values})
     session.add(club)
     session.flush()
     return club

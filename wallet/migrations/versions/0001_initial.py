@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 21:27:02.510630
+Create Date: 2026-11-22 21:30:58.185923
 """
 from __future__ import annotations
 
@@ -65,6 +65,7 @@ def upgrade() -> None:
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('response_status', sa.Integer(), nullable=True),
     sa.Column('response_body', sa.Text(), nullable=True),
+    sa.Column('owner', sa.String(length=32), nullable=False),
     sa.Column('locked_until', wallet.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_at', wallet.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('completed_at', wallet.db.UTCDateTime(timezone=True), nullable=True),

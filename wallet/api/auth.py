@@ -1,0 +1,104 @@
+"""Who is calling, and is the request well-formed enough to read.
+
+Runs before every API view: the Bearer API key names the brand (401
+otherwise); a body must be JSON (415), small (413) and parse (400); nothing
+in it or in the query may hold characters the databases cannot store (NUL,
+lone surrogates), which would otherwise surface as a database error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from flask import current_app, g, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from wallet.api.errors import ApiError
+from wallet.extensions import get_read_session
+from wallet.loyalty.brands import authenticate_api_key
+from wallet.loyalty.errors import NotAuthenticated
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+MAX_DEPTH = 32
+
+
+def current_brand_id() -> int:
+    return g.api_brand_id
+
+
+def _bearer_token() -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "not_authenticated", "send the API key as 'Authorization: Bearer <key>'",
+                       {"WWW-Authenticate": "Bearer"})
+    return token.strip()
+
+
+def rate_limit_key() -> str:
+    """Flask-Limiter's key: one bucket per API key (its hash, never the key)."""
+    header = request.headers.get("Authorization", "")
+    return "api:" + hashlib.sha256(header.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def authenticate() -> None:
+    token = _bearer_token()
+    session = get_read_session()
+    try:
+        brand = authenticate_api_key(session, token)
+    except NotAuthenticated as exc:
+        raise ApiError(401, exc.code, exc.message, {"WWW-Authenticate": "Bearer"}) from None
+    g.api_brand_id = brand.id
+    g.api_key_prefix = token[:12]  # the stored prefix: names the key in ledger actors
+    # Release the read snapshot: views read and write through their own sessions.
+    session.rollback()
+
+
+def _storable(value: Any, depth: int = 0) -> bool:
+    if depth > MAX_DEPTH:
+        return False
+    if isinstance(value, str):
+        if "\x00" in value:
+            return False
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_storable(k, depth + 1) and _storable(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_storable(v, depth + 1) for v in value)
+    return True
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def check_request() -> None:
+    """Shape checks that come before any schema: 400/413/415."""
+    for values in request.args.listvalues():
+        if not all(_storable(v) for v in values):
+            raise ApiError(400, "invalid_query", "query parameters must not contain NUL characters")
+    if request.method not in BODY_METHODS:
+        return
+    request.max_content_length = current_app.config["API_MAX_BODY"]
+    try:
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise
+    if not raw and not request.mimetype:
+        return  # no body at all: the schema says what is missing
+    if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
+        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+    try:
+        body = json.loads(raw, parse_constant=_no_constants)
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        raise ApiError(400, "malformed_json", "the body is not valid JSON") from None
+    if not _storable(body):
+        raise ApiError(422, "invalid_characters",
+                       "strings must be valid Unicode without NUL characters, nested at most 32 deep")
+    g.api_json = body

@@ -1,0 +1,145 @@
+"""Every API error as ``{"error": {"code", "message"}}`` with the right status.
+
+Three sources of errors meet here: the loyalty core's exceptions (by class),
+HTTP exceptions from Flask, Werkzeug, webargs and Flask-Limiter (by status),
+and ``ApiError`` raised by this package. Nothing a client sends may become a
+5xx, so each is mapped to a 4xx that says what to fix.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Response, current_app, json
+from werkzeug.exceptions import HTTPException
+
+from wallet.loyalty.errors import Conflict, LoyaltyError, NotAuthenticated, NotFound, RuleViolation
+
+_LOYALTY_STATUS: tuple[tuple[type[LoyaltyError], int], ...] = (
+    (NotFound, 404),
+    (RuleViolation, 422),
+    (Conflict, 409),
+    (NotAuthenticated, 401),
+)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    411: "length_required",
+    413: "payload_too_large",
+    414: "uri_too_long",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    431: "headers_too_large",
+}
+
+
+class ApiError(Exception):
+    """An error answer decided by the API layer itself."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps({"error": {"code": code, "message": message}})
+    response = Response(body, status=status, mimetype="application/json")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _flatten(messages: Any, prefix: str = "") -> list[str]:
+    """marshmallow's nested {"field": ["msg"]} as ["field: msg", ...]."""
+    if isinstance(messages, dict):
+        out: list[str] = []
+        for key, value in messages.items():
+            name = f"{prefix}.{key}" if prefix and key != "_schema" else (prefix or str(key))
+            if key == "_schema":
+                name = prefix
+            out.extend(_flatten(value, name))
+        return out
+    if isinstance(messages, (list, tuple)):
+        out = []
+        for item in messages:
+            out.extend(_flatten(item, prefix))
+        return out
+    return [f"{prefix}: {messages}" if prefix else str(messages)]
+
+
+def _validation_error(exc: HTTPException) -> Response:
+    """webargs' 422 (and 400 for bad JSON): query and header problems are a
+    bad request (400), a body that breaks the schema is a rule broken (422)."""
+    data = getattr(exc, "data", None) or {}
+    messages = data.get("messages") or {}
+    locations = set(messages) if isinstance(messages, dict) else set()
+    if exc.code == 400:
+        return error_response(400, "malformed_json", "the body is not valid JSON")
+    if locations & {"query", "querystring", "headers", "view_args", "path"}:
+        text = "; ".join(_flatten({k: messages[k] for k in locations if k != "json"}))
+        return error_response(400, "invalid_query", text or "invalid query parameters")
+    body = messages.get("json", messages) if isinstance(messages, dict) else messages
+    lines = _flatten(body)
+    unknown = any(line.endswith("Unknown field.") for line in lines)
+    code = "unknown_field" if unknown else "validation_error"
+    return error_response(422, code, "; ".join(lines) or "the request breaks a rule")
+
+
+def _retry_after(exc: HTTPException) -> str:
+    from wallet.extensions import limiter
+
+    try:
+        current = limiter.current_limit
+        if current is not None:
+            return str(max(1, int(current.reset_at - time.time()) + 1))
+        return str(max(1, int(exc.limit.limit.get_expiry())))  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - a header must not turn a 429 into a 500
+        return "60"
+
+
+def response_for(exc: BaseException) -> Response | None:
+    """The error answer for ``exc``, or None when it is not a client error
+    (the caller lets it become a logged 500)."""
+    if isinstance(exc, ApiError):
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
+    if isinstance(exc, LoyaltyError):
+        for cls, status in _LOYALTY_STATUS:
+            if isinstance(exc, cls):
+                headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+                return error_response(status, exc.code, exc.message, headers)
+        return error_response(422, exc.code, exc.message)
+    if isinstance(exc, HTTPException):
+        status = exc.code or 500
+        if status >= 500:
+            return None
+        if getattr(exc, "data", None) and "messages" in exc.data:  # type: ignore[attr-defined]
+            return _validation_error(exc)
+        code = _HTTP_CODES.get(status, "client_error")
+        headers: dict[str, str] = {}
+        message = exc.description or code
+        if status == 429:
+            headers["Retry-After"] = _retry_after(exc)
+            message = f"rate limit exceeded ({exc.description}); retry after {headers['Retry-After']} s"
+        elif status == 405:
+            allowed = getattr(exc, "valid_methods", None)
+            if allowed:
+                headers["Allow"] = ", ".join(sorted(allowed))
+            message = "this method is not allowed here"
+        elif status == 404:
+            message = "no such resource"
+        elif status == 413:
+            limit = current_app.config.get("API_MAX_BODY")
+            message = f"the body is too large (at most {limit} bytes)" if limit else "the body is too large"
+        return error_response(status, code, message, headers)
+    return None

@@ -1,0 +1,47 @@
+"""Keyset pagination with opaque cursors.
+
+A cursor is the id the next page starts after (or before, for lists that
+run newest first), wrapped so clients treat it as opaque; a cursor that was
+not made here is a 400, never a database error.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from wallet.api.errors import ApiError
+
+T = TypeVar("T")
+MAX_ID = 2**63 - 1
+
+
+def encode_cursor(last_id: int) -> str:
+    raw = json.dumps({"k": last_id}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value = json.loads(raw)["k"]
+    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned")
+    return value
+
+
+def page(rows: Sequence[T], limit: int, dump: Callable[[T], Any], key: Callable[[T], int]) -> dict[str, Any]:
+    """``rows`` fetched with ``limit + 1``: the extra row only says there is more."""
+    more = len(rows) > limit
+    items = list(rows[:limit])
+    return {
+        "items": [dump(r) for r in items],
+        "next_cursor": encode_cursor(key(items[-1])) if more and items else None,
+    }

@@ -1,0 +1,294 @@
+"""Request and response schemas: they validate requests and generate the
+OpenAPI document, so the two cannot drift apart.
+
+Requests reject unknown fields (422). Numbers that are money or points are
+strict integers with the core's bounds; strings carry the column lengths.
+The loyalty core validates again (it is also called by the portal and the
+CLI): the schema is the first, documented line, the core the authority.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from wallet.loyalty.clubs import BARCODE_FORMATS, CATEGORIES, MAX_LOCATIONS
+from wallet.loyalty.program import MAX_MONEY, MAX_POINTS
+from wallet.loyalty.webhooks import EVENT_TYPES
+
+MAX_ID = 2**63 - 1
+TRANSACTION_TYPES = ("purchase", "redeem", "refund", "adjust")
+COLOUR = validate.Regexp(r"^#[0-9A-Fa-f]{6}$", error="must be a colour #RRGGBB")
+
+
+def _int(**kwargs: Any) -> fields.Integer:
+    return fields.Integer(strict=True, **kwargs)
+
+
+class Request(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+
+class Query(ma.Schema):
+    # Unknown query parameters are ignored, as most HTTP APIs do.
+    class Meta:
+        unknown = ma.EXCLUDE
+
+
+# --- errors --------------------------------------------------------------------
+
+
+class ErrorDetailSchema(ma.Schema):
+    code = fields.String(required=True, metadata={"description": "snake_case error code"})
+    message = fields.String(required=True)
+
+
+class ErrorSchema(ma.Schema):
+    error = fields.Nested(ErrorDetailSchema, required=True)
+
+
+# --- lists -----------------------------------------------------------------------
+
+
+class ListQuery(Query):
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    cursor = fields.String(validate=validate.Length(1, 200),
+                           metadata={"description": "next_cursor of the previous page"})
+
+
+class MemberListQuery(ListQuery):
+    card_number = fields.String(validate=validate.Length(1, 64))
+    email = fields.String(validate=validate.Length(1, 320))
+    phone = fields.String(validate=validate.Length(1, 32))
+
+
+def page_schema(item: type[ma.Schema], name: str) -> type[ma.Schema]:
+    return ma.Schema.from_dict(
+        {"items": fields.List(fields.Nested(item), required=True),
+         "next_cursor": fields.String(allow_none=True, required=True)},
+        name=name,
+    )
+
+
+# --- clubs -----------------------------------------------------------------------
+
+
+class LocationSchema(Request):
+    name = fields.String(validate=validate.Length(0, 100), allow_none=True)
+    latitude = fields.Float(required=True, validate=validate.Range(-90, 90))
+    longitude = fields.Float(required=True, validate=validate.Range(-180, 180))
+    relevant_text = fields.String(validate=validate.Length(0, 200), allow_none=True)
+
+
+class ClubFields(Request):
+    name = fields.String(validate=validate.Length(1, 64))
+    description = fields.String(validate=validate.Length(0, 2000))
+    category = fields.String(validate=validate.OneOf(CATEGORIES))
+    logo_text = fields.String(validate=validate.Length(0, 64), allow_none=True)
+    currency = fields.String(validate=validate.Length(3, 3),
+                             metadata={"description": "ISO 4217 code; money is in its minor units"})
+    foreground_color = fields.String(validate=COLOUR)
+    background_color = fields.String(validate=COLOUR)
+    label_color = fields.String(validate=COLOUR)
+    barcode_format = fields.String(validate=validate.OneOf(BARCODE_FORMATS))
+    terms = fields.String(validate=validate.Length(0, 10000))
+    contact_email = fields.String(validate=validate.Length(0, 320), allow_none=True)
+    contact_phone = fields.String(validate=validate.Length(0, 32), allow_none=True)
+    website = fields.String(validate=validate.Length(0, 500), allow_none=True)
+    locations = fields.List(fields.Nested(LocationSchema), validate=validate.Length(0, MAX_LOCATIONS))
+    program = fields.Dict(keys=fields.String(), allow_none=True,
+                          metadata={"description": "program rules (discount, points, tiers, cashback, "
+                                                   "stamps, bonuses); see the project notes"})
+
+
+class ClubCreateSchema(ClubFields):
+    name = fields.String(required=True, validate=validate.Length(1, 64))
+
+
+class ClubUpdateSchema(ClubFields):
+    pass
+
+
+class ClubSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    description = fields.String()
+    category = fields.String()
+    logo_text = fields.String(allow_none=True)
+    currency = fields.String(required=True)
+    foreground_color = fields.String()
+    background_color = fields.String()
+    label_color = fields.String()
+    barcode_format = fields.String()
+    terms = fields.String()
+    contact_email = fields.String(allow_none=True)
+    contact_phone = fields.String(allow_none=True)
+    website = fields.String(allow_none=True)
+    locations = fields.List(fields.Dict())
+    program = fields.Dict()
+    design_version = fields.Integer()
+    message = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+# --- members ---------------------------------------------------------------------
+
+
+class EnrolSchema(Request):
+    email = fields.String(validate=validate.Length(1, 320), allow_none=True)
+    phone = fields.String(validate=validate.Length(1, 32), allow_none=True)
+    name = fields.String(validate=validate.Length(0, 200), allow_none=True)
+    birthday = fields.Date(allow_none=True, metadata={"description": "YYYY-MM-DD"})
+    referral_code = fields.String(validate=validate.Length(1, 32), allow_none=True)
+
+    @ma.validates_schema
+    def _email_or_phone(self, data: dict[str, Any], **_: Any) -> None:
+        if not data.get("email") and not data.get("phone"):
+            raise ma.ValidationError("give an email or a phone", "email")
+
+
+class ExpiringSchema(ma.Schema):
+    points = fields.Integer(required=True)
+    date = fields.String(required=True, metadata={"description": "YYYY-MM-DD"})
+
+
+class MemberSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    club_id = fields.Integer(required=True)
+    card_number = fields.String(required=True)
+    serial_number = fields.String(required=True)
+    name = fields.String()
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    status = fields.String()
+    balance = fields.Integer(required=True, metadata={"description": "spendable points"})
+    pending = fields.Integer(required=True, metadata={"description": "points not yet spendable"})
+    cash_balance = fields.Integer(required=True, metadata={"description": "cashback, minor units"})
+    stamps = fields.Integer()
+    tier = fields.String(allow_none=True)
+    expiring = fields.Nested(ExpiringSchema, allow_none=True, required=True)
+    referral_code = fields.String(allow_none=True)
+    apple_pass_url = fields.String(required=True)
+    google_save_url = fields.String(allow_none=True, required=True)
+    created_at = fields.DateTime()
+
+
+# --- transactions ------------------------------------------------------------------
+
+_FIELDS_BY_TYPE = {
+    "purchase": ({"amount"}, {"receipt_id"}),
+    "redeem": ({"points"}, set()),
+    "refund": ({"refund_of", "amount"}, set()),
+    "adjust": ({"points", "reason"}, set()),
+}
+
+
+class TransactionRequestSchema(Request):
+    type = fields.String(required=True, validate=validate.OneOf(TRANSACTION_TYPES))
+    amount = _int(validate=validate.Range(1, MAX_MONEY),
+                  metadata={"description": "purchase / refund: money in minor units"})
+    receipt_id = fields.String(validate=validate.Length(1, 100), allow_none=True,
+                               metadata={"description": "purchase: the till's receipt id, unique per club"})
+    points = _int(validate=validate.Range(-MAX_POINTS, MAX_POINTS),
+                  metadata={"description": "redeem: points to spend (> 0); adjust: signed change"})
+    refund_of = _int(validate=validate.Range(1, MAX_ID),
+                     metadata={"description": "refund: id of the purchase refunded"})
+    reason = fields.String(validate=validate.Length(1, 500), metadata={"description": "adjust: why"})
+
+    @ma.validates_schema
+    def _fields_fit_type(self, data: dict[str, Any], **_: Any) -> None:
+        kind = data.get("type")
+        if kind not in _FIELDS_BY_TYPE:
+            return
+        required, optional = _FIELDS_BY_TYPE[kind]
+        given = {k for k, v in data.items() if k != "type" and v is not None}
+        for name in sorted(required - given):
+            raise ma.ValidationError(f"required for a {kind}", name)
+        for name in sorted(given - required - optional):
+            raise ma.ValidationError(f"Unknown field. (not used by a {kind})", name)
+
+
+class TransactionSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    member_id = fields.Integer()
+    club_id = fields.Integer()
+    type = fields.String(required=True)
+    points = fields.Integer(required=True, metadata={"description": "signed change of balance + pending"})
+    balance_change = fields.Integer()
+    pending_change = fields.Integer()
+    cash_change = fields.Integer()
+    stamps_change = fields.Integer()
+    amount = fields.Integer(allow_none=True)
+    currency = fields.String(allow_none=True)
+    receipt_id = fields.String(allow_none=True)
+    refund_of = fields.Integer(allow_none=True)
+    refunded_amount = fields.Integer(allow_none=True)
+    tier = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+    actor = fields.String()
+    details = fields.Dict()
+    created_at = fields.String(required=True, metadata={"description": "ISO 8601"})
+
+
+class TransactionResultSchema(ma.Schema):
+    transaction = fields.Nested(TransactionSchema, required=True)
+    member = fields.Nested(MemberSchema, required=True)
+
+
+# --- messages --------------------------------------------------------------------------
+
+
+class MessageRequestSchema(Request):
+    text = fields.String(required=True, validate=validate.Length(1, 500))
+    tier = fields.String(validate=validate.Length(1, 64), allow_none=True)
+
+
+class MessageResultSchema(ma.Schema):
+    cards = fields.Integer(required=True, metadata={"description": "cards that will show the message"})
+
+
+# --- API keys ----------------------------------------------------------------------
+
+
+class ApiKeyCreateSchema(Request):
+    name = fields.String(validate=validate.Length(1, 100))
+
+
+class ApiKeySchema(ma.Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    prefix = fields.String(required=True, metadata={"description": "the key's first characters"})
+    created_at = fields.DateTime()
+    last_used_at = fields.DateTime(allow_none=True)
+    revoked_at = fields.DateTime(allow_none=True)
+
+
+class ApiKeyCreatedSchema(ApiKeySchema):
+    key = fields.String(required=True, metadata={"description": "shown once; store it now"})
+
+
+# --- webhooks --------------------------------------------------------------------------
+
+
+class WebhookCreateSchema(Request):
+    url = fields.String(required=True, validate=validate.Length(1, 2000))
+    events = fields.List(fields.String(validate=validate.OneOf(EVENT_TYPES)),
+                         validate=validate.Length(0, len(EVENT_TYPES)),
+                         metadata={"description": "event types to receive; empty or absent: all"})
+
+
+class WebhookSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    url = fields.String(required=True)
+    events = fields.List(fields.String())
+    created_at = fields.DateTime()
+
+
+class WebhookCreatedSchema(WebhookSchema):
+    secret = fields.String(required=True, metadata={
+        "description": "signs deliveries: Wallet-Signature t=<unix>,v1=hex(HMAC-SHA256(secret, "
+                       "'<t>.<body>')); shown once"})

@@ -1,0 +1,365 @@
+"""The point-of-sale API under /api/v1: clubs, members, transactions,
+messages, API keys and webhooks.
+
+Every view sees only the calling brand's rows: an id of another brand is
+answered exactly like an unknown id (404), so ids reveal nothing. Views that
+write run inside ``write_endpoint`` (transaction and Idempotency-Key).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import current_app, g
+from flask_smorest import Blueprint
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+from werkzeug.exceptions import HTTPException
+
+from wallet.api import schemas as s
+from wallet.api.auth import authenticate, check_request, current_brand_id, rate_limit_key
+from wallet.api.errors import ApiError, response_for
+from wallet.api.idempotency import HEADER, write_endpoint
+from wallet.api.pagination import MAX_ID, decode_cursor, page
+from wallet.extensions import get_read_session, get_session, limiter
+from wallet.loyalty import brands as brand_core
+from wallet.loyalty import clubs as club_core
+from wallet.loyalty import ledger
+from wallet.loyalty import members as member_core
+from wallet.loyalty import webhooks as webhook_core
+from wallet.loyalty.errors import LoyaltyError, NotFound
+from wallet.loyalty.messages import send_club_message
+from wallet.loyalty.models import ApiKey, Club, Customer, Membership
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("api_v1", __name__, url_prefix="/api/v1", description="Point-of-sale API")
+limiter.limit(lambda: current_app.config["API_RATE_LIMIT"], key_func=rate_limit_key)(bp)
+
+
+def _idempotency_doc(required: bool) -> dict[str, Any]:
+    return {"parameters": [{
+        "in": "header", "name": HEADER, "required": required,
+        "description": "a fresh unique value per operation; a retry with the same key and body "
+                       "replays the first answer and books nothing",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+    }]}
+
+
+@bp.before_request
+def _before() -> None:
+    authenticate()
+    check_request()
+
+
+@bp.errorhandler(ApiError)
+@bp.errorhandler(LoyaltyError)
+@bp.errorhandler(HTTPException)
+def _error(exc: Exception) -> Any:
+    answer = response_for(exc)
+    if answer is None:
+        raise exc
+    return answer
+
+
+# --- loading with the tenant check ----------------------------------------------
+
+
+def _club(session: Session, club_id: int) -> Club:
+    return club_core.get_club(session, club_id, brand_id=current_brand_id())
+
+
+def _member(session: Session, member_id: int) -> Membership:
+    if not 0 < member_id <= MAX_ID:
+        raise NotFound(f"no member {member_id}", code="member_not_found")
+    return member_core.get_membership(session, member_id, brand_id=current_brand_id())
+
+
+def _actor() -> str:
+    return f"api:{g.get('api_key_prefix', 'key')}"
+
+
+def _google_save_url(member: Membership) -> str | None:
+    try:
+        from wallet.google.links import google_save_url
+    except ImportError:
+        return None
+    try:
+        return google_save_url(member)
+    except Exception:  # noqa: BLE001 - a missing Google set-up must not fail a purchase
+        log.exception("google_save_url failed for member %s", member.id)
+        return None
+
+
+def member_json(member: Membership) -> dict[str, Any]:
+    from wallet.apple.links import apple_pass_url
+
+    customer: Customer = member.customer
+    return {
+        "id": member.id,
+        "club_id": member.club_id,
+        "card_number": member.card_number,
+        "serial_number": member.serial_number,
+        "name": member.name,
+        "email": customer.email,
+        "phone": customer.phone,
+        "status": member.status,
+        "balance": member.balance,
+        "pending": member.pending,
+        "cash_balance": member.cash_balance,
+        "stamps": member.stamps,
+        "tier": member.tier,
+        "expiring": {"points": member.expiring_points, "date": member.expiring_on.isoformat()}
+        if member.expiring_points and member.expiring_on else None,
+        "referral_code": member.referral_code,
+        "apple_pass_url": apple_pass_url(member),
+        "google_save_url": _google_save_url(member),
+        "created_at": member.created_at,
+    }
+
+
+# --- clubs -------------------------------------------------------------------------
+
+
+@bp.route("/clubs", methods=["POST"])
+@write_endpoint("optional")
+@bp.doc(**_idempotency_doc(False))
+@bp.arguments(s.ClubCreateSchema)
+@bp.response(201, s.ClubSchema)
+def create_club(data: dict[str, Any]) -> Any:
+    """Create a club"""
+    return club_core.create_club(get_session(), current_brand_id(), data)
+
+
+@bp.route("/clubs", methods=["GET"])
+@bp.arguments(s.ListQuery, location="query")
+@bp.response(200, s.page_schema(s.ClubSchema, "ClubPage"))
+def list_clubs(query: dict[str, Any]) -> Any:
+    """The brand's clubs"""
+    limit = query["limit"]
+    rows = club_core.list_clubs(get_read_session(), current_brand_id(), limit=limit + 1,
+                                after_id=decode_cursor(query.get("cursor")))
+    return page(rows, limit, lambda c: c, lambda c: c.id)
+
+
+@bp.route("/clubs/<int:club_id>", methods=["GET"])
+@bp.response(200, s.ClubSchema)
+def get_club(club_id: int) -> Any:
+    """One club"""
+    return _club(get_read_session(), club_id)
+
+
+@bp.route("/clubs/<int:club_id>", methods=["PATCH"])
+@write_endpoint("optional")
+@bp.arguments(s.ClubUpdateSchema)
+@bp.response(200, s.ClubSchema)
+def update_club(data: dict[str, Any], club_id: int) -> Any:
+    """Change a club; cards re-render when what they show changes"""
+    session = get_session()
+    return club_core.update_club(session, _club(session, club_id), data)
+
+
+# --- members -----------------------------------------------------------------------
+
+
+@bp.route("/clubs/<int:club_id>/members", methods=["POST"])
+@write_endpoint("optional")
+@bp.doc(**_idempotency_doc(False))
+@bp.arguments(s.EnrolSchema)
+@bp.response(201, s.MemberSchema, description="enrolled")
+@bp.alt_response(200, schema=s.MemberSchema, description="already a member: the existing member")
+def enrol(data: dict[str, Any], club_id: int) -> Any:
+    """Enrol a customer (by email or phone) into a club"""
+    session = get_session()
+    club = _club(session, club_id)
+    member, created = member_core.enrol(
+        session, club, email=data.get("email"), phone=data.get("phone"), name=data.get("name") or "",
+        birthday=data.get("birthday"), referral_code=data.get("referral_code"), actor=_actor(),
+    )
+    session.flush()
+    return member_json(member), 201 if created else 200
+
+
+@bp.route("/clubs/<int:club_id>/members", methods=["GET"])
+@bp.arguments(s.MemberListQuery, location="query")
+@bp.response(200, s.page_schema(s.MemberSchema, "MemberPage"))
+def list_members(query: dict[str, Any], club_id: int) -> Any:
+    """A club's members, optionally found by card_number, email or phone"""
+    session = get_read_session()
+    club = _club(session, club_id)
+    limit = query["limit"]
+    stmt = (
+        select(Membership)
+        .where(Membership.club_id == club.id)
+        .options(joinedload(Membership.customer), joinedload(Membership.club))
+    )
+    if query.get("card_number"):
+        stmt = stmt.where(Membership.card_number == query["card_number"].strip())
+    try:
+        if query.get("email"):
+            stmt = stmt.join(Customer, Customer.id == Membership.customer_id).where(
+                Customer.email == member_core.normalize_email(query["email"]))
+        if query.get("phone"):
+            if not query.get("email"):
+                stmt = stmt.join(Customer, Customer.id == Membership.customer_id)
+            stmt = stmt.where(Customer.phone == member_core.normalize_phone(query["phone"]))
+    except LoyaltyError as exc:
+        raise ApiError(400, "invalid_query", exc.message) from None
+    after = decode_cursor(query.get("cursor"))
+    if after is not None:
+        stmt = stmt.where(Membership.id > after)
+    rows = list(session.scalars(stmt.order_by(Membership.id).limit(limit + 1)).unique())
+    return page(rows, limit, member_json, lambda m: m.id)
+
+
+@bp.route("/members/<int:member_id>", methods=["GET"])
+@bp.response(200, s.MemberSchema)
+def get_member(member_id: int) -> Any:
+    """One member with balance, tier and card links"""
+    return member_json(_member(get_read_session(), member_id))
+
+
+@bp.route("/members/<int:member_id>/transactions", methods=["POST"])
+@write_endpoint("required")
+@bp.doc(**_idempotency_doc(True))
+@bp.arguments(s.TransactionRequestSchema)
+@bp.response(201, s.TransactionResultSchema)
+def create_transaction(data: dict[str, Any], member_id: int) -> Any:
+    """Book a purchase, redemption, refund or adjustment"""
+    session = get_session()
+    member = _member(session, member_id)
+    kind, actor = data["type"], _actor()
+    if kind == "purchase":
+        txn = ledger.purchase(session, member, amount=data["amount"], receipt_id=data.get("receipt_id"),
+                              actor=actor)
+    elif kind == "redeem":
+        txn = ledger.redeem(session, member, points=data["points"], actor=actor)
+    elif kind == "refund":
+        txn = ledger.refund(session, member, refund_of=data["refund_of"], amount=data["amount"], actor=actor)
+    else:
+        txn = ledger.adjust(session, member, points=data["points"], reason=data["reason"], actor=actor)
+    session.flush()
+    return {"transaction": ledger.transaction_to_dict(txn), "member": member_json(member)}, 201
+
+
+@bp.route("/members/<int:member_id>/transactions", methods=["GET"])
+@bp.arguments(s.ListQuery, location="query")
+@bp.response(200, s.page_schema(s.TransactionSchema, "TransactionPage"))
+def list_transactions(query: dict[str, Any], member_id: int) -> Any:
+    """A member's ledger, newest first"""
+    session = get_read_session()
+    member = _member(session, member_id)
+    limit = query["limit"]
+    before = decode_cursor(query.get("cursor"))
+    rows = ledger.list_transactions(session, member.id, limit=limit + 1, before_id=before)
+    return page(rows, limit, ledger.transaction_to_dict, lambda t: t.id)
+
+
+# --- messages ------------------------------------------------------------------------
+
+
+@bp.route("/clubs/<int:club_id>/messages", methods=["POST"])
+@write_endpoint("optional")
+@bp.doc(**_idempotency_doc(False))
+@bp.arguments(s.MessageRequestSchema)
+@bp.response(202, s.MessageResultSchema)
+def send_message(data: dict[str, Any], club_id: int) -> Any:
+    """Show a message on every member's card (or one tier's)"""
+    session = get_session()
+    club = _club(session, club_id)
+    return {"cards": send_club_message(session, club, text=data["text"], tier=data.get("tier"))}
+
+
+# --- API keys --------------------------------------------------------------------------
+
+
+def _key_json(row: ApiKey) -> dict[str, Any]:
+    return {"id": row.id, "name": row.name, "prefix": row.prefix, "created_at": row.created_at,
+            "last_used_at": row.last_used_at, "revoked_at": row.revoked_at}
+
+
+@bp.route("/api-keys", methods=["POST"])
+@write_endpoint("optional")
+@bp.doc(**_idempotency_doc(False))
+@bp.arguments(s.ApiKeyCreateSchema)
+@bp.response(201, s.ApiKeyCreatedSchema)
+def create_api_key(data: dict[str, Any]) -> Any:
+    """A new API key for the brand (shown once)"""
+    session = get_session()
+    brand = session.get(brand_core.Brand, current_brand_id())
+    row, key = brand_core.create_api_key(session, brand, data.get("name") or "default")
+    return {**_key_json(row), "key": key}
+
+
+@bp.route("/api-keys", methods=["GET"])
+@bp.arguments(s.ListQuery, location="query")
+@bp.response(200, s.page_schema(s.ApiKeySchema, "ApiKeyPage"))
+def list_api_keys(query: dict[str, Any]) -> Any:
+    """The brand's API keys (never the keys themselves)"""
+    limit = query["limit"]
+    stmt = select(ApiKey).where(ApiKey.brand_id == current_brand_id())
+    after = decode_cursor(query.get("cursor"))
+    if after is not None:
+        stmt = stmt.where(ApiKey.id > after)
+    rows = list(get_read_session().scalars(stmt.order_by(ApiKey.id).limit(limit + 1)))
+    return page(rows, limit, _key_json, lambda r: r.id)
+
+
+@bp.route("/api-keys/<int:key_id>", methods=["DELETE"])
+@write_endpoint("optional")
+@bp.response(204)
+def revoke_api_key(key_id: int) -> Any:
+    """Revoke an API key"""
+    if not 0 < key_id <= MAX_ID:
+        raise NotFound(f"no API key {key_id}", code="api_key_not_found")
+    session = get_session()
+    brand = session.get(brand_core.Brand, current_brand_id())
+    brand_core.revoke_api_key(session, brand, key_id)
+    return None
+
+
+# --- webhooks ----------------------------------------------------------------------------
+
+
+def _hook_json(hook: webhook_core.Webhook) -> dict[str, Any]:
+    return {"id": hook.id, "url": hook.url, "events": list(hook.events or []), "created_at": hook.created_at}
+
+
+@bp.route("/webhooks", methods=["POST"])
+@write_endpoint("optional")
+@bp.doc(**_idempotency_doc(False))
+@bp.arguments(s.WebhookCreateSchema)
+@bp.response(201, s.WebhookCreatedSchema)
+def create_webhook(data: dict[str, Any]) -> Any:
+    """Register an endpoint for events (the signing secret is shown once)"""
+    hook = webhook_core.create_webhook(get_session(), current_brand_id(), url=data["url"],
+                                       events=data.get("events"))
+    return {**_hook_json(hook), "secret": hook.secret}
+
+
+@bp.route("/webhooks", methods=["GET"])
+@bp.arguments(s.ListQuery, location="query")
+@bp.response(200, s.page_schema(s.WebhookSchema, "WebhookPage"))
+def list_webhooks(query: dict[str, Any]) -> Any:
+    """The brand's webhook endpoints"""
+    limit = query["limit"]
+    rows = webhook_core.list_webhooks(get_read_session(), current_brand_id(), limit=limit + 1,
+                                      after_id=decode_cursor(query.get("cursor")))
+    return page(rows, limit, _hook_json, lambda h: h.id)
+
+
+@bp.route("/webhooks/<int:webhook_id>", methods=["GET"])
+@bp.response(200, s.WebhookSchema)
+def get_webhook(webhook_id: int) -> Any:
+    """One webhook endpoint"""
+    return _hook_json(webhook_core.get_webhook(get_read_session(), webhook_id, brand_id=current_brand_id()))
+
+
+@bp.route("/webhooks/<int:webhook_id>", methods=["DELETE"])
+@write_endpoint("optional")
+@bp.response(204)
+def delete_webhook(webhook_id: int) -> Any:
+    """Remove a webhook endpoint"""
+    webhook_core.delete_webhook(get_session(), webhook_id, brand_id=current_brand_id())
+    return None
