@@ -91,7 +91,7 @@ def _validation_error(exc: HTTPException) -> Response:
         return error_response(400, "invalid_query", text or "invalid query parameters")
     body = messages.get("json", messages) if isinstance(messages, dict) else messages
     lines = _flatten(body)
-    unknown = any(line.endswith("Unknown field.") for line in lines)
+    unknown = any("Unknown field" in line for line in lines)
     code = "unknown_field" if unknown else "validation_error"
     return error_response(422, code, "; ".join(lines) or "the request breaks a rule")
 

@@ -209,7 +209,7 @@ class TransactionRequestSchema(Request):
         for name in sorted(required - given):
             raise ma.ValidationError(f"required for a {kind}", name)
         for name in sorted(given - required - optional):
-            raise ma.ValidationError(f"Unknown field. (not used by a {kind})", name)
+            raise ma.ValidationError(f"Unknown field for a {kind}.", name)
 
 
 class TransactionSchema(ma.Schema):

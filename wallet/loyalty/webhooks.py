@@ -6,6 +6,8 @@ workers deliver them (see wallet.jobs), signed and retried with back-off.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from datetime import datetime
 from typing import Any
@@ -158,3 +160,35 @@ def delete_webhook(session: Session, webhook_id: int, *, brand_id: int) -> None:
     """Deactivate the endpoint: queued events for it are dropped, its
     delivery history stays."""
     get_webhook(session, webhook_id, brand_id=brand_id).active = False
+
+
+# --- signatures ----------------------------------------------------------------------
+
+SIGNATURE_HEADER = "Wallet-Signature"
+SIGNATURE_TOLERANCE = 300  # seconds a receiver should accept a timestamp for
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The ``Wallet-Signature`` value: ``t=<unix>,v1=<hex HMAC-SHA256 of
+    "<t>.<body>">``. The timestamp is signed too, so a captured delivery
+    cannot be replayed later with a fresh timestamp."""
+    mac = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def verify_signature(secret: str, header: str, body: bytes, *, now: int,
+                     tolerance: int = SIGNATURE_TOLERANCE) -> bool:
+    """What a receiver does: parse the header, check the timestamp is recent,
+    compare the MAC in constant time (any v1 value may match, for rotation)."""
+    parts: dict[str, list[str]] = {}
+    for item in (header or "").split(","):
+        name, _, value = item.strip().partition("=")
+        parts.setdefault(name, []).append(value)
+    try:
+        timestamp = int(parts.get("t", [""])[0])
+    except ValueError:
+        return False
+    if abs(now - timestamp) > tolerance:
+        return False
+    expected = sign(secret, timestamp, body).split("v1=", 1)[1]
+    return any(hmac.compare_digest(expected, given) for given in parts.get("v1", []))
