@@ -35,10 +35,12 @@ def make_club(db: Database, **overrides: Any) -> int:
     with db.transaction() as session:
         brand = Brand(name=overrides.pop("brand_name", "Coffee & Co"),
                       email=f"{secrets.token_hex(6)}@brand.test")
-        club = Club(brand=brand, name=overrides.pop("name", "Bean Club"),
-                    program=overrides.pop("program", POINTS_TIERS_PROGRAM),
-                    terms="Points are valid for one year.", contact_email="hello@coffee.test",
-                    contact_phone="+7 900 000-00-00", **overrides)
+        settings: dict[str, Any] = {
+            "name": "Bean Club", "program": POINTS_TIERS_PROGRAM,
+            "terms": "Points are valid for one year.", "contact_email": "hello@coffee.test",
+            "contact_phone": "+7 900 000-00-00",
+        }
+        club = Club(brand=brand, **{**settings, **overrides})
         session.add(club)
         session.flush()
         return club.id

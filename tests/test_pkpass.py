@@ -356,3 +356,36 @@ def test_signer_is_built_once_per_identity(app: Flask) -> None:
     with app.app_context():
         identity = settings_for().identity
         assert signer_for(identity) is signer_for(identity)
+
+
+@pytest.mark.parametrize(
+    "club_settings",
+    [
+        {},
+        {"terms": "", "contact_email": None, "contact_phone": None, "locations": []},
+        {"program": {"stamps": {"required": 5, "reward": "Cake"}}, "website": "https://x.test"},
+    ],
+    ids=["full", "bare", "stamps"],
+)
+def test_fast_pass_json_equals_the_plain_one(app: Flask, db: Database, club_settings: dict[str, Any]) -> None:
+    from wallet.apple.pkpass import pass_json
+
+    member = make_member(db, make_club(db, **club_settings), status="ended",
+                         ended_at=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    with app.app_context(), db.session() as session:
+        membership = session.get(Membership, member)
+        plain = pass_json(membership, settings_for())
+    assert _pass_json(app, db, member) == plain
+
+
+def test_club_edits_show_on_the_next_pass(app: Flask, db: Database, member: int) -> None:
+    assert _all_fields(_pass_json(app, db, member)["storeCard"])["terms"]["value"] == (
+        "Points are valid for one year."
+    )
+    with db.transaction() as session:
+        club = session.get(Membership, member).club
+        club.terms = "New terms."
+        club.name = "Bean Club Plus"
+    data = _pass_json(app, db, member)
+    assert _all_fields(data["storeCard"])["terms"]["value"] == "New terms."
+    assert data["logoText"] == "Bean Club Plus"

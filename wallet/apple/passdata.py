@@ -45,13 +45,13 @@ DEFAULT_COLORS = {
 
 
 @dataclass(frozen=True)
-class PassContext:
-    """What pass.json needs besides the card facts."""
+class ClubContext:
+    """What pass.json needs besides the card facts: the club's settings and
+    the service's identity, the same for every member of the club."""
 
     pass_type_identifier: str
     team_identifier: str
     web_service_url: str
-    authentication_token: str
     organization_name: str
     logo_text: str | None
     description: str
@@ -60,7 +60,6 @@ class PassContext:
     label_color: str | None
     barcode_format: str
     locations: list[dict[str, Any]]
-    locale: str
 
 
 @lru_cache(maxsize=1)
@@ -68,17 +67,16 @@ def _skeleton() -> dict[str, Any]:
     return json.loads(SKELETON_PATH.read_text(encoding="utf-8"))
 
 
-def build_pass_json(facts: CardFacts, ctx: PassContext) -> dict[str, Any]:
-    """The pass.json dictionary for one member."""
+def club_keys(facts: CardFacts, ctx: ClubContext) -> dict[str, Any]:
+    """Top-level keys that are the same for every member of the club."""
     # A shallow copy is enough: every nested value is replaced, never mutated.
-    data: dict[str, Any] = dict(_skeleton())
+    data: dict[str, Any] = {k: v for k, v in _skeleton().items()
+                            if k not in ("serialNumber", "authenticationToken", "barcodes", "storeCard")}
     data.update(
         organizationName=cut(ctx.organization_name or facts.brand_name, 64),
         description=cut(ctx.description, 120),
-        serialNumber=facts.serial_number,
         passTypeIdentifier=ctx.pass_type_identifier,
         teamIdentifier=ctx.team_identifier,
-        authenticationToken=ctx.authentication_token,
         webServiceURL=ctx.web_service_url,
         logoText=cut(ctx.logo_text or facts.club_name, LOGO_TEXT_MAX),
     )
@@ -86,17 +84,47 @@ def build_pass_json(facts: CardFacts, ctx: PassContext) -> dict[str, Any]:
                        ("backgroundColor", ctx.background_color),
                        ("labelColor", ctx.label_color)):
         data[key] = rgb(value, DEFAULT_COLORS[key])
-    data["barcodes"], data["barcode"] = _barcodes(facts.card_number, ctx.barcode_format)
     locations = _locations(ctx.locations, facts.club_name)
     if locations:
         data["locations"] = locations
-    else:
-        data.pop("locations", None)
+    return data
+
+
+def club_back_fields(facts: CardFacts) -> list[dict[str, Any]]:
+    """Back fields that are the same for every member, after the member's own."""
+    back = []
+    if facts.terms:
+        back.append(_field("terms", "label_terms", cut(facts.terms, BACK_VALUE_MAX, multiline=True)))
+    contact = "\n".join(x for x in (facts.contact_phone, facts.contact_email, facts.website) if x)
+    if contact:
+        back.append(_field("contact", "label_contact", contact))
+    return back
+
+
+def member_keys(facts: CardFacts, *, authentication_token: str, barcode_format: str,
+                locale: str) -> dict[str, Any]:
+    """Top-level keys of one member; storeCard holds the member's fields
+    (the club's back fields follow them)."""
+    data: dict[str, Any] = {
+        "serialNumber": facts.serial_number,
+        "authenticationToken": authentication_token,
+    }
+    data["barcodes"], data["barcode"] = _barcodes(facts.card_number, barcode_format)
     if not facts.active:
         data["voided"] = True
         ended = facts.ended_at or datetime.now(timezone.utc)
         data["expirationDate"] = w3c_datetime(ended)
-    data["storeCard"] = _fields(facts, ctx.locale)
+    data["storeCard"] = _fields(facts, locale)
+    return data
+
+
+def build_pass_json(facts: CardFacts, ctx: ClubContext, *, authentication_token: str,
+                    locale: str) -> dict[str, Any]:
+    """The whole pass.json of one member as a dictionary."""
+    data = club_keys(facts, ctx)
+    data.update(member_keys(facts, authentication_token=authentication_token,
+                            barcode_format=ctx.barcode_format, locale=locale))
+    data["storeCard"]["backFields"].extend(club_back_fields(facts))
     return data
 
 
@@ -105,6 +133,42 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 def dumps(data: dict[str, Any]) -> bytes:
     return _ENCODER.encode(data).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class ClubJson:
+    """The club's part of pass.json, already serialized: the top-level keys
+    (without braces) and the club's back fields (without brackets)."""
+
+    keys: str
+    back: str
+    barcode_format: str
+
+
+def club_json(facts: CardFacts, ctx: ClubContext) -> ClubJson:
+    return ClubJson(
+        keys=_ENCODER.encode(club_keys(facts, ctx))[1:-1],
+        back=",".join(_ENCODER.encode(field) for field in club_back_fields(facts)),
+        barcode_format=ctx.barcode_format,
+    )
+
+
+def pass_json_bytes(facts: CardFacts, club: ClubJson, *, authentication_token: str,
+                    locale: str) -> bytes:
+    """pass.json of one member: the same JSON as ``dumps(build_pass_json())``
+    up to key order, with only the member's part serialized here."""
+    member = member_keys(facts, authentication_token=authentication_token,
+                         barcode_format=club.barcode_format, locale=locale)
+    store = member.pop("storeCard")
+    back = _ENCODER.encode(store.pop("backFields"))[1:-1]
+    if club.back:
+        back = f"{back},{club.back}" if back else club.back
+    # Both dictionaries are never empty (serialNumber, primaryFields).
+    text = "".join((
+        "{", club.keys, ",", _ENCODER.encode(member)[1:-1],
+        ',"storeCard":', _ENCODER.encode(store)[:-1], ',"backFields":[', back, "]}}",
+    ))
+    return text.encode("utf-8")
 
 
 # --------------------------------------------------------------------------
@@ -174,11 +238,6 @@ def _fields(facts: CardFacts, locale: str) -> dict[str, list[dict[str, Any]]]:
     if "member" not in used:
         back.append(_field("member_name", "label_member", cut(facts.member_name, 200) or "-"))
     back.append(_field("card_number", "label_card_number", facts.card_number))
-    if facts.terms:
-        back.append(_field("terms", "label_terms", cut(facts.terms, BACK_VALUE_MAX, multiline=True)))
-    contact = "\n".join(x for x in (facts.contact_phone, facts.contact_email, facts.website) if x)
-    if contact:
-        back.append(_field("contact", "label_contact", contact))
     return {
         "primaryFields": [primary],
         "secondaryFields": shown[:2],

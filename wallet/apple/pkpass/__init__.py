@@ -9,21 +9,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 from flask import Flask, current_app
 
 from wallet.apple import passdata
 from wallet.apple.certs import SigningIdentity, get_identity
 from wallet.apple.pkpass import archive, manifest
-from wallet.apple.pkpass.files import static_files_for
+from wallet.apple.pkpass.files import club_json_for, static_files_for
 from wallet.apple.pkpass.signature import signer_for
-from wallet.loyalty.cardfacts import CardFacts, card_facts
-from wallet.loyalty.models import Membership
+from wallet.loyalty.cardfacts import card_facts
+from wallet.loyalty.models import Club, Membership
 
 MIME_TYPE = "application/vnd.apple.pkpass"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PassSettings:
     identity: SigningIdentity
     public_base_url: str
@@ -34,18 +35,22 @@ class PassSettings:
 
 
 def settings_for(app: Flask | None = None) -> PassSettings:
+    """The app's pass settings, made once: they key the per-club caches."""
     application = app or current_app
-    return PassSettings(get_identity(application), application.config["PUBLIC_BASE_URL"])
+    settings = application.extensions.get("wallet.apple.pass_settings")
+    identity = get_identity(application)
+    if settings is None or settings.identity is not identity:
+        settings = PassSettings(identity, application.config["PUBLIC_BASE_URL"])
+        application.extensions["wallet.apple.pass_settings"] = settings
+    return settings
 
 
-def pass_context(membership: Membership, facts: CardFacts, settings: PassSettings) -> passdata.PassContext:
-    club = membership.club
-    return passdata.PassContext(
+def club_context(club: Club, settings: PassSettings) -> passdata.ClubContext:
+    return passdata.ClubContext(
         pass_type_identifier=settings.identity.pass_type_identifier,
         team_identifier=settings.identity.team_identifier,
         web_service_url=settings.web_service_url,
-        authentication_token=membership.auth_token,
-        organization_name=facts.brand_name,
+        organization_name=club.brand.name,
         logo_text=club.logo_text or club.name,
         description=f"{club.name} loyalty card",
         foreground_color=club.foreground_color,
@@ -53,18 +58,35 @@ def pass_context(membership: Membership, facts: CardFacts, settings: PassSetting
         label_color=club.label_color,
         barcode_format=club.barcode_format,
         locations=club.locations or [],
-        locale=(membership.customer.locale if membership.customer else None) or "en",
+    )
+
+
+def _locale(membership: Membership) -> str:
+    customer = membership.customer
+    return (customer.locale if customer is not None else None) or "en"
+
+
+def pass_json(membership: Membership, settings: PassSettings) -> dict[str, Any]:
+    """pass.json of the member as a dictionary (for checks and tools)."""
+    facts = card_facts(membership)
+    return passdata.build_pass_json(
+        facts, club_context(membership.club, settings),
+        authentication_token=membership.auth_token, locale=_locale(membership),
     )
 
 
 def build_pkpass(membership: Membership, settings: PassSettings, *, now: datetime | None = None) -> bytes:
     moment = now or datetime.now(timezone.utc)
+    club = membership.club
     # 1. model
     facts = card_facts(membership)
-    pass_json = passdata.dumps(passdata.build_pass_json(facts, pass_context(membership, facts, settings)))
+    club_part = club_json_for(club, settings, lambda: passdata.club_json(facts, club_context(club, settings)))
+    pass_json_data = passdata.pass_json_bytes(
+        facts, club_part, authentication_token=membership.auth_token, locale=_locale(membership)
+    )
     # 2. files
-    static = static_files_for(membership.club)
-    dynamic = [("pass.json", pass_json)]
+    static = static_files_for(club)
+    dynamic = [("pass.json", pass_json_data)]
     # 3. manifest
     manifest_json = manifest.finish(static.manifest, dynamic)
     # 4. signature

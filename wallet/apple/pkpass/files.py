@@ -1,9 +1,10 @@
-"""The files of a pass that are the same for every member of a club design.
+"""The parts of a pass that are the same for every member of a club.
 
 Artwork renditions (icon/logo/strip @1x/@2x/@3x) and the pass.strings of each
 language are rendered, hashed and laid out as zip entries once per
-(club id, design version) and kept in a bounded in-process LRU, so a pass
-costs its pass.json, manifest and signature only.
+(club id, design version), and the club's part of pass.json is serialized once
+per club state; both are kept in bounded in-process LRUs, so a pass costs its
+member fields, manifest and signature only.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any, Hashable
+from collections.abc import Callable
+from typing import Any, Generic, Hashable, TypeVar
 
-from wallet.apple import images
+from wallet.apple import images, passdata
 from wallet.apple.pkpass import archive, manifest
 from wallet.config import PROJECT_ROOT
 
@@ -61,20 +63,23 @@ def build_static_files(design: images.Design) -> StaticFiles:
     )
 
 
-class _LRU:
+V = TypeVar("V")
+
+
+class _LRU(Generic[V]):
     def __init__(self, size: int) -> None:
         self._size = size
-        self._items: OrderedDict[Hashable, StaticFiles] = OrderedDict()
+        self._items: OrderedDict[Hashable, V] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable) -> StaticFiles | None:
+    def get(self, key: Hashable) -> V | None:
         with self._lock:
             value = self._items.get(key)
             if value is not None:
                 self._items.move_to_end(key)
             return value
 
-    def put(self, key: Hashable, value: StaticFiles) -> None:
+    def put(self, key: Hashable, value: V) -> None:
         with self._lock:
             self._items[key] = value
             self._items.move_to_end(key)
@@ -89,7 +94,8 @@ class _LRU:
         return len(self._items)
 
 
-_cache = _LRU(CACHE_SIZE)
+_cache: _LRU[StaticFiles] = _LRU(CACHE_SIZE)
+_club_json_cache: _LRU[passdata.ClubJson] = _LRU(CACHE_SIZE * 4)
 
 
 def design_key(club: Any) -> Hashable:
@@ -108,5 +114,21 @@ def static_files_for(club: Any) -> StaticFiles:
     return found
 
 
+def club_json_for(club: Any, settings: Hashable, build: Callable[[], passdata.ClubJson]) -> passdata.ClubJson:
+    """The club's part of pass.json, serialized once per club state.
+
+    Every column of the club is behind updated_at (set on insert and on each
+    ORM or Core update, so it also tells a new club from a deleted one with
+    the same id); the brand's name and the service settings are in the key too.
+    """
+    key = (club.id, club.updated_at, club.design_version, club.brand.name, settings)
+    found = _club_json_cache.get(key)
+    if found is None:
+        found = build()
+        _club_json_cache.put(key, found)
+    return found
+
+
 def clear_cache() -> None:
     _cache.clear()
+    _club_json_cache.clear()
