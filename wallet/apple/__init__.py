@@ -14,3 +14,6 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(download_bp)
     # PassKit web service under /apple/v1: see webservice.py.
+    from wallet.apple.webservice import init_app as init_webservice
+
+    init_webservice(app)

@@ -1,0 +1,106 @@
+"""Push every device registered for some passes, and clean up dead tokens.
+
+Called by the outbox workers with the memberships whose cards changed; the
+devices then fetch the new pass from the web service. Returns which
+memberships are fully done, so the caller can retry the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from wallet.apple.apns import client_for
+from wallet.apple.models import DeviceRegistration
+from wallet.db import Database
+
+log = logging.getLogger(__name__)
+
+# 403 is logged once per process until a push succeeds again, not per device
+# or per batch: one broken certificate must not flood the log.
+_certificate_problem_logged = threading.Event()
+
+
+@dataclass
+class MembershipPushResult:
+    done: set[int] = field(default_factory=set)
+    # membership id -> why some of its devices still need a push
+    failed: dict[int, str] = field(default_factory=dict)
+    pushes_sent: int = 0
+    registrations_removed: int = 0
+    # APNs answered 403: nothing more can be sent until an operator acts.
+    certificate_error: str | None = None
+
+
+def push_memberships(app: Any, db: Database, membership_ids: Iterable[int]) -> MembershipPushResult:
+    """Push each device registered for these memberships (each token once).
+
+    When APNs refuses our credentials the result's certificate_error says so
+    and the memberships not yet pushed are in ``failed``.
+    """
+    ids = sorted(set(membership_ids))
+    result = MembershipPushResult()
+    if not ids:
+        return result
+    session = db.session()
+    try:
+        rows: list[tuple[int, int, str]] = []
+        for start in range(0, len(ids), 1000):
+            rows.extend(
+                session.execute(
+                    select(
+                        DeviceRegistration.id,
+                        DeviceRegistration.membership_id,
+                        DeviceRegistration.push_token,
+                    ).where(DeviceRegistration.membership_id.in_(ids[start : start + 1000]))
+                ).tuples()
+            )
+    finally:
+        session.close()
+    by_token: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for reg_id, membership_id, token in rows:
+        by_token[token].append((reg_id, membership_id))
+    if not by_token:
+        result.done.update(ids)
+        return result
+
+    report = client_for(app).send(list(by_token))
+    result.pushes_sent = len(report.sent)
+
+    failed_memberships: dict[int, str] = {}
+    for token, reason in report.failed.items():
+        for _reg, membership_id in by_token[token]:
+            failed_memberships[membership_id] = reason
+    for token in report.not_attempted:
+        for _reg, membership_id in by_token[token]:
+            failed_memberships.setdefault(membership_id, report.certificate_error or "not attempted")
+
+    if report.unregistered:
+        dead = [reg for token in report.unregistered for reg, _m in by_token[token]]
+        with db.transaction() as tx:
+            for start in range(0, len(dead), 1000):
+                tx.execute(delete(DeviceRegistration).where(DeviceRegistration.id.in_(dead[start : start + 1000])))
+        result.registrations_removed = len(dead)
+        log.info("removed %d registrations APNs called unregistered", len(dead))
+
+    result.failed = failed_memberships
+    result.done = {m for m in ids if m not in failed_memberships}
+
+    if report.certificate_error is not None:
+        if not _certificate_problem_logged.is_set():
+            _certificate_problem_logged.set()
+            log.error(
+                "APNs refused our credentials (%s) for topic %s: pass updates stop until the "
+                "Pass Type ID certificate (or APNs key) is fixed; see certs.example/README.md",
+                report.certificate_error, client_for(app).settings.topic,
+            )
+        result.certificate_error = report.certificate_error
+    elif report.sent:
+        _certificate_problem_logged.clear()
+    return result

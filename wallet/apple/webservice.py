@@ -1,0 +1,340 @@
+"""The PassKit web service, under /apple/v1, as Apple documents it.
+
+webServiceURL in every pass is PUBLIC_BASE_URL + "/apple", so a device calls:
+
+- POST   /v1/devices/<device>/registrations/<passType>/<serial>  201 new, 200 known, 401
+- DELETE /v1/devices/<device>/registrations/<passType>/<serial>  200, 401
+- GET    /v1/devices/<device>/registrations/<passType>[?passesUpdatedSince=<tag>]  200, 204
+- GET    /v1/passes/<passType>/<serial>  200 pkpass, 304, 401
+- POST   /v1/log  200
+
+The tag handed to devices is the highest change sequence number of their
+passes (Membership.change_seq, handed out in commit order, see
+wallet.loyalty.cards), so "changed since tag" never misses a change that
+committed late. Anything a device sends that does not match a pass of ours
+gets 401 (or 204 for the unauthenticated list), never a 5xx: a phone retries
+errors forever and the error says nothing useful to it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
+
+from wallet.apple.certs import get_identity
+from wallet.apple.models import DeviceLogEntry, DeviceRegistration
+from wallet.apple.pkpass import MIME_TYPE, render_pkpass
+from wallet.extensions import get_read_session, get_session, limiter
+from wallet.loyalty.models import Club, Membership
+from wallet.loyalty.webhooks import emit_event
+
+bp = Blueprint("apple_webservice", __name__, url_prefix="/apple/v1", cli_group="apple")
+
+log = logging.getLogger(__name__)
+device_log = logging.getLogger("wallet.apple.device_log")
+
+# Apple's device library identifiers and serials are short opaque strings;
+# anything outside these shapes cannot be ours and is refused before the DB.
+_DEVICE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_SERIAL = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_PASS_TYPE = re.compile(r"[A-Za-z0-9.-]{1,255}")
+# APNs device tokens are hex; the token goes into a URL path towards APNs.
+_PUSH_TOKEN = re.compile(r"[0-9A-Fa-f]{8,200}")
+
+MAX_LOG_LINES_PER_REQUEST = 50
+MAX_LOG_LINE = 1000
+MAX_LOG_ROWS = 10_000
+
+DEFAULT_AUTH_FAILURE_LIMIT = "30 per minute"
+DEFAULT_LOG_LIMIT = "120 per minute"
+
+
+def _auth_failure_limit() -> str:
+    return current_app.config.get("APPLE_AUTH_FAILURE_LIMIT") or DEFAULT_AUTH_FAILURE_LIMIT
+
+
+def _log_limit() -> str:
+    return current_app.config.get("APPLE_LOG_LIMIT") or DEFAULT_LOG_LIMIT
+
+
+# One budget of failed authentications per client address, shared by every
+# authenticated endpoint and counted only on 401s: a device that knows its
+# token never meets it, someone guessing tokens is stopped after a few tries.
+# The limiter's storage (RATELIMIT_STORAGE_URI, Redis in scale mode) is shared
+# by every gunicorn worker.
+_auth_failures = limiter.shared_limit(
+    _auth_failure_limit,
+    scope="apple-auth-failures",
+    deduct_when=lambda response: response.status_code == 401,
+)
+
+
+class _Unauthorized(Exception):
+    pass
+
+
+def _empty(status: int) -> Response:
+    return Response(status=status)
+
+
+def _unauthorized() -> Response:
+    return _empty(401)
+
+
+def _our_pass_type(pass_type: str) -> bool:
+    return hmac.compare_digest(pass_type.encode(), get_identity().pass_type_identifier.encode())
+
+
+def _presented_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme != "ApplePass" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _authenticated_membership(session: Any, pass_type: str, serial: str, *, full: bool = False) -> Membership:
+    """The pass named in the path, if the request carries its token."""
+    token = _presented_token()
+    if token is None or not _PASS_TYPE.fullmatch(pass_type) or not _SERIAL.fullmatch(serial):
+        raise _Unauthorized
+    if not _our_pass_type(pass_type):
+        raise _Unauthorized
+    query = select(Membership).where(Membership.serial_number == serial)
+    if full:
+        query = query.options(
+            joinedload(Membership.club).joinedload(Club.brand), joinedload(Membership.customer)
+        )
+    membership = session.scalar(query)
+    # Compare against a dummy when the serial is unknown, so timing does not
+    # tell which serials exist.
+    expected = membership.auth_token if membership is not None else "x" * 32
+    if not hmac.compare_digest(token.encode(), expected.encode()) or membership is None:
+        raise _Unauthorized
+    return membership
+
+
+def _json_body() -> dict[str, Any] | None:
+    data = request.get_json(silent=True, force=True)
+    return data if isinstance(data, dict) else None
+
+
+@bp.post("/devices/<device_id>/registrations/<pass_type>/<serial>")
+@_auth_failures
+def register(device_id: str, pass_type: str, serial: str) -> Response:
+    session = get_session()
+    try:
+        membership = _authenticated_membership(session, pass_type, serial)
+    except _Unauthorized:
+        session.rollback()
+        return _unauthorized()
+    body = _json_body()
+    push_token = body.get("pushToken") if body else None
+    if (
+        not _DEVICE_ID.fullmatch(device_id)
+        or not isinstance(push_token, str)
+        or not _PUSH_TOKEN.fullmatch(push_token)
+    ):
+        session.rollback()
+        return _empty(400)
+    existing = session.scalar(
+        select(DeviceRegistration).where(
+            DeviceRegistration.device_library_identifier == device_id,
+            DeviceRegistration.membership_id == membership.id,
+        )
+    )
+    if existing is not None:
+        if existing.push_token != push_token:
+            existing.push_token = push_token
+        session.commit()
+        return _empty(200)
+    first = not session.scalar(
+        select(func.count()).select_from(DeviceRegistration).where(
+            DeviceRegistration.membership_id == membership.id
+        )
+    )
+    session.add(
+        DeviceRegistration(
+            device_library_identifier=device_id,
+            pass_type_identifier=pass_type,
+            membership_id=membership.id,
+            push_token=push_token,
+        )
+    )
+    if first:
+        _emit_card_event(session, membership, "card.installed")
+    try:
+        session.commit()
+    except IntegrityError:
+        # The same device registered the same pass concurrently (PostgreSQL;
+        # SQLite write sessions are serialised): the other request created
+        # it, so this one is the "already registered" case.
+        session.rollback()
+        session.execute(
+            DeviceRegistration.__table__.update()
+            .where(
+                DeviceRegistration.device_library_identifier == device_id,
+                DeviceRegistration.membership_id == membership.id,
+            )
+            .values(push_token=push_token)
+        )
+        session.commit()
+        return _empty(200)
+    return _empty(201)
+
+
+@bp.delete("/devices/<device_id>/registrations/<pass_type>/<serial>")
+@_auth_failures
+def unregister(device_id: str, pass_type: str, serial: str) -> Response:
+    session = get_session()
+    try:
+        membership = _authenticated_membership(session, pass_type, serial)
+    except _Unauthorized:
+        session.rollback()
+        return _unauthorized()
+    removed = session.execute(
+        delete(DeviceRegistration).where(
+            DeviceRegistration.device_library_identifier == device_id,
+            DeviceRegistration.membership_id == membership.id,
+        )
+    ).rowcount
+    if removed:
+        remaining = session.scalar(
+            select(func.count()).select_from(DeviceRegistration).where(
+                DeviceRegistration.membership_id == membership.id
+            )
+        )
+        if not remaining:
+            _emit_card_event(session, membership, "card.removed")
+    session.commit()
+    # Apple documents 200 for a successful unregistration; a device that was
+    # not registered has nothing left to undo, which is the same outcome.
+    return _empty(200)
+
+
+def _emit_card_event(session: Any, membership: Membership, event_type: str) -> None:
+    brand_id = session.scalar(select(Club.brand_id).where(Club.id == membership.club_id))
+    emit_event(
+        session,
+        brand_id=brand_id,
+        event_type=event_type,
+        data={
+            "member_id": membership.id,
+            "club_id": membership.club_id,
+            "serial_number": membership.serial_number,
+            "platform": "apple",
+        },
+    )
+
+
+@bp.get("/devices/<device_id>/registrations/<pass_type>")
+def updated_passes(device_id: str, pass_type: str) -> Response:
+    if not _DEVICE_ID.fullmatch(device_id) or not _PASS_TYPE.fullmatch(pass_type):
+        return _empty(204)
+    since = _parse_tag(request.args.get("passesUpdatedSince"))
+    session = get_read_session()
+    rows = session.execute(
+        select(Membership.serial_number, Membership.change_seq)
+        .join(DeviceRegistration, DeviceRegistration.membership_id == Membership.id)
+        .where(
+            DeviceRegistration.device_library_identifier == device_id,
+            DeviceRegistration.pass_type_identifier == pass_type,
+        )
+        .order_by(Membership.id)
+    ).all()
+    session.rollback()
+    if not rows:
+        return _empty(204)
+    changed = [serial for serial, seq in rows if since is None or seq > since]
+    if not changed:
+        return _empty(204)
+    last = max(seq for _serial, seq in rows)
+    return jsonify(serialNumbers=changed, lastUpdated=str(last))
+
+
+def _parse_tag(value: str | None) -> int | None:
+    """Our tags are decimal change sequence numbers; anything else (an old
+    tag format, garbage) means "send everything", which is always safe."""
+    if value is None or not value.strip().isdigit() or len(value) > 19:
+        return None
+    return int(value)
+
+
+@bp.get("/passes/<pass_type>/<serial>")
+@_auth_failures
+def latest_pass(pass_type: str, serial: str) -> Response:
+    session = get_read_session()
+    try:
+        membership = _authenticated_membership(session, pass_type, serial, full=True)
+    except _Unauthorized:
+        session.rollback()
+        return _unauthorized()
+    modified = membership.card_modified_at.replace(microsecond=0)
+    since = request.if_modified_since
+    if since is not None and modified <= since:
+        session.rollback()
+        response = _empty(304)
+        response.last_modified = modified
+        return response
+    data = render_pkpass(membership)
+    session.rollback()
+    response = Response(data, mimetype=MIME_TYPE)
+    response.last_modified = modified
+    # The pass carries the member's authentication token: no shared caches.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/log")
+@limiter.limit(_log_limit)
+def device_logs() -> Response:
+    body = _json_body()
+    logs = body.get("logs") if body else None
+    if not isinstance(logs, list):
+        return _empty(400)
+    lines = [line[:MAX_LOG_LINE] for line in logs[:MAX_LOG_LINES_PER_REQUEST] if isinstance(line, str)]
+    if lines:
+        remote = (request.remote_addr or "")[:64] or None
+        for line in lines:
+            device_log.warning("device %s: %s", remote, line)
+        session = get_session()
+        session.add_all(DeviceLogEntry(message=line, remote_addr=remote) for line in lines)
+        session.flush()
+        _trim_logs(session)
+        session.commit()
+    return _empty(200)
+
+
+def _trim_logs(session: Any) -> None:
+    # Devices decide how much they log; keep only the newest MAX_LOG_ROWS.
+    # Trimming in steps of a hundred rows keeps the delete off most requests.
+    oldest, newest = session.execute(select(func.min(DeviceLogEntry.id), func.max(DeviceLogEntry.id))).one()
+    if newest is not None and newest - oldest >= MAX_LOG_ROWS + 100:
+        session.execute(delete(DeviceLogEntry).where(DeviceLogEntry.id <= newest - MAX_LOG_ROWS))
+
+
+@bp.cli.command("device-logs")
+def show_device_logs() -> None:
+    """Print the newest messages devices sent to /apple/v1/log."""
+    import click
+
+    from wallet.extensions import get_db
+
+    session = get_db().session()
+    try:
+        rows = session.scalars(select(DeviceLogEntry).order_by(DeviceLogEntry.id.desc()).limit(200)).all()
+        for row in reversed(rows):
+            click.echo(f"{row.created_at.isoformat()} {row.remote_addr or '-'} {row.message}")
+    finally:
+        session.close()
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

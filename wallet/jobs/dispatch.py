@@ -1,0 +1,137 @@
+"""What each kind of outbox row means: a registry of handlers by kind.
+
+A handler takes every claimed row of its kind in a batch, so it can coalesce
+(ten changes of one card are one push), and says which rows are done and
+which failed. ``card.changed`` runs each of CARD_PUSHERS (Apple now; Google's
+PATCH joins the list later) over the changed memberships: a row is done when
+every pusher is done with its membership.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from wallet.db import Database
+from wallet.loyalty.cards import CARD_CHANGED
+from wallet.loyalty.models import OutboxEvent
+from wallet.loyalty.webhooks import WEBHOOK
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    done: set[int] = field(default_factory=set)
+    failed: dict[int, str] = field(default_factory=dict)
+
+    def merge(self, other: Outcome) -> None:
+        self.done |= other.done
+        self.failed.update(other.failed)
+
+
+Handler = Callable[[Any, Database, list[OutboxEvent]], Outcome]
+
+
+@dataclass
+class PusherResult:
+    """Per membership: done, or failed with a reason."""
+
+    done: set[int] = field(default_factory=set)
+    failed: dict[int, str] = field(default_factory=dict)
+
+
+# (app, db, membership ids) -> PusherResult
+CardPusher = Callable[[Any, Database, list[int]], PusherResult]
+
+
+def apple_pusher(app: Any, db: Database, membership_ids: list[int]) -> PusherResult:
+    from wallet.apple.push import push_memberships
+
+    result = push_memberships(app, db, membership_ids)
+    return PusherResult(done=result.done, failed=result.failed)
+
+
+CARD_PUSHERS: list[CardPusher] = [apple_pusher]
+
+
+def handle_card_changed(app: Any, db: Database, events: list[OutboxEvent]) -> Outcome:
+    outcome = Outcome()
+    by_membership: dict[int, list[int]] = defaultdict(list)
+    for event in events:
+        if event.membership_id is None:
+            outcome.done.add(event.id)  # the card is gone; nothing to show
+        else:
+            by_membership[event.membership_id].append(event.id)
+    membership_ids = sorted(by_membership)
+    failed: dict[int, str] = {}
+    for pusher in CARD_PUSHERS:
+        try:
+            result = pusher(app, db, membership_ids)
+        except Exception as exc:  # one broken pusher must not stop the others
+            log.exception("card pusher %s failed", getattr(pusher, "__name__", pusher))
+            result = PusherResult(failed={m: f"{type(exc).__name__}: {exc}" for m in membership_ids})
+        for membership_id, reason in result.failed.items():
+            failed.setdefault(membership_id, reason)
+    for membership_id, event_ids in by_membership.items():
+        if membership_id in failed:
+            outcome.failed.update({event_id: failed[membership_id] for event_id in event_ids})
+        else:
+            outcome.done.update(event_ids)
+    return outcome
+
+
+def handle_webhook(app: Any, db: Database, events: list[OutboxEvent]) -> Outcome:
+    try:
+        from wallet.jobs.webhook_delivery import deliver
+    except ImportError:
+        return Outcome(failed={e.id: "webhook delivery is not installed" for e in events})
+    outcome = Outcome()
+    for event in events:
+        try:
+            result = deliver(db, event)
+        except Exception as exc:
+            log.warning("webhook delivery of outbox row %s failed: %s", event.id, exc)
+            outcome.failed[event.id] = f"{type(exc).__name__}: {exc}"
+            continue
+        if result is False:
+            outcome.failed[event.id] = "delivery failed"
+        else:
+            outcome.done.add(event.id)
+    return outcome
+
+
+HANDLERS: dict[str, Handler] = {
+    CARD_CHANGED: handle_card_changed,
+    WEBHOOK: handle_webhook,
+}
+
+
+def register_handler(kind: str, handler: Handler) -> None:
+    HANDLERS[kind] = handler
+
+
+def dispatch(app: Any, db: Database, events: Iterable[OutboxEvent]) -> Outcome:
+    by_kind: dict[str, list[OutboxEvent]] = defaultdict(list)
+    for event in events:
+        by_kind[event.kind].append(event)
+    outcome = Outcome()
+    for kind, group in by_kind.items():
+        handler = HANDLERS.get(kind)
+        if handler is None:
+            # Left for a newer worker that knows the kind, retried with back-off.
+            outcome.failed.update({e.id: f"no handler for outbox kind {kind!r}" for e in group})
+            continue
+        try:
+            outcome.merge(handler(app, db, group))
+        except Exception as exc:
+            log.exception("outbox handler for %s failed", kind)
+            outcome.failed.update({e.id: f"{type(exc).__name__}: {exc}" for e in group})
+    # A row neither done nor failed by its handler is retried.
+    for event in (e for group in by_kind.values() for e in group):
+        if event.id not in outcome.done and event.id not in outcome.failed:
+            outcome.failed[event.id] = "handler gave no outcome"
+    return outcome

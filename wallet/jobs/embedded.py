@@ -1,0 +1,69 @@
+"""The embedded worker: a daemon thread in the app process drains the outbox.
+
+Used when there is no BROKER_URL and EMBEDDED_WORKER is on (one machine, the
+default). Started lazily, by the first request or when ``flask run`` starts,
+never at import or app creation, so CLI commands and
+tests run no stray threads. Under gunicorn each web process runs one; the
+leases keep them from doing the same row twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+from wallet.jobs.outbox import process_batch, worker_id
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 2.0
+
+
+class EmbeddedWorker:
+    def __init__(self, app: Any, *, poll_seconds: float = POLL_SECONDS) -> None:
+        self.app = app
+        self.poll_seconds = poll_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def ensure_started(self) -> None:
+        # After a fork (gunicorn --preload) the parent's thread is not ours.
+        if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
+                return
+            self._pid = os.getpid()
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="outbox-worker", daemon=True)
+            self._thread.start()
+
+    def wake(self) -> None:
+        # Only a running thread is woken: a CLI command that writes outbox
+        # rows must not start pushing on its way out; the server drains them.
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        owner = worker_id()
+        while not self._stop.is_set():
+            try:
+                count, _full = process_batch(self.app, owner=owner)
+            except Exception:
+                log.exception("embedded outbox worker: batch failed")
+                count = 0
+                self._stop.wait(self.poll_seconds)
+            if count:
+                continue
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()

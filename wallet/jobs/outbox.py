@@ -1,0 +1,179 @@
+"""Claiming and finishing outbox rows, with leases.
+
+A worker claims a batch of due rows by stamping ``locked_until`` (now + lease)
+and ``locked_by`` in a short transaction (PostgreSQL: SELECT ... FOR UPDATE
+SKIP LOCKED, so concurrent workers take different rows without waiting;
+SQLite: the write transaction itself is the lock). It then does the work
+outside any transaction and marks the rows done, or failed with a back-off.
+A worker that dies leaves its rows locked until the lease runs out; then
+any other worker claims them again. So a row is never lost, and what is done
+twice is at most what one worker had claimed when it died.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select, update
+
+from wallet.db import Database, utcnow
+from wallet.loyalty.models import OutboxEvent
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 200
+DEFAULT_LEASE_SECONDS = 60
+MAX_BACKOFF_SECONDS = 3600
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{threading.get_ident() % 100000}"
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    batch_size: int = DEFAULT_BATCH_SIZE
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    backoff_base: float = 5.0
+
+    @classmethod
+    def from_app(cls, app: Any) -> OutboxSettings:
+        config = app.config
+        return cls(
+            batch_size=int(config.get("OUTBOX_BATCH_SIZE") or DEFAULT_BATCH_SIZE),
+            lease_seconds=float(config.get("OUTBOX_LEASE_SECONDS") or DEFAULT_LEASE_SECONDS),
+            backoff_base=float(config.get("OUTBOX_BACKOFF_SECONDS") or 5.0),
+        )
+
+
+def _due(now: Any) -> Any:
+    return and_(
+        OutboxEvent.done_at.is_(None),
+        OutboxEvent.available_at <= now,
+        or_(OutboxEvent.locked_until.is_(None), OutboxEvent.locked_until < now),
+    )
+
+
+def claim(db: Database, owner: str, *, limit: int, lease_seconds: float) -> list[OutboxEvent]:
+    """Lease up to ``limit`` due rows to ``owner``; returns them detached."""
+    now = utcnow()
+    with db.transaction() as session:
+        query = select(OutboxEvent.id).where(_due(now)).order_by(OutboxEvent.available_at, OutboxEvent.id).limit(limit)
+        if not db.is_sqlite:
+            query = query.with_for_update(skip_locked=True)
+        ids = list(session.scalars(query))
+        if not ids:
+            return []
+        session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.id.in_(ids))
+            .values(locked_until=now + timedelta(seconds=lease_seconds), locked_by=owner[:64])
+            .execution_options(synchronize_session=False)
+        )
+        events = list(session.scalars(select(OutboxEvent).where(OutboxEvent.id.in_(ids)).order_by(OutboxEvent.id)))
+        session.expunge_all()
+        return events
+
+
+def has_due(db: Database) -> bool:
+    session = db.session()
+    try:
+        return session.scalar(select(OutboxEvent.id).where(_due(utcnow())).limit(1)) is not None
+    finally:
+        session.close()
+
+
+def complete(db: Database, ids: Sequence[int]) -> None:
+    if not ids:
+        return
+    now = utcnow()
+    with db.transaction() as session:
+        for start in range(0, len(ids), 1000):
+            session.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.id.in_(ids[start : start + 1000]), OutboxEvent.done_at.is_(None))
+                .values(done_at=now, locked_until=None, last_error=None)
+                .execution_options(synchronize_session=False)
+            )
+
+
+def fail(db: Database, failures: dict[int, str], attempts: dict[int, int], *, backoff_base: float) -> None:
+    """Put rows back with attempts + 1 and a growing, jittered delay."""
+    if not failures:
+        return
+    now = utcnow()
+    with db.transaction() as session:
+        for event_id, reason in failures.items():
+            tries = attempts.get(event_id, 0) + 1
+            delay = min(MAX_BACKOFF_SECONDS, backoff_base * (2 ** min(tries - 1, 20)))
+            delay = delay * random.uniform(0.5, 1.0)
+            session.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.id == event_id, OutboxEvent.done_at.is_(None))
+                .values(
+                    attempts=tries,
+                    available_at=now + timedelta(seconds=delay),
+                    locked_until=None,
+                    last_error=reason[:2000],
+                )
+                .execution_options(synchronize_session=False)
+            )
+
+
+def purge_done(db: Database, *, older_than: timedelta = timedelta(days=7)) -> int:
+    with db.transaction() as session:
+        return session.execute(
+            delete(OutboxEvent).where(OutboxEvent.done_at.is_not(None), OutboxEvent.done_at < utcnow() - older_than)
+        ).rowcount or 0
+
+
+def process_batch(
+    app: Any,
+    *,
+    owner: str | None = None,
+    settings: OutboxSettings | None = None,
+    on_claimed: Callable[[int, bool], None] | None = None,
+) -> tuple[int, bool]:
+    """Claim one batch and do it. Returns (rows claimed, batch was full).
+
+    ``on_claimed`` runs between claim and work: the Celery task uses it to
+    call in another worker while this one is busy."""
+    from wallet.extensions import get_db
+    from wallet.jobs.dispatch import dispatch
+
+    settings = settings or OutboxSettings.from_app(app)
+    db = get_db(app)
+    events = claim(db, owner or worker_id(), limit=settings.batch_size, lease_seconds=settings.lease_seconds)
+    if not events:
+        return 0, False
+    full = len(events) >= settings.batch_size
+    if on_claimed is not None:
+        on_claimed(len(events), full)
+    outcome = dispatch(app, db, events)
+    complete(db, sorted(outcome.done))
+    fail(db, outcome.failed, {e.id: e.attempts for e in events}, backoff_base=settings.backoff_base)
+    return len(events), full
+
+
+def drain(app: Any, *, max_batches: int | None = None) -> int:
+    """Do every due outbox row now, in this thread; returns how many were
+    processed (done or put back). Tests and the workers call this."""
+    owner = worker_id()
+    settings = OutboxSettings.from_app(app)
+    total = 0
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        count, _full = process_batch(app, owner=owner, settings=settings)
+        if not count:
+            break
+        total += count
+        batches += 1
+    return total
