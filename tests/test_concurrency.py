@@ -149,3 +149,37 @@ def test_concurrent_purchases_with_the_same_receipt_book_once(db: Database) -> N
     assert run_threads(6, work) == []
     assert sorted(outcomes) == ["booked"] + ["duplicate_receipt"] * 5
     assert sum(assert_consistent(db, mid).balance for mid in members) == 5
+
+
+def test_club_messages_and_referral_purchases_alongside_tills_never_deadlock(db: Database) -> None:
+    from wallet.loyalty.messages import send_club_message
+
+    club_id = make_club(db, {"points": POINTS, "bonuses": {"referral_points": 10}})
+    referrer = join(db, club_id)
+    with db.session() as s:
+        code = s.get(Membership, referrer).referral_code
+    invited = [join(db, club_id, referral_code=code) for _ in range(12)]
+    everyone = [referrer, *invited]
+
+    def work(i: int) -> None:
+        if i == 0:
+            for n in range(6):
+                with db.transaction() as s:
+                    send_club_message(s, s.get(Club, club_id), text=f"News {n}")
+            return
+        rng = random.Random(i)
+        for _ in range(10):
+            with db.transaction() as s:
+                mid = rng.choice(everyone)
+                ledger.purchase(s, s.get(Membership, mid), amount=10_000, actor=f"till-{i}")
+
+    errors = run_threads(5, work)
+    assert errors == [], "\n".join(map(str, errors))
+    for mid in everyone:
+        assert_consistent(db, mid)
+    with db.session() as s:
+        paid_invitees = sum(1 for mid in invited if ledger.recompute_figures(s, s.get(Membership, mid)).balance
+                            >= 10 and s.get(Membership, mid).referred_by_id == referrer
+                            and any(t.reason == "referral" for t in ledger.list_transactions(s, mid, limit=500)))
+        referrer_bonuses = [t for t in ledger.list_transactions(s, referrer, limit=500) if t.reason == "referral"]
+    assert len(referrer_bonuses) == paid_invitees

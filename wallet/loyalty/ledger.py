@@ -89,7 +89,7 @@ def get_member_for_update(session: Session, membership_id: int) -> Membership:
     member = session.execute(
         select(Membership)
         .where(Membership.id == membership_id)
-        .with_for_update()
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     ).scalar_one_or_none()
     if member is None:
@@ -488,10 +488,12 @@ def purchase(
         if not isinstance(receipt_id, str) or not receipt_id.strip() or len(receipt_id) > 100:
             raise RuleViolation("receipt_id must be a string of 1 to 100 characters", code="invalid_receipt_id")
         receipt_id = receipt_id.strip()
+    _lock_referrer_first(session, membership)
     member, club, program, now = _prepare(session, membership, now)
     if receipt_id is not None:
         _check_receipt(session, club.id, receipt_id)
     booked = apply_due(session, member, program, now)
+    _refresh_expiring(session, member, program, now)
 
     T = LedgerTransaction
     first_purchase = (
@@ -555,6 +557,20 @@ def purchase(
 
     _finish(session, member, club, booked, reason="transaction", change_message="; ".join(messages))
     return txn
+
+
+def _lock_referrer_first(session: Session, membership: Membership) -> None:
+    """A referred member's first purchase also credits the referrer. Every
+    writer that locks several members locks them in ascending id order (a
+    club message locks its members so), and the referrer is the older, lower
+    id: lock it before the member, or a message and a purchase could each hold
+    one row and wait for the other."""
+    if membership.referred_by_id is None:
+        return
+    T = LedgerTransaction
+    paid = session.scalar(select(T.id).where(T.dedupe_key == f"referral:invitee:{membership.id}"))
+    if paid is None:
+        get_member_for_update(session, membership.referred_by_id)
 
 
 def _check_receipt(session: Session, club_id: int, receipt_id: str) -> None:

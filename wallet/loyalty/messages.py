@@ -34,16 +34,20 @@ def send_club_message(session: Session, club: Club, *, text: str, tier: str | No
         if not program.tiers or program.tiers.rank(tier) < 0:
             raise RuleViolation(f"the club has no tier {tier!r}", code="unknown_tier")
         query = query.where(Membership.tier == tier)
-        session.execute(
-            update(Membership)
-            .where(Membership.club_id == club.id, Membership.status == "active", Membership.tier == tier)
-            .values(message=text, message_at=now)
-            .execution_options(synchronize_session=False)
-        )
+    # Lock the targeted rows in ascending id order before the change counter,
+    # the order every ledger writer uses, so a message never deadlocks a till.
+    ids = list(session.scalars(query.order_by(Membership.id).with_for_update(key_share=True)))
+    if tier is not None:
+        for chunk_start in range(0, len(ids), 1000):
+            session.execute(
+                update(Membership)
+                .where(Membership.id.in_(ids[chunk_start : chunk_start + 1000]))
+                .values(message=text, message_at=now)
+                .execution_options(synchronize_session=False)
+            )
     else:
         club.message = text
         club.message_at = now
-    ids = list(session.scalars(query.order_by(Membership.id)))
     return record_club_card_changes(
         session, ids, club_id=club.id, reason="message", payload={"change_message": text}
     )
