@@ -171,3 +171,14 @@ def test_time_rules_handle_many_members_in_one_run(db: Database) -> None:
     report = run_time_rules(db, days(31))
     assert (report["expired_lots"], report["expired_points"], report["errors"]) == (30, 300, [])
     assert all(member(db, mid).balance == 0 for mid in ids)
+
+
+def test_a_booking_after_points_ran_out_clears_their_warning_at_once(db: Database) -> None:
+    mid = join(db, make_club(db, EXPIRING))
+    buy(db, mid, 70_000)
+    run_time_rules(db, days(16))
+    assert member(db, mid).expiring_points == 35
+    buy(db, mid, 20_000, now=days(31))  # the till comes before the nightly run
+    m = assert_consistent(db, mid)
+    assert (m.balance, m.expiring_points, m.expiring_on) == (10, 0, None)
+    assert [e.type for e in entries(db, mid)] == ["purchase", "expire", "purchase"]
