@@ -207,3 +207,28 @@ def test_tall_strip_is_padded_with_the_club_colour() -> None:
 def test_unreadable_stored_image_falls_back_to_default() -> None:
     broken = Design(background_color="#1F2937", logo=b"\x89PNG\r\n\x1a\nbroken")
     assert render_artwork(broken)["logo.png"] == render_artwork(Design(background_color="#1F2937"))["logo.png"]
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "WEBP"])
+def test_damaged_files_are_refused_or_accepted_never_crash(fmt: str) -> None:
+    import random
+
+    rng = random.Random(fmt)
+    source = io.BytesIO()
+    Image.effect_noise((64, 64), 50).convert("RGB").save(source, format=fmt)
+    original = source.getvalue()
+    outcomes = set()
+    for _ in range(150):
+        data = bytearray(original)
+        for _ in range(rng.randint(1, 8)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        if rng.random() < 0.3:
+            data = data[: rng.randrange(len(data))]
+        try:
+            result = validate_and_normalize_image(bytes(data))
+        except ImageRejected:
+            outcomes.add("refused")
+        else:
+            assert Image.open(io.BytesIO(result)).format == "PNG"
+            outcomes.add("accepted")
+    assert "refused" in outcomes

@@ -111,6 +111,8 @@ def _decode(data: bytes) -> Image.Image:
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             # Pillow reports broken and truncated data as these.
             raise ImageRejected(f"the image is broken or truncated ({exc})") from exc
+        except Exception as exc:  # noqa: BLE001 - decoders fail in odd ways on hostile input
+            raise ImageRejected(f"the image is broken ({type(exc).__name__})") from exc
 
 
 def _check_header(fmt: str | None, width: int, height: int) -> None:
