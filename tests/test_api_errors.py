@@ -1,0 +1,89 @@
+"""Every client mistake is a clear 4xx in the one error format, never a 5xx."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api_support import Api, error_code, make_brand
+from wallet.loyalty.brands import revoke_api_key
+from wallet.loyalty.models import ApiKey, Brand
+
+
+def test_no_key_a_wrong_key_or_a_revoked_key_is_401(client, db):
+    brand = make_brand(db)
+    assert client.get("/api/v1/clubs").status_code == 401
+    assert client.get("/api/v1/clubs", headers={"Authorization": "Basic abc"}).status_code == 401
+    wrong = client.get("/api/v1/clubs", headers={"Authorization": "Bearer wc_live_nope"})
+    assert wrong.status_code == 401 and error_code(wrong) == "invalid_api_key"
+    assert wrong.headers["WWW-Authenticate"] == "Bearer"
+    assert Api(client, brand.key).get("/clubs").status_code == 200
+    with db.transaction() as s:
+        key = s.query(ApiKey).filter_by(brand_id=brand.id).one()
+        revoke_api_key(s, s.get(Brand, brand.id), key.id)
+    assert Api(client, brand.key).get("/clubs").status_code == 401
+
+
+def test_malformed_json_is_400_and_a_wrong_content_type_415(client, db):
+    api = Api(client, make_brand(db).key)
+    headers = api.headers({"Idempotency-Key": "k"})
+    bad = client.post("/api/v1/clubs", data='{"name": ', headers=headers, content_type="application/json")
+    assert bad.status_code == 400 and error_code(bad) == "malformed_json"
+    nan = client.post("/api/v1/clubs", data='{"name": NaN}', headers=headers, content_type="application/json")
+    assert nan.status_code == 400
+    huge = client.post("/api/v1/clubs", data='{"name": ' + "9" * 5000 + "}", headers=headers,
+                       content_type="application/json")
+    assert huge.status_code == 400
+    deep = client.post("/api/v1/clubs", data="[" * 100000 + "]" * 100000, headers=headers,
+                       content_type="application/json")
+    assert deep.status_code in (400, 413)
+    form = client.post("/api/v1/clubs", data={"name": "x"}, headers=headers)
+    assert form.status_code == 415 and error_code(form) == "unsupported_media_type"
+    not_object = api.post("/clubs", ["name"])
+    assert not_object.status_code == 422
+
+
+def test_text_the_database_cannot_store_is_refused(client, db):
+    api = Api(client, make_brand(db).key)
+    assert api.post("/clubs", {"name": "Nul\u0000club"}).status_code == 422
+    surrogate = client.post("/api/v1/clubs", data='{"name": "\\ud800"}', content_type="application/json",
+                            headers=api.headers())
+    assert surrogate.status_code == 422
+    assert api.get("/clubs?cursor=%00").status_code == 400
+
+
+def test_a_body_too_large_is_413(app, client, db):
+    app.config["API_MAX_BODY"] = 1000
+    api = Api(client, make_brand(db).key)
+    response = api.post("/clubs", {"name": "x", "description": "y" * 2000})
+    assert response.status_code == 413 and error_code(response) == "payload_too_large"
+
+
+def test_unknown_routes_wrong_methods_and_odd_ids(client, db):
+    api = Api(client, make_brand(db).key)
+    assert error_code(api.get("/nothing-here")) == "not_found"
+    assert client.get("/api/v2/clubs").status_code == 404
+    assert api.get("/clubs/abc").status_code == 404
+    assert api.get("/members/-1").status_code == 404
+    assert api.get("/members/99999999999999999999999999").status_code == 404
+    assert api.get("/clubs/9223372036854775808").status_code == 404
+    wrong = api.delete("/clubs")
+    assert wrong.status_code == 405 and error_code(wrong) == "method_not_allowed"
+    assert "POST" in wrong.headers["Allow"]
+
+
+class TestRateLimit:
+    @pytest.fixture
+    def app_config(self, app_config):
+        app_config["API_RATE_LIMIT"] = "5 per minute"
+        return app_config
+
+    def test_too_many_requests_is_429_with_retry_after(self, client, db):
+        api = Api(client, make_brand(db).key)
+        other = Api(client, make_brand(db, "Other").key)
+        statuses = [api.get("/clubs").status_code for _ in range(6)]
+        assert statuses[:5] == [200] * 5 and statuses[5] == 429
+        limited = api.get("/clubs")
+        assert error_code(limited) == "rate_limited"
+        assert int(limited.headers["Retry-After"]) >= 1
+        # The limit is per API key: another brand is not held back.
+        assert other.get("/clubs").status_code == 200
