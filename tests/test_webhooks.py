@@ -1,0 +1,186 @@
+"""Outbound webhooks: events reach the brand's endpoint signed, every
+attempt is recorded, failures are left for the dispatcher to retry."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from sqlalchemy import select
+
+from tests.api_support import Api, make_brand
+from wallet.jobs.dispatch import dispatch
+from wallet.jobs.webhook_delivery import RetryLater, deliver
+from wallet.loyalty.models import OutboxEvent
+from wallet.loyalty.webhooks import (
+    SIGNATURE_HEADER,
+    WEBHOOK,
+    Webhook,
+    WebhookDelivery,
+    sign,
+    verify_signature,
+)
+
+
+class Receiver:
+    """A brand's endpoint on a real socket: it checks every signature with
+    the secret it was given and answers with ``status``."""
+
+    def __init__(self) -> None:
+        self.secret = ""
+        self.status = 200
+        self.received: list[dict] = []
+        self.bad_signatures = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                ok = verify_signature(receiver.secret, self.headers.get(SIGNATURE_HEADER, ""), body,
+                                      now=int(time.time()))
+                if ok:
+                    receiver.received.append({"headers": dict(self.headers), "event": json.loads(body)})
+                else:
+                    receiver.bad_signatures += 1
+                self.send_response(receiver.status if ok else 400)
+                self.end_headers()
+                self.wfile.write(b"thanks")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/wallet"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Receiver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as r:
+        yield r
+
+
+def _webhook_rows(db) -> list[OutboxEvent]:
+    with db.session() as s:
+        return list(s.scalars(select(OutboxEvent).where(OutboxEvent.kind == WEBHOOK).order_by(OutboxEvent.id)))
+
+
+def _deliveries(db) -> list[WebhookDelivery]:
+    with db.session() as s:
+        return list(s.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)))
+
+
+def test_events_arrive_signed_and_each_delivery_is_recorded(client, db, receiver):
+    api = Api(client, make_brand(db).key)
+    created = api.post("/webhooks", {"url": receiver.url})
+    assert created.status_code == 201
+    receiver.secret = created.get_json()["secret"]
+    assert "secret" not in api.get(f"/webhooks/{created.get_json()['id']}").get_json()
+
+    club = api.club()
+    member = api.member(club["id"])
+    api.purchase(member["id"], 20000)
+    rows = _webhook_rows(db)
+    assert len(rows) == 2
+    for row in rows:
+        deliver(db, row)
+
+    assert receiver.bad_signatures == 0
+    types = [r["event"]["type"] for r in receiver.received]
+    assert types == ["member.enrolled", "transaction.created"]
+    enrolled, purchase = (r["event"] for r in receiver.received)
+    assert enrolled["data"]["member"]["id"] == member["id"]
+    assert purchase["data"]["transaction"]["points"] == 10
+    assert receiver.received[1]["headers"]["Wallet-Event"] == "transaction.created"
+    assert receiver.received[1]["headers"]["Wallet-Delivery"] == purchase["id"]
+    recorded = _deliveries(db)
+    assert [(d.event_type, d.response_status, d.succeeded) for d in recorded] == [
+        ("member.enrolled", 200, True), ("transaction.created", 200, True)]
+
+
+def test_a_failing_endpoint_is_retried_later_and_every_attempt_recorded(app, client, db, receiver):
+    api = Api(client, make_brand(db).key)
+    receiver.secret = api.post("/webhooks", {"url": receiver.url, "events": ["member.enrolled"]}).get_json()["secret"]
+    api.member(api.club()["id"])
+    [row] = _webhook_rows(db)
+
+    receiver.status = 503
+    with pytest.raises(RetryLater):
+        deliver(db, row)
+    # Through the outbox dispatcher, a failure is reported for back-off.
+    outcome = dispatch(app, db, [row])
+    assert row.id in outcome.failed and row.id not in outcome.done
+    receiver.status = 204
+    outcome = dispatch(app, db, [row])
+    assert row.id in outcome.done
+    assert [(d.response_status, d.succeeded) for d in _deliveries(db)] == [
+        (503, False), (503, False), (204, True)]
+
+
+def test_an_unreachable_endpoint_is_recorded_with_the_error(client, db):
+    api = Api(client, make_brand(db).key)
+    with Receiver() as gone:
+        url = gone.url
+    api.post("/webhooks", {"url": url})
+    api.member(api.club()["id"])
+    [row] = _webhook_rows(db)
+    with pytest.raises(RetryLater):
+        deliver(db, row)
+    [attempt] = _deliveries(db)
+    assert attempt.response_status is None and not attempt.succeeded and attempt.error
+
+
+def test_410_gone_switches_the_webhook_off(client, db, receiver):
+    api = Api(client, make_brand(db).key)
+    receiver.secret = api.post("/webhooks", {"url": receiver.url}).get_json()["secret"]
+    api.member(api.club()["id"])
+    [row] = _webhook_rows(db)
+    receiver.status = 410
+    deliver(db, row)  # no retry: the endpoint asked to stop
+    with db.session() as s:
+        assert not s.scalars(select(Webhook)).one().active
+
+
+def test_only_subscribed_events_are_queued_and_deleted_webhooks_get_nothing(client, db, receiver):
+    api = Api(client, make_brand(db).key)
+    hook = api.post("/webhooks", {"url": receiver.url, "events": ["transaction.created"]}).get_json()
+    receiver.secret = hook["secret"]
+    member = api.member(api.club()["id"])
+    assert _webhook_rows(db) == []
+    api.purchase(member["id"], 20000)
+    [row] = _webhook_rows(db)
+    assert api.delete(f"/webhooks/{hook['id']}").status_code == 204
+    deliver(db, row)  # the webhook is gone: done, nothing sent
+    assert receiver.received == [] and _deliveries(db) == []
+    assert api.get("/webhooks").get_json()["items"] == []
+
+
+def test_webhook_registration_checks_url_and_events(client, db):
+    api = Api(client, make_brand(db).key)
+    for body in ({"url": "ftp://example.com/x"}, {"url": "not a url"},
+                 {"url": "https://example.com/x", "events": ["member.deleted"]}, {"events": []}):
+        assert api.post("/webhooks", body).status_code == 422, body
+
+
+def test_signatures_cover_the_timestamp_and_the_body():
+    body = b'{"type":"member.enrolled"}'
+    header = sign("whsec_x", 1_800_000_000, body)
+    assert verify_signature("whsec_x", header, body, now=1_800_000_010)
+    assert not verify_signature("whsec_y", header, body, now=1_800_000_010)
+    assert not verify_signature("whsec_x", header, body + b" ", now=1_800_000_010)
+    assert not verify_signature("whsec_x", header.replace("t=1800000000", "t=1800000001"), body,
+                                now=1_800_000_010)
+    assert not verify_signature("whsec_x", header, body, now=1_800_000_000 + 3600)
+    assert not verify_signature("whsec_x", "garbage", body, now=1_800_000_000)
