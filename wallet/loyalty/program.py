@@ -10,6 +10,7 @@ used as Decimal; money and points are ints; never floats.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
@@ -192,6 +193,8 @@ def validate_program(data: Any) -> dict[str, Any]:
 
 # --- typed reading -----------------------------------------------------------
 
+_cache: dict[str, Program] = {}
+
 
 @dataclass(frozen=True)
 class Tier:
@@ -287,7 +290,16 @@ class Program:
 
     @classmethod
     def of(cls, club: Any) -> Program:
-        return cls.from_dict(club.program)
+        """The club's rules as they are now. Parsed rules are cached by their
+        JSON text: every booking reads them, and they rarely change."""
+        key = json.dumps(club.program or {}, sort_keys=True)
+        program = _cache.get(key)
+        if program is None:
+            program = cls.from_dict(club.program)
+            if len(_cache) > 1024:
+                _cache.clear()
+            _cache[key] = program
+        return program
 
     def earn_rate(self, tier: str | None) -> int:
         """Points per ``per_amount`` for a member in ``tier``: the tier's own

@@ -28,6 +28,7 @@ from wallet.loyalty.ledger import (
     expiring_figures,
     get_member_for_update,
     grant_bonus,
+    member_figures,
     set_tier,
     transaction_to_dict,
     window_spend,
@@ -223,7 +224,7 @@ def _process(session: Session, member_id: int, as_of: datetime, report: Report) 
         for txn in booked:
             if txn.type not in (TIER, RELEASE):
                 emit_event(session, brand_id=club.brand_id, event_type="transaction.created",
-                           data={"transaction": transaction_to_dict(txn)})
+                           data={"transaction": transaction_to_dict(txn), "member": member_figures(member)})
 
 
 def _batches(ids: Iterable[int], size: int) -> Iterable[list[int]]:
