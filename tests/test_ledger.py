@@ -391,3 +391,14 @@ def test_the_ledger_is_append_only_so_figures_replay_from_it(db: Database) -> No
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(LedgerTransaction)
                         .where(LedgerTransaction.membership_id == mid)) == 6
+
+
+def test_a_purchase_that_would_earn_an_absurd_number_of_points_is_refused(db: Database) -> None:
+    mid = join(db, make_club(db, {"points": {"earn_points": 1_000_000_000, "per_amount": 1}}))
+    with pytest.raises(RuleViolation) as err:
+        buy(db, mid, 10**12)
+    assert err.value.code == "invalid_amount"
+    assert entries(db, mid) == []
+    txn = buy(db, mid, 1_000)
+    assert txn["points"] == 10**12
+    assert book(db, ledger.redeem, mid, points=10**9)["amount"] == 10**11  # 100 minor units a point

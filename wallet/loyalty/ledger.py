@@ -56,7 +56,7 @@ from wallet.loyalty.ledger_models import (
     PointLot,
 )
 from wallet.loyalty.models import Club, Membership
-from wallet.loyalty.program import MAX_MONEY, MAX_POINTS, Program
+from wallet.loyalty.program import MAX_EARN, MAX_MONEY, MAX_POINTS, Program
 from wallet.loyalty.webhooks import emit_event
 
 # ---------------------------------------------------------------------------
@@ -501,6 +501,11 @@ def purchase(
         and session.scalar(select(T.id).where(T.membership_id == member.id, T.type == PURCHASE).limit(1)) is None
     )
     earned = program.points_for(amount, member.tier)
+    if earned > MAX_EARN:
+        raise RuleViolation(
+            f"a purchase of {amount} would earn {earned} points under this club's rules; that is absurd",
+            code="invalid_amount",
+        )
     pending = bool(program.points and program.points.pending_days > 0)
     cash = program.cashback_for(amount)
     stamp = 1 if program.stamps_required else 0

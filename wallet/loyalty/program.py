@@ -20,6 +20,11 @@ from wallet.loyalty.errors import RuleViolation
 MAX_POINTS = 1_000_000_000  # any single points figure in the rules
 MAX_MONEY = 100_000_000_000_000  # minor units; 1e12 major units is absurd already
 MAX_DAYS = 36_500
+# Money one point may be worth: points (<= MAX_POINTS) times this stays
+# within a 64-bit column.
+MAX_POINT_VALUE = 1_000_000_000
+# Points one booking may credit; keeps every sum far inside 64 bits.
+MAX_EARN = 1_000_000_000_000
 ROUNDINGS = ("down", "half_up")
 
 SECTIONS = ("discount", "points", "tiers", "cashback", "stamps", "bonuses")
@@ -109,7 +114,7 @@ def _points(data: Any) -> dict[str, Any]:
         "per_amount": _int(data.get("per_amount", 100), "points.per_amount", low=1, high=MAX_MONEY),
         "rounding": rounding,
         "min_purchase": _int(data.get("min_purchase", 0), "points.min_purchase", low=0, high=MAX_MONEY),
-        "redeem_value": _int(data.get("redeem_value", 100), "points.redeem_value", low=0, high=MAX_MONEY),
+        "redeem_value": _int(data.get("redeem_value", 100), "points.redeem_value", low=0, high=MAX_POINT_VALUE),
         "expiry_days": _int(data.get("expiry_days"), "points.expiry_days", low=1, high=MAX_DAYS,
                             nullable=True),
         "pending_days": _int(data.get("pending_days", 0), "points.pending_days", low=0, high=3650),
