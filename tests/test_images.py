@@ -77,7 +77,16 @@ def test_jpeg_upload_is_accepted() -> None:
 def test_large_upload_is_reduced_keeping_proportions() -> None:
     result = validate_and_normalize_image(_jpeg((4000, 1000)))
     with Image.open(io.BytesIO(result)) as image:
-        assert image.size == (images.STORED_MAX_SIDE, images.STORED_MAX_SIDE // 4)
+        assert image.size == (images.STORED_MAX_SIDE, round(images.STORED_MAX_SIDE / 4))
+
+
+def test_photo_upload_fits_the_stored_byte_limit() -> None:
+    noisy = io.BytesIO()
+    Image.effect_noise((2400, 1600), 100).convert("RGB").save(noisy, format="JPEG", quality=80)
+    result = validate_and_normalize_image(noisy.getvalue())
+    assert len(result) <= images.STORED_MAX_BYTES
+    with Image.open(io.BytesIO(result)) as image:
+        assert abs(image.width / image.height - 1.5) < 0.01
 
 
 @pytest.mark.parametrize(

@@ -39,8 +39,11 @@ MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_SIDE = 6000
 MAX_PIXELS = 24_000_000
 MIN_SIDE = 16
-# Stored uploads are reduced to what the largest rendition (strip @3x) needs.
-STORED_MAX_SIDE = 2048
+# Stored uploads are reduced to what the largest rendition (strip @3x, 1125
+# wide) needs, and to a PNG of at most STORED_MAX_BYTES (the loyalty core's
+# limit for a club image); photos that compress badly are scaled down further.
+STORED_MAX_SIDE = 1125
+STORED_MAX_BYTES = 1024 * 1024
 ACCEPTED_FORMATS = {"PNG", "JPEG", "WEBP", "GIF"}
 
 DEFAULT_ARTWORK_DIR = PROJECT_ROOT / "passes" / "artwork"
@@ -65,7 +68,8 @@ def rendition_size(kind: str, scale: int) -> tuple[int, int]:
 
 
 def validate_and_normalize_image(data: bytes) -> bytes:
-    """Checks an upload and returns it as an RGBA PNG, at most STORED_MAX_SIDE.
+    """Checks an upload and returns it as an RGBA PNG of at most
+    STORED_MAX_SIDE pixels a side and (but for absurd cases) STORED_MAX_BYTES.
 
     Raises ImageRejected for empty, oversized, broken, truncated, non-image and
     decompression-bomb inputs.
@@ -78,9 +82,13 @@ def validate_and_normalize_image(data: bytes) -> bytes:
         )
     image = _decode(bytes(data))
     image.thumbnail((STORED_MAX_SIDE, STORED_MAX_SIDE), Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
+    while True:
+        out = io.BytesIO()
+        image.save(out, format="PNG", optimize=True)
+        if out.tell() <= STORED_MAX_BYTES or max(image.size) <= 256:
+            return out.getvalue()
+        image = image.resize((max(1, image.width * 3 // 4), max(1, image.height * 3 // 4)),
+                             Image.Resampling.LANCZOS)
 
 
 def _decode(data: bytes) -> Image.Image:
