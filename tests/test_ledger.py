@@ -402,3 +402,17 @@ def test_a_purchase_that_would_earn_an_absurd_number_of_points_is_refused(db: Da
     txn = buy(db, mid, 1_000)
     assert txn["points"] == 10**12
     assert book(db, ledger.redeem, mid, points=10**9)["amount"] == 10**11  # 100 minor units a point
+
+
+def test_receipts_reasons_and_actors_must_be_plain_text(db: Database) -> None:
+    mid = join(db, make_club(db, {"points": POINTS}))
+    with pytest.raises(RuleViolation) as err:
+        buy(db, mid, 10_000, receipt_id="R\x00")
+    assert err.value.code == "invalid_receipt_id"
+    with pytest.raises(RuleViolation) as err:
+        book(db, ledger.adjust, mid, points=5, reason="oops\x00")
+    assert err.value.code == "invalid_reason"
+    with pytest.raises(RuleViolation) as err:
+        buy(db, mid, 10_000, actor="")
+    assert err.value.code == "invalid_actor"
+    assert entries(db, mid) == []

@@ -127,3 +127,21 @@ def test_memberships_are_unique_per_club_and_customer(db: Database) -> None:
     join(db, club_id, "ann@example.test")
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Membership)) == 1
+
+
+@pytest.mark.parametrize("field,value,code", [
+    ("email", "a\x00b@example.test", "invalid_email"),
+    ("name", "Ann\x00", "invalid_name"),
+    ("name", "\ud800", "invalid_name"),
+    ("phone", "+7916\x001234567", "invalid_phone"),
+    ("referral_code", "AB\x00", "invalid_referral_code"),
+])
+def test_text_postgresql_cannot_store_is_refused_as_bad_input(db: Database, field: str, value: str,
+                                                               code: str) -> None:
+    club_id = make_club(db)
+    kwargs = {"email": "ann@example.test", field: value}
+    with db.transaction() as s, pytest.raises(RuleViolation) as err:
+        enrol(s, s.get(Club, club_id), **kwargs)
+    assert err.value.code == code
+    with db.session() as s, pytest.raises(RuleViolation):
+        find_membership(s, s.get(Club, club_id), card_number="12\x00")

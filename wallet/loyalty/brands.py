@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from wallet.db import utcnow
 from wallet.loyalty.errors import Conflict, LoyaltyError, NotAuthenticated, NotFound, RuleViolation
 from wallet.loyalty.models import ApiKey, Brand
+from wallet.loyalty.program import valid_text
 
 KEY_PREFIX = "wc_live_"
 _passwords = CryptContext(schemes=["argon2"], deprecated="auto")
@@ -31,10 +32,17 @@ class BrandError(LoyaltyError):
 
 
 def normalize_email(email: str) -> str:
-    email = (email or "").strip().lower()
+    email = _text(email, "email", 320, "invalid_email").lower()
     if len(email) > 320 or not _EMAIL.match(email):
         raise BrandError(f"not a valid email address: {email!r}", code="invalid_email")
     return email
+
+
+def _text(value: object, field: str, max_len: int, code: str) -> str:
+    try:
+        return valid_text(value, field, max_len=max_len, code=code)
+    except RuleViolation as exc:
+        raise BrandError(exc.message, code=exc.code) from None
 
 
 def hash_password(password: str) -> str:
@@ -54,11 +62,9 @@ def hash_api_key(key: str) -> str:
 def create_brand(session: Session, *, name: str, email: str, password: str) -> tuple[Brand, str]:
     """A new brand with its first API key; returns (brand, plaintext key).
     The key is shown once and never stored."""
-    name = (name or "").strip()
-    if not name or len(name) > 200:
-        raise BrandError("name must be 1 to 200 characters", code="invalid_name")
+    name = _text(name, "name", 200, "invalid_name")
     email = normalize_email(email)
-    if not password or len(password) < 8:
+    if not isinstance(password, str) or len(password) < 8:
         raise BrandError("password must be at least 8 characters", code="invalid_password")
     if len(password) > 1024:
         raise BrandError("password is too long", code="invalid_password")
@@ -77,9 +83,7 @@ def create_brand(session: Session, *, name: str, email: str, password: str) -> t
 
 
 def create_api_key(session: Session, brand: Brand, name: str = "default") -> tuple[ApiKey, str]:
-    name = (name or "default").strip()
-    if not name or len(name) > 100:
-        raise RuleViolation("key name must be 1 to 100 characters", code="invalid_name")
+    name = valid_text(name or "default", "key name", max_len=100, code="invalid_name")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(brand_id=brand.id, name=name, prefix=key[: len(KEY_PREFIX) + 4], key_hash=hash_api_key(key))
     session.add(row)

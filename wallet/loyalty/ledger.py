@@ -56,7 +56,7 @@ from wallet.loyalty.ledger_models import (
     PointLot,
 )
 from wallet.loyalty.models import Club, Membership
-from wallet.loyalty.program import MAX_EARN, MAX_MONEY, MAX_POINTS, Program
+from wallet.loyalty.program import MAX_EARN, MAX_MONEY, MAX_POINTS, Program, valid_text
 from wallet.loyalty.webhooks import emit_event
 
 # ---------------------------------------------------------------------------
@@ -72,10 +72,7 @@ def _require_int(value: Any, name: str, *, low: int, high: int) -> int:
 
 
 def _actor(actor: str) -> str:
-    actor = (actor or "").strip()
-    if not actor:
-        raise RuleViolation("every ledger entry needs an actor", code="invalid_actor")
-    return actor[:200]
+    return valid_text(actor, "actor", max_len=200, code="invalid_actor")
 
 
 # ---------------------------------------------------------------------------
@@ -485,9 +482,7 @@ def purchase(
     amount = _require_int(amount, "amount", low=1, high=MAX_MONEY)
     actor = _actor(actor)
     if receipt_id is not None:
-        if not isinstance(receipt_id, str) or not receipt_id.strip() or len(receipt_id) > 100:
-            raise RuleViolation("receipt_id must be a string of 1 to 100 characters", code="invalid_receipt_id")
-        receipt_id = receipt_id.strip()
+        receipt_id = valid_text(receipt_id, "receipt_id", max_len=100, code="invalid_receipt_id")
     _lock_referrer_first(session, membership)
     member, club, program, now = _prepare(session, membership, now)
     if receipt_id is not None:
@@ -722,8 +717,8 @@ def adjust(
     points = _require_int(points, "points", low=-MAX_POINTS, high=MAX_POINTS)
     if points == 0:
         raise RuleViolation("points must not be 0", code="invalid_amount")
-    if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
-        raise RuleViolation("an adjustment needs a reason of 1 to 500 characters", code="invalid_reason")
+    reason = valid_text(reason, "reason (an adjustment needs one)", max_len=500, code="invalid_reason",
+                        multiline=True)
     actor = _actor(actor)
     member, club, program, now = _prepare(session, membership, now)
     booked = apply_due(session, member, program, now)

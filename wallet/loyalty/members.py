@@ -23,7 +23,7 @@ from wallet.db import utcnow
 from wallet.loyalty.errors import NotFound, RuleViolation
 from wallet.loyalty.ledger import grant_bonus, member_figures, set_tier
 from wallet.loyalty.models import Club, Customer, Membership
-from wallet.loyalty.program import Program
+from wallet.loyalty.program import Program, valid_text
 from wallet.loyalty.webhooks import emit_event
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -32,9 +32,7 @@ CARD_DIGITS = 12  # 11 random digits and a Luhn check digit
 
 
 def normalize_email(email: str) -> str:
-    if not isinstance(email, str):
-        raise RuleViolation("email must be a string", code="invalid_email")
-    value = email.strip().lower()
+    value = valid_text(email, "email", max_len=320, code="invalid_email").lower()
     if len(value) > 320 or not _EMAIL.match(value):
         raise RuleViolation(f"not a valid email address: {email!r}", code="invalid_email")
     return value
@@ -42,9 +40,7 @@ def normalize_email(email: str) -> str:
 
 def normalize_phone(phone: str) -> str:
     """E.164-ish: separators dropped, a leading 00 read as +, "+" and 8..15 digits."""
-    if not isinstance(phone, str):
-        raise RuleViolation("phone must be a string", code="invalid_phone")
-    value = re.sub(r"[\s\-().]", "", phone.strip())
+    value = re.sub(r"[\s\-().]", "", valid_text(phone, "phone", max_len=32, code="invalid_phone"))
     if value.startswith("00"):
         value = "+" + value[2:]
     if not value.startswith("+"):
@@ -146,7 +142,8 @@ def find_membership(session: Session, club: Club, *, email: str | None = None, p
                     card_number: str | None = None) -> Membership | None:
     query = select(Membership).where(Membership.club_id == club.id)
     if card_number is not None:
-        return session.scalar(query.where(Membership.card_number == card_number.strip()))
+        card_number = valid_text(card_number, "card_number", max_len=32, code="invalid_card_number")
+        return session.scalar(query.where(Membership.card_number == card_number))
     customer = _find_customer(
         session, normalize_email(email) if email else None, normalize_phone(phone) if phone else None
     )
@@ -174,12 +171,11 @@ def enrol(
     norm_phone = normalize_phone(phone) if phone else None
     if name is None:
         name = ""
-    if not isinstance(name, str) or len(name) > 200:
-        raise RuleViolation("name must be a string of at most 200 characters", code="invalid_name")
-    name = name.strip()
+    name = valid_text(name, "name", max_len=200, code="invalid_name", allow_empty=True)
     born = _parse_birthday(birthday)
-    if referral_code is not None and (not isinstance(referral_code, str) or len(referral_code) > 32):
-        raise RuleViolation("referral_code must be a short string", code="invalid_referral_code")
+    if referral_code is not None:
+        referral_code = valid_text(referral_code, "referral_code", max_len=32, code="invalid_referral_code",
+                                   allow_empty=True) or None
     now = now or utcnow()
 
     customer = _get_or_create_customer(session, email=norm_email, phone=norm_phone, name=name, birthday=born)

@@ -9,7 +9,7 @@ from wallet.db import utcnow
 from wallet.loyalty.cards import record_club_card_changes
 from wallet.loyalty.errors import RuleViolation
 from wallet.loyalty.models import Club, Membership
-from wallet.loyalty.program import Program
+from wallet.loyalty.program import Program, valid_text
 
 MAX_MESSAGE = 500
 
@@ -22,11 +22,7 @@ def send_club_message(session: Session, club: Club, *, text: str, tier: str | No
     each targeted membership (membership.message), since other tiers must not
     see it. Set-based, so 10,000 members cost a few statements per thousand.
     """
-    if not isinstance(text, str) or not text.strip():
-        raise RuleViolation("text must be a non-empty string", code="invalid_text")
-    text = text.strip()
-    if len(text) > MAX_MESSAGE:
-        raise RuleViolation(f"text may be at most {MAX_MESSAGE} characters", code="invalid_text")
+    text = valid_text(text, "text", max_len=MAX_MESSAGE, code="invalid_text", multiline=True)
     now = utcnow()
     query = select(Membership.id).where(Membership.club_id == club.id, Membership.status == "active")
     if tier is not None:

@@ -30,6 +30,28 @@ ROUNDINGS = ("down", "half_up")
 SECTIONS = ("discount", "points", "tiers", "cashback", "stamps", "bonuses")
 
 
+def valid_text(value: Any, field_name: str, *, max_len: int, code: str, allow_empty: bool = False,
+               multiline: bool = False) -> str:
+    """A client's string, stripped, or RuleViolation: not a string, empty,
+    too long, with a NUL or other control characters (PostgreSQL refuses
+    NUL; a lone surrogate cannot even be encoded)."""
+    if not isinstance(value, str):
+        raise RuleViolation(f"{field_name} must be a string", code=code)
+    value = value.strip()
+    if not value and not allow_empty:
+        raise RuleViolation(f"{field_name} must not be empty", code=code)
+    if len(value) > max_len:
+        raise RuleViolation(f"{field_name} may be at most {max_len} characters", code=code)
+    allowed = "\n\t\r" if multiline else ""
+    if any((ord(ch) < 32 and ch not in allowed) or ord(ch) == 127 for ch in value):
+        raise RuleViolation(f"{field_name} must not contain control characters", code=code)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RuleViolation(f"{field_name} is not valid Unicode text", code=code) from None
+    return value
+
+
 def _bad(field_name: str, message: str) -> RuleViolation:
     return RuleViolation(f"program.{field_name}: {message}", code="invalid_program")
 
@@ -91,12 +113,7 @@ def _percent(value: Any, where: str, *, nullable: bool = False) -> str | None:
 
 
 def _str(value: Any, where: str, *, max_len: int) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise _bad(where, "must be a non-empty string")
-    value = value.strip()
-    if len(value) > max_len:
-        raise _bad(where, f"may be at most {max_len} characters")
-    return value
+    return valid_text(value, f"program.{where}", max_len=max_len, code="invalid_program")
 
 
 def _points(data: Any) -> dict[str, Any]:
