@@ -1,0 +1,339 @@
+"""The PassKit web service as Apple documents it ("Adding a Web Service to
+Update Passes"): register, list updated passes, fetch the latest pass, log,
+unregister, and what a device gets for wrong tokens and malformed requests.
+
+The last test plays a device's whole conversation against a real server on a
+free port, written from Apple's documentation rather than from our code.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import zipfile
+from collections.abc import Iterator
+from datetime import timedelta
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+
+import httpx
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from werkzeug.serving import make_server
+
+from wallet.apple.models import DeviceLogEntry, DeviceRegistration
+from wallet.apple.webservice import MAX_LOG_LINE, MAX_LOG_LINES_PER_REQUEST
+from wallet.db import Database
+from wallet.loyalty.cards import record_card_change
+from wallet.loyalty.models import Club, Membership, OutboxEvent
+from wallet.loyalty.webhooks import Webhook
+
+from apple_support import make_club, make_member
+from conftest import TEST_PASS_TYPE
+
+DEVICE = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
+PUSH_TOKEN = "ab" * 32
+
+
+@pytest.fixture
+def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
+    app_config["APPLE_AUTH_FAILURE_LIMIT"] = "1000 per minute"
+    return app_config
+
+
+@pytest.fixture
+def club(db: Database) -> int:
+    return make_club(db)
+
+
+@pytest.fixture
+def member(db: Database, club: int) -> dict[str, Any]:
+    return _member_info(db, make_member(db, club))
+
+
+def _member_info(db: Database, member_id: int) -> dict[str, Any]:
+    with db.transaction() as session:
+        m = session.get(Membership, member_id)
+        assert m is not None
+        return {"id": m.id, "serial": m.serial_number, "token": m.auth_token, "club_id": m.club_id}
+
+
+def auth(member: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"ApplePass {member['token']}"}
+
+
+def reg_path(member: dict[str, Any], device: str = DEVICE, pass_type: str = TEST_PASS_TYPE) -> str:
+    return f"/apple/v1/devices/{device}/registrations/{pass_type}/{member['serial']}"
+
+
+def register(client: FlaskClient, member: dict[str, Any], device: str = DEVICE, token: str = PUSH_TOKEN) -> int:
+    return client.post(reg_path(member, device), json={"pushToken": token}, headers=auth(member)).status_code
+
+
+def bump(db: Database, member_id: int) -> None:
+    with db.transaction() as session:
+        m = session.get(Membership, member_id)
+        assert m is not None
+        record_card_change(session, m, reason="test")
+
+
+def registrations(db: Database) -> list[tuple[str, int, str]]:
+    with db.transaction() as session:
+        return [
+            (r.device_library_identifier, r.membership_id, r.push_token)
+            for r in session.scalars(select(DeviceRegistration).order_by(DeviceRegistration.id))
+        ]
+
+
+# -- registration ---------------------------------------------------------
+
+
+def test_register_is_201_then_200_and_updates_the_push_token(client: FlaskClient, db: Database, member: dict) -> None:
+    assert register(client, member) == 201
+    assert register(client, member, token="cd" * 32) == 200
+    assert registrations(db) == [(DEVICE, member["id"], "cd" * 32)]
+
+
+def test_register_with_wrong_token_or_unknown_pass_is_401_and_stores_nothing(
+    client: FlaskClient, db: Database, member: dict
+) -> None:
+    body = {"pushToken": PUSH_TOKEN}
+    wrong = {"Authorization": "ApplePass " + "x" * 32}
+    assert client.post(reg_path(member), json=body, headers=wrong).status_code == 401
+    assert client.post(reg_path(member), json=body).status_code == 401
+    assert client.post(reg_path(member), json=body, headers={"Authorization": f"Bearer {member['token']}"}).status_code == 401
+    unknown_serial = dict(member, serial="no-such-serial")
+    assert client.post(reg_path(unknown_serial), json=body, headers=auth(member)).status_code == 401
+    other_type = reg_path(member, pass_type="pass.other.type")
+    assert client.post(other_type, json=body, headers=auth(member)).status_code == 401
+    assert registrations(db) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"not json", b"[]", b'{"pushToken": 5}', b'{"pushToken": ""}', b'{"other": "x"}',
+     b'{"pushToken": "../../etc/passwd"}'],
+)
+def test_register_with_malformed_body_is_400(client: FlaskClient, db: Database, member: dict, body: bytes) -> None:
+    response = client.post(reg_path(member), data=body, headers={**auth(member), "Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert registrations(db) == []
+
+
+def test_first_registration_and_last_unregistration_emit_webhooks(
+    client: FlaskClient, db: Database, member: dict
+) -> None:
+    with db.transaction() as session:
+        brand_id = session.scalar(select(Club.brand_id).where(Club.id == member["club_id"]))
+        session.add(Webhook(brand_id=brand_id, url="https://hooks.test/x"))
+
+    def events() -> list[str]:
+        with db.transaction() as session:
+            rows = session.scalars(select(OutboxEvent).where(OutboxEvent.kind == "webhook").order_by(OutboxEvent.id))
+            return [row.payload["event"]["type"] for row in rows]
+
+    assert register(client, member) == 201
+    assert register(client, member, device="second-device") == 201
+    assert register(client, member) == 200
+    assert events() == ["card.installed"]
+    assert client.delete(reg_path(member), headers=auth(member)).status_code == 200
+    assert events() == ["card.installed"]
+    assert client.delete(reg_path(member, "second-device"), headers=auth(member)).status_code == 200
+    assert events() == ["card.installed", "card.removed"]
+
+
+def test_unregister_is_200_and_401_with_wrong_token(client: FlaskClient, db: Database, member: dict) -> None:
+    assert register(client, member) == 201
+    assert client.delete(reg_path(member), headers={"Authorization": "ApplePass wrong-token-123456"}).status_code == 401
+    assert len(registrations(db)) == 1
+    assert client.delete(reg_path(member), headers=auth(member)).status_code == 200
+    assert registrations(db) == []
+
+
+# -- list of updated passes -------------------------------------------------
+
+
+def test_list_returns_every_pass_changed_since_the_tag(client: FlaskClient, db: Database, club: int) -> None:
+    a, b, c = (_member_info(db, make_member(db, club)) for _ in range(3))
+    for m in (a, b, c):
+        assert register(client, m) == 201
+    list_path = f"/apple/v1/devices/{DEVICE}/registrations/{TEST_PASS_TYPE}"
+
+    first = client.get(list_path)
+    assert first.status_code == 200
+    assert sorted(first.json["serialNumbers"]) == sorted(m["serial"] for m in (a, b, c))
+    tag = first.json["lastUpdated"]
+    assert isinstance(tag, str)
+
+    assert client.get(list_path, query_string={"passesUpdatedSince": tag}).status_code == 204
+
+    bump(db, a["id"])
+    bump(db, c["id"])
+    changed = client.get(list_path, query_string={"passesUpdatedSince": tag})
+    assert changed.status_code == 200
+    # Every pass changed since the tag, not only the newest one.
+    assert sorted(changed.json["serialNumbers"]) == sorted([a["serial"], c["serial"]])
+    new_tag = changed.json["lastUpdated"]
+    assert client.get(list_path, query_string={"passesUpdatedSince": new_tag}).status_code == 204
+
+
+def test_list_for_unknown_device_or_pass_type_is_204(client: FlaskClient, member: dict) -> None:
+    assert register(client, member) == 201
+    assert client.get(f"/apple/v1/devices/unknown/registrations/{TEST_PASS_TYPE}").status_code == 204
+    assert client.get(f"/apple/v1/devices/{DEVICE}/registrations/pass.other.type").status_code == 204
+    garbage = client.get(f"/apple/v1/devices/{DEVICE}/registrations/{TEST_PASS_TYPE}?passesUpdatedSince=yesterday")
+    assert garbage.status_code == 200  # an unknown tag means "everything"
+
+
+# -- latest pass --------------------------------------------------------------
+
+
+def test_latest_pass_has_pkpass_type_last_modified_and_304(client: FlaskClient, db: Database, member: dict) -> None:
+    path = f"/apple/v1/passes/{TEST_PASS_TYPE}/{member['serial']}"
+    response = client.get(path, headers=auth(member))
+    assert response.status_code == 200
+    assert response.mimetype == "application/vnd.apple.pkpass"
+    pass_json = json.loads(zipfile.ZipFile(io.BytesIO(response.data)).read("pass.json"))
+    assert pass_json["serialNumber"] == member["serial"]
+    assert pass_json["webServiceURL"] == "https://wallet.test/apple"
+    with db.transaction() as session:
+        modified = session.get(Membership, member["id"]).card_modified_at  # type: ignore[union-attr]
+    last_modified = response.headers["Last-Modified"]
+    assert parsedate_to_datetime(last_modified) == modified.replace(microsecond=0)
+
+    again = client.get(path, headers={**auth(member), "If-Modified-Since": last_modified})
+    assert again.status_code == 304
+    assert again.data == b""
+
+    bump(db, member["id"])
+    changed = client.get(path, headers={**auth(member), "If-Modified-Since": last_modified})
+    assert changed.status_code == 200
+    assert parsedate_to_datetime(changed.headers["Last-Modified"]) > parsedate_to_datetime(last_modified)
+
+
+def test_latest_pass_with_wrong_token_or_unknown_serial_is_401(client: FlaskClient, member: dict) -> None:
+    path = f"/apple/v1/passes/{TEST_PASS_TYPE}/{member['serial']}"
+    assert client.get(path).status_code == 401
+    last = "y" if member["token"].endswith("x") else "x"
+    assert client.get(path, headers={"Authorization": "ApplePass " + member["token"][:-1] + last}).status_code == 401
+    assert client.get(f"/apple/v1/passes/{TEST_PASS_TYPE}/unknown", headers=auth(member)).status_code == 401
+    assert client.get(f"/apple/v1/passes/pass.other/{member['serial']}", headers=auth(member)).status_code == 401
+
+
+# -- log ----------------------------------------------------------------------
+
+
+def test_log_is_stored_bounded(client: FlaskClient, db: Database) -> None:
+    lines = [f"line {i}" for i in range(MAX_LOG_LINES_PER_REQUEST + 20)] + ["x" * (MAX_LOG_LINE * 3), 7]
+    assert client.post("/apple/v1/log", json={"logs": lines}).status_code == 200
+    with db.transaction() as session:
+        stored = list(session.scalars(select(DeviceLogEntry.message).order_by(DeviceLogEntry.id)))
+    assert stored == [f"line {i}" for i in range(MAX_LOG_LINES_PER_REQUEST)]
+    assert client.post("/apple/v1/log", json={"logs": ["y" * (MAX_LOG_LINE * 3)]}).status_code == 200
+    with db.transaction() as session:
+        longest = session.scalar(select(func.max(func.length(DeviceLogEntry.message))))
+    assert longest == MAX_LOG_LINE
+    assert client.post("/apple/v1/log", data=b"nope", content_type="application/json").status_code == 400
+    assert client.post("/apple/v1/log", json={"logs": "not a list"}).status_code == 400
+
+
+def test_device_logs_command_prints_them(app: Flask, client: FlaskClient) -> None:
+    assert client.post("/apple/v1/log", json={"logs": ["Web service error: 500"]}).status_code == 200
+    result = app.test_cli_runner().invoke(args=["apple", "device-logs"])
+    assert result.exit_code == 0
+    assert "Web service error: 500" in result.output
+
+
+# -- rate limiting of failed authentication -------------------------------------
+
+
+def test_failed_authentications_are_rate_limited_per_client(
+    app: Flask, client: FlaskClient, member: dict
+) -> None:
+    app.config["APPLE_AUTH_FAILURE_LIMIT"] = "5 per minute"
+    path = f"/apple/v1/passes/{TEST_PASS_TYPE}/{member['serial']}"
+    wrong = {"Authorization": "ApplePass wrong-token-0000000"}
+    statuses = [client.get(path, headers=wrong).status_code for _ in range(8)]
+    assert statuses[:5] == [401] * 5
+    assert statuses[5:] == [429] * 3
+    # Another address is not affected.
+    other = client.get(path, headers=auth(member), environ_base={"REMOTE_ADDR": "10.9.8.7"})
+    assert other.status_code == 200
+
+
+def test_successful_requests_do_not_use_up_the_budget(app: Flask, client: FlaskClient, member: dict) -> None:
+    app.config["APPLE_AUTH_FAILURE_LIMIT"] = "3 per minute"
+    path = f"/apple/v1/passes/{TEST_PASS_TYPE}/{member['serial']}"
+    for _ in range(6):
+        assert client.get(path, headers=auth(member)).status_code == 200
+
+
+# -- a device's conversation against a real server --------------------------------
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/apple"
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+def test_device_conversation_from_apples_documentation(live_server: str, db: Database, member: dict) -> None:
+    """Apple: "Adding a Web Service to Update Passes", step by step."""
+    web_service_url = live_server  # the pass's webServiceURL
+    serial, token = member["serial"], member["token"]
+    device, push_token = "f1e2d3c4b5a6978877665544332211aa", "0123456789abcdef" * 4
+    registration = f"{web_service_url}/v1/devices/{device}/registrations/{TEST_PASS_TYPE}/{serial}"
+    good = {"Authorization": f"ApplePass {token}"}
+    bad = {"Authorization": "ApplePass not-the-token-000000"}
+
+    with httpx.Client(timeout=10) as http:
+        # 1. The device registers the pass: 201, then 200 when already registered.
+        assert http.post(registration, json={"pushToken": push_token}, headers=bad).status_code == 401
+        assert http.post(registration, json={"pushToken": push_token}, headers=good).status_code == 201
+        assert http.post(registration, json={"pushToken": push_token}, headers=good).status_code == 200
+
+        # 2. After a push it asks which passes changed; first without a tag.
+        listing = f"{web_service_url}/v1/devices/{device}/registrations/{TEST_PASS_TYPE}"
+        answer = http.get(listing)
+        assert answer.status_code == 200
+        assert answer.headers["content-type"].startswith("application/json")
+        body = answer.json()
+        assert body["serialNumbers"] == [serial]
+        last_updated = body["lastUpdated"]
+        assert http.get(listing, params={"passesUpdatedSince": last_updated}).status_code == 204
+
+        # 3. It fetches the latest version of the pass.
+        pass_url = f"{web_service_url}/v1/passes/{TEST_PASS_TYPE}/{serial}"
+        assert http.get(pass_url, headers=bad).status_code == 401
+        latest = http.get(pass_url, headers=good)
+        assert latest.status_code == 200
+        assert latest.headers["content-type"] == "application/vnd.apple.pkpass"
+        assert zipfile.ZipFile(io.BytesIO(latest.content)).testzip() is None
+        modified = latest.headers["last-modified"]
+        assert http.get(pass_url, headers={**good, "If-Modified-Since": modified}).status_code == 304
+        earlier = format_datetime(parsedate_to_datetime(modified) - timedelta(seconds=5), usegmt=True)
+        assert http.get(pass_url, headers={**good, "If-Modified-Since": earlier}).status_code == 200
+
+        # The card changes; the device's tag now lists it.
+        bump(db, member["id"])
+        body = http.get(listing, params={"passesUpdatedSince": last_updated}).json()
+        assert body["serialNumbers"] == [serial]
+        assert body["lastUpdated"] != last_updated
+
+        # 4. It logs problems.
+        assert http.post(f"{web_service_url}/v1/log", json={"logs": ["a device message"]}).status_code == 200
+
+        # 5. The pass is deleted from the device: it unregisters.
+        assert http.delete(registration, headers=bad).status_code == 401
+        assert http.delete(registration, headers=good).status_code == 200
+        assert http.get(listing).status_code == 204
+    assert registrations(db) == []
