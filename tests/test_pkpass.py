@@ -389,3 +389,15 @@ def test_club_edits_show_on_the_next_pass(app: Flask, db: Database, member: int)
     data = _pass_json(app, db, member)
     assert _all_fields(data["storeCard"])["terms"]["value"] == "New terms."
     assert data["logoText"] == "Bean Club Plus"
+
+
+def test_signing_time_is_the_utc_instant(app: Flask, dev_certs_dir: Path) -> None:
+    from datetime import timedelta as td
+
+    moscow = datetime(2026, 3, 4, 5, 6, 7, tzinfo=timezone(td(hours=3)))
+    with app.app_context():
+        signature = signer_for(settings_for().identity).sign(b"{}", moscow)
+    signer = cms.ContentInfo.load(signature)["content"]["signer_infos"][0]
+    attrs = {a["type"].native: a["values"][0].native for a in signer["signed_attrs"]}
+    assert attrs["signing_time"] == datetime(2026, 3, 4, 2, 6, 7, tzinfo=timezone.utc)
+    assert openssl_verify(signature, b"{}", ca_bundle(dev_certs_dir)).returncode == 0

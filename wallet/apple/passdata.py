@@ -176,12 +176,10 @@ def pass_json_bytes(facts: CardFacts, club: ClubJson, *, authentication_token: s
 # --------------------------------------------------------------------------
 
 
-def _field(key: str, label: str, value: Any, change: str | None = None, **extra: Any) -> dict[str, Any]:
-    field: dict[str, Any] = {"key": key, "label": label, "value": value}
+def _field(key: str, label: str, value: Any, change: str | None = None) -> dict[str, Any]:
     if change:
-        field["changeMessage"] = change
-    field.update(extra)
-    return field
+        return {"key": key, "label": label, "value": value, "changeMessage": change}
+    return {"key": key, "label": label, "value": value}
 
 
 def _fields(facts: CardFacts, locale: str) -> dict[str, list[dict[str, Any]]]:

@@ -51,12 +51,17 @@ class PassSigner:
 
     def sign(self, manifest: bytes, signing_time: datetime | None = None) -> bytes:
         t = self._template
-        moment = (signing_time or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        moment = signing_time or datetime.now(timezone.utc)
+        if moment.utcoffset():
+            moment = moment.astimezone(timezone.utc)
         if not 1950 <= moment.year < 2050:
             raise ValueError("signingTime is a UTCTime: years 1950-2049 only")
+        # YYMMDDHHMMSSZ; formatted by hand, strftime costs several times more.
+        utc_time = (f"{moment.year % 100:02d}{moment.month:02d}{moment.day:02d}"
+                    f"{moment.hour:02d}{moment.minute:02d}{moment.second:02d}Z")
         attrs = b"".join((
             t.attrs_head,
-            moment.strftime("%y%m%d%H%M%SZ").encode("ascii"),
+            utc_time.encode("ascii"),
             t.attrs_mid,
             hashlib.sha256(manifest).digest(),
             t.attrs_tail,
