@@ -39,7 +39,7 @@ def _routing_errors() -> Any:
 
 def init_app(app: Flask) -> None:
     """Registers this area's blueprints and services on the app."""
-    from wallet.api.schemas import ErrorSchema
+    from wallet.api.schemas import TRANSACTION_REQUESTS, ErrorSchema
     from wallet.api.views import bp
 
     app.config.setdefault("API_MAX_BODY", 1024 * 1024)
@@ -58,6 +58,8 @@ def init_app(app: Flask) -> None:
     api = _Api()
     api.ERROR_SCHEMA = ErrorSchema
     api.init_app(app)
+    for kind, schema in TRANSACTION_REQUESTS.items():
+        api.spec.components.schema(f"{kind.capitalize()}Request", schema=schema)
     api.register_blueprint(bp)
     app.extensions["wallet.api"] = api
     app.before_request(_routing_errors)

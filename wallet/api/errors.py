@@ -78,6 +78,13 @@ def _flatten(messages: Any, prefix: str = "") -> list[str]:
     return [f"{prefix}: {messages}" if prefix else str(messages)]
 
 
+def invalid_body(messages: Any) -> ApiError:
+    """A body that breaks its schema: 422, naming the fields."""
+    lines = _flatten(messages)
+    code = "unknown_field" if any("Unknown field" in line for line in lines) else "validation_error"
+    return ApiError(422, code, "; ".join(lines) or "the request breaks a rule")
+
+
 def _validation_error(exc: HTTPException) -> Response:
     """webargs' 422 (and 400 for bad JSON): query and header problems are a
     bad request (400), a body that breaks the schema is a rule broken (422)."""
@@ -89,11 +96,8 @@ def _validation_error(exc: HTTPException) -> Response:
     if locations & {"query", "querystring", "headers", "view_args", "path"}:
         text = "; ".join(_flatten({k: messages[k] for k in locations if k != "json"}))
         return error_response(400, "invalid_query", text or "invalid query parameters")
-    body = messages.get("json", messages) if isinstance(messages, dict) else messages
-    lines = _flatten(body)
-    unknown = any("Unknown field" in line for line in lines)
-    code = "unknown_field" if unknown else "validation_error"
-    return error_response(422, code, "; ".join(lines) or "the request breaks a rule")
+    error = invalid_body(messages.get("json", messages) if isinstance(messages, dict) else messages)
+    return error_response(error.status, error.code, error.message)
 
 
 def _retry_after(exc: HTTPException) -> str:

@@ -179,37 +179,69 @@ class MemberSchema(ma.Schema):
 
 # --- transactions ------------------------------------------------------------------
 
-_FIELDS_BY_TYPE = {
-    "purchase": ({"amount"}, {"receipt_id"}),
-    "redeem": ({"points"}, set()),
-    "refund": ({"refund_of", "amount"}, set()),
-    "adjust": ({"points", "reason"}, set()),
+def _type(kind: str) -> fields.String:
+    return fields.String(required=True, validate=validate.OneOf([kind]))
+
+
+def _amount(description: str) -> fields.Integer:
+    return _int(required=True, validate=validate.Range(1, MAX_MONEY), metadata={"description": description})
+
+
+class PurchaseRequestSchema(Request):
+    type = _type("purchase")
+    amount = _amount("money spent, in minor units of the club's currency")
+    receipt_id = fields.String(validate=validate.Length(1, 100), allow_none=True,
+                               metadata={"description": "the till's receipt id, unique per club"})
+
+
+class RedeemRequestSchema(Request):
+    type = _type("redeem")
+    points = _int(required=True, validate=validate.Range(1, MAX_POINTS),
+                  metadata={"description": "points to spend, at most the balance"})
+
+
+class RefundRequestSchema(Request):
+    type = _type("refund")
+    refund_of = _int(required=True, validate=validate.Range(1, MAX_ID),
+                     metadata={"description": "id of the purchase refunded"})
+    amount = _amount("money refunded, at most what is left of the purchase")
+
+
+class AdjustRequestSchema(Request):
+    type = _type("adjust")
+    points = _int(required=True, validate=validate.Range(-MAX_POINTS, MAX_POINTS),
+                  metadata={"description": "signed change of the balance (not 0)"})
+    reason = fields.String(required=True, validate=validate.Length(1, 500))
+
+
+TRANSACTION_REQUESTS: dict[str, type[Request]] = {
+    "purchase": PurchaseRequestSchema,
+    "redeem": RedeemRequestSchema,
+    "refund": RefundRequestSchema,
+    "adjust": AdjustRequestSchema,
 }
 
 
-class TransactionRequestSchema(Request):
-    type = fields.String(required=True, validate=validate.OneOf(TRANSACTION_TYPES))
-    amount = _int(validate=validate.Range(1, MAX_MONEY),
-                  metadata={"description": "purchase / refund: money in minor units"})
-    receipt_id = fields.String(validate=validate.Length(1, 100), allow_none=True,
-                               metadata={"description": "purchase: the till's receipt id, unique per club"})
-    points = _int(validate=validate.Range(-MAX_POINTS, MAX_POINTS),
-                  metadata={"description": "redeem: points to spend (> 0); adjust: signed change"})
-    refund_of = _int(validate=validate.Range(1, MAX_ID),
-                     metadata={"description": "refund: id of the purchase refunded"})
-    reason = fields.String(validate=validate.Length(1, 500), metadata={"description": "adjust: why"})
+def transaction_request_doc() -> dict[str, Any]:
+    """The request body as oneOf the four types (a discriminated union),
+    which marshmallow cannot express but clients and fuzzers need."""
+    names = {kind: f"{kind.capitalize()}Request" for kind in TRANSACTION_REQUESTS}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "oneOf": [{"$ref": f"#/components/schemas/{n}"} for n in names.values()],
+        "discriminator": {"propertyName": "type",
+                          "mapping": {k: f"#/components/schemas/{n}" for k, n in names.items()}},
+    }}}}}
 
-    @ma.validates_schema
-    def _fields_fit_type(self, data: dict[str, Any], **_: Any) -> None:
-        kind = data.get("type")
-        if kind not in _FIELDS_BY_TYPE:
-            return
-        required, optional = _FIELDS_BY_TYPE[kind]
-        given = {k for k, v in data.items() if k != "type" and v is not None}
-        for name in sorted(required - given):
-            raise ma.ValidationError(f"required for a {kind}", name)
-        for name in sorted(given - required - optional):
-            raise ma.ValidationError(f"Unknown field for a {kind}.", name)
+
+def load_transaction_request(body: Any) -> dict[str, Any]:
+    """Validate a transaction body by its type; ma.ValidationError if not."""
+    if not isinstance(body, dict):
+        raise ma.ValidationError("the body must be a JSON object")
+    kind = body.get("type")
+    schema = TRANSACTION_REQUESTS.get(kind) if isinstance(kind, str) else None
+    if schema is None:
+        raise ma.ValidationError({"type": [f"must be one of: {', '.join(TRANSACTION_TYPES)}"]})
+    return schema().load(body)
 
 
 class TransactionSchema(ma.Schema):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import marshmallow as ma
 from flask import current_app, g
 from flask_smorest import Blueprint
 from sqlalchemy import select
@@ -19,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 
 from wallet.api import schemas as s
 from wallet.api.auth import authenticate, check_request, current_brand_id, rate_limit_key
-from wallet.api.errors import ApiError, response_for
+from wallet.api.errors import ApiError, invalid_body, response_for
 from wallet.api.idempotency import HEADER, write_endpoint
 from wallet.api.pagination import MAX_ID, decode_cursor, page
 from wallet.extensions import get_read_session, get_session, limiter
@@ -223,10 +224,15 @@ def get_member(member_id: int) -> Any:
 @bp.route("/members/<int:member_id>/transactions", methods=["POST"])
 @write_endpoint("required")
 @bp.doc(**_idempotency_doc(True))
-@bp.arguments(s.TransactionRequestSchema)
+@bp.doc(**s.transaction_request_doc())
+@bp.alt_response(422, schema=s.ErrorSchema, description="the request breaks a rule")
 @bp.response(201, s.TransactionResultSchema)
-def create_transaction(data: dict[str, Any], member_id: int) -> Any:
+def create_transaction(member_id: int) -> Any:
     """Book a purchase, redemption, refund or adjustment"""
+    try:
+        data = s.load_transaction_request(g.get("api_json", {}))
+    except ma.ValidationError as exc:
+        raise invalid_body(exc.messages) from None
     session = get_session()
     member = _member(session, member_id)
     kind, actor = data["type"], _actor()
