@@ -307,3 +307,18 @@ def test_expired_certificate_is_refused(tmp_path: Path, dev_certs_dir: Path) -> 
     (certs / "pass.key").write_bytes(key_pem)
     with pytest.raises(CertificateError, match="expired"):
         load_signing_identity(_config(tmp_path, tmp_path / "unused"), tmp_path / "instance")
+
+
+def test_identity_is_parsed_once_and_reread_when_files_change(tmp_path: Path, dev_certs_dir: Path) -> None:
+    certs = _real_certs_from(dev_certs_dir, tmp_path / "certs")
+    config = _config(tmp_path, tmp_path / "unused")
+    first = load_signing_identity(config, tmp_path / "instance")
+    assert load_signing_identity(config, tmp_path / "other-instance") is first
+
+    other = write_dev_chain(tmp_path / "renewed", pass_type_identifier=TEST_PASS_TYPE, team_identifier=TEST_TEAM)
+    for name in ("pass_cert", "pass_key", "wwdr_cert"):
+        target = {"pass_cert": "pass.pem", "pass_key": "pass.key", "wwdr_cert": "wwdr.pem"}[name]
+        shutil.copy(other[name], certs / target)
+    renewed = load_signing_identity(config, tmp_path / "instance")
+    assert renewed is not first
+    assert renewed.certificate.serial_number != first.certificate.serial_number

@@ -13,6 +13,7 @@ import datetime as dt
 import fcntl
 import logging
 import os
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -80,8 +81,9 @@ def write_dev_chain(
         else:
             root_cert = x509.load_pem_x509_certificate(paths["root_cert"].read_bytes())
             wwdr_cert = x509.load_pem_x509_certificate(paths["wwdr_cert"].read_bytes())
-            wwdr_key = serialization.load_pem_private_key(paths["wwdr_key"].read_bytes(), None)
             leaf_needed = not _leaf_matches(paths, pass_type_identifier, team_identifier)
+            if leaf_needed:  # parsing a key is slow; only when it signs something
+                wwdr_key = serialization.load_pem_private_key(paths["wwdr_key"].read_bytes(), None)
         if leaf_needed:
             assert isinstance(wwdr_key, rsa.RSAPrivateKey)
             pass_key, pass_cert = _make_pass_leaf(
@@ -351,11 +353,58 @@ class SigningIdentity:
         return self.certificate.not_valid_after_utc
 
 
+_loaded: dict[tuple[Any, ...], SigningIdentity] = {}
+_loaded_lock = threading.Lock()
+
+
 def load_signing_identity(config: Mapping[str, Any], instance_path: str | os.PathLike[str]) -> SigningIdentity:
     """The identity from CERTS_DIR, else (when USE_DEV_CERTS) the development chain.
 
-    Raises CertificateError with one message saying what is wrong and where.
+    Loaded once per process for the same files and settings (OpenSSL checks
+    an RSA key as it parses it, which costs tens of milliseconds); a changed
+    file is read again. Raises CertificateError with one message saying what
+    is wrong and where.
     """
+    key = _cache_key(config, instance_path)
+    with _loaded_lock:
+        found = _loaded.get(key) if key is not None else None
+        if found is not None:
+            return found
+        identity = _load_signing_identity(config, instance_path)
+        if key is not None:
+            _loaded[key] = identity
+        return identity
+
+
+def _cache_key(config: Mapping[str, Any], instance_path: str | os.PathLike[str]) -> tuple[Any, ...] | None:
+    folders = [Path(config["CERTS_DIR"])]
+    if config.get("USE_DEV_CERTS", True):
+        folders.append(Path(config["DEV_CERTS_DIR"]))
+    stamps = []
+    for folder in folders:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except FileNotFoundError:
+            stamps.append((str(folder), None))
+            continue
+        except OSError:
+            return None
+        for entry in entries:
+            if entry.is_file() and not entry.name.startswith("."):
+                info = entry.stat()
+                stamps.append((entry.path, info.st_mtime_ns, info.st_size, info.st_ino))
+    # Only a .p12 or an encrypted key puts files (TLS copies) under instance/.
+    writes_instance = bool(config.get("PASS_CERT_PASSWORD")) or any(
+        str(stamp[0]).endswith(REAL_P12_NAMES) for stamp in stamps
+    )
+    return (
+        tuple(stamps), str(instance_path) if writes_instance else None,
+        config["PASS_TYPE_IDENTIFIER"], config["TEAM_IDENTIFIER"],
+        config.get("PASS_CERT_PASSWORD"), bool(config.get("USE_DEV_CERTS", True)),
+    )
+
+
+def _load_signing_identity(config: Mapping[str, Any], instance_path: str | os.PathLike[str]) -> SigningIdentity:
     certs_dir = Path(config["CERTS_DIR"])
     pass_type = config["PASS_TYPE_IDENTIFIER"]
     team = config["TEAM_IDENTIFIER"]
