@@ -153,22 +153,26 @@ def club_json(facts: CardFacts, ctx: ClubContext) -> ClubJson:
     )
 
 
+# The club's back fields go last in the member's backFields; this marker
+# holds their place while the member's part is serialized in one call.
+_CLUB_BACK = "\ufdd0club-back\ufdd0"
+_CLUB_BACK_TAIL = f',"{_CLUB_BACK}"]}}}}'
+
+
 def pass_json_bytes(facts: CardFacts, club: ClubJson, *, authentication_token: str,
                     locale: str) -> bytes:
     """pass.json of one member: the same JSON as ``dumps(build_pass_json())``
     up to key order, with only the member's part serialized here."""
     member = member_keys(facts, authentication_token=authentication_token,
                          barcode_format=club.barcode_format, locale=locale)
-    store = member.pop("storeCard")
-    back = _ENCODER.encode(store.pop("backFields"))[1:-1]
-    if club.back:
-        back = f"{back},{club.back}" if back else club.back
-    # Both dictionaries are never empty (serialNumber, primaryFields).
-    text = "".join((
-        "{", club.keys, ",", _ENCODER.encode(member)[1:-1],
-        ',"storeCard":', _ENCODER.encode(store)[:-1], ',"backFields":[', back, "]}}",
-    ))
-    return text.encode("utf-8")
+    member["storeCard"]["backFields"].append(_CLUB_BACK)
+    text = _ENCODER.encode(member)
+    # storeCard is the member's last key and the marker its last back field,
+    # so the marker is exactly at the end, whatever the values contain.
+    if not text.endswith(_CLUB_BACK_TAIL):
+        raise AssertionError("unexpected pass.json layout")
+    club_back = "," + club.back if club.back else ""
+    return "".join(("{", club.keys, ",", text[1:-len(_CLUB_BACK_TAIL)], club_back, "]}}")).encode("utf-8")
 
 
 # --------------------------------------------------------------------------
