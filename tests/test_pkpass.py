@@ -251,7 +251,9 @@ def test_changing_fields_carry_a_change_message_with_placeholder(
     card = json.loads(files["pass.json"])["storeCard"]
     fields = _all_fields(card)
     for key in ("balance", "tier", "discount", "cash", "pending", "expiring", "news"):
-        assert "changeMessage" in fields[key], key
+        assert "%@" in fields[key]["changeMessage"], key
+    assert fields["balance"]["changeMessage"] == "Points balance: %@"
+    assert fields["balance"]["label"] == "Points"
     for lang in ("en", "ru"):
         strings = _strings(files[f"{lang}.lproj/pass.strings"])
         for field in fields.values():
@@ -267,7 +269,8 @@ def test_strings_are_utf16_and_both_languages_have_the_same_keys(
     en, ru = (files[f"{lang}.lproj/pass.strings"] for lang in ("en", "ru"))
     assert en[:2] in (b"\xff\xfe", b"\xfe\xff") and ru[:2] in (b"\xff\xfe", b"\xfe\xff")
     assert set(_strings(en)) == set(_strings(ru))
-    assert _strings(ru)["label_points"] == "Баллы"
+    assert _strings(ru)["Points"] == "Баллы"
+    assert _strings(ru)["Points balance: %@"] == "Баланс баллов: %@"
 
 
 def test_russian_member_sees_russian_values(app: Flask, db: Database) -> None:
@@ -286,7 +289,7 @@ def test_club_message_is_the_news_field(app: Flask, db: Database, member: int) -
         club.message_at = datetime.now(timezone.utc)
     news = _all_fields(_pass_json(app, db, member)["storeCard"])["news"]
     assert news["value"] == "Double points this weekend!"
-    assert news["changeMessage"] == "change_news"
+    assert news["changeMessage"] == "%@"
 
 
 @pytest.mark.parametrize(
@@ -401,3 +404,14 @@ def test_signing_time_is_the_utc_instant(app: Flask, dev_certs_dir: Path) -> Non
     attrs = {a["type"].native: a["values"][0].native for a in signer["signed_attrs"]}
     assert attrs["signing_time"] == datetime(2026, 3, 4, 2, 6, 7, tzinfo=timezone.utc)
     assert openssl_verify(signature, b"{}", ca_bundle(dev_certs_dir)).returncode == 0
+
+
+def test_every_label_and_message_is_translated() -> None:
+    from wallet.apple.passdata import TEXT
+
+    for lang in ("en", "ru"):
+        strings = _strings(dict(pass_files.strings_files())[f"{lang}.lproj/pass.strings"])
+        missing = {text for text in TEXT.values() if text not in strings}
+        assert not missing, (lang, missing)
+        for text in TEXT.values():
+            assert ("%@" in text) == ("%@" in strings[text]), (lang, text)

@@ -44,6 +44,38 @@ DEFAULT_COLORS = {
 }
 
 
+# English text of every label and message. It is also the key Wallet looks up
+# in <lang>.lproj/pass.strings (passes/storeCard), so pass.json reads well as
+# it is and every language maps the same keys.
+TEXT = {
+    "label_points": "Points",
+    "label_cash": "Cashback balance",
+    "label_stamps": "Stamps",
+    "label_discount": "Discount",
+    "label_cashback": "Cashback",
+    "label_tier": "Level",
+    "label_pending": "Pending points",
+    "label_expiring": "Expiring",
+    "label_member": "Member",
+    "label_card_number": "Card number",
+    "label_news": "Latest news",
+    "label_terms": "Terms",
+    "label_contact": "Contact",
+    "label_reward": "Reward",
+    "label_status": "Status",
+    "status_ended": "This card is no longer valid",
+    "change_points": "Points balance: %@",
+    "change_cash": "Cashback balance: %@",
+    "change_stamps": "Stamps collected: %@",
+    "change_discount": "Your discount is now %@",
+    "change_cashback": "Your cashback rate is now %@",
+    "change_tier": "Your level is now %@",
+    "change_pending": "Pending points: %@",
+    "change_expiring": "%@",
+    "change_news": "%@",
+}
+
+
 @dataclass(frozen=True)
 class ClubContext:
     """What pass.json needs besides the card facts: the club's settings and
@@ -94,10 +126,10 @@ def club_back_fields(facts: CardFacts) -> list[dict[str, Any]]:
     """Back fields that are the same for every member, after the member's own."""
     back = []
     if facts.terms:
-        back.append(_field("terms", "label_terms", cut(facts.terms, BACK_VALUE_MAX, multiline=True)))
+        back.append(_field("terms", TEXT["label_terms"], cut(facts.terms, BACK_VALUE_MAX, multiline=True)))
     contact = "\n".join(x for x in (facts.contact_phone, facts.contact_email, facts.website) if x)
     if contact:
-        back.append(_field("contact", "label_contact", contact))
+        back.append(_field("contact", TEXT["label_contact"], contact))
     return back
 
 
@@ -192,15 +224,15 @@ def _fields(facts: CardFacts, locale: str) -> dict[str, list[dict[str, Any]]]:
 
     # The primary field is the figure the program is about.
     if facts.has_points:
-        primary = _field("balance", "label_points", facts.balance, "change_points")
+        primary = _field("balance", TEXT["label_points"], facts.balance, TEXT["change_points"])
     elif facts.has_cashback:
-        primary = _field("cash", "label_cash", money(facts.cash_balance, facts.currency, lang), "change_cash")
+        primary = _field("cash", TEXT["label_cash"], money(facts.cash_balance, facts.currency, lang), TEXT["change_cash"])
     elif facts.has_stamps:
-        primary = _field("stamps", "label_stamps", _stamps_text(facts), "change_stamps")
+        primary = _field("stamps", TEXT["label_stamps"], _stamps_text(facts), TEXT["change_stamps"])
     elif facts.discount_percent is not None:
-        primary = _field("discount", "label_discount", percent(facts.discount_percent), "change_discount")
+        primary = _field("discount", TEXT["label_discount"], percent(facts.discount_percent), TEXT["change_discount"])
     else:
-        primary = _field("member", "label_member", cut(facts.member_name, FRONT_VALUE_MAX) or facts.card_number)
+        primary = _field("member", TEXT["label_member"], cut(facts.member_name, FRONT_VALUE_MAX) or facts.card_number)
     used = {primary["key"]}
 
     def add(field: dict[str, Any]) -> None:
@@ -209,37 +241,37 @@ def _fields(facts: CardFacts, locale: str) -> dict[str, list[dict[str, Any]]]:
             front.append(field)
 
     if facts.tier:
-        add(_field("tier", "label_tier", cut(facts.tier, FRONT_VALUE_MAX), "change_tier"))
+        add(_field("tier", TEXT["label_tier"], cut(facts.tier, FRONT_VALUE_MAX), TEXT["change_tier"]))
     if facts.discount_percent is not None:
-        add(_field("discount", "label_discount", percent(facts.discount_percent), "change_discount"))
+        add(_field("discount", TEXT["label_discount"], percent(facts.discount_percent), TEXT["change_discount"]))
     if facts.cashback_percent is not None:
-        add(_field("cashback", "label_cashback", percent(facts.cashback_percent), "change_cashback"))
+        add(_field("cashback", TEXT["label_cashback"], percent(facts.cashback_percent), TEXT["change_cashback"]))
     if facts.has_points and facts.expiring_points > 0 and facts.expiring_on:
-        add(_field("expiring", "label_expiring",
-                   expiring_text(facts.expiring_points, facts.expiring_on, lang), "change_expiring"))
+        add(_field("expiring", TEXT["label_expiring"],
+                   expiring_text(facts.expiring_points, facts.expiring_on, lang), TEXT["change_expiring"]))
     if facts.has_cashback:
-        add(_field("cash", "label_cash", money(facts.cash_balance, facts.currency, lang), "change_cash"))
+        add(_field("cash", TEXT["label_cash"], money(facts.cash_balance, facts.currency, lang), TEXT["change_cash"]))
     if facts.has_stamps:
-        add(_field("stamps", "label_stamps", _stamps_text(facts), "change_stamps"))
+        add(_field("stamps", TEXT["label_stamps"], _stamps_text(facts), TEXT["change_stamps"]))
     if facts.has_points and facts.pending > 0:
-        add(_field("pending", "label_pending", facts.pending, "change_pending"))
+        add(_field("pending", TEXT["label_pending"], facts.pending, TEXT["change_pending"]))
 
     if facts.member_name and len(front) < FRONT_SLOTS:
-        add(_field("member", "label_member", cut(facts.member_name, FRONT_VALUE_MAX)))
+        add(_field("member", TEXT["label_member"], cut(facts.member_name, FRONT_VALUE_MAX)))
 
     shown, overflow = front[:FRONT_SLOTS], front[FRONT_SLOTS:]
     back: list[dict[str, Any]] = []
     if not facts.active:
-        back.append(_field("status", "label_status", "status_ended"))
+        back.append(_field("status", TEXT["label_status"], TEXT["status_ended"]))
     # The news field is what club messages change; its changeMessage puts the
     # text on the lock screen. Always present so a first message is a change.
-    back.append(_field("news", "label_news", cut(facts.message or "", BACK_VALUE_MAX, multiline=True) or " ", "change_news"))
+    back.append(_field("news", TEXT["label_news"], cut(facts.message or "", BACK_VALUE_MAX, multiline=True) or " ", TEXT["change_news"]))
     back.extend(overflow)
     if facts.has_stamps and facts.stamp_reward:
-        back.append(_field("reward", "label_reward", cut(facts.stamp_reward, BACK_VALUE_MAX, multiline=True)))
+        back.append(_field("reward", TEXT["label_reward"], cut(facts.stamp_reward, BACK_VALUE_MAX, multiline=True)))
     if "member" not in used:
-        back.append(_field("member_name", "label_member", cut(facts.member_name, 200) or "-"))
-    back.append(_field("card_number", "label_card_number", facts.card_number))
+        back.append(_field("member_name", TEXT["label_member"], cut(facts.member_name, 200) or "-"))
+    back.append(_field("card_number", TEXT["label_card_number"], facts.card_number))
     return {
         "primaryFields": [primary],
         "secondaryFields": shown[:2],
