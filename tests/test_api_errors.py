@@ -87,3 +87,21 @@ class TestRateLimit:
         assert int(limited.headers["Retry-After"]) >= 1
         # The limit is per API key: another brand is not held back.
         assert other.get("/clubs").status_code == 200
+
+
+class TestServerFaults:
+    @pytest.fixture
+    def app_config(self, app_config):
+        app_config["TESTING"] = False  # let Flask turn an exception into a 500 as in production
+        app_config["PROPAGATE_EXCEPTIONS"] = False
+        return app_config
+
+    def test_a_fault_of_ours_still_answers_in_the_api_format(self, client, db, monkeypatch):
+        import wallet.api.views as views
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(views.club_core, "list_clubs", broken)
+        response = Api(client, make_brand(db).key).get("/clubs")
+        assert response.status_code == 500 and error_code(response) == "internal_error"

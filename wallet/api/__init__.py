@@ -28,7 +28,7 @@ def _routing_errors() -> Any:
     error handler never sees these; a before_request hook does, whatever
     error pages other parts of the app register."""
     exc = request.routing_exception
-    if exc is None or not request.path.startswith(API_PREFIX):
+    if exc is None or not (request.path + "/").startswith(API_PREFIX):
         return None
     if isinstance(exc, HTTPException) and (exc.code or 0) >= 400:
         from wallet.api.errors import response_for

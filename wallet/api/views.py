@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 
 from wallet.api import schemas as s
 from wallet.api.auth import authenticate, check_request, current_brand_id, rate_limit_key
-from wallet.api.errors import ApiError, invalid_body, response_for
+from wallet.api.errors import ApiError, error_response, invalid_body, response_for
 from wallet.api.idempotency import HEADER, write_endpoint
 from wallet.api.pagination import MAX_ID, decode_cursor, page
 from wallet.extensions import get_read_session, get_session, limiter
@@ -60,7 +60,10 @@ def _before() -> None:
 def _error(exc: Exception) -> Any:
     answer = response_for(exc)
     if answer is None:
-        raise exc
+        # Our fault, not the client's (Flask has logged the original error):
+        # still answer in the API's format.
+        log.error("API request failed: %s %s", exc.__class__.__name__, exc)
+        return error_response(500, "internal_error", "the server failed to answer; it has been logged")
     return answer
 
 
