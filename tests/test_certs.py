@@ -322,3 +322,19 @@ def test_identity_is_parsed_once_and_reread_when_files_change(tmp_path: Path, de
     renewed = load_signing_identity(config, tmp_path / "instance")
     assert renewed is not first
     assert renewed.certificate.serial_number != first.certificate.serial_number
+
+
+def test_dev_certs_command_writes_the_chain(app_config: dict[str, Any], tmp_path: Path) -> None:
+    import json
+
+    app_config["DEV_CERTS_DIR"] = str(tmp_path / "cli-dev-certs")
+    application = create_app(app_config)
+    try:
+        before = (tmp_path / "cli-dev-certs" / "pass.pem").read_bytes()  # made at start-up
+        result = application.test_cli_runner().invoke(args=["dev-certs", "--force"])
+        assert result.exit_code == 0, result.output
+        paths = json.loads(result.output)
+        assert {"root_cert", "wwdr_cert", "pass_cert", "pass_key", "ca_bundle"} <= set(paths)
+        assert Path(paths["pass_cert"]).read_bytes() != before
+    finally:
+        application.extensions["wallet.db"].dispose()
