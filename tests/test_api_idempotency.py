@@ -158,3 +158,18 @@ def test_keys_are_kept_a_day_and_may_be_reused_after(client, db):
 def test_a_post_without_a_key_works_where_it_is_optional(client, db):
     api = Api(client, make_brand(db).key)
     assert api.post("/clubs", {"name": "No key"}, key=None).status_code == 201
+
+
+def test_keys_past_retention_are_purged_and_newer_ones_kept(client, db):
+    from wallet.api.idempotency import purge_expired
+
+    api, _, mid = _setup(client, db)
+    for key in ("old", "new"):
+        api.post(f"/members/{mid}/transactions", {"type": "purchase", "amount": 100}, key=key)
+    with db.transaction() as s:
+        s.execute(update(IdempotencyKey).where(IdempotencyKey.key == "old")
+                  .values(created_at=utcnow() - timedelta(hours=49)))
+    with db.transaction() as s:
+        assert purge_expired(s) == 1
+    with db.session() as s:
+        assert list(s.scalars(select(IdempotencyKey.key))) == ["new"]

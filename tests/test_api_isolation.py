@@ -41,6 +41,7 @@ def test_every_endpoint_with_an_id_answers_404_for_another_brands_id(app, client
         ("GET", f"/members/{mid}/transactions", None),
         ("DELETE", f"/api-keys/{a_key['id']}", None),
         ("GET", f"/webhooks/{hook['id']}", None),
+        ("GET", f"/webhooks/{hook['id']}/deliveries", None),
         ("DELETE", f"/webhooks/{hook['id']}", None),
     ]
     covered = set()

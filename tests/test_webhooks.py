@@ -127,6 +127,11 @@ def test_a_failing_endpoint_is_retried_later_and_every_attempt_recorded(app, cli
     assert row.id in outcome.done
     assert [(d.response_status, d.succeeded) for d in _deliveries(db)] == [
         (503, False), (503, False), (204, True)]
+    # The brand sees every attempt, newest first.
+    [hook] = api.get("/webhooks").get_json()["items"]
+    listed = api.get(f"/webhooks/{hook['id']}/deliveries").get_json()["items"]
+    assert [(d["response_status"], d["succeeded"]) for d in listed] == [(204, True), (503, False), (503, False)]
+    assert all(d["event_type"] == "member.enrolled" for d in listed)
 
 
 def test_an_unreachable_endpoint_is_recorded_with_the_error(client, db):

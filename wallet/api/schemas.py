@@ -324,3 +324,16 @@ class WebhookCreatedSchema(WebhookSchema):
     secret = fields.String(required=True, metadata={
         "description": "signs deliveries: Wallet-Signature t=<unix>,v1=hex(HMAC-SHA256(secret, "
                        "'<t>.<body>')); shown once"})
+
+
+class WebhookDeliverySchema(ma.Schema):
+    id = fields.Integer(required=True)
+    event_id = fields.String(required=True)
+    event_type = fields.String(required=True)
+    attempt = fields.Integer(required=True)
+    url = fields.String(required=True)
+    response_status = fields.Integer(allow_none=True, metadata={"description": "null: no HTTP answer"})
+    error = fields.String(allow_none=True)
+    succeeded = fields.Boolean(required=True)
+    duration_ms = fields.Integer()
+    created_at = fields.DateTime()

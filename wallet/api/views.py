@@ -372,3 +372,20 @@ def delete_webhook(webhook_id: int) -> Any:
     """Remove a webhook endpoint"""
     webhook_core.delete_webhook(get_session(), webhook_id, brand_id=current_brand_id())
     return None
+
+
+@bp.route("/webhooks/<int:webhook_id>/deliveries", methods=["GET"])
+@bp.arguments(s.ListQuery, location="query")
+@bp.response(200, s.page_schema(s.WebhookDeliverySchema, "WebhookDeliveryPage"))
+def list_webhook_deliveries(query: dict[str, Any], webhook_id: int) -> Any:
+    """Every delivery attempt to one endpoint, newest first"""
+    session = get_read_session()
+    hook = webhook_core.get_webhook(session, webhook_id, brand_id=current_brand_id())
+    limit = query["limit"]
+    D = webhook_core.WebhookDelivery
+    stmt = select(D).where(D.webhook_id == hook.id)
+    before = decode_cursor(query.get("cursor"))
+    if before is not None:
+        stmt = stmt.where(D.id < before)
+    rows = list(session.scalars(stmt.order_by(D.id.desc()).limit(limit + 1)))
+    return page(rows, limit, lambda d: d, lambda d: d.id)
