@@ -80,7 +80,8 @@ def build_pkpass(membership: Membership, settings: PassSettings, *, now: datetim
     club = membership.club
     # 1. model
     facts = card_facts(membership)
-    club_part = club_json_for(club, settings, lambda: passdata.club_json(facts, club_context(club, settings)))
+    club_part = club_json_for(club, facts.brand_name, settings,
+                              lambda: passdata.club_json(facts, club_context(club, settings)))
     pass_json_data = passdata.pass_json_bytes(
         facts, club_part, authentication_token=membership.auth_token, locale=_locale(membership)
     )

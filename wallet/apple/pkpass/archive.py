@@ -14,6 +14,7 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 _LOCAL = struct.Struct("<IHHHHHIIIHH")
 _CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
@@ -42,9 +43,14 @@ class ZipPrefix:
     count: int
 
 
-def _entry(name: str, data: bytes, offset: int, when: tuple[int, int]) -> tuple[bytes, bytes]:
+@lru_cache(maxsize=64)
+def _name(name: str) -> tuple[bytes, int]:
     encoded = name.encode("utf-8")
-    flags = 0 if encoded.isascii() else _UTF8_NAMES
+    return encoded, (0 if encoded.isascii() else _UTF8_NAMES)
+
+
+def _entry(name: str, data: bytes, offset: int, when: tuple[int, int]) -> tuple[bytes, bytes]:
+    encoded, flags = _name(name)
     crc = zlib.crc32(data)
     size = len(data)
     local = _LOCAL.pack(0x04034B50, _VERSION_NEEDED, flags, 0, when[0], when[1],

@@ -114,14 +114,15 @@ def static_files_for(club: Any) -> StaticFiles:
     return found
 
 
-def club_json_for(club: Any, settings: Hashable, build: Callable[[], passdata.ClubJson]) -> passdata.ClubJson:
+def club_json_for(club: Any, brand_name: str, settings: Hashable,
+                  build: Callable[[], passdata.ClubJson]) -> passdata.ClubJson:
     """The club's part of pass.json, serialized once per club state.
 
     Every column of the club is behind updated_at (set on insert and on each
     ORM or Core update, so it also tells a new club from a deleted one with
     the same id); the brand's name and the service settings are in the key too.
     """
-    key = (club.id, club.updated_at, club.design_version, club.brand.name, settings)
+    key = (club.id, club.updated_at, club.design_version, brand_name, settings)
     found = _club_json_cache.get(key)
     if found is None:
         found = build()
