@@ -52,8 +52,14 @@ def init_app(app: Flask) -> None:
         "servers": [{"url": "/"}],
         "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
         "security": [{"bearerAuth": []}],
-        "info": {"description": "Bearer API key per brand; JSON in and out; money in integer minor units; "
-                                "errors as {\"error\": {\"code\", \"message\"}}."},
+        "info": {"description": (
+            "Bearer API key per brand; JSON in and out; money in integer minor units of the club's "
+            "currency, points as integers. Errors: {\"error\": {\"code\", \"message\"}}. Every POST "
+            "takes an Idempotency-Key (required for transactions): the same key and body replays the "
+            "first answer, another body or a request still in flight is 409. Lists: {\"items\", "
+            "\"next_cursor\"} with ?limit (<= 500) and ?cursor. Webhook deliveries are POSTed with "
+            "Wallet-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, \"<t>.<body>\")>."
+        )},
     })
     api = _Api()
     api.ERROR_SCHEMA = ErrorSchema

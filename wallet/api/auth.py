@@ -13,7 +13,6 @@ import json
 from typing import Any
 
 from flask import current_app, g, request
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from wallet.api.errors import ApiError
 from wallet.extensions import get_read_session
@@ -85,11 +84,10 @@ def check_request() -> None:
             raise ApiError(400, "invalid_query", "query parameters must not contain NUL characters")
     if request.method not in BODY_METHODS:
         return
+    # Reading past this raises 413 (RequestEntityTooLarge), also for bodies
+    # sent without a Content-Length.
     request.max_content_length = current_app.config["API_MAX_BODY"]
-    try:
-        raw = request.get_data(cache=True)
-    except RequestEntityTooLarge:
-        raise
+    raw = request.get_data(cache=True)
     if not raw and not request.mimetype:
         return  # no body at all: the schema says what is missing
     if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
