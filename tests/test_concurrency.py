@@ -183,3 +183,34 @@ def test_club_messages_and_referral_purchases_alongside_tills_never_deadlock(db:
                             and any(t.reason == "referral" for t in ledger.list_transactions(s, mid, limit=500)))
         referrer_bonuses = [t for t in ledger.list_transactions(s, referrer, limit=500) if t.reason == "referral"]
     assert len(referrer_bonuses) == paid_invitees
+
+
+def test_the_nightly_run_alongside_tills_expires_each_lot_once(db: Database) -> None:
+    from datetime import timedelta
+
+    from wallet.loyalty.ledger_models import LedgerTransaction
+    from wallet.loyalty.schedule import run_time_rules
+    from sqlalchemy import func, select
+
+    club_id = make_club(db, {"points": {**POINTS, "expiry_days": 30}})
+    members = [join(db, club_id) for _ in range(8)]
+    for mid in members:
+        buy(db, mid, 100_000)  # 50 points each, expiring at T0+30d
+    later = T0 + timedelta(days=31)
+
+    def work(i: int) -> None:
+        if i < 2:
+            run_time_rules(db, later)
+            return
+        for mid in members:
+            with db.transaction() as s:
+                ledger.purchase(s, s.get(Membership, mid), amount=20_000, actor=f"till-{i}", now=later)
+
+    errors = run_threads(5, work)
+    assert errors == [], "\n".join(map(str, errors))
+    with db.session() as s:
+        expired = s.scalar(select(func.count()).select_from(LedgerTransaction)
+                           .where(LedgerTransaction.type == "expire"))
+    assert expired == len(members)
+    for mid in members:
+        assert assert_consistent(db, mid).balance == 3 * 10
