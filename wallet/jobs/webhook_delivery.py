@@ -70,9 +70,16 @@ def deliver(db: Database, outbox_event: OutboxEvent, *, client: httpx.Client | N
     own_client = client is None
     http = client or httpx.Client(timeout=TIMEOUT, follow_redirects=False, trust_env=False)
     try:
-        response = http.post(url, content=body, headers=headers)
-        status = response.status_code
-        answer = response.text[:MAX_STORED_BODY]
+        # Streamed, and only the start kept: an endpoint answering with a
+        # huge body must not fill the worker's memory.
+        with http.stream("POST", url, content=body, headers=headers) as response:
+            status = response.status_code
+            head = b""
+            for chunk in response.iter_bytes():
+                head += chunk
+                if len(head) >= MAX_STORED_BODY:
+                    break
+            answer = head[:MAX_STORED_BODY].decode("utf-8", "replace")
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"[:MAX_STORED_BODY]
     finally:
