@@ -163,3 +163,23 @@ def test_a_club_message_is_accepted_for_every_card(client, db):
     assert response.status_code == 202 and response.get_json() == {"cards": 2}
     assert api.post(f"/clubs/{club['id']}/messages", {"text": ""}).status_code == 422
     assert api.post(f"/clubs/{club['id']}/messages", {"text": "Hi", "tier": "Gold"}).status_code == 422
+
+
+def test_points_expiring_soon_show_on_the_member(client, db):
+    from datetime import datetime, timedelta
+
+    from wallet.db import utcnow
+    from wallet.loyalty.schedule import run_time_rules
+
+    api = Api(client, make_brand(db).key)
+    club = api.club(program={"points": {"earn_points": 5, "per_amount": 10000, "expiry_days": 30,
+                                        "warning_days": 14}})
+    mid = api.member(club["id"])["id"]
+    bought = api.purchase(mid, 100000)
+    assert bought["member"]["expiring"] is None
+    # The nightly run, 20 days on: the 50 points run out within the warning window.
+    run_time_rules(db, utcnow() + timedelta(days=20))
+    expiring = api.get(f"/members/{mid}").get_json()["expiring"]
+    earned_at = datetime.fromisoformat(bought["transaction"]["created_at"])
+    expected_date = (earned_at + timedelta(days=30)).date().isoformat()
+    assert expiring == {"points": 50, "date": expected_date}
