@@ -209,7 +209,8 @@ def _book(
     member.stamps += stamps
     if type_ == TIER:
         member.tier = fields.get("tier")
-    session.flush()
+    # No flush here: entries, lots and figures go to the database together at
+    # the next query or at _finish, one round of statements per booking.
     return txn
 
 
@@ -238,7 +239,7 @@ def _open_lot(
         remaining -= min(points, -balance_before)
     lot = PointLot(
         membership_id=member.id,
-        source_id=txn.id,
+        source=txn,
         points=points,
         remaining=remaining,
         earned_at=now,
@@ -427,6 +428,7 @@ def _finish(
     reason: str,
     change_message: str,
 ) -> None:
+    session.flush()  # the entries' ids, for the webhook payloads
     for txn in txns:
         if txn.type in (TIER, RELEASE):
             continue
@@ -590,6 +592,7 @@ def _referral_bonus(
     first purchase. The referrer is always the older membership, so locks are
     taken newer -> older and two such purchases cannot deadlock."""
     points = program.referral_points
+    session.flush()  # the purchase's id, recorded in the bonus
     booked = [
         _credit(session, member, BONUS, points, program=program, actor="system:referral", now=now,
                 reason="referral", dedupe_key=f"referral:invitee:{member.id}",

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from wallet.db import Base, utcnow
 from wallet.loyalty.models import BigId
@@ -99,3 +99,6 @@ class PointLot(Base):
     expired_at: Mapped[datetime | None]
     # When the member was told (points.expiring) that this lot runs out soon.
     warned_at: Mapped[datetime | None]
+
+    # Lets a lot be added with its entry in one flush (no id needed first).
+    source: Mapped[LedgerTransaction] = relationship(lazy="raise")
