@@ -265,6 +265,8 @@ def settings_from_app(app: Any) -> ApnsSettings:
     from wallet.apple.certs import get_identity
 
     identity = get_identity(app)
+    from wallet.jobs.settings import number
+
     config = app.config
     return ApnsSettings(
         url=(config.get("APNS_URL") or DEFAULT_URL).rstrip("/"),
@@ -275,9 +277,9 @@ def settings_from_app(app: Any) -> ApnsSettings:
         auth_key_file=config.get("APNS_KEY_FILE"),
         auth_key_id=config.get("APNS_KEY_ID"),
         team_id=identity.team_identifier or config.get("TEAM_IDENTIFIER"),
-        max_streams=int(config.get("APNS_MAX_STREAMS") or 100),
-        max_retries=int(config.get("APNS_MAX_RETRIES") if config.get("APNS_MAX_RETRIES") is not None else 5),
-        backoff_base=float(config.get("APNS_BACKOFF_BASE") or 0.25),
+        max_streams=int(number(app, "APNS_MAX_STREAMS", 100)),
+        max_retries=int(number(app, "APNS_MAX_RETRIES", 5)),
+        backoff_base=number(app, "APNS_BACKOFF_BASE", 0.25),
     )
 
 

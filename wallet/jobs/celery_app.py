@@ -51,7 +51,9 @@ _bind_lock = threading.Lock()
 def configure(flask_app: Any) -> None:
     """Point Celery at the app's broker and bind the app for tasks in this process."""
     celery_app.conf.broker_url = flask_app.config["BROKER_URL"]
-    queue = flask_app.config.get("CELERY_QUEUE")
+    from wallet.jobs.settings import setting
+
+    queue = setting(flask_app, "CELERY_QUEUE")
     if queue:
         celery_app.conf.task_default_queue = queue
     _bound[os.getpid()] = flask_app
@@ -105,7 +107,9 @@ def start_poller(application: Any, *, interval: float | None = None) -> threadin
     wake-ups lost on the way and rows whose lease or back-off ran out."""
     from wallet.extensions import get_db
 
-    every = interval or float(application.config.get("OUTBOX_POLL_SECONDS") or POLL_SECONDS)
+    from wallet.jobs.settings import number
+
+    every = interval or number(application, "OUTBOX_POLL_SECONDS", POLL_SECONDS)
 
     def loop() -> None:
         while True:

@@ -17,7 +17,8 @@ import os
 import random
 import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -46,11 +47,12 @@ class OutboxSettings:
 
     @classmethod
     def from_app(cls, app: Any) -> OutboxSettings:
-        config = app.config
+        from wallet.jobs.settings import number
+
         return cls(
-            batch_size=int(config.get("OUTBOX_BATCH_SIZE") or DEFAULT_BATCH_SIZE),
-            lease_seconds=float(config.get("OUTBOX_LEASE_SECONDS") or DEFAULT_LEASE_SECONDS),
-            backoff_base=float(config.get("OUTBOX_BACKOFF_SECONDS") or 5.0),
+            batch_size=int(number(app, "OUTBOX_BATCH_SIZE", DEFAULT_BATCH_SIZE)),
+            lease_seconds=number(app, "OUTBOX_LEASE_SECONDS", DEFAULT_LEASE_SECONDS),
+            backoff_base=number(app, "OUTBOX_BACKOFF_SECONDS", 5.0),
         )
 
 
@@ -81,6 +83,39 @@ def claim(db: Database, owner: str, *, limit: int, lease_seconds: float) -> list
         events = list(session.scalars(select(OutboxEvent).where(OutboxEvent.id.in_(ids)).order_by(OutboxEvent.id)))
         session.expunge_all()
         return events
+
+
+def extend_lease(db: Database, ids: Sequence[int], owner: str, lease_seconds: float) -> None:
+    with db.transaction() as session:
+        session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.id.in_(ids), OutboxEvent.locked_by == owner[:64], OutboxEvent.done_at.is_(None))
+            .values(locked_until=utcnow() + timedelta(seconds=lease_seconds))
+            .execution_options(synchronize_session=False)
+        )
+
+
+@contextmanager
+def _lease_kept(db: Database, ids: list[int], owner: str, lease_seconds: float) -> Iterator[None]:
+    """Renews the lease every third of its length while the batch runs, so
+    a slow batch (webhooks timing out) is not taken over by another worker;
+    a dead worker renews nothing and its rows come back."""
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(lease_seconds / 3):
+            try:
+                extend_lease(db, ids, owner, lease_seconds)
+            except Exception:
+                log.warning("could not renew the outbox lease", exc_info=True)
+
+    thread = threading.Thread(target=renew, name="outbox-lease", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def has_due(db: Database) -> bool:
@@ -151,13 +186,15 @@ def process_batch(
 
     settings = settings or OutboxSettings.from_app(app)
     db = get_db(app)
-    events = claim(db, owner or worker_id(), limit=settings.batch_size, lease_seconds=settings.lease_seconds)
+    owner = owner or worker_id()
+    events = claim(db, owner, limit=settings.batch_size, lease_seconds=settings.lease_seconds)
     if not events:
         return 0, False
     full = len(events) >= settings.batch_size
     if on_claimed is not None:
         on_claimed(len(events), full)
-    outcome = dispatch(app, db, events)
+    with _lease_kept(db, [e.id for e in events], owner, settings.lease_seconds):
+        outcome = dispatch(app, db, events)
     complete(db, sorted(outcome.done))
     fail(db, outcome.failed, {e.id: e.attempts for e in events}, backoff_base=settings.backoff_base)
     return len(events), full

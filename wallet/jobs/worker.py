@@ -20,7 +20,9 @@ DEFAULT_CONCURRENCY = 4
 
 
 def run_worker(app: Any, concurrency: int | None = None) -> None:
-    threads = concurrency or int(app.config.get("WORKER_CONCURRENCY") or DEFAULT_CONCURRENCY)
+    from wallet.jobs.settings import number
+
+    threads = concurrency or int(number(app, "WORKER_CONCURRENCY", DEFAULT_CONCURRENCY))
     if app.config.get("BROKER_URL"):
         _run_celery(app, threads)
     else:
@@ -46,7 +48,9 @@ def _run_celery(app: Any, concurrency: int) -> None:
 
 def _run_threads(app: Any, concurrency: int) -> None:
     stop = threading.Event()
-    poll = float(app.config.get("OUTBOX_POLL_SECONDS") or 1.0)
+    from wallet.jobs.settings import number
+
+    poll = number(app, "OUTBOX_POLL_SECONDS", 1.0)
 
     def loop() -> None:
         owner = worker_id()
