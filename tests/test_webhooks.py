@@ -189,3 +189,35 @@ def test_signatures_cover_the_timestamp_and_the_body():
                                 now=1_800_000_010)
     assert not verify_signature("whsec_x", header, body, now=1_800_000_000 + 3600)
     assert not verify_signature("whsec_x", "garbage", body, now=1_800_000_000)
+
+
+def test_the_outbox_workers_retry_a_failed_delivery_with_back_off(app, client, db, receiver):
+    from sqlalchemy import update
+
+    from wallet.db import utcnow
+    from wallet.jobs.outbox import drain
+
+    api = Api(client, make_brand(db).key)
+    receiver.secret = api.post("/webhooks", {"url": receiver.url, "events": ["member.enrolled"]}).get_json()["secret"]
+    api.member(api.club()["id"])
+    receiver.status = 500
+    with app.app_context():
+        drain(app)
+    [row] = _webhook_rows(db)
+    assert row.done_at is None and row.attempts == 1 and "HTTP 500" in (row.last_error or "")
+    assert row.available_at > utcnow()  # backed off, not retried at once
+    with app.app_context():
+        drain(app)
+    assert len(_deliveries(db)) == 1
+
+    receiver.status = 200
+    with db.transaction() as s:  # the back-off has passed
+        s.execute(update(OutboxEvent).where(OutboxEvent.id == row.id).values(available_at=utcnow()))
+    with app.app_context():
+        drain(app)
+    [row] = _webhook_rows(db)
+    assert row.done_at is not None
+    assert [(d.attempt, d.response_status, d.succeeded) for d in _deliveries(db)] == [
+        (1, 500, False), (2, 200, True)]
+    # Both attempts carry the same event id, so a receiver can drop repeats.
+    assert len({r["headers"]["Wallet-Delivery"] for r in receiver.received}) == 1
