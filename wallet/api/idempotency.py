@@ -199,7 +199,15 @@ def write_endpoint(idempotency: str = "optional") -> Callable[[F], F]:
                 session.rollback()
                 return error_response(409, "request_in_flight",
                                       f"{HEADER} {key!r} was taken over by a retry; nothing was booked here")
-            session.commit()
+            try:
+                session.commit()
+            except Exception:
+                # Nothing was booked: free the key at once rather than make
+                # the client's retry wait out the lease.
+                session.rollback()
+                if key is not None:
+                    _release(brand_id, key, owner)
+                raise
             return response
 
         return wrapper  # type: ignore[return-value]
