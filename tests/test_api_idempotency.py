@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+
+import pytest
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
@@ -174,3 +176,32 @@ def test_keys_past_retention_are_purged_and_newer_ones_kept(client, db):
     with db.session() as s:
         kept = s.scalars(select(IdempotencyKey.key).where(IdempotencyKey.key.in_(["old", "new"])))
         assert list(kept) == ["new"]
+
+
+class TestAfterAFault:
+    @pytest.fixture
+    def app_config(self, app_config):
+        app_config["TESTING"] = False
+        app_config["PROPAGATE_EXCEPTIONS"] = False
+        return app_config
+
+    def test_a_request_that_failed_on_our_side_frees_its_key_for_the_retry(self, client, db, monkeypatch):
+        import wallet.api.views as views
+
+        api, _, mid = _setup(client, db)
+        real_purchase = views.ledger.purchase
+        calls = []
+
+        def flaky(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("the database went away")
+            return real_purchase(*args, **kwargs)
+
+        monkeypatch.setattr(views.ledger, "purchase", flaky)
+        body = {"type": "purchase", "amount": 20000}
+        failed = api.post(f"/members/{mid}/transactions", body, key="k-9")
+        assert failed.status_code == 500 and error_code(failed) == "internal_error"
+        retried = api.post(f"/members/{mid}/transactions", body, key="k-9")
+        assert retried.status_code == 201 and "Idempotent-Replayed" not in retried.headers
+        assert _purchases(db) == 1
