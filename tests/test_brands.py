@@ -104,3 +104,15 @@ def test_create_brand_command_prints_brand_id_and_api_key(app: Flask, db: Databa
     again = app.test_cli_runner().invoke(
         args=["create-brand", "--name", "Cafe", "--email", "cafe@brand.test", "--password", "s3cret-pass"])
     assert again.exit_code != 0 and "already exists" in again.output
+
+
+def test_a_brand_owner_logs_in_with_email_and_password(db: Database) -> None:
+    from wallet.loyalty.brands import authenticate_brand
+
+    brand_id, _ = new_brand(db, "owner@brand.test")
+    with db.session() as s:
+        assert authenticate_brand(s, "Owner@Brand.test", "correct horse").id == brand_id
+        for email, password in (("owner@brand.test", "wrong horse"), ("nobody@brand.test", "correct horse"),
+                                ("not an email", "x"), ("owner@brand.test", "")):
+            with pytest.raises(NotAuthenticated):
+                authenticate_brand(s, email, password)

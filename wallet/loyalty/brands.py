@@ -55,6 +55,29 @@ def verify_password(brand: Brand, password: str) -> bool:
     return _passwords.verify(password, brand.password_hash)
 
 
+_DUMMY_HASH: str | None = None
+
+
+def authenticate_brand(session: Session, email: str, password: str) -> Brand:
+    """The brand whose owner logs in with ``email`` and ``password``;
+    NotAuthenticated otherwise. An unknown email costs the same argon2 check
+    as a wrong password, so timing does not tell which emails exist."""
+    global _DUMMY_HASH
+    try:
+        normalized = normalize_email(email)
+    except BrandError:
+        normalized = None
+    brand = session.scalar(select(Brand).where(Brand.email == normalized)) if normalized else None
+    if brand is None or not brand.password_hash:
+        if _DUMMY_HASH is None:
+            _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+        _passwords.verify(str(password or "x"), _DUMMY_HASH)
+        raise NotAuthenticated("wrong email or password", code="invalid_login")
+    if not isinstance(password, str) or not verify_password(brand, password):
+        raise NotAuthenticated("wrong email or password", code="invalid_login")
+    return brand
+
+
 def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
