@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import threading
-
-import pytest
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select, update
 
 from tests.api_support import Api, error_code, make_brand
