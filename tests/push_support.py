@@ -17,16 +17,21 @@ def push_token(n: int) -> str:
 
 
 def club_with_registered_devices(
-    db: Database, count: int, *, pass_type: str, program: dict | None = None
+    db: Database, count: int, *, pass_type: str, program: dict | None = None, brand_id: int | None = None
 ) -> tuple[int, int, list[str]]:
-    """Returns (brand id, club id, push tokens); member i has token push_token(i)."""
+    """Returns (brand id, club id, push tokens); member i has token push_token(i).
+    A new brand owns the club unless ``brand_id`` is given."""
     tag = secrets.token_hex(4)
     with db.transaction() as session:
-        brand = Brand(name="Bulk Brand", email=f"bulk-{tag}@brand.test")
-        club = Club(brand=brand, name="Bulk Club", program=program or {"discount": {"percent": "5"}})
+        if brand_id is None:
+            brand = Brand(name="Bulk Brand", email=f"bulk-{tag}@brand.test")
+            session.add(brand)
+            session.flush()
+            brand_id = brand.id
+        club = Club(brand_id=brand_id, name="Bulk Club", program=program or {"discount": {"percent": "5"}})
         session.add(club)
         session.flush()
-        brand_id, club_id = brand.id, club.id
+        club_id = club.id
         for start in range(0, count, 2000):
             chunk = range(start, min(count, start + 2000))
             session.execute(
