@@ -260,6 +260,8 @@ def test_every_nth_purchase_earns_the_stamp_reward(db: Database) -> None:
         buy(db, mid, 100)
     rewards = [e for e in entries(db, mid) if e.type == "reward"]
     assert [r.reason for r in rewards] == ["Free coffee", "Free coffee"]
+    purchases = [e.id for e in entries(db, mid) if e.type == "purchase"]
+    assert [r.details["source_id"] for r in rewards] == [purchases[2], purchases[5]]
     assert assert_consistent(db, mid).stamps == 1
 
 

@@ -538,9 +538,10 @@ def purchase(
                            code="duplicate_receipt") from None
     _open_lot(session, member, txn, earned, program=program, now=now, pending=pending, balance_before=before)
     booked.append(txn)
-    messages = [f"+{earned} points" if earned else f"Purchase {amount / 100:.2f} {club.currency}"]
+    messages = [f"+{earned} points" if earned else "Purchase recorded"]
 
     if program.stamps_required and member.stamps >= program.stamps_required:
+        session.flush()  # the purchase's id, recorded in the reward
         booked.append(_book(session, member, REWARD, actor=actor, now=now, stamps=-program.stamps_required,
                             reason=program.stamp_reward, details={"source_id": txn.id}))
         messages.append(f"Reward earned: {program.stamp_reward}")

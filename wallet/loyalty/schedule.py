@@ -219,12 +219,14 @@ def _process(session: Session, member_id: int, as_of: datetime, report: Report) 
                 "points": sum(lot.remaining for lot in fresh),
             })
     if messages:
-        record_card_change(session, member, reason="schedule", payload={"change_message": "; ".join(messages)})
-        report.members_changed += 1
+        session.flush()  # entry ids for the webhook payloads
         for txn in booked:
             if txn.type not in (TIER, RELEASE):
                 emit_event(session, brand_id=club.brand_id, event_type="transaction.created",
                            data={"transaction": transaction_to_dict(txn), "member": member_figures(member)})
+        # Last, as in the ledger: the change counter stays locked until commit.
+        record_card_change(session, member, reason="schedule", payload={"change_message": "; ".join(messages)})
+        report.members_changed += 1
 
 
 def _batches(ids: Iterable[int], size: int) -> Iterable[list[int]]:
