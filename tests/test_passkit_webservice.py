@@ -337,3 +337,32 @@ def test_device_conversation_from_apples_documentation(live_server: str, db: Dat
         assert http.delete(registration, headers=good).status_code == 200
         assert http.get(listing).status_code == 204
     assert registrations(db) == []
+
+
+def test_devices_registering_one_pass_at_once_make_one_installed_event(
+    live_server: str, db: Database, member: dict
+) -> None:
+    with db.transaction() as session:
+        brand_id = session.scalar(select(Club.brand_id).where(Club.id == member["club_id"]))
+        session.add(Webhook(brand_id=brand_id, url="https://hooks.test/x"))
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def device(n: int) -> None:
+        url = f"{live_server}/v1/devices/device{n:04d}/registrations/{TEST_PASS_TYPE}/{member['serial']}"
+        with httpx.Client(timeout=30) as http:
+            for _ in range(2):  # the second time it is already registered
+                status = http.post(url, json={"pushToken": f"{n:064x}"}, headers=auth(member)).status_code
+                with lock:
+                    statuses.append(status)
+
+    threads = [threading.Thread(target=device, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200] * 12 + [201] * 12
+    assert len(registrations(db)) == 12
+    with db.transaction() as session:
+        kinds = [row.payload["event"]["type"] for row in session.scalars(select(OutboxEvent).where(OutboxEvent.kind == "webhook"))]
+    assert kinds == ["card.installed"]

@@ -100,14 +100,22 @@ def _presented_token() -> str | None:
     return token.strip()
 
 
-def _authenticated_membership(session: Any, pass_type: str, serial: str, *, full: bool = False) -> Membership:
-    """The pass named in the path, if the request carries its token."""
+def _authenticated_membership(
+    session: Any, pass_type: str, serial: str, *, full: bool = False, lock: bool = False
+) -> Membership:
+    """The pass named in the path, if the request carries its token.
+
+    ``lock`` holds the membership row until commit (PostgreSQL; SQLite's
+    write transaction already is the lock), so two devices registering the
+    same pass at once agree on which of them was first."""
     token = _presented_token()
     if token is None or not _PASS_TYPE.fullmatch(pass_type) or not _SERIAL.fullmatch(serial):
         raise _Unauthorized
     if not _our_pass_type(pass_type):
         raise _Unauthorized
     query = select(Membership).where(Membership.serial_number == serial)
+    if lock:
+        query = query.with_for_update()
     if full:
         query = query.options(
             joinedload(Membership.club).joinedload(Club.brand), joinedload(Membership.customer)
@@ -131,7 +139,7 @@ def _json_body() -> dict[str, Any] | None:
 def register(device_id: str, pass_type: str, serial: str) -> Response:
     session = get_session()
     try:
-        membership = _authenticated_membership(session, pass_type, serial)
+        membership = _authenticated_membership(session, pass_type, serial, lock=True)
     except _Unauthorized:
         session.rollback()
         return _unauthorized()
@@ -195,7 +203,7 @@ def register(device_id: str, pass_type: str, serial: str) -> Response:
 def unregister(device_id: str, pass_type: str, serial: str) -> Response:
     session = get_session()
     try:
-        membership = _authenticated_membership(session, pass_type, serial)
+        membership = _authenticated_membership(session, pass_type, serial, lock=True)
     except _Unauthorized:
         session.rollback()
         return _unauthorized()
