@@ -41,6 +41,10 @@ celery_app.conf.update(
     # A task is only a wake-up call; the outbox row is the durable part.
     task_acks_late=False,
     worker_prefetch_multiplier=1,
+    # The wake-up is published from a web request after its commit: with
+    # Redis unreachable it must fail fast (the poller covers for it), not hang.
+    broker_connection_timeout=2,
+    broker_transport_options={"socket_connect_timeout": 2},
 )
 app = celery_app  # `celery -A wallet.jobs.celery_app` finds it under either name
 
