@@ -14,7 +14,7 @@ threads); and gunicorn with several workers for the web tier.
    stand-in accepted the last of the N pushes. CPU time is read for the
    stand-in process and the worker process over the same interval, giving
    the share of the work that is the stand-in's and ours (our code includes
-   the HTTP/2 stack, httpx + h2). Signing plays no part here: a push carries
+   the HTTP/2 stack, httpcore + h2). Signing plays no part here: a push carries
    no pass; the phone fetches it afterwards.
 2. Pass serving: C concurrent clients fetch GET /apple/v1/passes/<type>/<serial>
    for distinct members through gunicorn. The signing share is the measured
@@ -219,7 +219,7 @@ def run(args: argparse.Namespace, root: Path, processes: list[subprocess.Popen[A
     print(f"fan-out via {via}: call answered in {api_seconds:.2f}s; last of {args.devices} pushes accepted "
           f"{fanout:.2f}s after the call; {pushes_per_s:.0f} pushes/s; repeats {current['accepted'] - args.devices}")
     total = standin_cpu + worker_cpu
-    print(f"  CPU: stand-in {standin_cpu:.2f}s ({100 * standin_cpu / total:.0f}%), our worker incl. httpx/h2 "
+    print(f"  CPU: stand-in {standin_cpu:.2f}s ({100 * standin_cpu / total:.0f}%), our worker incl. HTTP/2 stack (httpcore/h2) "
           f"{worker_cpu:.2f}s ({100 * worker_cpu / total:.0f}%), signing 0s (a push carries no pass); "
           f"wall {fanout:.2f}s on {os.cpu_count()} cores")
 
