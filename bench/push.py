@@ -131,6 +131,7 @@ def run(args: argparse.Namespace, root: Path, processes: list[subprocess.Popen[A
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         sep = "&" if "?" in database_url else "?"
         database_url = f"{database_url}{sep}options=-csearch_path%3D{schema}"
+        processes.append(_SchemaDropper(database_url.split("?")[0], schema))  # type: ignore[arg-type]
     upgrade_schema(database_url)
     certs = write_dev_chain(root / "certs", pass_type_identifier=PASS_TYPE, team_identifier=TEAM)
 
@@ -271,6 +272,23 @@ def run(args: argparse.Namespace, root: Path, processes: list[subprocess.Popen[A
           f"the rest (HTTP, auth, DB read, pass.json, manifest, zip) {100 * (web_cpu - signing) / web_cpu:.0f}%; "
           "the load generator shares the same cores")
     print(f"pushes_per_s={pushes_per_s:.0f} passes_served_per_s={passes_per_s:.0f}")
+
+
+class _SchemaDropper:
+    """Looks like a finished process to main()'s cleanup; drops the bench schema."""
+
+    def __init__(self, url: str, schema: str) -> None:
+        self.url, self.schema = url, schema
+
+    def poll(self) -> int:
+        return 0
+
+    def wait(self, _timeout: float | None = None) -> int:
+        from sqlalchemy import create_engine, text
+
+        with create_engine(self.url, isolation_level="AUTOCOMMIT").connect() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
+        return 0
 
 
 def bare_signature_cost(identity: Any, rounds: int = 300) -> float:
