@@ -172,6 +172,13 @@ def render_artwork(design: Design) -> dict[str, bytes]:
     return files
 
 
+def square_logo(logo: bytes | None, background_color: str, side: int) -> bytes:
+    """The club's logo centred on a square of its background colour, as PNG:
+    the shape Google Wallet asks for its programLogo (660x660)."""
+    background = parse_hex_color(background_color) or (31, 41, 55)
+    return _png(_fit(_source(logo, "logo"), (side, side), fill=background + (255,), align="center", margin=0.12))
+
+
 def _source(data: bytes | None, kind: str) -> Image.Image:
     if data:
         try:

@@ -4,7 +4,10 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Loads the service account that signs save links."""
+    """Loads the service account that signs save links; serves class images."""
     from wallet.google.identity import init_identity
 
     init_identity(app)
+    from wallet.google.routes import bp
+
+    app.register_blueprint(bp)
