@@ -23,13 +23,16 @@ from wallet.api.auth import authenticate, check_request, current_brand_id, rate_
 from wallet.api.errors import ApiError, error_response, invalid_body, response_for
 from wallet.api.idempotency import HEADER, write_endpoint
 from wallet.api.pagination import MAX_ID, decode_cursor, page
+from wallet.apple.links import apple_pass_url
 from wallet.extensions import get_read_session, get_session, limiter
+from wallet.google.links import google_save_url
 from wallet.loyalty import brands as brand_core
 from wallet.loyalty import clubs as club_core
 from wallet.loyalty import ledger
 from wallet.loyalty import members as member_core
 from wallet.loyalty import webhooks as webhook_core
 from wallet.loyalty.errors import LoyaltyError, NotFound
+from wallet.loyalty.ledger import member_figures
 from wallet.loyalty.messages import send_club_message
 from wallet.loyalty.models import ApiKey, Club, Customer, Membership
 
@@ -84,41 +87,20 @@ def _actor() -> str:
     return f"api:{g.get('api_key_prefix', 'key')}"
 
 
-def _google_save_url(member: Membership) -> str | None:
-    try:
-        from wallet.google.links import google_save_url
-    except ImportError:
-        return None
-    try:
-        return google_save_url(member)
-    except Exception:  # noqa: BLE001 - a missing Google set-up must not fail a purchase
-        log.exception("google_save_url failed for member %s", member.id)
-        return None
-
-
 def member_json(member: Membership) -> dict[str, Any]:
-    from wallet.apple.links import apple_pass_url
-
+    """The core's figures of the member (the same the webhooks carry) plus
+    who it is and where its cards are."""
     customer: Customer = member.customer
     return {
-        "id": member.id,
-        "club_id": member.club_id,
-        "card_number": member.card_number,
+        **member_figures(member),
         "serial_number": member.serial_number,
         "name": member.name,
         "email": customer.email,
         "phone": customer.phone,
         "status": member.status,
-        "balance": member.balance,
-        "pending": member.pending,
-        "cash_balance": member.cash_balance,
-        "stamps": member.stamps,
-        "tier": member.tier,
-        "expiring": {"points": member.expiring_points, "date": member.expiring_on.isoformat()}
-        if member.expiring_points and member.expiring_on else None,
         "referral_code": member.referral_code,
         "apple_pass_url": apple_pass_url(member),
-        "google_save_url": _google_save_url(member),
+        "google_save_url": google_save_url(member),
         "created_at": member.created_at,
     }
 
