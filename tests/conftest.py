@@ -135,5 +135,16 @@ def db(app: Flask) -> Database:
 
 
 @pytest.fixture
+def standin(dev_certs_dir: Path, tmp_path: Path) -> Iterator[Any]:
+    """A local APNs stand-in (HTTP/2 over TLS) that trusts the development
+    chain's client certificates and expects the test pass type as topic."""
+    from apns_standin import ApnsStandIn
+
+    with ApnsStandIn(client_ca_file=dev_certs_dir / "dev-ca-bundle.pem", workdir=tmp_path / "standin",
+                     expected_topic=TEST_PASS_TYPE) as server:
+        yield server
+
+
+@pytest.fixture
 def backend(database_url: str) -> str:
     return "sqlite" if database_url.startswith("sqlite") else "postgresql"

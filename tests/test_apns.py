@@ -35,15 +35,6 @@ def token(n: int) -> str:
 
 
 @pytest.fixture
-def standin(dev_certs_dir: Path, tmp_path: Path) -> Iterator[ApnsStandIn]:
-    with ApnsStandIn(
-        client_ca_file=dev_certs_dir / "dev-ca-bundle.pem", workdir=tmp_path / "standin",
-        expected_topic=TEST_PASS_TYPE,
-    ) as server:
-        yield server
-
-
-@pytest.fixture
 def app_config(app_config: dict[str, Any], standin: ApnsStandIn) -> dict[str, Any]:
     app_config.update(
         APNS_URL=standin.url,

@@ -50,13 +50,6 @@ def _redis_url() -> str | None:
 
 
 @pytest.fixture
-def standin(dev_certs_dir: Path, tmp_path: Path) -> Iterator[ApnsStandIn]:
-    with ApnsStandIn(client_ca_file=dev_certs_dir / "dev-ca-bundle.pem", workdir=tmp_path / "standin",
-                     expected_topic=TEST_PASS_TYPE) as server:
-        yield server
-
-
-@pytest.fixture
 def queue() -> Iterator[str]:
     name = f"wallet-test-{os.getpid()}-{secrets.token_hex(3)}"
     yield name

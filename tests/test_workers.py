@@ -184,13 +184,6 @@ def test_webhook_rows_are_delivered_by_the_webhook_handler(app: Flask, db: Datab
 
 
 @pytest.fixture
-def standin(dev_certs_dir: Path, tmp_path: Path) -> Iterator[ApnsStandIn]:
-    with ApnsStandIn(client_ca_file=dev_certs_dir / "dev-ca-bundle.pem", workdir=tmp_path / "standin",
-                     expected_topic=TEST_PASS_TYPE) as server:
-        yield server
-
-
-@pytest.fixture
 def embedded_app(database_url: str, tmp_path: Path, dev_certs_dir: Path, standin: ApnsStandIn) -> Iterator[Flask]:
     config = make_test_config(database_url, tmp_path / "instance", dev_certs_dir, EMBEDDED_WORKER=True,
                               APNS_URL=standin.url, APNS_CA_FILE=str(standin.ca_file))
