@@ -55,3 +55,18 @@ def test_program_logo_is_served_square_at_a_versioned_url(app, db, client):
     assert Image.open(io.BytesIO(response.data)).size == (660, 660)
     assert client.get(f"/google/images/clubs/{club_id}/logo-{version + 1}.png").status_code == 404
     assert client.get("/google/images/clubs/999999/logo-1.png").status_code == 404
+
+
+def test_one_card_state_is_signed_once_and_a_change_gets_a_new_link(app, db):
+    member_id = make_member(db, make_club(db))
+    with db.transaction() as session:
+        member = session.get(Membership, member_id)
+        with app.test_request_context():
+            first = google_save_url(member)
+            assert google_save_url(member) == first
+            member.balance += 10
+            changed = google_save_url(member)
+            assert changed != first
+            assert _claims(app, changed)["payload"]["loyaltyObjects"][0]["loyaltyPoints"]["balance"]["int"] == (
+                member.balance
+            )

@@ -28,7 +28,6 @@ def init_app(app: Flask) -> None:
     if app.config["AUTO_MIGRATE"]:
         upgrade_schema(url)
     app.extensions["wallet.db"] = Database(url)
-    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
     limiter.init_app(app)
     babel.init_app(app, locale_selector=_select_locale,
                    default_translation_directories=str(_translations_dir()))

@@ -50,12 +50,6 @@ def next_change_seq(session: Session) -> int:
     return value
 
 
-def current_change_seq(session: Session) -> int:
-    """The highest change sequence number committed so far."""
-    value = session.scalar(select(ChangeCounter.value).where(ChangeCounter.name == PASS_COUNTER))
-    return value or 0
-
-
 def _next_modified_at(previous: datetime | None, now: datetime) -> datetime:
     # HTTP dates have whole seconds: two versions in one second would share a
     # Last-Modified and the second would be answered 304. Keep them apart.
