@@ -19,6 +19,8 @@ from typing import Any
 from wallet.apple.images import parse_hex_color
 from wallet.config import PROJECT_ROOT
 from wallet.loyalty.cardfacts import CardFacts
+from wallet.loyalty.locales import format_count, format_percent, plural, short_date
+from wallet.loyalty.money import format_money
 
 SKELETON_PATH = PROJECT_ROOT / "passes" / "storeCard" / "pass.json"
 
@@ -219,14 +221,19 @@ def _field(key: str, label: str, value: Any, change: str | None = None) -> dict[
 
 
 def _fields(facts: CardFacts, locale: str) -> dict[str, list[dict[str, Any]]]:
-    lang = "ru" if locale.lower().startswith("ru") else "en"
+    def percent(value: Decimal) -> str:
+        return format_percent(value, locale)
+
+    def cash() -> str:
+        return format_money(facts.cash_balance, facts.currency, locale)
+
     front: list[dict[str, Any]] = []
 
     # The primary field is the figure the program is about.
     if facts.has_points:
         primary = _field("balance", TEXT["label_points"], facts.balance, TEXT["change_points"])
     elif facts.has_cashback:
-        primary = _field("cash", TEXT["label_cash"], money(facts.cash_balance, facts.currency, lang), TEXT["change_cash"])
+        primary = _field("cash", TEXT["label_cash"], cash(), TEXT["change_cash"])
     elif facts.has_stamps:
         primary = _field("stamps", TEXT["label_stamps"], _stamps_text(facts), TEXT["change_stamps"])
     elif facts.discount_percent is not None:
@@ -248,9 +255,9 @@ def _fields(facts: CardFacts, locale: str) -> dict[str, list[dict[str, Any]]]:
         add(_field("cashback", TEXT["label_cashback"], percent(facts.cashback_percent), TEXT["change_cashback"]))
     if facts.has_points and facts.expiring_points > 0 and facts.expiring_on:
         add(_field("expiring", TEXT["label_expiring"],
-                   expiring_text(facts.expiring_points, facts.expiring_on, lang), TEXT["change_expiring"]))
+                   expiring_text(facts.expiring_points, facts.expiring_on, locale), TEXT["change_expiring"]))
     if facts.has_cashback:
-        add(_field("cash", TEXT["label_cash"], money(facts.cash_balance, facts.currency, lang), TEXT["change_cash"]))
+        add(_field("cash", TEXT["label_cash"], cash(), TEXT["change_cash"]))
     if facts.has_stamps:
         add(_field("stamps", TEXT["label_stamps"], _stamps_text(facts), TEXT["change_stamps"]))
     if facts.has_points and facts.pending > 0:
@@ -339,59 +346,21 @@ def cut(text: str | None, limit: int, *, multiline: bool = False) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def percent(value: Decimal) -> str:
-    text = format(value.normalize(), "f")
-    return f"{text}%"
+def expiring_text(points: int, on: date, locale: str) -> str:
+    """"350 points expire on Dec 1" in the member's language, with the
+    language's plural form and date format."""
+    lang = "ru" if locale.lower().startswith("ru") else "en"
+    template = _EXPIRING[lang].get(plural(points, locale)) or _EXPIRING[lang]["other"]
+    return template.format(n=format_count(points, locale), when=short_date(on, locale))
 
 
-# ISO 4217 minor-unit exponents that are not 2.
-_EXPONENTS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "HUF": 2,
-              "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3}
-_SYMBOLS = {"RUB": "₽", "USD": "$", "EUR": "€", "GBP": "£", "KZT": "₸", "UAH": "₴", "JPY": "¥"}
-
-
-def money(minor: int, currency: str, lang: str) -> str:
-    exponent = _EXPONENTS.get(currency.upper(), 2)
-    amount = Decimal(minor).scaleb(-exponent)
-    text = f"{amount:,.{exponent}f}"
-    if lang == "ru":
-        text = text.replace(",", "\u00a0").replace(".", ",")
-    symbol = _SYMBOLS.get(currency.upper(), currency.upper())
-    if lang == "en" and symbol in ("$", "€", "£", "¥"):
-        return f"{symbol}{text}" if minor >= 0 else f"-{symbol}{text[1:]}"
-    return f"{text}\u00a0{symbol}"
-
-
-_MONTHS = {
-    "en": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
-    "ru": ["янв.", "февр.", "мар.", "апр.", "мая", "июн.", "июл.", "авг.", "сент.", "окт.", "нояб.", "дек."],
+# Wallet cannot localise a value that mixes a number and words, so the value is
+# written in the member's language; keyed by CLDR plural category.
+_EXPIRING = {
+    "en": {"one": "{n} point expires on {when}", "other": "{n} points expire on {when}"},
+    "ru": {"one": "{n} балл сгорит {when}", "few": "{n} балла сгорят {when}",
+           "many": "{n} баллов сгорят {when}", "other": "{n} балла сгорят {when}"},
 }
-
-
-def short_date(day: date, lang: str, today: date | None = None) -> str:
-    today = today or datetime.now(timezone.utc).date()
-    text = f"{day.day} {_MONTHS[lang][day.month - 1]}"
-    return text if day.year == today.year else f"{text} {day.year}"
-
-
-def _ru_plural(n: int, one: str, few: str, many: str) -> str:
-    n = abs(n)
-    if n % 10 == 1 and n % 100 != 11:
-        return one
-    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
-        return few
-    return many
-
-
-def expiring_text(points: int, on: date, lang: str) -> str:
-    when = short_date(on, lang)
-    if lang == "ru":
-        noun = _ru_plural(points, "балл", "балла", "баллов")
-        verb = _ru_plural(points, "сгорит", "сгорят", "сгорят")
-        return f"{points} {noun} {verb} {when}"
-    noun = "point" if points == 1 else "points"
-    verb = "expires" if points == 1 else "expire"
-    return f"{points} {noun} {verb} on {when}"
 
 
 def w3c_datetime(value: datetime) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 from wallet.loyalty.cardfacts import CardFacts
 from wallet.loyalty.models import Club, Membership
+from wallet.loyalty.money import to_micros
 
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -82,7 +83,8 @@ def loyalty_object(issuer_id: str, membership: Membership, facts: CardFacts) -> 
         resource["secondaryLoyaltyPoints"] = {
             "label": "Cashback",
             "localizedLabel": _localized("Cashback", "Кешбэк"),
-            "balance": {"money": {"micros": facts.cash_balance * 10_000, "currencyCode": facts.currency}},
+            "balance": {"money": {"micros": to_micros(facts.cash_balance, facts.currency),
+                                   "currencyCode": facts.currency}},
         }
     elif facts.has_stamps:
         resource["secondaryLoyaltyPoints"] = {

@@ -20,19 +20,9 @@ from sqlalchemy.orm import Session
 from wallet.loyalty.cards import record_club_card_changes
 from wallet.loyalty.errors import NotFound, RuleViolation
 from wallet.loyalty.models import Brand, Club, Membership
+from wallet.loyalty.money import is_currency
 from wallet.loyalty.program import validate_program
 
-# ISO 4217 active codes (2024 list); a club's money is in minor units of one.
-CURRENCIES = frozenset(
-    """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN
-    BWP BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP ERN
-    ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD
-    JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU
-    MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD
-    RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY
-    TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF XAG XAU XBA XBB XBC XBD XCD
-    XDR XOF XPD XPF XPT XSU XTS XUA XXX YER ZAR ZMW ZWL""".split()
-)
 BARCODE_FORMATS = ("qr", "pdf417", "aztec", "code128")
 CATEGORIES = (
     "cafe", "restaurant", "grocery", "fashion", "beauty", "health", "sports", "electronics",
@@ -168,7 +158,7 @@ def clean_club_fields(data: dict[str, Any], *, creating: bool) -> dict[str, Any]
         out["category"] = category
     if "currency" in data:
         currency = data["currency"]
-        if not isinstance(currency, str) or currency.upper() not in CURRENCIES:
+        if not is_currency(currency):
             raise _bad("currency", "must be an ISO 4217 currency code such as RUB or EUR")
         out["currency"] = currency.upper()
     for field in ("foreground_color", "background_color", "label_color"):
