@@ -6,32 +6,29 @@ write the outbox row, commit. Runs on a fresh SQLite file and on PostgreSQL
 (a schema of its own, dropped afterwards) and prints transactions per second;
 the last line is ``sqlite_tps=<x> postgres_tps=<y>``.
 
-    .venv/bin/python bench/ledger.py [--members 500] [--purchases 3000] [--workers 4]
+    .venv/bin/python -m bench.ledger [--members 500] [--purchases 3000] [--workers 4]
         [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test]
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import random
 import secrets
-import sys
 import tempfile
-import multiprocessing
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from sqlalchemy import create_engine, text
 
-from sqlalchemy import create_engine, text  # noqa: E402
-
-from wallet.db import Database  # noqa: E402
-from wallet.loyalty import ledger  # noqa: E402
-from wallet.loyalty.members import enrol  # noqa: E402
-from wallet.loyalty.models import Brand, Club, Membership  # noqa: E402
-from wallet.loyalty.program import validate_program  # noqa: E402
-from wallet.schema import upgrade_schema  # noqa: E402
+from tests.support.ledger import cached_figures, recompute_figures
+from wallet.db import Database
+from wallet.loyalty import ledger
+from wallet.loyalty.members import enrol
+from wallet.loyalty.models import Brand, Club, Membership
+from wallet.loyalty.program import validate_program
+from wallet.schema import upgrade_schema
 
 PROGRAM = {
     "points": {"earn_points": 5, "per_amount": 10000, "expiry_days": 365},
@@ -86,7 +83,7 @@ def check(db: Database, ids: list[int]) -> None:
     with db.session() as s:
         for mid in ids[:50]:
             m = s.get(Membership, mid)
-            assert ledger.cached_figures(m) == ledger.recompute_figures(s, m), f"member {mid} out of step"
+            assert cached_figures(m) == recompute_figures(s, m), f"member {mid} out of step"
 
 
 def run(url: str, args: argparse.Namespace, label: str) -> float:

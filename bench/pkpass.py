@@ -1,6 +1,6 @@
 """How fast a signed .pkpass is built, next to the bare RSA-2048 signature.
 
-    .venv/bin/python bench/pkpass.py [-n 2000]
+    .venv/bin/python -m bench.pkpass [-n 2000]
 
 Creates its own SQLite database and development certificates in a temporary
 directory, one club and N members, loads the N memberships (with club, brand
@@ -21,24 +21,21 @@ from __future__ import annotations
 import argparse
 import io
 import secrets
-import sys
 import tempfile
 import time
 import zipfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
-from cryptography.hazmat.primitives import hashes  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
-from sqlalchemy import select  # noqa: E402
-from sqlalchemy.orm import joinedload  # noqa: E402
-
-from wallet import create_app  # noqa: E402
-from wallet.apple.certs import get_identity, write_dev_chain  # noqa: E402
-from wallet.apple.pkpass import render_pkpass  # noqa: E402
-from wallet.loyalty.models import Brand, Club, Customer, Membership  # noqa: E402
-from wallet.schema import upgrade_schema  # noqa: E402
+from wallet import create_app
+from wallet.apple.certs import get_identity, write_dev_chain
+from wallet.apple.pkpass import render_pkpass
+from wallet.loyalty.models import Brand, Club, Customer, Membership
+from wallet.schema import upgrade_schema
 
 PASS_TYPE = "pass.bench.walletclubs"
 TEAM = "BENCHTEAM1"

@@ -1,11 +1,11 @@
 """Club-message fan-out to 10,000 iPhones, and the PassKit pass endpoint under load.
 
-    .venv/bin/python bench/push.py [--devices 10000] [--web-workers 4] [--passes 2000]
+    .venv/bin/python -m bench.push [--devices 10000] [--web-workers 4] [--passes 2000]
 
 Sets up, in a temporary directory: a database (DATABASE_URL if set, else
 SQLite), the development certificates, a brand with an API key and one club
 whose N members each have a registered device; the APNs stand-in
-(tests/apns_standin.py) as a process of its own; an outbox worker process
+(tests/support/apns_standin.py) as a process of its own; an outbox worker process
 (`flask --app wsgi worker`: Celery when BROKER_URL is set, else the polling
 threads); and gunicorn with several workers for the web tier.
 
@@ -41,22 +41,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from sqlalchemy import select
+
+from tests.support.push import club_with_registered_devices
+from wallet import create_app
+from wallet.apple.certs import get_identity, write_dev_chain
+from wallet.loyalty.brands import create_brand
+from wallet.loyalty.models import Club, Membership
+from wallet.schema import upgrade_schema
+
+# wsgi.py and the tests' support package live in the checkout; processes start there.
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-import httpx  # noqa: E402
-from cryptography.hazmat.primitives import hashes  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
-from sqlalchemy import select  # noqa: E402
-
-from push_support import club_with_registered_devices  # noqa: E402
-from wallet import create_app  # noqa: E402
-from wallet.apple.certs import get_identity, write_dev_chain  # noqa: E402
-from wallet.loyalty.brands import create_brand  # noqa: E402
-from wallet.loyalty.models import Club, Membership  # noqa: E402
-from wallet.schema import upgrade_schema  # noqa: E402
-
 PASS_TYPE = "pass.bench.walletclubs"
 TEAM = "BENCHTEAM1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -136,9 +134,9 @@ def run(args: argparse.Namespace, root: Path, processes: list[subprocess.Popen[A
     certs = write_dev_chain(root / "certs", pass_type_identifier=PASS_TYPE, team_identifier=TEAM)
 
     standin = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "apns_standin.py"), "--client-ca", str(certs["ca_bundle"]),
+        [sys.executable, "-m", "tests.support.apns_standin", "--client-ca", str(certs["ca_bundle"]),
          "--workdir", str(root / "standin"), "--topic", PASS_TYPE],
-        stdout=subprocess.PIPE, text=True,
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
     )
     processes.append(standin)
     info = json.loads(standin.stdout.readline())  # type: ignore[union-attr]
@@ -149,7 +147,7 @@ def run(args: argparse.Namespace, root: Path, processes: list[subprocess.Popen[A
         DEV_CERTS_DIR=str(root / "certs"), PASS_TYPE_IDENTIFIER=PASS_TYPE, TEAM_IDENTIFIER=TEAM,
         SECRET_KEY="bench", AUTO_MIGRATE="0", APNS_URL=info["url"], APNS_CA_FILE=info["ca_file"],
         EMBEDDED_WORKER="0", PUBLIC_BASE_URL="https://bench.test", API_RATE_LIMIT="1000000 per minute",
-        CELERY_QUEUE=f"wallet-bench-{secrets.token_hex(3)}", PYTHONPATH=str(ROOT),
+        CELERY_QUEUE=f"wallet-bench-{secrets.token_hex(3)}",
     )
     app = create_app({
         "DATABASE_URL": database_url, "INSTANCE_PATH": str(root / "instance"), "CERTS_DIR": str(root / "no-certs"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from tests.api_support import Api, error_code, make_brand
+from tests.support.api import Api, error_code, make_brand
 from wallet.loyalty.cards import CARD_CHANGED
 from wallet.loyalty.models import Club, OutboxEvent
 

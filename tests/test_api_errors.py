@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api_support import Api, error_code, make_brand
+from tests.support.api import Api, error_code, make_brand
 from wallet.loyalty.brands import revoke_api_key
 from wallet.loyalty.models import ApiKey, Brand
 

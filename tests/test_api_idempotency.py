@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from tests.api_support import Api, error_code, make_brand
+from tests.support.api import Api, error_code, make_brand
 from wallet.api.models import DONE, IN_FLIGHT, IdempotencyKey
 from wallet.db import utcnow
 from wallet.loyalty.ledger_models import PURCHASE, LedgerTransaction

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from tests.api_support import Api, error_code, make_brand
+from tests.support.api import Api, error_code, make_brand
 from wallet.loyalty.ledger_models import LedgerTransaction
 from wallet.loyalty.models import Club
 from wallet.loyalty.webhooks import Webhook

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.api_support import Api, error_code, make_brand
+from tests.support.api import Api, error_code, make_brand
 
 
 def test_a_new_key_works_is_listed_without_its_secret_and_can_be_revoked(client, db):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from tests.api_support import Api, error_code, make_brand
-from wallet.loyalty.ledger import recompute_figures
+from tests.support.api import Api, error_code, make_brand
+from tests.support.ledger import recompute_figures
 from wallet.loyalty.ledger_models import LedgerTransaction
 from wallet.loyalty.models import Membership
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 from sqlalchemy import insert, select
 
+from tests.support.apns_standin import ApnsStandIn
+from tests.support.app import TEST_PASS_TYPE, TEST_TEAM
+from tests.support.apple import make_club, make_member
 from wallet.apple.apns import ApnsClient, ApnsSettings
 from wallet.apple.models import DeviceRegistration
 from wallet.db import Database
@@ -24,10 +26,6 @@ from wallet.jobs.outbox import drain
 from wallet.loyalty.cards import record_card_change
 from wallet.loyalty.ledger import purchase
 from wallet.loyalty.models import Membership, OutboxEvent
-
-from apns_standin import ApnsStandIn
-from apple_support import make_club, make_member
-from conftest import TEST_PASS_TYPE, TEST_TEAM
 
 
 def token(n: int) -> str:

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.support.app import TEST_PASS_TYPE, TEST_TEAM
 from wallet import create_app
 from wallet.apple.certs import (
     PASS_TYPE_ID_EXTENSION,
@@ -24,8 +25,6 @@ from wallet.apple.certs import (
     load_signing_identity,
     write_dev_chain,
 )
-
-from conftest import TEST_PASS_TYPE, TEST_TEAM
 
 
 def _config(tmp_path: Path, dev_dir: Path, **extra: Any) -> dict[str, Any]:

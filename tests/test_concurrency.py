@@ -13,13 +13,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from tests.support.ledger import POINTS, T0, assert_consistent, buy, join, make_club, recompute_figures
 from wallet.db import Database
 from wallet.loyalty import ledger
 from wallet.loyalty.errors import LoyaltyError, RuleViolation
 from wallet.loyalty.members import enrol
 from wallet.loyalty.models import Club, Membership
-
-from test_ledger import POINTS, T0, assert_consistent, buy, join, make_club
 
 THREADS = 8
 OPS_PER_THREAD = 25
@@ -178,7 +177,7 @@ def test_club_messages_and_referral_purchases_alongside_tills_never_deadlock(db:
     for mid in everyone:
         assert_consistent(db, mid)
     with db.session() as s:
-        paid_invitees = sum(1 for mid in invited if ledger.recompute_figures(s, s.get(Membership, mid)).balance
+        paid_invitees = sum(1 for mid in invited if recompute_figures(s, s.get(Membership, mid)).balance
                             >= 10 and s.get(Membership, mid).referred_by_id == referrer
                             and any(t.reason == "referral" for t in ledger.list_transactions(s, mid, limit=500)))
         referrer_bonuses = [t for t in ledger.list_transactions(s, referrer, limit=500) if t.reason == "referral"]
@@ -188,9 +187,10 @@ def test_club_messages_and_referral_purchases_alongside_tills_never_deadlock(db:
 def test_the_nightly_run_alongside_tills_expires_each_lot_once(db: Database) -> None:
     from datetime import timedelta
 
+    from sqlalchemy import func, select
+
     from wallet.loyalty.ledger_models import LedgerTransaction
     from wallet.loyalty.schedule import run_time_rules
-    from sqlalchemy import func, select
 
     club_id = make_club(db, {"points": {**POINTS, "expiry_days": 30}})
     members = [join(db, club_id) for _ in range(8)]

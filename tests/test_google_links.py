@@ -7,10 +7,10 @@ import io
 import jwt
 from PIL import Image
 
-from tests.apple_support import make_club, make_member
+from tests.support.apple import make_club, make_member
 from wallet.google.identity import get_identity
-from wallet.loyalty.models import Club, Membership
 from wallet.google.links import SAVE_URL_PREFIX, google_save_url
+from wallet.loyalty.models import Club, Membership
 
 
 def _claims(app, url):

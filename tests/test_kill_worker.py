@@ -16,7 +16,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,14 +24,13 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from tests.support.apns_standin import ApnsStandIn
+from tests.support.app import REDIS_URL, TEST_PASS_TYPE, TEST_TEAM
+from tests.support.push import club_with_registered_devices
 from wallet.config import PROJECT_ROOT
 from wallet.db import Database
 from wallet.loyalty.messages import send_club_message
 from wallet.loyalty.models import Club, OutboxEvent
-
-from apns_standin import ApnsStandIn
-from conftest import REDIS_URL, TEST_PASS_TYPE, TEST_TEAM
-from push_support import club_with_registered_devices
 
 DEVICES = 10_000
 BATCH = 100
@@ -87,7 +85,6 @@ def _worker_env(app: Flask, database_url: str, standin: ApnsStandIn, queue: str,
         OUTBOX_POLL_SECONDS="1",
         CELERY_QUEUE=queue,
         EMBEDDED_WORKER="0",
-        PYTHONPATH=str(PROJECT_ROOT),
     )
     if _redis_url():
         env["BROKER_URL"] = _redis_url()  # type: ignore[assignment]

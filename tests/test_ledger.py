@@ -1,92 +1,30 @@
-"""The ledger's rules, one test per rule.
-
-Helpers at the top are shared by the other loyalty core tests
-(test_schedule, test_concurrency, test_members, bench) via ``from test_ledger import ...``.
-"""
+"""The ledger's rules, one test per rule (helpers in tests/support/ledger.py)."""
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from tests.support.ledger import (
+    POINTS,
+    T0,
+    TIERS,
+    assert_consistent,
+    book,
+    buy,
+    entries,
+    join,
+    make_club,
+    member,
+    set_program,
+)
 from wallet.db import Database
 from wallet.loyalty import ledger
 from wallet.loyalty.errors import Conflict, NotFound, RuleViolation
 from wallet.loyalty.ledger_models import LedgerTransaction, PointLot
-from wallet.loyalty.members import enrol
-from wallet.loyalty.models import Brand, Club, Membership, OutboxEvent
-from wallet.loyalty.program import validate_program
-from wallet.loyalty.webhooks import Webhook
-
-T0 = datetime(2027, 1, 1, 12, 0, tzinfo=timezone.utc)
-POINTS = {"earn_points": 5, "per_amount": 10000}  # 5 points per 100.00
-
-
-def make_club(db: Database, program: dict[str, Any] | None = None, *, webhook: bool = False) -> int:
-    with db.transaction() as s:
-        brand = Brand(name="Brand", email=f"b{secrets.token_hex(4)}@example.test")
-        s.add(brand)
-        s.flush()
-        club = Club(brand_id=brand.id, name="Coffee", currency="RUB", program=validate_program(program or {}))
-        s.add(club)
-        if webhook:
-            s.add(Webhook(brand_id=brand.id, url="https://hooks.example.test/"))
-        s.flush()
-        return club.id
-
-
-def set_program(db: Database, club_id: int, program: dict[str, Any]) -> None:
-    with db.transaction() as s:
-        s.get(Club, club_id).program = validate_program(program)
-
-
-def join(db: Database, club_id: int, email: str | None = None, *, now: datetime = T0, **kw: Any) -> int:
-    with db.transaction() as s:
-        member, _ = enrol(s, s.get(Club, club_id), email=email or f"m{secrets.token_hex(4)}@example.test",
-                          now=now, **kw)
-        return member.id
-
-
-def book(db: Database, op: Callable[..., LedgerTransaction], member_id: int, **kw: Any) -> dict[str, Any]:
-    kw.setdefault("actor", "till-1")
-    kw.setdefault("now", T0)
-    with db.transaction() as s:
-        return ledger.transaction_to_dict(op(s, s.get(Membership, member_id), **kw))
-
-
-def buy(db: Database, member_id: int, amount: int, **kw: Any) -> dict[str, Any]:
-    return book(db, ledger.purchase, member_id, amount=amount, **kw)
-
-
-def member(db: Database, member_id: int) -> Membership:
-    with db.session() as s:
-        m = s.get(Membership, member_id)
-        s.expunge(m)
-        return m
-
-
-def assert_consistent(db: Database, member_id: int) -> Membership:
-    """Cached figures equal the ledger's; lots hold exactly the points."""
-    with db.session() as s:
-        m = s.get(Membership, member_id)
-        assert ledger.cached_figures(m) == ledger.recompute_figures(s, m)
-        assert ledger.lot_totals(s, m) == (max(m.balance, 0), m.pending)
-        s.expunge(m)
-        return m
-
-
-def entries(db: Database, member_id: int) -> list[LedgerTransaction]:
-    with db.session() as s:
-        rows = list(s.scalars(select(LedgerTransaction).where(LedgerTransaction.membership_id == member_id)
-                              .order_by(LedgerTransaction.id)))
-        s.expunge_all()
-        return rows
-
+from wallet.loyalty.models import Membership, OutboxEvent
 
 # --- earning -----------------------------------------------------------------
 
@@ -263,17 +201,6 @@ def test_every_nth_purchase_earns_the_stamp_reward(db: Database) -> None:
     purchases = [e.id for e in entries(db, mid) if e.type == "purchase"]
     assert [r.details["source_id"] for r in rewards] == [purchases[2], purchases[5]]
     assert assert_consistent(db, mid).stamps == 1
-
-
-TIERS = {
-    "window_days": 365,
-    "review_days": 30,
-    "levels": [
-        {"name": "Silver", "min_spend": 0},
-        {"name": "Gold", "min_spend": 300_000, "earn_points": 7, "discount_percent": "3"},
-        {"name": "Platinum", "min_spend": 1_000_000, "earn_points": 10},
-    ],
-}
 
 
 def test_a_member_starts_in_the_first_tier_and_upgrades_at_once(db: Database) -> None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from tests.support.ledger import TIERS, buy, join, make_club, member
 from wallet.db import Database
 from wallet.loyalty.errors import RuleViolation
 from wallet.loyalty.messages import send_club_message
 from wallet.loyalty.models import Club, Membership, OutboxEvent
-
-from test_ledger import TIERS, buy, join, make_club, member
 
 
 def test_a_club_message_bumps_every_active_members_card(db: Database) -> None:

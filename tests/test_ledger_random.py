@@ -10,13 +10,12 @@ from datetime import timedelta
 
 import pytest
 
+from tests.support.ledger import T0, assert_consistent, book, buy, join, make_club, member
 from wallet.db import Database
 from wallet.loyalty import ledger
 from wallet.loyalty.errors import RuleViolation
 from wallet.loyalty.ledger_models import LedgerTransaction
 from wallet.loyalty.schedule import run_time_rules
-
-from test_ledger import T0, assert_consistent, book, buy, join, make_club, member
 
 PROGRAMS = {
     "pending_and_expiry": {"points": {"earn_points": 5, "per_amount": 1000, "pending_days": 3,

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from sqlalchemy import event, insert
 
+from tests.support.ledger import POINTS, T0, assert_consistent, buy, join, make_club
 from wallet.db import Database
 from wallet.loyalty import ledger
 from wallet.loyalty.ledger_models import LedgerTransaction, PointLot
 from wallet.loyalty.models import Membership
-
-from test_ledger import POINTS, T0, assert_consistent, buy, join, make_club
 
 ENTRIES = 10_000
 

@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
+from tests.support.ledger import T0, TIERS, assert_consistent, join, make_club, member
 from wallet.db import Database
 from wallet.loyalty.errors import RuleViolation
 from wallet.loyalty.members import (
@@ -18,8 +19,6 @@ from wallet.loyalty.members import (
     normalize_phone,
 )
 from wallet.loyalty.models import Club, Customer, Membership, OutboxEvent
-
-from test_ledger import T0, TIERS, assert_consistent, join, make_club, member
 
 
 def test_a_new_member_gets_a_card_number_serial_and_secret_tokens(db: Database) -> None:

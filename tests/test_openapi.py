@@ -4,16 +4,16 @@ contradicts the document."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-import uuid
-
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 from sqlalchemy import update
 
-from tests.api_support import Api, make_brand
+from tests.support.api import Api, make_brand
 from wallet.loyalty.models import ApiKey
 
 CONTRACT_PATHS = {

@@ -9,11 +9,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.support.apple import ca_bundle, make_club, make_member, manifest_problems, openssl_verify, unzip
 from wallet.apple.links import apple_pass_url
 from wallet.db import Database
 from wallet.loyalty.models import Membership
-
-from apple_support import ca_bundle, make_club, make_member, manifest_problems, openssl_verify, unzip
 
 
 @pytest.fixture

@@ -24,15 +24,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
+from tests.support.app import TEST_PASS_TYPE
+from tests.support.apple import make_club, make_member
 from wallet.apple.models import DeviceLogEntry, DeviceRegistration
 from wallet.apple.webservice import MAX_LOG_LINE, MAX_LOG_LINES_PER_REQUEST
 from wallet.db import Database
 from wallet.loyalty.cards import record_card_change
 from wallet.loyalty.models import Club, Membership, OutboxEvent
 from wallet.loyalty.webhooks import Webhook
-
-from apple_support import make_club, make_member
-from conftest import TEST_PASS_TYPE
 
 DEVICE = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
 PUSH_TOKEN = "ab" * 32

@@ -16,13 +16,8 @@ from asn1crypto import cms
 from flask import Flask
 from PIL import Image
 
-from wallet.apple.pkpass import build_pkpass, render_pkpass, settings_for
-from wallet.apple.pkpass import files as pass_files
-from wallet.apple.pkpass.signature import signer_for
-from wallet.db import Database
-from wallet.loyalty.models import Club, Membership
-
-from apple_support import (
+from tests.support.app import TEST_PASS_TYPE, TEST_TEAM
+from tests.support.apple import (
     ca_bundle,
     make_club,
     make_member,
@@ -30,7 +25,11 @@ from apple_support import (
     openssl_verify,
     unzip,
 )
-from conftest import TEST_PASS_TYPE, TEST_TEAM
+from wallet.apple.pkpass import build_pkpass, render_pkpass, settings_for
+from wallet.apple.pkpass import files as pass_files
+from wallet.apple.pkpass.signature import signer_for
+from wallet.db import Database
+from wallet.loyalty.models import Club, Membership
 
 IMAGE_SIZES = {
     "icon.png": (29, 29), "icon@2x.png": (58, 58), "icon@3x.png": (87, 87),

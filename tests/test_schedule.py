@@ -12,13 +12,12 @@ from datetime import date, datetime, timedelta
 from flask import Flask
 from sqlalchemy import func, select
 
+from tests.support.ledger import POINTS, T0, assert_consistent, book, buy, entries, join, make_club, member
 from wallet.db import Database
 from wallet.loyalty import ledger
 from wallet.loyalty.ledger_models import LedgerTransaction
 from wallet.loyalty.models import OutboxEvent
 from wallet.loyalty.schedule import birthday_due, run_time_rules
-
-from test_ledger import POINTS, T0, assert_consistent, book, buy, entries, join, make_club, member
 
 EXPIRING = {"points": {**POINTS, "expiry_days": 30, "warning_days": 14}}
 

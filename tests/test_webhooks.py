@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlalchemy import select
 
-from tests.api_support import Api, make_brand
+from tests.support.api import Api, make_brand
 from wallet.jobs.dispatch import dispatch
 from wallet.jobs.webhook_delivery import RetryLater, deliver
 from wallet.loyalty.models import OutboxEvent

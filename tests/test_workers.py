@@ -15,6 +15,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import select, update
 
+from tests.support.apns_standin import ApnsStandIn
+from tests.support.app import REDIS_URL, TEST_PASS_TYPE, empty_tables, make_test_config
+from tests.support.apple import make_club, make_member
+from tests.support.push import push_token
 from wallet import create_app
 from wallet.db import Database, utcnow
 from wallet.jobs import dispatch
@@ -22,11 +26,6 @@ from wallet.jobs.outbox import claim, drain
 from wallet.loyalty.cards import record_card_change
 from wallet.loyalty.models import Club, Membership, OutboxEvent
 from wallet.loyalty.webhooks import Webhook, emit_event
-
-from apns_standin import ApnsStandIn
-from apple_support import make_club, make_member
-from conftest import REDIS_URL, TEST_PASS_TYPE, empty_tables, make_test_config
-from push_support import push_token
 
 
 def add_rows(db: Database, kind: str, count: int, payload: dict[str, Any] | None = None) -> list[int]:

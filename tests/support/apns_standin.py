@@ -10,7 +10,7 @@ request, thread-safely, for assertions. It makes its own CA and server
 certificate; clients trust it through APNS_CA_FILE = ``standin.ca_file``.
 
 In-process: ``with ApnsStandIn(ca_file=..., workdir=...) as standin: ...``.
-As a process (bench/push.py): ``python tests/apns_standin.py --client-ca F
+As a process (bench/push.py): ``python -m tests.support.apns_standin --client-ca F
 --workdir D`` prints one JSON line {"url", "ca_file"} and serves until killed;
 GET /_standin/stats (same TLS rules) answers counts and the wall-clock time
 of the last accepted push.

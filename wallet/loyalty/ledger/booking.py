@@ -1,0 +1,113 @@
+"""Booking primitives every operation shares: checking its input, locking
+the member, writing an append-only entry with the figures it moves, and
+finishing (webhooks, then the card change) once the entries are written."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from wallet.db import utcnow
+from wallet.loyalty.cards import record_card_change
+from wallet.loyalty.errors import RuleViolation
+from wallet.loyalty.ledger.figures import get_member_for_update
+from wallet.loyalty.ledger.serialise import member_figures, transaction_to_dict
+from wallet.loyalty.ledger_models import RELEASE, TIER, LedgerTransaction
+from wallet.loyalty.models import Club, Membership
+from wallet.loyalty.program import Program, valid_text
+from wallet.loyalty.webhooks import emit_event
+
+
+def require_int(value: Any, name: str, *, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RuleViolation(f"{name} must be an integer", code="invalid_amount")
+    if value < low or value > high:
+        raise RuleViolation(f"{name} must be between {low} and {high}", code="invalid_amount")
+    return value
+
+
+def valid_actor(actor: str) -> str:
+    return valid_text(actor, "actor", max_len=200, code="invalid_actor")
+
+
+def prepare(
+    session: Session, membership: Membership, now: datetime | None
+) -> tuple[Membership, Club, Program, datetime]:
+    """The member locked and active, its club, the club's rules and the time."""
+    member = get_member_for_update(session, membership.id)
+    if member.status != "active":
+        raise RuleViolation(f"member {member.id} has left the club", code="membership_ended")
+    club = member.club
+    program = Program.of(club)
+    now = now or utcnow()
+    return member, club, program, now
+
+
+def book(
+    session: Session,
+    member: Membership,
+    type_: str,
+    *,
+    actor: str,
+    now: datetime,
+    balance: int = 0,
+    pending: int = 0,
+    cash: int = 0,
+    stamps: int = 0,
+    **fields: Any,
+) -> LedgerTransaction:
+    txn = LedgerTransaction(
+        membership_id=member.id,
+        club_id=member.club_id,
+        type=type_,
+        points=balance + pending,
+        balance_delta=balance,
+        pending_delta=pending,
+        cash_delta=cash,
+        stamps_delta=stamps,
+        actor=actor,
+        created_at=now,
+        refunded_amount=0,
+        details=fields.pop("details", None) or {},
+        **fields,
+    )
+    session.add(txn)
+    member.balance += balance
+    member.pending += pending
+    member.cash_balance += cash
+    member.stamps += stamps
+    if type_ == TIER:
+        member.tier = fields.get("tier")
+    # No flush here: entries, lots and figures go to the database together at
+    # the next query or at finish(), one round of statements per booking.
+    return txn
+
+
+def set_tier(
+    session: Session, member: Membership, tier: str, *, actor: str, now: datetime, reason: str,
+    dedupe_key: str | None = None, details: dict[str, Any] | None = None,
+) -> LedgerTransaction:
+    return book(session, member, TIER, actor=actor, now=now, tier=tier, reason=reason,
+                dedupe_key=dedupe_key, details={"from": member.tier, **(details or {})})
+
+
+def finish(
+    session: Session,
+    member: Membership,
+    club: Club,
+    txns: list[LedgerTransaction],
+    *,
+    reason: str,
+    change_message: str,
+) -> None:
+    session.flush()  # the entries' ids, for the webhook payloads
+    for txn in txns:
+        if txn.type in (TIER, RELEASE):
+            continue
+        emit_event(session, brand_id=club.brand_id, event_type="transaction.created",
+                   data={"transaction": transaction_to_dict(txn), "member": member_figures(member)})
+    # Last: the card change takes the global change counter's row lock, held
+    # until commit, so as little as possible should happen after it.
+    record_card_change(session, member, reason=reason, payload={"change_message": change_message})

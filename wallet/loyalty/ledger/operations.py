@@ -1,0 +1,330 @@
+"""The ledger's operations: a purchase (with its stamp reward, referral bonus
+and tier upgrade), a redemption, a refund, a manual adjustment, a one-off
+bonus, and the member's list of entries. Each runs in the caller's
+transaction; the caller commits."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from wallet.loyalty.errors import Conflict, NotFound, RuleViolation
+from wallet.loyalty.ledger.booking import book, finish, prepare, require_int, set_tier, valid_actor
+from wallet.loyalty.ledger.figures import get_member_for_update, window_spend
+from wallet.loyalty.ledger.lots import apply_due, credit, open_lot, refresh_expiring, take, take_fifo
+from wallet.loyalty.ledger_models import ADJUST, BONUS, PURCHASE, REDEEM, REFUND, REWARD, LedgerTransaction, PointLot
+from wallet.loyalty.models import Membership
+from wallet.loyalty.program import MAX_EARN, MAX_MONEY, MAX_POINTS, Program, valid_text
+
+
+def purchase(
+    session: Session,
+    membership: Membership,
+    *,
+    amount: int,
+    receipt_id: str | None = None,
+    actor: str,
+    now: datetime | None = None,
+) -> LedgerTransaction:
+    """Book a purchase: points (pending through the return window if the
+    program has one), cashback, a stamp (and the reward when the card is
+    full), the referral bonus on a referred member's first purchase, and an
+    immediate tier upgrade if the rolling spend reached a higher tier."""
+    amount = require_int(amount, "amount", low=1, high=MAX_MONEY)
+    actor = valid_actor(actor)
+    if receipt_id is not None:
+        receipt_id = valid_text(receipt_id, "receipt_id", max_len=100, code="invalid_receipt_id")
+    _lock_referrer_first(session, membership)
+    member, club, program, now = prepare(session, membership, now)
+    if receipt_id is not None:
+        _check_receipt(session, club.id, receipt_id)
+    booked = apply_due(session, member, program, now)
+    refresh_expiring(session, member, program, now)
+
+    T = LedgerTransaction
+    first_purchase = (
+        member.referred_by_id is not None
+        and session.scalar(select(T.id).where(T.membership_id == member.id, T.type == PURCHASE).limit(1)) is None
+    )
+    earned = program.points_for(amount, member.tier)
+    if earned > MAX_EARN:
+        raise RuleViolation(
+            f"a purchase of {amount} would earn {earned} points under this club's rules; that is absurd",
+            code="invalid_amount",
+        )
+    pending = bool(program.points and program.points.pending_days > 0)
+    cash = program.cashback_for(amount)
+    stamp = 1 if program.stamps_required else 0
+    details: dict[str, Any] = {}
+    if program.points:
+        details.update(earn_points=program.earn_rate(member.tier), per_amount=program.points.per_amount,
+                       rounding=program.points.rounding, tier=member.tier)
+        if pending:
+            details["spendable_at"] = (now + timedelta(days=program.points.pending_days)).isoformat()
+    if program.cashback_percent is not None:
+        details["cashback_percent"] = str(program.cashback_percent)
+    before = member.balance
+
+    def book_purchase() -> LedgerTransaction:
+        return book(
+            session, member, PURCHASE, actor=actor, now=now,
+            balance=0 if pending else earned, pending=earned if pending else 0,
+            cash=cash, stamps=stamp, amount=amount, currency=club.currency,
+            receipt_id=receipt_id, details=details,
+        )
+
+    if receipt_id is None:
+        txn = book_purchase()
+    else:
+        try:
+            with session.begin_nested():
+                txn = book_purchase()
+        except IntegrityError:
+            # A concurrent purchase with the same receipt (another member's)
+            # committed first; this member's row is ours, so nothing else clashes.
+            session.expire(member)
+            raise Conflict(f"receipt {receipt_id!r} is already booked in this club",
+                           code="duplicate_receipt") from None
+    open_lot(session, member, txn, earned, program=program, now=now, pending=pending, balance_before=before)
+    booked.append(txn)
+    messages = [f"+{earned} points" if earned else "Purchase recorded"]
+
+    if program.stamps_required and member.stamps >= program.stamps_required:
+        session.flush()  # the purchase's id, recorded in the reward
+        booked.append(book(session, member, REWARD, actor=actor, now=now, stamps=-program.stamps_required,
+                           reason=program.stamp_reward, details={"source_id": txn.id}))
+        messages.append(f"Reward earned: {program.stamp_reward}")
+
+    if first_purchase and program.referral_points > 0:
+        booked.extend(_referral_bonus(session, member, program, now=now, source=txn))
+        messages.append(f"+{program.referral_points} referral points")
+
+    if program.tiers and program.tiers.rank(member.tier) < len(program.tiers.levels) - 1:
+        spend = window_spend(session, member, days=program.tiers.window_days, as_of=now)
+        target = program.tiers.for_spend(spend)
+        if program.tiers.rank(target.name) > program.tiers.rank(member.tier):
+            booked.append(set_tier(session, member, target.name, actor=actor, now=now, reason="upgrade",
+                                   details={"window_spend": spend}))
+            messages.append(f"Welcome to {target.name}")
+
+    finish(session, member, club, booked, reason="transaction", change_message="; ".join(messages))
+    return txn
+
+
+def _lock_referrer_first(session: Session, membership: Membership) -> None:
+    """A referred member's first purchase also credits the referrer. Every
+    writer that locks several members locks them in ascending id order (a
+    club message locks its members so), and the referrer is the older, lower
+    id: lock it before the member, or a message and a purchase could each hold
+    one row and wait for the other."""
+    if membership.referred_by_id is None:
+        return
+    T = LedgerTransaction
+    paid = session.scalar(select(T.id).where(T.dedupe_key == f"referral:invitee:{membership.id}"))
+    if paid is None:
+        get_member_for_update(session, membership.referred_by_id)
+
+
+def _check_receipt(session: Session, club_id: int, receipt_id: str) -> None:
+    T = LedgerTransaction
+    existing = session.scalar(select(T.id).where(T.club_id == club_id, T.receipt_id == receipt_id))
+    if existing is not None:
+        raise Conflict(
+            f"receipt {receipt_id!r} is already booked in this club as transaction {existing}",
+            code="duplicate_receipt",
+        )
+
+
+def _referral_bonus(
+    session: Session, member: Membership, program: Program, *, now: datetime, source: LedgerTransaction
+) -> list[LedgerTransaction]:
+    """Both sides of a referral get the bonus once, at the invited member's
+    first purchase. The referrer is always the older membership, so locks are
+    taken newer -> older and two such purchases cannot deadlock."""
+    points = program.referral_points
+    session.flush()  # the purchase's id, recorded in the bonus
+    booked = [
+        credit(session, member, BONUS, points, program=program, actor="system:referral", now=now,
+               reason="referral", dedupe_key=f"referral:invitee:{member.id}",
+               details={"bonus": "referral", "referrer_id": member.referred_by_id, "source_id": source.id})
+    ]
+    referrer = get_member_for_update(session, member.referred_by_id)  # type: ignore[arg-type]
+    if referrer.status == "active" and referrer.club_id == member.club_id:
+        apply_due(session, referrer, program, now)
+        bonus = credit(session, referrer, BONUS, points, program=program, actor="system:referral", now=now,
+                       reason="referral", dedupe_key=f"referral:referrer:{member.id}",
+                       details={"bonus": "referral", "invitee_id": member.id})
+        club = referrer.club
+        finish(session, referrer, club, [bonus], reason="transaction",
+               change_message=f"+{points} points for inviting a friend")
+    return booked
+
+
+def redeem(
+    session: Session,
+    membership: Membership,
+    *,
+    points: int,
+    actor: str,
+    now: datetime | None = None,
+) -> LedgerTransaction:
+    """Spend points, oldest spendable lots first. Never more than the balance."""
+    points = require_int(points, "points", low=1, high=MAX_POINTS)
+    actor = valid_actor(actor)
+    member, club, program, now = prepare(session, membership, now)
+    booked = apply_due(session, member, program, now)
+    if points > member.balance:
+        raise RuleViolation(
+            f"cannot redeem {points} points: the balance is {member.balance}", code="insufficient_balance"
+        )
+    redeem_value = program.points.redeem_value if program.points else 0
+    taken = take_fifo(session, member, points, released=True)
+    assert taken == points, "spendable lots out of step with the balance"
+    txn = book(session, member, REDEEM, actor=actor, now=now, balance=-points,
+               amount=points * redeem_value, currency=club.currency,
+               details={"redeem_value": redeem_value})
+    booked.append(txn)
+    refresh_expiring(session, member, program, now)
+    finish(session, member, club, booked, reason="transaction", change_message=f"-{points} points")
+    return txn
+
+
+def refund(
+    session: Session,
+    membership: Membership,
+    *,
+    refund_of: int,
+    amount: int,
+    actor: str,
+    now: datetime | None = None,
+) -> LedgerTransaction:
+    """Refund part or all of an earlier purchase, reversing its points and
+    cashback in proportion: first from the purchase's own lot (pending or
+    not), then from other spendable points, then other pending points."""
+    refund_of = require_int(refund_of, "refund_of", low=1, high=2**63 - 1)
+    amount = require_int(amount, "amount", low=1, high=MAX_MONEY)
+    actor = valid_actor(actor)
+    member, club, program, now = prepare(session, membership, now)
+    original = session.get(LedgerTransaction, refund_of)
+    if original is None or original.membership_id != member.id or original.type != PURCHASE:
+        raise NotFound(f"member {member.id} has no purchase {refund_of}", code="purchase_not_found")
+    refundable = (original.amount or 0) - original.refunded_amount
+    if amount > refundable:
+        raise RuleViolation(
+            f"cannot refund {amount}: only {refundable} of purchase {refund_of} is left to refund",
+            code="refund_exceeds_purchase",
+        )
+    booked = apply_due(session, member, program, now)
+    total = original.amount or 1
+    before_cum, after_cum = original.refunded_amount, original.refunded_amount + amount
+    points_due = original.points * after_cum // total - original.points * before_cum // total
+    cash_due = original.cash_delta * after_cum // total - original.cash_delta * before_cum // total
+
+    from_balance = from_pending = 0
+    own = session.scalar(select(PointLot).where(PointLot.source_id == original.id))
+    if own is not None and not own.exhausted and points_due > 0:
+        taken = take(own, points_due)
+        if own.released:
+            from_balance += taken
+        else:
+            from_pending += taken
+    rest = points_due - from_balance - from_pending
+    taken = take_fifo(session, member, min(rest, max(member.balance - from_balance, 0)), released=True)
+    from_balance += taken
+    rest -= taken
+    taken = take_fifo(session, member, rest, released=False)
+    from_pending += taken
+    rest -= taken
+    allow_negative = bool(program.points and program.points.allow_negative)
+    details: dict[str, Any] = {"points_due": points_due, "cash_due": cash_due}
+    if rest > 0:
+        if allow_negative:
+            from_balance += rest  # a debt the next spendable points pay off
+        else:
+            details["unreversed_points"] = rest
+    cash = cash_due if allow_negative else min(cash_due, max(member.cash_balance, 0))
+    if cash < cash_due:
+        details["unreversed_cash"] = cash_due - cash
+    original.refunded_amount = after_cum
+    txn = book(session, member, REFUND, actor=actor, now=now, balance=-from_balance, pending=-from_pending,
+               cash=-cash, amount=amount, currency=club.currency, refund_of_id=original.id, details=details)
+    booked.append(txn)
+    refresh_expiring(session, member, program, now)
+    finish(session, member, club, booked, reason="transaction",
+           change_message=f"Refund: -{from_balance + from_pending} points")
+    return txn
+
+
+def adjust(
+    session: Session,
+    membership: Membership,
+    *,
+    points: int,
+    reason: str,
+    actor: str,
+    now: datetime | None = None,
+) -> LedgerTransaction:
+    """A manual correction with a reason. A negative adjustment takes the
+    oldest spendable points and may not go below zero unless the program
+    allows a negative balance."""
+    points = require_int(points, "points", low=-MAX_POINTS, high=MAX_POINTS)
+    if points == 0:
+        raise RuleViolation("points must not be 0", code="invalid_amount")
+    reason = valid_text(reason, "reason (an adjustment needs one)", max_len=500, code="invalid_reason",
+                        multiline=True)
+    actor = valid_actor(actor)
+    member, club, program, now = prepare(session, membership, now)
+    booked = apply_due(session, member, program, now)
+    if points > 0:
+        txn = credit(session, member, ADJUST, points, program=program, actor=actor, now=now,
+                     reason=reason.strip())
+    else:
+        wanted = -points
+        allow_negative = bool(program.points and program.points.allow_negative)
+        if wanted > member.balance and not allow_negative:
+            raise RuleViolation(
+                f"cannot take {wanted} points: the balance is {member.balance}", code="insufficient_balance"
+            )
+        take_fifo(session, member, min(wanted, max(member.balance, 0)), released=True)
+        txn = book(session, member, ADJUST, actor=actor, now=now, balance=points, reason=reason.strip())
+        refresh_expiring(session, member, program, now)
+    booked.append(txn)
+    finish(session, member, club, booked, reason="transaction",
+           change_message=f"{'+' if points > 0 else ''}{points} points")
+    return txn
+
+
+def grant_bonus(
+    session: Session,
+    member: Membership,
+    points: int,
+    *,
+    kind: str,
+    dedupe_key: str,
+    actor: str,
+    program: Program,
+    now: datetime,
+) -> LedgerTransaction | None:
+    """A one-off bonus (welcome, birthday) for a locked member, booked at most
+    once per ``dedupe_key``. Returns None if it was booked before. The caller
+    records the card change."""
+    T = LedgerTransaction
+    if points <= 0 or session.scalar(select(T.id).where(T.dedupe_key == dedupe_key)) is not None:
+        return None
+    return credit(session, member, BONUS, points, program=program, actor=actor, now=now, reason=kind,
+                  dedupe_key=dedupe_key, details={"bonus": kind})
+
+
+def list_transactions(
+    session: Session, membership_id: int, *, limit: int = 50, before_id: int | None = None
+) -> list[LedgerTransaction]:
+    """Newest first, keyset-paginated by id."""
+    T = LedgerTransaction
+    query = select(T).where(T.membership_id == membership_id)
+    if before_id is not None:
+        query = query.where(T.id < before_id)
+    return list(session.scalars(query.order_by(T.id.desc()).limit(limit)))
