@@ -11,14 +11,13 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from tests.support.apple import make_club, make_member, unzip
 from wallet.db import Database
 from wallet.google.objects import loyalty_object
 from wallet.loyalty.cardfacts import card_facts
 from wallet.loyalty.locales import short_date
 from wallet.loyalty.models import Membership
 from wallet.loyalty.money import exponent, format_money, is_currency, to_major, to_micros, to_minor
-
-from apple_support import make_club, make_member, unzip
 
 NBSP, NNBSP = "\u00a0", "\u202f"
 
