@@ -90,6 +90,9 @@ class ClubFields(Request):
     logo_text = fields.String(validate=validate.Length(0, 64), allow_none=True)
     currency = fields.String(validate=validate.Length(3, 3),
                              metadata={"description": "ISO 4217 code; money is in its minor units"})
+    country = fields.String(validate=validate.Length(2, 2), allow_none=True,
+                            metadata={"description": "ISO 3166-1 alpha-2; members' phone numbers written "
+                                                     "without + are read in this country"})
     foreground_color = fields.String(validate=COLOUR)
     background_color = fields.String(validate=COLOUR)
     label_color = fields.String(validate=COLOUR)
@@ -119,6 +122,7 @@ class ClubSchema(ma.Schema):
     category = fields.String()
     logo_text = fields.String(allow_none=True)
     currency = fields.String(required=True)
+    country = fields.String(allow_none=True)
     foreground_color = fields.String()
     background_color = fields.String()
     label_color = fields.String()

@@ -31,6 +31,7 @@ from wallet.loyalty import clubs as club_core
 from wallet.loyalty import ledger
 from wallet.loyalty import members as member_core
 from wallet.loyalty import webhooks as webhook_core
+from wallet.loyalty.contacts import normalize_email, normalize_phone
 from wallet.loyalty.errors import LoyaltyError, NotFound
 from wallet.loyalty.ledger import member_figures
 from wallet.loyalty.messages import send_club_message
@@ -185,11 +186,11 @@ def list_members(query: dict[str, Any], club_id: int) -> Any:
     try:
         if query.get("email"):
             stmt = stmt.join(Customer, Customer.id == Membership.customer_id).where(
-                Customer.email == member_core.normalize_email(query["email"]))
+                Customer.email == normalize_email(query["email"]))
         if query.get("phone"):
             if not query.get("email"):
                 stmt = stmt.join(Customer, Customer.id == Membership.customer_id)
-            stmt = stmt.where(Customer.phone == member_core.normalize_phone(query["phone"]))
+            stmt = stmt.where(Customer.phone == normalize_phone(query["phone"], country=club.country))
     except LoyaltyError as exc:
         raise ApiError(400, "invalid_query", exc.message) from None
     after = decode_cursor(query.get("cursor"))

@@ -9,7 +9,6 @@ Passwords are people's and get argon2.
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 
 from passlib.context import CryptContext
@@ -18,13 +17,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from wallet.db import utcnow
+from wallet.loyalty import contacts
 from wallet.loyalty.errors import Conflict, LoyaltyError, NotAuthenticated, NotFound, RuleViolation
 from wallet.loyalty.models import ApiKey, Brand
 from wallet.loyalty.program import valid_text
 
 KEY_PREFIX = "wc_live_"
 _passwords = CryptContext(schemes=["argon2"], deprecated="auto")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class BrandError(LoyaltyError):
@@ -32,10 +31,10 @@ class BrandError(LoyaltyError):
 
 
 def normalize_email(email: str) -> str:
-    email = _text(email, "email", 320, "invalid_email").lower()
-    if len(email) > 320 or not _EMAIL.match(email):
-        raise BrandError(f"not a valid email address: {email!r}", code="invalid_email")
-    return email
+    try:
+        return contacts.normalize_email(email)
+    except RuleViolation as exc:
+        raise BrandError(exc.message, code=exc.code) from None
 
 
 def _text(value: object, field: str, max_len: int, code: str) -> str:

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from wallet.loyalty.cards import record_club_card_changes
+from wallet.loyalty.contacts import normalize_country, normalize_email
 from wallet.loyalty.errors import NotFound, RuleViolation
 from wallet.loyalty.models import Brand, Club, Membership
 from wallet.loyalty.money import is_currency
@@ -31,14 +32,13 @@ CATEGORIES = (
 MAX_LOCATIONS = 10  # Apple Wallet shows at most 10 relevant locations
 MAX_IMAGE_BYTES = 1024 * 1024
 _COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?[0-9 ()\-]{5,31}$")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # Fields a brand may set, with whether a change needs the card re-rendered
 # and whether it changes the artwork (design_version).
 FIELDS = (
-    "name", "description", "category", "logo_text", "currency", "foreground_color",
+    "name", "description", "category", "logo_text", "currency", "country", "foreground_color",
     "background_color", "label_color", "barcode_format", "terms", "contact_email",
     "contact_phone", "website", "locations", "program", "logo_png", "strip_png", "icon_png",
 )
@@ -46,7 +46,7 @@ DESIGN_FIELDS = frozenset(
     {"foreground_color", "background_color", "label_color", "logo_png", "strip_png", "icon_png"}
 )
 # What the card itself does not show: changing it re-renders nothing.
-OFF_CARD_FIELDS = frozenset({"description", "category"})
+OFF_CARD_FIELDS = frozenset({"description", "category", "country"})
 # Once members hold money in the club's currency it cannot change meaning.
 FROZEN_WITH_MEMBERS = frozenset({"currency"})
 
@@ -70,6 +70,14 @@ def _text(value: Any, field: str, *, max_len: int, required: bool = False) -> st
     if "\x00" in value:
         raise _bad(field, "must not contain NUL characters")
     return value
+
+
+def _reworded(check: Any, value: Any, **kwargs: Any) -> Any:
+    """A contacts check whose refusal carries this module's error code."""
+    try:
+        return check(value, **kwargs)
+    except RuleViolation as exc:
+        raise RuleViolation(exc.message, code="invalid_club") from None
 
 
 def _colour(value: Any, field: str) -> str:
@@ -161,6 +169,8 @@ def clean_club_fields(data: dict[str, Any], *, creating: bool) -> dict[str, Any]
         if not is_currency(currency):
             raise _bad("currency", "must be an ISO 4217 currency code such as RUB or EUR")
         out["currency"] = currency.upper()
+    if "country" in data:
+        out["country"] = _reworded(normalize_country, data["country"])
     for field in ("foreground_color", "background_color", "label_color"):
         if field in data:
             out[field] = _colour(data[field], field)
@@ -170,9 +180,7 @@ def clean_club_fields(data: dict[str, Any], *, creating: bool) -> dict[str, Any]
         out["barcode_format"] = data["barcode_format"]
     if "contact_email" in data:
         email = _text(data["contact_email"], "contact_email", max_len=320)
-        if email and not _EMAIL.match(email):
-            raise _bad("contact_email", "must be an email address")
-        out["contact_email"] = email.lower() if email else None
+        out["contact_email"] = _reworded(normalize_email, email, field="contact_email") if email else None
     if "contact_phone" in data:
         phone = _text(data["contact_phone"], "contact_phone", max_len=32)
         if phone and not _PHONE.match(phone):

@@ -9,7 +9,6 @@ and the loser of the race reads the winner's row.
 
 from __future__ import annotations
 
-import re
 import secrets
 import uuid
 from datetime import date, datetime, timedelta
@@ -20,37 +19,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from wallet.db import utcnow
+from wallet.loyalty.contacts import normalize_email, normalize_phone
 from wallet.loyalty.errors import NotFound, RuleViolation
 from wallet.loyalty.ledger import grant_bonus, member_figures, set_tier
 from wallet.loyalty.models import Club, Customer, Membership
 from wallet.loyalty.program import Program, valid_text
 from wallet.loyalty.webhooks import emit_event
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 CARD_DIGITS = 12  # 11 random digits and a Luhn check digit
-
-
-def normalize_email(email: str) -> str:
-    value = valid_text(email, "email", max_len=320, code="invalid_email").lower()
-    if len(value) > 320 or not _EMAIL.match(value):
-        raise RuleViolation(f"not a valid email address: {email!r}", code="invalid_email")
-    return value
-
-
-def normalize_phone(phone: str) -> str:
-    """E.164-ish: separators dropped, a leading 00 read as +, "+" and 8..15 digits."""
-    value = re.sub(r"[\s\-().]", "", valid_text(phone, "phone", max_len=32, code="invalid_phone"))
-    if value.startswith("00"):
-        value = "+" + value[2:]
-    if not value.startswith("+"):
-        value = "+" + value
-    if not re.fullmatch(r"\+[1-9]\d{7,14}", value):
-        raise RuleViolation(
-            f"not a valid phone number: {phone!r} (international format, e.g. +79161234567)",
-            code="invalid_phone",
-        )
-    return value
 
 
 def luhn_check_digit(digits: str) -> str:
@@ -145,7 +122,8 @@ def find_membership(session: Session, club: Club, *, email: str | None = None, p
         card_number = valid_text(card_number, "card_number", max_len=32, code="invalid_card_number")
         return session.scalar(query.where(Membership.card_number == card_number))
     customer = _find_customer(
-        session, normalize_email(email) if email else None, normalize_phone(phone) if phone else None
+        session, normalize_email(email) if email else None,
+        normalize_phone(phone, country=club.country) if phone else None,
     )
     if customer is None:
         return None
@@ -168,7 +146,7 @@ def enrol(
     if not email and not phone:
         raise RuleViolation("give an email or a phone", code="email_or_phone_required")
     norm_email = normalize_email(email) if email else None
-    norm_phone = normalize_phone(phone) if phone else None
+    norm_phone = normalize_phone(phone, country=club.country) if phone else None
     if name is None:
         name = ""
     name = valid_text(name, "name", max_len=200, code="invalid_name", allow_empty=True)

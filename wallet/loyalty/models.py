@@ -73,6 +73,9 @@ class Club(Base):
     category: Mapped[str] = mapped_column(String(64), default="other")
     logo_text: Mapped[str | None] = mapped_column(String(64))
     currency: Mapped[str] = mapped_column(String(3), default="RUB")
+    # ISO 3166-1 alpha-2: members' phone numbers written without "+" are read
+    # in this country (see loyalty.contacts).
+    country: Mapped[str | None] = mapped_column(String(2))
     foreground_color: Mapped[str] = mapped_column(String(7), default="#FFFFFF")
     background_color: Mapped[str] = mapped_column(String(7), default="#1F2937")
     label_color: Mapped[str] = mapped_column(String(7), default="#D1D5DB")
