@@ -59,6 +59,15 @@ def load_config(instance_path: str | os.PathLike[str]) -> dict[str, Any]:
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or "memory://",
         "API_RATE_LIMIT": env.get("API_RATE_LIMIT") or "6000 per minute",
         "MAX_CONTENT_LENGTH": _int(env.get("MAX_CONTENT_LENGTH"), 16 * 1024 * 1024),
+        # Email: through this SMTP server when SMTP_HOST is set, else written
+        # to the log (see wallet.jobs.notify).
+        "SMTP_HOST": env.get("SMTP_HOST") or None,
+        "SMTP_PORT": _int(env.get("SMTP_PORT"), 0) or None,
+        "SMTP_TLS": env.get("SMTP_TLS") or "starttls",
+        "SMTP_USERNAME": env.get("SMTP_USERNAME") or None,
+        "SMTP_PASSWORD": env.get("SMTP_PASSWORD") or None,
+        "SMTP_FROM": env.get("SMTP_FROM") or None,
+        "SMTP_CA_FILE": env.get("SMTP_CA_FILE") or None,
         "GOOGLE_ISSUER_ID": env.get("GOOGLE_ISSUER_ID") or None,
         "GOOGLE_SERVICE_ACCOUNT_FILE": env.get("GOOGLE_SERVICE_ACCOUNT_FILE") or None,
         "BABEL_DEFAULT_LOCALE": "en",

@@ -18,6 +18,7 @@ from typing import Any
 from wallet.db import Database
 from wallet.loyalty.cards import CARD_CHANGED
 from wallet.loyalty.models import OutboxEvent
+from wallet.loyalty.notifications import NOTIFICATION
 from wallet.loyalty.webhooks import WEBHOOK
 
 log = logging.getLogger(__name__)
@@ -104,9 +105,17 @@ def handle_webhook(app: Any, db: Database, events: list[OutboxEvent]) -> Outcome
     return outcome
 
 
+def handle_notification(app: Any, _db: Database, events: list[OutboxEvent]) -> Outcome:
+    from wallet.jobs.notify import deliver_notifications
+
+    delivered = deliver_notifications(app, events)
+    return Outcome(done=delivered.done, failed=delivered.failed)
+
+
 HANDLERS: dict[str, Handler] = {
     CARD_CHANGED: handle_card_changed,
     WEBHOOK: handle_webhook,
+    NOTIFICATION: handle_notification,
 }
 
 
