@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api_support import Api, error_code, make_brand
+from tests.support.api import Api, error_code, make_brand
 from wallet.loyalty.contacts import normalize_country, normalize_email, normalize_phone
 from wallet.loyalty.errors import RuleViolation
 

@@ -14,6 +14,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import select, update
 
+from tests.support.app import empty_tables
+from tests.support.smtp_standin import SmtpStandIn
 from wallet import create_app
 from wallet.db import Database, utcnow
 from wallet.jobs.notify import NotificationRejected, set_sms_sender
@@ -21,9 +23,6 @@ from wallet.jobs.outbox import drain
 from wallet.loyalty.errors import RuleViolation
 from wallet.loyalty.models import OutboxEvent
 from wallet.loyalty.notifications import NOTIFICATION, queue_email, queue_sms
-
-from conftest import empty_tables
-from smtp_standin import SmtpStandIn
 
 RUSSIAN = "Ваша ссылка для входа: https://wallet.test/me/sign-in/abc\nОна действует 20 минут."
 

@@ -21,7 +21,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from apns_standin import _write_server_cert
+from tests.support.apns_standin import _write_server_cert
 
 
 @dataclass(frozen=True)
