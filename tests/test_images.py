@@ -10,15 +10,9 @@ import zlib
 import pytest
 from PIL import Image
 
-from wallet.apple import images
-from wallet.apple.images import (
-    Design,
-    ImageRejected,
-    render_artwork,
-    rendition_name,
-    rendition_size,
-    validate_and_normalize_image,
-)
+from wallet import artwork
+from wallet.apple.images import Design, render_artwork, rendition_name, rendition_size
+from wallet.artwork import ImageRejected, validate_and_normalize_image
 
 
 def _png(size: tuple[int, int], color: tuple[int, ...] = (200, 30, 30, 255), mode: str = "RGBA") -> bytes:
@@ -77,14 +71,14 @@ def test_jpeg_upload_is_accepted() -> None:
 def test_large_upload_is_reduced_keeping_proportions() -> None:
     result = validate_and_normalize_image(_jpeg((4000, 1000)))
     with Image.open(io.BytesIO(result)) as image:
-        assert image.size == (images.STORED_MAX_SIDE, round(images.STORED_MAX_SIDE / 4))
+        assert image.size == (artwork.STORED_MAX_SIDE, round(artwork.STORED_MAX_SIDE / 4))
 
 
 def test_photo_upload_fits_the_stored_byte_limit() -> None:
     noisy = io.BytesIO()
     Image.effect_noise((2400, 1600), 100).convert("RGB").save(noisy, format="JPEG", quality=80)
     result = validate_and_normalize_image(noisy.getvalue())
-    assert len(result) <= images.STORED_MAX_BYTES
+    assert len(result) <= artwork.STORED_MAX_BYTES
     with Image.open(io.BytesIO(result)) as image:
         assert abs(image.width / image.height - 1.5) < 0.01
 
@@ -145,14 +139,14 @@ def test_pillow_bomb_warning_is_an_error(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_oversized_file_is_refused_by_byte_count() -> None:
     with pytest.raises(ImageRejected, match="MiB"):
-        validate_and_normalize_image(b"\x89PNG" + b"\x00" * (images.MAX_UPLOAD_BYTES + 1))
+        validate_and_normalize_image(b"\x89PNG" + b"\x00" * (artwork.MAX_UPLOAD_BYTES + 1))
 
 
 def test_too_small_and_too_long_images_are_refused() -> None:
     with pytest.raises(ImageRejected, match="at least"):
         validate_and_normalize_image(_png((8, 8)))
     with pytest.raises(ImageRejected, match="at most"):
-        validate_and_normalize_image(_png((images.MAX_SIDE + 1, 20)))
+        validate_and_normalize_image(_png((artwork.MAX_SIDE + 1, 20)))
 
 
 def test_other_formats_are_refused_with_a_hint() -> None:
@@ -174,7 +168,7 @@ EXPECTED_SIZES = {
 
 def test_default_artwork_renditions_have_apples_sizes() -> None:
     files = render_artwork(Design(background_color="#1F2937"))
-    assert {name: images.image_size(data) for name, data in files.items()} == EXPECTED_SIZES
+    assert {name: artwork.image_size(data) for name, data in files.items()} == EXPECTED_SIZES
 
 
 def test_uploads_of_any_shape_get_exact_sizes() -> None:
@@ -185,7 +179,7 @@ def test_uploads_of_any_shape_get_exact_sizes() -> None:
         icon=_png((512, 256)),
     )
     files = render_artwork(design)
-    assert {name: images.image_size(data) for name, data in files.items()} == EXPECTED_SIZES
+    assert {name: artwork.image_size(data) for name, data in files.items()} == EXPECTED_SIZES
     for kind in ("icon", "logo", "strip"):
         for scale in (1, 2, 3):
             assert rendition_size(kind, scale) == EXPECTED_SIZES[rendition_name(kind, scale)]

@@ -16,7 +16,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from wallet.apple.images import parse_hex_color
+from wallet.artwork import parse_hex_color
 from wallet.config import PROJECT_ROOT
 from wallet.loyalty.cardfacts import CardFacts
 from wallet.loyalty.locales import format_count, format_percent, plural, short_date

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 from flask import Blueprint, Response, abort
 
-from wallet.apple.images import square_logo
+from wallet.artwork import square_logo
 from wallet.extensions import get_read_session
 from wallet.loyalty.models import Club
 
