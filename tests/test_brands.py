@@ -19,7 +19,7 @@ from wallet.loyalty.brands import (
     verify_password,
 )
 from wallet.loyalty.errors import Conflict, NotAuthenticated, NotFound
-from wallet.loyalty.models import ApiKey, Brand
+from wallet.loyalty.models import ApiKey, Brand, StaffRole, StaffUser
 
 
 def new_brand(db: Database, email: str = "owner@brand.test") -> tuple[int, str]:
@@ -37,12 +37,13 @@ def test_a_new_brand_gets_an_api_key_that_is_stored_only_as_a_hash(db: Database)
         assert authenticate_api_key(s, key).id == brand_id
 
 
-def test_passwords_are_hashed_with_argon2(db: Database) -> None:
+def test_the_owner_is_the_brands_first_staff_user_with_an_argon2_password(db: Database) -> None:
     brand_id, _ = new_brand(db)
     with db.session() as s:
-        brand = s.get(Brand, brand_id)
-        assert brand.password_hash.startswith("$argon2")
-        assert verify_password(brand, "correct horse") and not verify_password(brand, "wrong horse")
+        owner = s.scalars(select(StaffUser).where(StaffUser.brand_id == brand_id)).one()
+        assert (owner.email, owner.role) == ("owner@brand.test", StaffRole.OWNER)
+        assert owner.password_hash.startswith("$argon2")
+        assert verify_password(owner, "correct horse") and not verify_password(owner, "wrong horse")
 
 
 def test_a_brand_email_is_taken_once(db: Database) -> None:
@@ -107,12 +108,12 @@ def test_create_brand_command_prints_brand_id_and_api_key(app: Flask, db: Databa
 
 
 def test_a_brand_owner_logs_in_with_email_and_password(db: Database) -> None:
-    from wallet.loyalty.brands import authenticate_brand
+    from wallet.loyalty.brands import authenticate_staff
 
     brand_id, _ = new_brand(db, "owner@brand.test")
     with db.session() as s:
-        assert authenticate_brand(s, "Owner@Brand.test", "correct horse").id == brand_id
+        assert authenticate_staff(s, "Owner@Brand.test", "correct horse").brand_id == brand_id
         for email, password in (("owner@brand.test", "wrong horse"), ("nobody@brand.test", "correct horse"),
                                 ("not an email", "x"), ("owner@brand.test", "")):
             with pytest.raises(NotAuthenticated):
-                authenticate_brand(s, email, password)
+                authenticate_staff(s, email, password)

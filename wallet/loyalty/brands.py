@@ -1,9 +1,13 @@
-"""Brands, their owners' passwords and their API keys.
+"""Brands, the people who sign in for them, and their API keys.
+
+Staff passwords are argon2 (through passlib, which also re-hashes old
+parameters at the next sign-in). A failed sign-in says nothing of which half
+was wrong, and an unknown email costs the same argon2 check as a wrong
+password, so neither the answer nor its timing tells which emails exist.
 
 An API key is "wc_live_" plus 32 random bytes (URL-safe). Only its SHA-256 is
 stored: with that much entropy a slow hash adds latency and no safety, and a
 lookup by hash compares nothing in Python, so timing reveals nothing.
-Passwords are people's and get argon2.
 """
 
 from __future__ import annotations
@@ -18,15 +22,18 @@ from sqlalchemy.orm import Session
 
 from wallet.db import utcnow
 from wallet.loyalty import contacts
-from wallet.loyalty.errors import Conflict, LoyaltyError, NotAuthenticated, NotFound, RuleViolation
-from wallet.loyalty.models import ApiKey, Brand
+from wallet.loyalty.errors import Conflict, NotAuthenticated, NotFound, RuleViolation
+from wallet.loyalty.models import ApiKey, Brand, StaffRole, StaffUser
 from wallet.loyalty.program import valid_text
 
 KEY_PREFIX = "wc_live_"
+MIN_PASSWORD = 8
+MAX_PASSWORD = 1024
 _passwords = CryptContext(schemes=["argon2"], deprecated="auto")
+_DUMMY_HASH: str | None = None
 
 
-class BrandError(LoyaltyError):
+class BrandError(RuleViolation):
     default_code = "invalid_brand"
 
 
@@ -48,51 +55,81 @@ def hash_password(password: str) -> str:
     return _passwords.hash(password)
 
 
-def verify_password(brand: Brand, password: str) -> bool:
-    if not brand.password_hash or not password:
+def check_new_password(password: object) -> str:
+    """``password`` if it may be set; BrandError (code invalid_password) otherwise."""
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise BrandError(f"password must be at least {MIN_PASSWORD} characters", code="invalid_password")
+    if len(password) > MAX_PASSWORD:
+        raise BrandError(f"password may be at most {MAX_PASSWORD} characters", code="invalid_password")
+    return password
+
+
+def verify_password(staff: StaffUser, password: object) -> bool:
+    if not staff.password_hash or not isinstance(password, str) or not password:
         return False
-    return _passwords.verify(password, brand.password_hash)
+    return _passwords.verify(password, staff.password_hash)
 
 
-_DUMMY_HASH: str | None = None
+def session_fingerprint(staff: StaffUser) -> str:
+    """Changes whenever the password does, so a new password signs out every
+    session opened with the old one."""
+    return hashlib.sha256(staff.password_hash.encode("utf-8")).hexdigest()[:16]
 
 
-def authenticate_brand(session: Session, email: str, password: str) -> Brand:
-    """The brand whose owner logs in with ``email`` and ``password``;
-    NotAuthenticated otherwise. An unknown email costs the same argon2 check
-    as a wrong password, so timing does not tell which emails exist."""
+def add_staff_user(session: Session, brand: Brand, *, email: str, password: str, role: StaffRole,
+                   name: str = "") -> StaffUser:
+    """A new person who signs in to ``brand`` with ``role``; BrandError
+    when the email already signs in somewhere (code email_taken)."""
+    email = normalize_email(email)
+    name = valid_text(name or "", "name", max_len=200, code="invalid_name", allow_empty=True)
+    password = check_new_password(password)
+    if session.scalar(select(StaffUser.id).where(StaffUser.email == email)) is not None:
+        raise BrandError(f"{email} already signs in to a brand", code="email_taken")
+    staff = StaffUser(brand_id=brand.id, email=email, name=name, role=role, password_hash=hash_password(password))
+    try:
+        with session.begin_nested():
+            session.add(staff)
+            session.flush()
+    except IntegrityError:
+        # The same email registered between our check and the insert.
+        raise BrandError(f"{email} already signs in to a brand", code="email_taken") from None
+    return staff
+
+
+def authenticate_staff(session: Session, email: object, password: object) -> StaffUser:
+    """The staff user signing in with ``email`` and ``password``;
+    NotAuthenticated (code invalid_login) otherwise."""
     global _DUMMY_HASH
     try:
-        normalized = normalize_email(email)
+        normalized = normalize_email(email) if isinstance(email, str) else None
     except BrandError:
         normalized = None
-    brand = session.scalar(select(Brand).where(Brand.email == normalized)) if normalized else None
-    if brand is None or not brand.password_hash:
+    staff = session.scalar(select(StaffUser).where(StaffUser.email == normalized)) if normalized else None
+    if staff is None:
         if _DUMMY_HASH is None:
             _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
         _passwords.verify(str(password or "x"), _DUMMY_HASH)
         raise NotAuthenticated("wrong email or password", code="invalid_login")
-    if not isinstance(password, str) or not verify_password(brand, password):
+    if not isinstance(password, str) or not verify_password(staff, password):
         raise NotAuthenticated("wrong email or password", code="invalid_login")
-    return brand
+    if _passwords.needs_update(staff.password_hash):
+        staff.password_hash = hash_password(password)
+    staff.last_login_at = utcnow()
+    return staff
 
 
 def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def create_brand(session: Session, *, name: str, email: str, password: str) -> tuple[Brand, str]:
-    """A new brand with its first API key; returns (brand, plaintext key).
-    The key is shown once and never stored."""
+def register_brand(session: Session, *, name: str, email: str, password: str) -> tuple[Brand, StaffUser]:
+    """A new brand and its owner, who signs in with ``email`` and ``password``."""
     name = _text(name, "name", 200, "invalid_name")
     email = normalize_email(email)
-    if not isinstance(password, str) or len(password) < 8:
-        raise BrandError("password must be at least 8 characters", code="invalid_password")
-    if len(password) > 1024:
-        raise BrandError("password is too long", code="invalid_password")
+    check_new_password(password)
     if session.scalar(select(Brand.id).where(Brand.email == email)) is not None:
         raise BrandError(f"a brand with email {email} already exists", code="email_taken")
-    brand = Brand(name=name, email=email, password_hash=hash_password(password))
+    brand = Brand(name=name, email=email)
     try:
         with session.begin_nested():
             session.add(brand)
@@ -100,6 +137,14 @@ def create_brand(session: Session, *, name: str, email: str, password: str) -> t
     except IntegrityError:
         # Someone registered the same email between our check and insert.
         raise BrandError(f"a brand with email {email} already exists", code="email_taken") from None
+    owner = add_staff_user(session, brand, email=email, password=password, role=StaffRole.OWNER)
+    return brand, owner
+
+
+def create_brand(session: Session, *, name: str, email: str, password: str) -> tuple[Brand, str]:
+    """A new brand with its owner and its first API key; returns (brand,
+    plaintext key). The key is shown once and never stored."""
+    brand, _owner = register_brand(session, name=name, email=email, password=password)
     _, key = create_api_key(session, brand, "default")
     return brand, key
 

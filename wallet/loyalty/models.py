@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -29,8 +31,8 @@ class Brand(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    # Where the service writes to the brand; logins are StaffUser rows.
     email: Mapped[str] = mapped_column(String(320), unique=True)
-    password_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     clubs: Mapped[list[Club]] = relationship(back_populates="brand")
@@ -204,3 +206,33 @@ class OutboxEvent(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     done_at: Mapped[datetime | None]
+
+
+class StaffRole(enum.Enum):
+    """What a person may do for a brand: the owner everything, a manager the
+    clubs, members and messages, a cashier the till only."""
+
+    OWNER = "owner"
+    MANAGER = "manager"
+    CASHIER = "cashier"
+
+
+class StaffUser(Base):
+    """A person who signs in to a brand's portal. The brand's owner is its
+    first staff user; one email signs in to one brand."""
+
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[StaffRole] = mapped_column(
+        Enum(StaffRole, name="staff_role", native_enum=False, create_constraint=True, length=16,
+             values_callable=lambda roles: [r.value for r in roles], validate_strings=True)
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+    brand: Mapped[Brand] = relationship()
