@@ -58,6 +58,8 @@ def load_config(instance_path: str | os.PathLike[str]) -> dict[str, Any]:
         "AUTO_MIGRATE": _bool(env.get("AUTO_MIGRATE"), True),
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or "memory://",
         "API_RATE_LIMIT": env.get("API_RATE_LIMIT") or "6000 per minute",
+        # Failed portal sign-ins, counted per client address and per email.
+        "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT") or "10 per minute;50 per hour",
         "MAX_CONTENT_LENGTH": _int(env.get("MAX_CONTENT_LENGTH"), 16 * 1024 * 1024),
         # Email: through this SMTP server when SMTP_HOST is set, else written
         # to the log (see wallet.jobs.notify).

@@ -1,13 +1,16 @@
 """Template filters that write money and dates in the page's language
 (the locale Flask-Babel chose for the request): ``{{ member.cash_balance |
-money(club.currency) }}``, ``{{ member.expiring_on | day }}``."""
+money(club.currency) }}``, ``{{ member.expiring_on | day }}``,
+``{{ member.balance | points }}``, ``{{ level.discount_percent | percent }}``."""
 
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 from flask import Flask
-from flask_babel import get_locale
+from babel.numbers import format_percent
+from flask_babel import format_decimal, get_locale
 
 from wallet.loyalty.locales import short_date
 from wallet.loyalty.money import format_money
@@ -25,6 +28,17 @@ def day(value: date) -> str:
     return short_date(value, _locale())
 
 
+def points(number: int) -> str:
+    return format_decimal(number)
+
+
+def percent(value: Decimal | str) -> str:
+    """A program's percentage ("2.5", as stored) as the language writes it."""
+    return format_percent(Decimal(str(value)) / 100, locale=_locale(), decimal_quantization=False)
+
+
 def init_app(app: Flask) -> None:
     app.add_template_filter(money, "money")
     app.add_template_filter(day, "day")
+    app.add_template_filter(points, "points")
+    app.add_template_filter(percent, "percent")

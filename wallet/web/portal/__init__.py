@@ -1,0 +1,41 @@
+"""The brand portal under /portal: sign-up, sign-in and the brand's own pages.
+
+Every view of this blueprint needs a signed-in staff user unless it is marked
+``@public_view`` (sign-up, sign-in, and the like), so a new page is private
+by default. Views load what they show through ``wallet.web.portal.scope``,
+which answers 404 for anything of another brand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from flask import Blueprint, current_app, request
+from flask_login import current_user
+
+from wallet.web.security import login_manager, protect_pages
+
+bp = Blueprint("portal", __name__, url_prefix="/portal")
+protect_pages(bp)
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def public_view(view: F) -> F:
+    """Marks a portal view that needs no signed-in staff user."""
+    view.portal_public = True  # type: ignore[attr-defined]
+    return view
+
+
+@bp.before_request
+def _require_sign_in():  # type: ignore[no-untyped-def]
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is None or getattr(view, "portal_public", False):
+        return None
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    return None
+
+
+from wallet.web.portal import auth, dashboard  # noqa: E402,F401  (routes register on bp)

@@ -1,0 +1,24 @@
+"""Page wording for the core's closed sets, in the reader's language."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+CATEGORY_NAMES = {
+    "cafe": _l("Cafés"),
+    "restaurant": _l("Restaurants"),
+    "grocery": _l("Groceries"),
+    "fashion": _l("Fashion"),
+    "beauty": _l("Beauty"),
+    "health": _l("Health"),
+    "sports": _l("Sports"),
+    "electronics": _l("Electronics"),
+    "books": _l("Books"),
+    "kids": _l("Kids"),
+    "pets": _l("Pets"),
+    "travel": _l("Travel"),
+    "fuel": _l("Fuel"),
+    "entertainment": _l("Entertainment"),
+    "services": _l("Services"),
+    "other": _l("Other"),
+}
