@@ -1,0 +1,1 @@
+"""Tests of the HTML pages, in a real browser where it matters."""
