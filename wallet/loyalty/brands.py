@@ -83,17 +83,23 @@ def add_staff_user(session: Session, brand: Brand, *, email: str, password: str,
     email = normalize_email(email)
     name = valid_text(name or "", "name", max_len=200, code="invalid_name", allow_empty=True)
     password = check_new_password(password)
+    taken = BrandError(f"{email} already signs in to a brand", code="email_taken")
     if session.scalar(select(StaffUser.id).where(StaffUser.email == email)) is not None:
-        raise BrandError(f"{email} already signs in to a brand", code="email_taken")
+        raise taken
     staff = StaffUser(brand_id=brand.id, email=email, name=name, role=role, password_hash=hash_password(password))
+    _add_unique(session, staff, taken)
+    return staff
+
+
+def _add_unique(session: Session, row: object, taken: BrandError) -> None:
+    """Inserts ``row``; ``taken`` when its unique email was registered
+    between the caller's check and this insert."""
     try:
         with session.begin_nested():
-            session.add(staff)
+            session.add(row)
             session.flush()
     except IntegrityError:
-        # The same email registered between our check and the insert.
-        raise BrandError(f"{email} already signs in to a brand", code="email_taken") from None
-    return staff
+        raise taken from None
 
 
 def authenticate_staff(session: Session, email: object, password: object) -> StaffUser:
@@ -127,16 +133,11 @@ def register_brand(session: Session, *, name: str, email: str, password: str) ->
     name = _text(name, "name", 200, "invalid_name")
     email = normalize_email(email)
     check_new_password(password)
+    taken = BrandError(f"a brand with email {email} already exists", code="email_taken")
     if session.scalar(select(Brand.id).where(Brand.email == email)) is not None:
-        raise BrandError(f"a brand with email {email} already exists", code="email_taken")
+        raise taken
     brand = Brand(name=name, email=email)
-    try:
-        with session.begin_nested():
-            session.add(brand)
-            session.flush()
-    except IntegrityError:
-        # Someone registered the same email between our check and insert.
-        raise BrandError(f"a brand with email {email} already exists", code="email_taken") from None
+    _add_unique(session, brand, taken)
     owner = add_staff_user(session, brand, email=email, password=password, role=StaffRole.OWNER)
     return brand, owner
 
