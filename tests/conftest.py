@@ -8,6 +8,7 @@ after every test; the schema itself is migrated once per run.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 from collections.abc import Iterator
@@ -67,8 +68,18 @@ def app_config(database_url: str, tmp_path: Path, dev_certs_dir: Path) -> dict[s
 
 
 @pytest.fixture
-def app(app_config: dict[str, Any], database_url: str) -> Iterator[Flask]:
+def hosts() -> Any:
+    """What webhook host names resolve to in this test (no network DNS)."""
+    from tests.support.webhooks import Hosts
+
+    return Hosts()
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any], database_url: str, hosts: Any) -> Iterator[Flask]:
     application = create_app(app_config)
+    targets = application.extensions["wallet.webhook_targets"]
+    application.extensions["wallet.webhook_targets"] = dataclasses.replace(targets, resolve=hosts)
     try:
         yield application
     finally:

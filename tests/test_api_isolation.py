@@ -24,7 +24,7 @@ def test_every_endpoint_with_an_id_answers_404_for_another_brands_id(app, client
     club = a.club()
     member = a.member(club["id"])
     bought = a.purchase(member["id"], 20000)
-    hook = a.post("/webhooks", {"url": "http://127.0.0.1:9/hook"}).get_json()
+    hook = a.post("/webhooks", {"url": "https://hooks.example.com/hook"}).get_json()
     a_key = a.post("/api-keys", {"name": "till 2"}).get_json()
     b_member = b.member(b.club()["id"])
     ledger_rows = _count(db, LedgerTransaction)
@@ -96,7 +96,7 @@ def test_lists_show_only_the_brands_own_rows(client, db):
     a = Api(client, make_brand(db, "Alpha").key)
     b = Api(client, make_brand(db, "Beta").key)
     a_club = a.club()
-    a.post("/webhooks", {"url": "http://127.0.0.1:9/hook"})
+    a.post("/webhooks", {"url": "https://hooks.example.com/hook"})
     b_club = b.club(name="Beta club")
     assert [c["id"] for c in b.get("/clubs").get_json()["items"]] == [b_club["id"]]
     assert b.get("/webhooks").get_json()["items"] == []

@@ -59,7 +59,7 @@ def api_schema(app, db):
         "levels": [{"name": "Silver", "min_spend": 0}, {"name": "Gold", "min_spend": 100000}]}})
     member = api.member(club["id"])
     api.purchase(member["id"], 100000)
-    hook = api.post("/webhooks", {"url": "http://127.0.0.1:9/hook"}).get_json()
+    hook = api.post("/webhooks", {"url": "https://hooks.example.com/hook"}).get_json()
     app.config["SCHEMATHESIS_KEY"] = brand.key
     app.config["SCHEMATHESIS_IDS"] = {"club_id": club["id"], "member_id": member["id"], "webhook_id": hook["id"]}
     return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)

@@ -3,11 +3,11 @@ thread, and the wake-up published after commit in scale mode."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from tests.support.apns_standin import ApnsStandIn
 from tests.support.app import REDIS_URL, TEST_PASS_TYPE, empty_tables, make_test_config
 from tests.support.apple import make_club, make_member
 from tests.support.push import push_token
+from tests.support.webhooks import Receiver
 from wallet import create_app
 from wallet.db import Database, utcnow
 from wallet.jobs import dispatch
@@ -146,36 +147,21 @@ def test_back_off_grows_with_attempts(app: Flask, db: Database) -> None:
     assert delays[2] > delays[0] and delays[3] > delays[1]
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]] = []
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append({"body": json.loads(body), "headers": dict(self.headers)})
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *_args: Any) -> None:
-        pass
-
-
 def test_webhook_rows_are_delivered_by_the_webhook_handler(app: Flask, db: Database) -> None:
-    _Receiver.received = []
-    server = HTTPServer(("127.0.0.1", 0), _Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    targets = app.extensions["wallet.webhook_targets"]
+    app.extensions["wallet.webhook_targets"] = dataclasses.replace(targets, allow_private=True)  # loopback
+    with Receiver() as receiver:
         club_id = make_club(db)
         with db.transaction() as session:
             brand_id = session.scalar(select(Club.brand_id).where(Club.id == club_id))
-            session.add(Webhook(brand_id=brand_id, url=f"http://127.0.0.1:{server.server_port}/hook"))
+            hook = Webhook(brand_id=brand_id, url=receiver.url)
+            session.add(hook)
+            session.flush()
+            receiver.secret = hook.secret
         with db.transaction() as session:
             assert emit_event(session, brand_id=brand_id, event_type="card.installed", data={"member_id": 1}) == 1
         assert drain(app) == 1
-    finally:
-        server.shutdown()
-        thread.join(5)
-    assert [r["body"]["type"] for r in _Receiver.received] == ["card.installed"]
+    assert [r["event"]["type"] for r in receiver.received] == ["card.installed"]
     assert all(row.done_at is not None for row in rows(db).values())
 
 

@@ -70,6 +70,9 @@ def load_config(instance_path: str | os.PathLike[str]) -> dict[str, Any]:
         "SMTP_PASSWORD": env.get("SMTP_PASSWORD") or None,
         "SMTP_FROM": env.get("SMTP_FROM") or None,
         "SMTP_CA_FILE": env.get("SMTP_CA_FILE") or None,
+        # Lets webhooks reach loopback and private addresses: development
+        # and tests only, never where brands are strangers.
+        "WEBHOOK_ALLOW_PRIVATE": _bool(env.get("WEBHOOK_ALLOW_PRIVATE"), False),
         "GOOGLE_ISSUER_ID": env.get("GOOGLE_ISSUER_ID") or None,
         "GOOGLE_SERVICE_ACCOUNT_FILE": env.get("GOOGLE_SERVICE_ACCOUNT_FILE") or None,
         "BABEL_DEFAULT_LOCALE": "en",

@@ -9,6 +9,7 @@ from flask_limiter.util import get_remote_address
 from sqlalchemy.orm import Session
 
 from wallet.db import Database
+from wallet.loyalty.webhook_targets import TargetPolicy
 from wallet.schema import upgrade_schema
 
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
@@ -28,6 +29,7 @@ def init_app(app: Flask) -> None:
     if app.config["AUTO_MIGRATE"]:
         upgrade_schema(url)
     app.extensions["wallet.db"] = Database(url)
+    app.extensions["wallet.webhook_targets"] = TargetPolicy(allow_private=app.config["WEBHOOK_ALLOW_PRIVATE"])
     limiter.init_app(app)
     babel.init_app(app, locale_selector=_select_locale,
                    default_translation_directories=str(_translations_dir()))
@@ -42,6 +44,12 @@ def _translations_dir() -> object:
 
 def get_db(app: Flask | None = None) -> Database:
     return (app or current_app).extensions["wallet.db"]
+
+
+def webhook_targets(app: Flask | None = None) -> TargetPolicy:
+    """Where webhooks may point (WEBHOOK_ALLOW_PRIVATE) and the resolver that
+    checks names; tests swap in a resolver that answers from their data."""
+    return (app or current_app).extensions["wallet.webhook_targets"]
 
 
 def get_session() -> Session:

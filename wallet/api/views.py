@@ -24,7 +24,7 @@ from wallet.api.errors import ApiError, error_response, invalid_body, response_f
 from wallet.api.idempotency import HEADER, write_endpoint
 from wallet.api.pagination import MAX_ID, decode_cursor, page
 from wallet.apple.links import apple_pass_url
-from wallet.extensions import get_read_session, get_session, limiter
+from wallet.extensions import get_read_session, get_session, limiter, webhook_targets
 from wallet.google.links import google_save_url
 from wallet.loyalty import brands as brand_core
 from wallet.loyalty import clubs as club_core
@@ -326,7 +326,7 @@ def _hook_json(hook: webhook_core.Webhook) -> dict[str, Any]:
 def create_webhook(data: dict[str, Any]) -> Any:
     """Register an endpoint for events (the signing secret is shown once)"""
     hook = webhook_core.create_webhook(get_session(), current_brand_id(), url=data["url"],
-                                       events=data.get("events"))
+                                       events=data.get("events"), targets=webhook_targets())
     return {**_hook_json(hook), "secret": hook.secret}
 
 

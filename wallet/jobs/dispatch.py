@@ -86,22 +86,19 @@ def handle_card_changed(app: Any, db: Database, events: list[OutboxEvent]) -> Ou
 
 
 def handle_webhook(app: Any, db: Database, events: list[OutboxEvent]) -> Outcome:
-    try:
-        from wallet.jobs.webhook_delivery import deliver
-    except ImportError:
-        return Outcome(failed={e.id: "webhook delivery is not installed" for e in events})
+    from wallet.extensions import webhook_targets
+    from wallet.jobs.webhook_delivery import deliver
+
+    targets = webhook_targets(app)
     outcome = Outcome()
     for event in events:
         try:
-            result = deliver(db, event)
+            deliver(db, event, targets=targets)
         except Exception as exc:
             log.warning("webhook delivery of outbox row %s failed: %s", event.id, exc)
             outcome.failed[event.id] = f"{type(exc).__name__}: {exc}"
             continue
-        if result is False:
-            outcome.failed[event.id] = "delivery failed"
-        else:
-            outcome.done.add(event.id)
+        outcome.done.add(event.id)
     return outcome
 
 

@@ -15,19 +15,18 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import time
 from typing import Any
 
-import httpx
-
 from wallet.db import Database
+from wallet.jobs.webhook_http import READ_TIMEOUT, DeliveryFailed, post
 from wallet.loyalty.models import OutboxEvent
-from wallet.loyalty.webhooks import SIGNATURE_HEADER, Webhook, WebhookDelivery, sign
+from wallet.loyalty.webhook_targets import TargetPolicy
+from wallet.loyalty.webhooks import SIGNATURE_HEADER, DeliveryError, Webhook, WebhookDelivery, sign
 
 log = logging.getLogger(__name__)
 
-TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-MAX_STORED_BODY = 2000
 USER_AGENT = "WalletClubs-Webhooks/1"
 
 
@@ -40,10 +39,12 @@ def _body(event: dict[str, Any]) -> bytes:
     return json.dumps(event, separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode("utf-8")
 
 
-def deliver(db: Database, outbox_event: OutboxEvent, *, client: httpx.Client | None = None) -> None:
-    """POST the event to its webhook. Returns when the endpoint answered 2xx
-    (or the webhook is gone: nothing left to deliver to); raises RetryLater
-    otherwise. A 410 Gone answer switches the webhook off."""
+def deliver(db: Database, outbox_event: OutboxEvent, *, targets: TargetPolicy,
+            ssl_context: ssl.SSLContext | None = None, timeout: float = READ_TIMEOUT) -> None:
+    """POST the event to its webhook, to an address ``targets`` allows.
+    Returns when the endpoint answered 2xx (or the webhook is gone: nothing
+    left to deliver to); raises RetryLater otherwise. A 410 Gone answer
+    switches the webhook off; a redirect is not followed (a failure)."""
     payload = outbox_event.payload or {}
     event = payload.get("event") or {}
     webhook_id = payload.get("webhook_id")
@@ -65,26 +66,13 @@ def deliver(db: Database, outbox_event: OutboxEvent, *, client: httpx.Client | N
     attempt = (outbox_event.attempts or 0) + 1
     status: int | None = None
     answer: str | None = None
-    error: str | None = None
+    error: DeliveryError | None = None
     started = time.monotonic()
-    own_client = client is None
-    http = client or httpx.Client(timeout=TIMEOUT, follow_redirects=False, trust_env=False)
     try:
-        # Streamed, and only the start kept: an endpoint answering with a
-        # huge body must not fill the worker's memory.
-        with http.stream("POST", url, content=body, headers=headers) as response:
-            status = response.status_code
-            head = b""
-            for chunk in response.iter_bytes():
-                head += chunk
-                if len(head) >= MAX_STORED_BODY:
-                    break
-            answer = head[:MAX_STORED_BODY].decode("utf-8", "replace")
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"[:MAX_STORED_BODY]
-    finally:
-        if own_client:
-            http.close()
+        reply = post(url, body, headers, policy=targets, ssl_context=ssl_context, timeout=timeout)
+        status, answer = reply.status, reply.head
+    except DeliveryFailed as failed:
+        error = failed.reason
     succeeded = status is not None and 200 <= status < 300
     with db.transaction() as session:
         session.add(WebhookDelivery(
@@ -99,4 +87,4 @@ def deliver(db: Database, outbox_event: OutboxEvent, *, client: httpx.Client | N
                 live.active = False
     if succeeded or status == 410:
         return
-    raise RetryLater(f"webhook {webhook_id} at {url}: " + (f"HTTP {status}" if status is not None else str(error)))
+    raise RetryLater(f"webhook {webhook_id}: " + (f"HTTP {status}" if status is not None else str(error)))
