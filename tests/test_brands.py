@@ -34,7 +34,7 @@ def test_a_new_brand_gets_an_api_key_that_is_stored_only_as_a_hash(db: Database)
     with db.session() as s:
         row = s.scalar(select(ApiKey).where(ApiKey.brand_id == brand_id))
         assert row.key_hash == hash_api_key(key) and key not in (row.key_hash, row.prefix)
-        assert authenticate_api_key(s, key).id == brand_id
+        assert authenticate_api_key(s, key).brand_id == brand_id
 
 
 def test_the_owner_is_the_brands_first_staff_user_with_an_argon2_password(db: Database) -> None:
@@ -72,7 +72,7 @@ def test_a_brand_can_hold_several_keys_and_revoke_one(db: Database) -> None:
     with db.transaction() as s:
         revoke_api_key(s, s.get(Brand, brand_id), key_id)
     with db.session() as s:
-        assert authenticate_api_key(s, first).id == brand_id
+        assert authenticate_api_key(s, first).brand_id == brand_id
         with pytest.raises(NotAuthenticated):
             authenticate_api_key(s, second)
     with db.transaction() as s, pytest.raises(Conflict):
@@ -101,7 +101,7 @@ def test_create_brand_command_prints_brand_id_and_api_key(app: Flask, db: Databa
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     with db.session() as s:
-        assert authenticate_api_key(s, out["api_key"]).id == out["brand_id"]
+        assert authenticate_api_key(s, out["api_key"]).brand_id == out["brand_id"]
     again = app.test_cli_runner().invoke(
         args=["create-brand", "--name", "Cafe", "--email", "cafe@brand.test", "--password", "s3cret-pass"])
     assert again.exit_code != 0 and "already exists" in again.output

@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+from datetime import datetime
 from typing import Any
 
 from flask import current_app, g, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from wallet.api.errors import ApiError
-from wallet.extensions import get_read_session
-from wallet.loyalty.brands import authenticate_api_key
+from wallet.db import utcnow
+from wallet.extensions import get_db, get_read_session
+from wallet.loyalty.brands import authenticate_api_key, key_use_is_stale, record_key_use
 from wallet.loyalty.errors import NotAuthenticated
+
+log = logging.getLogger(__name__)
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 MAX_DEPTH = 32
@@ -46,13 +52,30 @@ def authenticate() -> None:
     token = _bearer_token()
     session = get_read_session()
     try:
-        brand = authenticate_api_key(session, token)
+        key = authenticate_api_key(session, token)
     except NotAuthenticated as exc:
         raise ApiError(401, exc.code, exc.message, {"WWW-Authenticate": "Bearer"}) from None
-    g.api_brand_id = brand.id
-    g.api_key_prefix = token[:12]  # the stored prefix: names the key in ledger actors
-    # Release the read snapshot: views read and write through their own sessions.
+    g.api_brand_id = key.brand_id
+    g.api_key_prefix = key.prefix  # names the key in ledger actors
+    key_id, now = key.id, utcnow()
+    stale = key_use_is_stale(key, now)
+    # Release the read snapshot: views read and write through their own
+    # sessions. (``key`` is expired now: touching it would read again.)
     session.rollback()
+    if stale:
+        _record_use(key_id, now)
+
+
+def _record_use(key_id: int, now: datetime) -> None:
+    """At most one short write per key a minute, apart from the request's
+    own transaction: a request that reads only stays a read, and one whose
+    work is rolled back still counts as a use."""
+    try:
+        with get_db().transaction() as session:
+            record_key_use(session, key_id, now)
+    except SQLAlchemyError:
+        # A busy database must not fail the request over a bookkeeping field.
+        log.warning("could not record the use of API key %s", key_id, exc_info=True)
 
 
 def _storable(value: Any, depth: int = 0) -> bool:

@@ -16,7 +16,9 @@ import hashlib
 import secrets
 
 from passlib.context import CryptContext
-from sqlalchemy import select
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -169,11 +171,33 @@ def revoke_api_key(session: Session, brand: Brand, key_id: int) -> ApiKey:
     return row
 
 
-def authenticate_api_key(session: Session, key: str) -> Brand:
-    """The brand holding ``key``; NotAuthenticated when unknown or revoked."""
+def authenticate_api_key(session: Session, key: str) -> ApiKey:
+    """The API key row for ``key``; NotAuthenticated when unknown or revoked."""
     if not key or not key.startswith(KEY_PREFIX) or len(key) > 200:
         raise NotAuthenticated("unknown or revoked API key", code="invalid_api_key")
     row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_api_key(key)))
     if row is None or row.revoked_at is not None:
         raise NotAuthenticated("unknown or revoked API key", code="invalid_api_key")
-    return row.brand
+    return row
+
+
+# last_used_at is kept to the minute: a finer one would cost a write per request.
+KEY_USE_RESOLUTION = timedelta(seconds=60)
+
+
+def key_use_is_stale(row: ApiKey, now: datetime) -> bool:
+    """Whether ``row.last_used_at`` (as read at authentication) needs a write."""
+    return row.last_used_at is None or row.last_used_at <= now - KEY_USE_RESOLUTION
+
+
+def record_key_use(session: Session, key_id: int, now: datetime) -> bool:
+    """Set last_used_at unless another request did within the minute; True
+    when this call wrote. The condition is in the UPDATE, so processes that
+    race here write once between them."""
+    cutoff = now - KEY_USE_RESOLUTION
+    written = session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id, or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at <= cutoff))
+        .values(last_used_at=now)
+    ).rowcount
+    return written == 1
