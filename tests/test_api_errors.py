@@ -66,6 +66,14 @@ def test_unknown_routes_wrong_methods_and_odd_ids(client, db):
     assert api.get("/members/-1").status_code == 404
     assert api.get("/members/99999999999999999999999999").status_code == 404
     assert api.get("/clubs/9223372036854775808").status_code == 404
+    club = api.club()
+    assert api.get(f"/clubs/{club['id']}").status_code == 200
+    # The same number in other digits names nothing, in the path or the query.
+    wide = "".join(chr(0xFF10 + int(d)) for d in str(club["id"]))
+    assert api.get(f"/clubs/{wide}").status_code == 404
+    for limit in ("\u0661\u0660", "1_0", " 10", "10.0", "9" * 40):
+        response = api.get(f"/clubs?limit={limit}")
+        assert response.status_code == 400 and error_code(response) == "invalid_query", limit
     wrong = api.delete("/clubs")
     assert wrong.status_code == 405 and error_code(wrong) == "method_not_allowed"
     assert "POST" in wrong.headers["Allow"]

@@ -30,8 +30,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
 
-    from wallet import extensions
+    from wallet import extensions, routing
 
+    routing.init_app(app)
     extensions.init_app(app)
 
     from wallet.apple import init_app as init_apple

@@ -65,6 +65,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(timezone.utc)
 
 
+# The largest id a BIGINT primary key holds: a larger number names no row,
+# and must be answered before it reaches a driver that cannot bind it.
+MAX_ID = 2**63 - 1
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 

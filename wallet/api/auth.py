@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import current_app, g, request
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from wallet.api.errors import ApiError
 from wallet.db import utcnow
@@ -107,10 +108,15 @@ def check_request() -> None:
             raise ApiError(400, "invalid_query", "query parameters must not contain NUL characters")
     if request.method not in BODY_METHODS:
         return
-    # Reading past this raises 413 (RequestEntityTooLarge), also for bodies
-    # sent without a Content-Length.
-    request.max_content_length = current_app.config["API_MAX_BODY"]
+    # A Content-Length over the limit is refused before reading. A chunked
+    # body has none, and werkzeug cuts its stream at max_content_length
+    # without a word; reading one byte more tells a body over the limit
+    # from one that just fits.
+    limit = current_app.config["API_MAX_BODY"]
+    request.max_content_length = limit + 1
     raw = request.get_data(cache=True)
+    if len(raw) > limit:
+        raise RequestEntityTooLarge()
     if not raw and not request.mimetype:
         return  # no body at all: the schema says what is missing
     if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):

@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from wallet.api.errors import ApiError
+from wallet.db import MAX_ID
 
 T = TypeVar("T")
-MAX_ID = 2**63 - 1
 
 
 def encode_cursor(last_id: int) -> str:

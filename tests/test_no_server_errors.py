@@ -1,0 +1,211 @@
+"""No request a client can send gets a 5xx, on any route of the app.
+
+A property test drives every rule in ``app.url_map`` (API or not) with junk
+in the path, the query, the headers and the body, and with real ids and
+tokens mixed in so requests get past the first checks; and a real WSGI
+server on a socket shows that a chunked body over the limit is a 413 like
+one announced by Content-Length.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import pytest
+from flask import Flask
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from werkzeug.serving import make_server
+
+from tests.support.api import Api, error_code, make_brand
+from tests.support.app import TEST_PASS_TYPE
+from wallet.extensions import get_db
+from wallet.loyalty.models import Membership
+
+UNICODE_DIGITS = ["\u0661\u0662", "\uff11", "\u09e7", "\U0001d7d9", "\u00b2"]
+NASTY_TEXT = ["\x00", "%00", "1\x00", "..", "../../etc/passwd", "\u202e", "\ud800", "\r\nX-Injected: 1",
+              "\x1b[31m", "9" * 30, str(2**63), str(2**64), "-1", "0", "1e309", "NaN", " 1 ", "1_0", "0x10"]
+
+
+def _text() -> st.SearchStrategy[str]:
+    return st.one_of(st.sampled_from(NASTY_TEXT + UNICODE_DIGITS), st.text(max_size=40),
+                     st.integers(min_value=-(2**70), max_value=2**70).map(str))
+
+
+def _json_junk() -> st.SearchStrategy[Any]:
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**80), max_value=2**80),
+                        st.floats(allow_nan=False, allow_infinity=False), _text())
+    return st.recursive(scalars, lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(_text(), inner, max_size=4)), max_leaves=12)
+
+
+@pytest.fixture
+def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
+    app_config["API_RATE_LIMIT"] = "1000000 per minute"
+    return app_config
+
+
+@pytest.fixture
+def known(app: Flask, client: Any, db: Any) -> dict[str, Any]:
+    """Real ids and secrets, so generated requests sometimes name real rows."""
+    brand = make_brand(db)
+    api = Api(client, brand.key)
+    club = api.club()
+    member = api.member(club["id"])
+    api.purchase(member["id"], 100000)
+    hook = api.post("/webhooks", {"url": "https://hooks.example.com/hook"}).get_json()
+    with db.session() as s:
+        card = s.get(Membership, member["id"])
+        tokens = {"serial": card.serial_number, "auth": card.auth_token, "download": card.download_token}
+    return {
+        "key": brand.key,
+        "values": [str(club["id"]), str(member["id"]), str(hook["id"]), TEST_PASS_TYPE, tokens["serial"],
+                   tokens["download"], "1", uuid.uuid4().hex],
+        "auth": [f"Bearer {brand.key}", f"ApplePass {tokens['auth']}", f"AndroidPass {tokens['auth']}",
+                 f"Bearer {brand.key}\x00", "ApplePass ", "Bearer", "Basic Zm9vOmJhcg=="],
+    }
+
+
+def _rules(app: Flask) -> list[Any]:
+    return sorted((r for r in app.url_map.iter_rules() if r.endpoint != "static"), key=lambda r: r.rule)
+
+
+@st.composite
+def _requests(draw: st.DrawFn, app: Flask, known: dict[str, Any]) -> dict[str, Any]:
+    rule = draw(st.sampled_from(_rules(app)))
+    args = {name: draw(st.one_of(st.sampled_from(known["values"]), _text())) for name in rule.arguments}
+    path = rule.rule
+    for part in ("int:", "path:", "float:"):
+        path = path.replace("<" + part, "<")
+    for name, value in args.items():
+        path = path.replace(f"<{name}>", quote(value.encode("utf-8", "surrogatepass"), safe=""))
+    query = draw(st.dictionaries(st.sampled_from(["limit", "cursor", "email", "phone", "card_number",
+                                                  "passesUpdatedSince", "lang", "q"]) | _text(),
+                                 _text(), max_size=3))
+    methods = sorted((rule.methods or set()) | {"GET", "POST", "DELETE", "PATCH", "PUT"})
+    headers = {"Authorization": draw(st.sampled_from(known["auth"]) | _text())}
+    if draw(st.booleans()):
+        headers["Idempotency-Key"] = draw(st.sampled_from([uuid.uuid4().hex, "", "k" * 300, "\u00e9"]))
+    if draw(st.booleans()):
+        headers["If-Modified-Since"] = draw(st.sampled_from(["", "yesterday", "Mon, 99 Foo 9999 99:99:99 GMT"]))
+    body_kind = draw(st.sampled_from(["none", "json", "bytes", "deep"]))
+    body: bytes | None = None
+    if body_kind == "json":
+        body = json.dumps(draw(_json_junk())).encode()
+    elif body_kind == "bytes":
+        body = draw(st.binary(max_size=200))
+    elif body_kind == "deep":
+        depth = draw(st.integers(min_value=30, max_value=100_000))
+        body = b'{"a":' * depth + b"1" + b"}" * depth
+    return {
+        "method": draw(st.sampled_from(methods)),
+        "path": path + ("?" + urlencode({k.encode("utf-8", "surrogatepass"): v.encode("utf-8", "surrogatepass")
+                                         for k, v in query.items()}) if query else ""),
+        # As a socket would carry them: latin-1, and no line breaks (those end the header).
+        "headers": {k: v.encode("utf-8", "surrogatepass").decode("latin-1").replace("\r", "").replace("\n", "")
+                    for k, v in headers.items()},
+        "body": body,
+        "content_type": draw(st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded",
+                                              "application/json; charset=latin-1"])),
+    }
+
+
+def test_no_route_answers_junk_with_a_5xx(app: Flask, client: Any, known: dict[str, Any]) -> None:
+    @settings(max_examples=400, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(request=_requests(app, known))
+    def run(request: dict[str, Any]) -> None:
+        response = client.open(request["path"], method=request["method"], headers=request["headers"],
+                               data=request["body"], content_type=request["content_type"])
+        assert response.status_code < 500, (request, response.status_code, response.get_data()[:300])
+        if request["path"].startswith("/api/") and response.status_code >= 400 and request["method"] != "HEAD":
+            error_code(response)  # one error format on the API
+
+    run()
+
+
+def test_every_route_with_an_id_refuses_ids_beyond_64_bits_and_non_ascii_digits(app: Flask, client: Any,
+                                                                                 known: dict[str, Any]) -> None:
+    headers = {"Authorization": f"Bearer {known['key']}"}
+    for rule in _rules(app):
+        int_args = [name for name, conv in rule._converters.items()  # noqa: SLF001
+                    if conv.__class__.__name__.endswith(("IntegerConverter", "IdConverter"))]
+        if not int_args:
+            continue
+        for bad in [str(2**63), "9" * 40, "\u0661", "\uff11", "1\u0662"]:
+            path = rule.rule
+            for name in rule.arguments:
+                value = bad if name in int_args else "1"
+                path = path.replace(f"<int:{name}>", quote(value)).replace(f"<{name}>", quote(value))
+            for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+                response = client.open(path, method=method, headers=headers)
+                # 405 when another method's rule matched the path before its
+                # id was converted (werkzeug's order): still no row looked up.
+                assert response.status_code in (404, 405), (method, path, response.status_code)
+
+
+# --- a real server: chunked bodies -------------------------------------------------------
+
+
+@pytest.fixture
+def served(app: Flask) -> Iterator[tuple[str, int]]:
+    """The app under werkzeug's WSGI server on a loopback socket, which
+    reads chunked bodies as gunicorn does (wsgi.input_terminated)."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield "127.0.0.1", server.port
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+def _chunked_post(address: tuple[str, int], path: str, headers: dict[str, str], body: bytes,
+                  chunk: int = 4096) -> tuple[int, bytes]:
+    """POST ``body`` with Transfer-Encoding: chunked over a raw socket; the
+    status and body of the answer (the server may answer before all is sent)."""
+    with socket.create_connection(address, timeout=10) as sock:
+        head = [f"POST {path} HTTP/1.1", f"Host: {address[0]}:{address[1]}", "Transfer-Encoding: chunked",
+                "Connection: close", *(f"{k}: {v}" for k, v in headers.items())]
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        try:
+            for start in range(0, len(body), chunk):
+                piece = body[start:start + chunk]
+                sock.sendall(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            sock.sendall(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # it answered and closed before the end: read what it said
+        answer = b""
+        while b"\r\n\r\n" not in answer:  # the head, then as much body as it announces
+            answer += sock.recv(65536)
+        head, _, body = answer.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        length = int(next(v for k, _, v in (x.partition(": ") for x in lines) if k.lower() == "content-length"))
+        while len(body) < length:
+            body += sock.recv(65536)
+    return int(lines[0].split()[1]), body
+
+
+def test_a_chunked_body_over_the_limit_is_413_like_one_with_a_content_length(app, db, served):
+    app.config["API_MAX_BODY"] = 10_000
+    key = make_brand(db).key
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    small = json.dumps({"name": "Chunked club"}).encode()
+    status, body = _chunked_post(served, "/api/v1/clubs", {**headers, "Idempotency-Key": uuid.uuid4().hex}, small)
+    assert status == 201 and json.loads(body)["name"] == "Chunked club"
+
+    big = json.dumps({"name": "x", "description": "y" * 50_000}).encode()
+    status, body = _chunked_post(served, "/api/v1/clubs", {**headers, "Idempotency-Key": uuid.uuid4().hex}, big)
+    assert status == 413
+    assert json.loads(body)["error"]["code"] == "payload_too_large"
+    with get_db(app).session() as s:
+        from wallet.loyalty.models import Club
+
+        assert [c.name for c in s.query(Club).all()] == ["Chunked club"]
