@@ -18,7 +18,7 @@ from marshmallow import fields, validate
 from wallet.db import MAX_ID
 from wallet.loyalty.clubs import BARCODE_FORMATS, CATEGORIES, MAX_LOCATIONS
 from wallet.loyalty.program import MAX_MONEY, MAX_POINTS
-from wallet.loyalty.webhooks import EVENT_TYPES
+from wallet.loyalty.webhooks import EVENT_TYPES, DeliveryError
 
 TRANSACTION_TYPES = ("purchase", "redeem", "refund", "adjust")
 _ASCII_INTEGER = re.compile(r"-?[0-9]{1,20}")
@@ -324,7 +324,10 @@ class ApiKeyCreatedSchema(ApiKeySchema):
 
 
 class WebhookCreateSchema(Request):
-    url = fields.String(required=True, validate=validate.Length(1, 2000))
+    url = fields.String(required=True, validate=validate.Length(1, 2000), metadata={"description": (
+        "http(s) URL of a public endpoint, without user name or password; a host that is or "
+        "resolves to a loopback, private, link-local, shared, multicast, reserved or unspecified "
+        "address is refused (422 private_address), and checked again before each delivery")})
     events = fields.List(fields.String(validate=validate.OneOf(EVENT_TYPES)),
                          validate=validate.Length(0, len(EVENT_TYPES)),
                          metadata={"description": "event types to receive; empty or absent: all"})
@@ -350,7 +353,8 @@ class WebhookDeliverySchema(ma.Schema):
     attempt = fields.Integer(required=True)
     url = fields.String(required=True)
     response_status = fields.Integer(allow_none=True, metadata={"description": "null: no HTTP answer"})
-    error = fields.String(allow_none=True)
+    error = fields.String(allow_none=True, metadata={"description": (
+        "why no HTTP answer came: " + ", ".join(f'"{e.value}"' for e in DeliveryError))})
     succeeded = fields.Boolean(required=True)
     duration_ms = fields.Integer()
     created_at = fields.DateTime()
