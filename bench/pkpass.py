@@ -3,8 +3,8 @@
     .venv/bin/python -m bench.pkpass [-n 2000]
 
 Creates its own SQLite database and development certificates in a temporary
-directory, one club and N members, loads the N memberships (with club, brand
-and customer) and then times render_pkpass() for each of them: every pass has
+directory, one club and N members, loads the N memberships (with club and
+brand) and then times render_pkpass() for each of them: every pass has
 its own pass.json, manifest and signature; the club's artwork was rendered
 once before timing, as in a running server. In the same run it times the bare
 signature (the floor): private_key.sign() over the same manifest bytes with
@@ -34,7 +34,7 @@ from sqlalchemy.orm import joinedload
 from wallet import create_app
 from wallet.apple.certs import get_identity, write_dev_chain
 from wallet.apple.pkpass import render_pkpass
-from wallet.loyalty.models import Brand, Club, Customer, Membership
+from wallet.loyalty.models import Brand, Club, Membership
 from wallet.schema import upgrade_schema
 
 PASS_TYPE = "pass.bench.walletclubs"
@@ -71,7 +71,7 @@ def main() -> None:
             for i in range(args.n):
                 session.add(Membership(
                     club=club,
-                    customer=Customer(email=f"member{i}@bench.test", name=f"Member {i}"),
+                    email=f"member{i}@bench.test",
                     card_number=f"{i:012d}", serial_number=secrets.token_hex(16),
                     auth_token=secrets.token_urlsafe(24), download_token=secrets.token_urlsafe(24),
                     name=f"Member {i}", balance=secrets.randbelow(100_000), tier="Silver",
@@ -81,7 +81,6 @@ def main() -> None:
             members = list(session.scalars(
                 select(Membership).options(
                     joinedload(Membership.club).joinedload(Club.brand),
-                    joinedload(Membership.customer),
                 )
             ).unique())
             key = get_identity(app).private_key

@@ -9,8 +9,6 @@ after every test; the schema itself is migrated once per run.
 from __future__ import annotations
 
 import dataclasses
-import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,10 +16,9 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
 
 from tests.support.apns_standin import ApnsStandIn
-from tests.support.app import PG_URL, TEST_PASS_TYPE, TEST_TEAM, empty_tables, make_test_config, with_search_path
+from tests.support.app import PG_URL, TEST_PASS_TYPE, TEST_TEAM, empty_tables, make_test_config, pg_schema
 from wallet import create_app
 from wallet.apple.certs import write_dev_chain
 from wallet.db import Database
@@ -46,19 +43,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         upgrade_schema(url)
         yield url
         return
-    assert PG_URL
-    schema = f"t_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = with_search_path(PG_URL, schema)
-    try:
+    with pg_schema() as url:
         upgrade_schema(url)
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture

@@ -53,15 +53,10 @@ def test_a_message_to_ten_thousand_members_is_set_based(db: Database) -> None:
     club_id = make_club(db)
     with db.transaction() as s:
         club = s.get(Club, club_id)
-        from wallet.loyalty.models import Customer
-
-        customers = [Customer(email=f"c{i}@example.test") for i in range(10_000)]
-        s.add_all(customers)
-        s.flush()
         s.add_all(
-            Membership(club_id=club_id, customer_id=c.id, card_number=str(10**11 + i), serial_number=f"s{i}",
-                       auth_token=f"t{i:020d}", download_token=f"d{i:020d}")
-            for i, c in enumerate(customers)
+            Membership(club_id=club_id, email=f"c{i}@example.test", card_number=str(10**11 + i),
+                       serial_number=f"s{i}", auth_token=f"t{i:020d}", download_token=f"d{i:020d}")
+            for i in range(10_000)
         )
     statements: list[str] = []
     from sqlalchemy import event

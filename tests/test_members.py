@@ -1,4 +1,5 @@
-"""Enrolling customers: one person across clubs, one card per club."""
+"""Enrolling people: one card per person per club, a profile per card that
+belongs to its club's brand alone."""
 
 from __future__ import annotations
 
@@ -9,15 +10,9 @@ from sqlalchemy import func, select
 
 from tests.support.ledger import T0, TIERS, assert_consistent, join, make_club, member
 from wallet.db import Database
+from wallet.loyalty.contacts import normalize_email, normalize_phone
 from wallet.loyalty.errors import RuleViolation
-from wallet.loyalty.members import (
-    enrol,
-    find_membership,
-    get_membership,
-    luhn_valid,
-    normalize_email,
-    normalize_phone,
-)
+from wallet.loyalty.members import enrol, find_membership, get_membership, luhn_valid, update_profile
 from wallet.loyalty.models import Club, Customer, Membership, OutboxEvent
 
 
@@ -47,14 +42,20 @@ def test_enrolling_someone_already_in_the_club_returns_the_existing_member(db: D
         assert (again.id, created) == (first_id, False)
 
 
-def test_a_customer_is_one_person_across_clubs(db: Database) -> None:
-    a = join(db, make_club(db), "ann@example.test")
-    b = join(db, make_club(db), "ANN@example.test")
+def test_the_same_email_in_two_brands_clubs_makes_two_profiles_and_joins_nothing(db: Database) -> None:
+    a = join(db, make_club(db), "ann@example.test", name="Ann", phone="+79161234567",
+             birthday=date(1990, 1, 5))
+    b = join(db, make_club(db), "ANN@example.test", name="Anna K.")
+    first, second = member(db, a), member(db, b)
     assert a != b
-    assert member(db, a).customer_id == member(db, b).customer_id
+    assert (first.name, first.phone, first.birthday) == ("Ann", "+79161234567", date(1990, 1, 5))
+    assert (second.name, second.phone, second.birthday) == ("Anna K.", None, None)
+    assert first.customer_id is None and second.customer_id is None
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Customer)) == 0
 
 
-def test_a_customer_is_found_by_phone_in_any_format(db: Database) -> None:
+def test_a_member_is_found_by_phone_in_any_format(db: Database) -> None:
     club_id = make_club(db)
     with db.transaction() as s:
         m1, _ = enrol(s, s.get(Club, club_id), phone="+7 (916) 123-45-67", now=T0)
@@ -62,7 +63,7 @@ def test_a_customer_is_found_by_phone_in_any_format(db: Database) -> None:
     with db.transaction() as s:
         m2, created = enrol(s, s.get(Club, club_id), phone="0079161234567", now=T0)
         assert (m2.id, created) == (mid, False)
-        assert s.get(Customer, m2.customer_id).phone == "+79161234567"
+        assert m2.phone == "+79161234567"
 
 
 def test_bad_contact_details_are_refused_and_create_nothing(db: Database) -> None:
@@ -80,7 +81,7 @@ def test_bad_contact_details_are_refused_and_create_nothing(db: Database) -> Non
             enrol(s, s.get(Club, club_id), **kwargs)
         assert err.value.code == code
     with db.session() as s:
-        assert s.scalar(select(func.count()).select_from(Customer)) == 0
+        assert s.scalar(select(func.count()).select_from(Membership)) == 0
 
 
 def test_normalisation_of_email_and_phone() -> None:
@@ -102,7 +103,10 @@ def test_enrolment_queues_the_member_enrolled_webhook(db: Database) -> None:
     with db.session() as s:
         events = [p["event"] for (p,) in s.execute(select(OutboxEvent.payload).where(OutboxEvent.kind == "webhook"))]
     assert [e["type"] for e in events] == ["member.enrolled"]
-    assert events[0]["data"]["member"]["id"] == mid and events[0]["data"]["email"] == "ann@example.test"
+    data = events[0]["data"]
+    assert data["member"]["id"] == mid
+    assert {k: data[k] for k in ("name", "email", "phone", "birthday", "locale")} == {
+        "name": "Ann", "email": "ann@example.test", "phone": None, "birthday": "1990-01-05", "locale": "en"}
 
 
 def test_members_are_found_by_card_number_email_or_phone(db: Database) -> None:
@@ -120,12 +124,76 @@ def test_members_are_found_by_card_number_email_or_phone(db: Database) -> None:
         assert getattr(err.value, "code", None) == "member_not_found"
 
 
-def test_memberships_are_unique_per_club_and_customer(db: Database) -> None:
+def test_one_active_card_per_email_and_per_phone_in_a_club(db: Database) -> None:
     club_id = make_club(db)
-    join(db, club_id, "ann@example.test")
-    join(db, club_id, "ann@example.test")
+    ann = join(db, club_id, "ann@example.test")
+    assert join(db, club_id, "ann@example.test") == ann
+    bob = join(db, club_id, "bob@example.test", phone="+79161234567")
+    assert join(db, club_id, "robert@example.test", phone="+7 916 123 45 67") == bob
+    # Email first: an email of one member and the phone of another give the email's.
+    assert join(db, club_id, "ann@example.test", phone="+79161234567") == ann
     with db.session() as s:
-        assert s.scalar(select(func.count()).select_from(Membership)) == 1
+        assert s.scalar(select(func.count()).select_from(Membership)) == 2
+
+
+def test_the_database_itself_refuses_a_second_active_card_with_one_email(db: Database) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    club_id = make_club(db)
+    mid = join(db, club_id, "ann@example.test")
+    copy = member(db, mid)
+    with pytest.raises(IntegrityError), db.transaction() as s:
+        s.add(Membership(club_id=club_id, email="ann@example.test", card_number="1", serial_number="x",
+                         auth_token="t" * 20, download_token="d" * 20))
+    with db.transaction() as s:  # another club may, and so may an ended card
+        s.add(Membership(club_id=make_club(db), email=copy.email, card_number="1", serial_number="y",
+                         auth_token="t" * 20, download_token="e" * 20))
+        s.add(Membership(club_id=club_id, email=copy.email, card_number="2", serial_number="z",
+                         auth_token="t" * 20, download_token="f" * 20, status="ended"))
+
+
+def test_enrolling_an_existing_member_again_changes_nothing_of_their_profile(db: Database) -> None:
+    club_id = make_club(db)
+    mid = join(db, club_id, "ann@example.test", name="Ann", birthday=date(1990, 1, 5))
+    again = join(db, club_id, "ann@example.test", name="Mallory", phone="+79161234567",
+                 birthday=date(2000, 2, 2), locale="ru")
+    assert again == mid
+    m = member(db, mid)
+    assert (m.name, m.phone, m.birthday, m.locale) == ("Ann", None, date(1990, 1, 5), "en")
+
+
+def test_someone_whose_membership_ended_gets_a_new_active_card(db: Database) -> None:
+    club_id = make_club(db, {"bonuses": {"welcome_points": 50}})
+    old = join(db, club_id, "ann@example.test", name="Ann")
+    with db.transaction() as s:
+        ended = s.get(Membership, old)
+        ended.status, ended.ended_at = "ended", T0
+    new = join(db, club_id, "ann@example.test", name="Ann")
+    assert new != old
+    fresh, gone = member(db, new), member(db, old)
+    assert (fresh.status, gone.status) == ("active", "ended")
+    assert fresh.card_number != gone.card_number and gone.balance == 50 and fresh.balance == 50
+    assert join(db, club_id, "ann@example.test") == new
+    with db.session() as s:
+        assert find_membership(s, s.get(Club, club_id), email="ann@example.test").id == new
+
+
+def test_the_brand_edits_a_profile_within_its_club_rules(db: Database) -> None:
+    club_id = make_club(db)
+    ann = join(db, club_id, "ann@example.test", name="Ann")
+    join(db, club_id, "bob@example.test")
+    with db.transaction() as s:
+        m = update_profile(s, s.get(Membership, ann), {"name": "Ann Lee", "phone": "+7 916 123-45-67",
+                                                       "birthday": "1990-01-05", "locale": "ru-RU"})
+        assert (m.name, m.phone, m.birthday, m.locale) == ("Ann Lee", "+79161234567", date(1990, 1, 5), "ru")
+    assert member(db, ann).version == 2  # the card shows the name: re-rendered
+    for data, code in (({"email": "BOB@example.test"}, "email_taken"), ({"email": None, "phone": None},
+                       "email_or_phone_required"), ({"card_number": "1"}, "unknown_field"),
+                       ({"locale": "de"}, "invalid_locale")):
+        with pytest.raises(RuleViolation) as err, db.transaction() as s:
+            update_profile(s, s.get(Membership, ann), data)
+        assert err.value.code == code
+    assert member(db, ann).email == "ann@example.test"
 
 
 @pytest.mark.parametrize("field,value,code", [

@@ -29,6 +29,7 @@ POINTS_CLUB: dict[str, Any] = {
     "category": "cafe",
     "logo_text": "Bean & Leaf",
     "currency": "RUB",
+    "country": "RU",
     "background_color": "#3B2F2F",
     "foreground_color": "#FFFFFF",
     "label_color": "#E8C39E",
@@ -62,6 +63,7 @@ DISCOUNT_CLUB: dict[str, Any] = {
     "category": "books",
     "logo_text": "Page Turner",
     "currency": "RUB",
+    "country": "RU",
     "background_color": "#1E3A5F",
     "foreground_color": "#FFFFFF",
     "label_color": "#A7C7E7",
@@ -71,11 +73,15 @@ DISCOUNT_CLUB: dict[str, Any] = {
     "program": {"discount": {"percent": "10"}},
 }
 
+# Each membership keeps the profile its club was told: Anna gave the cafe her
+# birthday and phone, the bookshop only her email. Phones without "+" are
+# read in the club's country.
 MEMBERS = [
-    (0, {"email": "anna@example.com", "name": "Anna Petrova"}, [250000, 45000]),
+    (0, {"email": "anna@example.com", "phone": "8 (916) 000-00-07", "name": "Anna Petrova",
+         "birthday": "1990-03-14", "locale": "ru"}, [250000, 45000]),
     (0, {"email": "ivan@example.com", "name": "Ivan Smirnov"}, [3200000]),
-    (0, {"phone": "+79160000001", "name": "Maria Ivanova"}, []),
-    (1, {"email": "anna@example.com", "name": "Anna Petrova"}, []),
+    (0, {"phone": "+79160000001", "name": "Maria Ivanova", "locale": "ru"}, []),
+    (1, {"email": "anna@example.com", "name": "Anna P."}, []),
     (1, {"email": "oleg@example.com", "name": "Oleg Kuznetsov"}, []),
 ]
 

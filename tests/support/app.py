@@ -4,10 +4,13 @@ the app under test, and how its tables are emptied between tests."""
 from __future__ import annotations
 
 import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from wallet.db import Database, import_all_models
 
@@ -21,6 +24,23 @@ TEST_TEAM = "TESTTEAM01"
 def with_search_path(url: str, schema: str) -> str:
     sep = "&" if "?" in url else "?"
     return f"{url}{sep}options=-csearch_path%3D{schema}"
+
+
+@contextmanager
+def pg_schema(prefix: str = "t") -> Iterator[str]:
+    """The URL of a PostgreSQL schema of its own (TEST_DATABASE_URL), dropped
+    afterwards, so parallel runs never see each other's rows."""
+    assert PG_URL
+    schema = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield with_search_path(PG_URL, schema)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 def empty_tables(url: str) -> None:

@@ -14,13 +14,14 @@ from typing import Any
 from flask import Response, current_app, json
 from werkzeug.exceptions import HTTPException
 
-from wallet.loyalty.errors import Conflict, LoyaltyError, NotAuthenticated, NotFound, RuleViolation
+from wallet.loyalty.errors import Conflict, LoyaltyError, NotAuthenticated, NotFound, RateLimited, RuleViolation
 
 _LOYALTY_STATUS: tuple[tuple[type[LoyaltyError], int], ...] = (
     (NotFound, 404),
     (RuleViolation, 422),
     (Conflict, 409),
     (NotAuthenticated, 401),
+    (RateLimited, 429),
 )
 
 _HTTP_CODES = {
@@ -121,6 +122,8 @@ def response_for(exc: BaseException) -> Response | None:
         for cls, status in _LOYALTY_STATUS:
             if isinstance(exc, cls):
                 headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+                if isinstance(exc, RateLimited):
+                    headers = {"Retry-After": str(exc.retry_after)}
                 return error_response(status, exc.code, exc.message, headers)
         return error_response(422, exc.code, exc.message)
     if isinstance(exc, HTTPException):

@@ -17,6 +17,7 @@ from marshmallow import fields, validate
 
 from wallet.db import MAX_ID
 from wallet.loyalty.clubs import BARCODE_FORMATS, CATEGORIES, MAX_LOCATIONS
+from wallet.loyalty.members import LOCALES
 from wallet.loyalty.program import MAX_MONEY, MAX_POINTS
 from wallet.loyalty.webhooks import EVENT_TYPES, DeliveryError
 
@@ -160,6 +161,8 @@ class EnrolSchema(Request):
     phone = fields.String(validate=validate.Length(1, 32), allow_none=True)
     name = fields.String(validate=validate.Length(0, 200), allow_none=True)
     birthday = fields.Date(allow_none=True, metadata={"description": "YYYY-MM-DD"})
+    locale = fields.String(validate=validate.OneOf(LOCALES), allow_none=True,
+                           metadata={"description": "language of the card and of messages; default en"})
     referral_code = fields.String(validate=validate.Length(1, 32), allow_none=True)
 
     @ma.validates_schema
@@ -179,8 +182,10 @@ class MemberSchema(ma.Schema):
     card_number = fields.String(required=True)
     serial_number = fields.String(required=True)
     name = fields.String()
-    email = fields.String(allow_none=True)
-    phone = fields.String(allow_none=True)
+    email = fields.String(allow_none=True, metadata={"description": "lowercased"})
+    phone = fields.String(allow_none=True, metadata={"description": "E.164"})
+    birthday = fields.String(allow_none=True, metadata={"description": "YYYY-MM-DD"})
+    locale = fields.String()
     status = fields.String()
     balance = fields.Integer(required=True, metadata={"description": "spendable points"})
     pending = fields.Integer(required=True, metadata={"description": "points not yet spendable"})

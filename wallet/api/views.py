@@ -31,11 +31,10 @@ from wallet.loyalty import clubs as club_core
 from wallet.loyalty import ledger
 from wallet.loyalty import members as member_core
 from wallet.loyalty import webhooks as webhook_core
-from wallet.loyalty.contacts import normalize_email, normalize_phone
 from wallet.loyalty.errors import LoyaltyError
 from wallet.loyalty.ledger import member_figures
 from wallet.loyalty.messages import send_club_message
-from wallet.loyalty.models import ApiKey, Club, Customer, Membership
+from wallet.loyalty.models import ApiKey, Club, Membership
 
 log = logging.getLogger(__name__)
 
@@ -87,15 +86,12 @@ def _actor() -> str:
 
 
 def member_json(member: Membership) -> dict[str, Any]:
-    """The core's figures of the member (the same the webhooks carry) plus
-    who it is and where its cards are."""
-    customer: Customer = member.customer
+    """The core's figures of the member (the same the webhooks carry), the
+    profile this brand was given, and where the member's cards are."""
     return {
         **member_figures(member),
         "serial_number": member.serial_number,
-        "name": member.name,
-        "email": customer.email,
-        "phone": customer.phone,
+        **member_core.profile_of(member),
         "status": member.status,
         "referral_code": member.referral_code,
         "apple_pass_url": apple_pass_url(member),
@@ -160,7 +156,8 @@ def enrol(data: dict[str, Any], club_id: int) -> Any:
     club = _club(session, club_id)
     member, created = member_core.enrol(
         session, club, email=data.get("email"), phone=data.get("phone"), name=data.get("name") or "",
-        birthday=data.get("birthday"), referral_code=data.get("referral_code"), actor=_actor(),
+        birthday=data.get("birthday"), locale=data.get("locale"), referral_code=data.get("referral_code"),
+        actor=_actor(),
     )
     session.flush()
     return member_json(member), 201 if created else 200
@@ -174,23 +171,12 @@ def list_members(query: dict[str, Any], club_id: int) -> Any:
     session = get_read_session()
     club = _club(session, club_id)
     limit = query["limit"]
-    stmt = (
-        select(Membership)
-        .where(Membership.club_id == club.id)
-        .options(joinedload(Membership.customer), joinedload(Membership.club))
-    )
-    if query.get("card_number"):
-        stmt = stmt.where(Membership.card_number == query["card_number"].strip())
     try:
-        if query.get("email"):
-            stmt = stmt.join(Customer, Customer.id == Membership.customer_id).where(
-                Customer.email == normalize_email(query["email"]))
-        if query.get("phone"):
-            if not query.get("email"):
-                stmt = stmt.join(Customer, Customer.id == Membership.customer_id)
-            stmt = stmt.where(Customer.phone == normalize_phone(query["phone"], country=club.country))
+        stmt = member_core.find_members(club, card_number=query.get("card_number") or None,
+                                        email=query.get("email") or None, phone=query.get("phone") or None)
     except LoyaltyError as exc:
         raise ApiError(400, "invalid_query", exc.message) from None
+    stmt = stmt.options(joinedload(Membership.club))
     after = decode_cursor(query.get("cursor"))
     if after is not None:
         stmt = stmt.where(Membership.id > after)

@@ -35,10 +35,7 @@ def download_pass(token: str) -> Response | tuple[Response, int]:
     membership = session.scalar(
         select(Membership)
         .where(Membership.download_token == token)
-        .options(
-            joinedload(Membership.club).joinedload(Club.brand),
-            joinedload(Membership.customer),
-        )
+        .options(joinedload(Membership.club).joinedload(Club.brand))
     )
     if membership is None:
         return _not_found()

@@ -117,9 +117,7 @@ def _authenticated_membership(
     if lock:
         query = query.with_for_update()
     if full:
-        query = query.options(
-            joinedload(Membership.club).joinedload(Club.brand), joinedload(Membership.customer)
-        )
+        query = query.options(joinedload(Membership.club).joinedload(Club.brand))
     membership = session.scalar(query)
     # Compare against a dummy when the serial is unknown, so timing does not
     # tell which serials exist.

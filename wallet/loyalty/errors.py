@@ -2,7 +2,7 @@
 
 Each carries a snake_case ``code`` and a human ``message``; the API maps the
 class to a status (NotFound 404, RuleViolation 422, Conflict 409,
-NotAuthenticated 401) and answers ``{"error": {"code", "message"}}``.
+NotAuthenticated 401, RateLimited 429) and answers ``{"error": {"code", "message"}}``.
 """
 
 from __future__ import annotations
@@ -38,3 +38,13 @@ class Conflict(LoyaltyError):
 
 class NotAuthenticated(LoyaltyError):
     default_code = "not_authenticated"
+
+
+class RateLimited(LoyaltyError):
+    """Asked too often; ``retry_after`` seconds until it may be asked again (429)."""
+
+    default_code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after

@@ -1,10 +1,18 @@
-"""Enrolling customers into clubs.
+"""Enrolling people into clubs, and the profile each club keeps of them.
 
-A customer is one person across clubs, found by normalized email (lowercased)
-or phone (E.164: "+" and 8 to 15 digits). Enrolling someone already in the
-club returns the existing membership, also when two tills enrol the same
-person at the same moment: the unique (club, customer) constraint decides,
-and the loser of the race reads the winner's row.
+What a brand or its till tells us (name, email, phone, birthday, locale) is
+that membership's profile: another brand enrolling the same email or phone
+gets a membership of its own and neither sees nor changes this one.
+Enrolment de-duplicates within the club only: an email or a phone that an
+active member of the club already has gives that member back, unchanged
+(the enrolment form is public, so what it carries must never rewrite an
+existing profile). Two tills enrolling the same person at the same moment
+make one membership: the partial unique indexes on (club, email) and
+(club, phone) of active memberships decide, and the loser of the race reads
+the winner's row. Someone whose membership ended gets a new active card.
+
+Joining memberships to a person across clubs needs proof; see
+``wallet.loyalty.identity``.
 """
 
 from __future__ import annotations
@@ -21,11 +29,15 @@ from sqlalchemy.orm import Session
 from wallet.db import utcnow
 from wallet.loyalty.contacts import normalize_email, normalize_phone
 from wallet.loyalty.errors import NotFound, RuleViolation
+from wallet.loyalty.identity import still_tied
 from wallet.loyalty.ledger import grant_bonus, member_figures, set_tier
-from wallet.loyalty.models import Club, Customer, Membership
+from wallet.loyalty.cards import record_card_change
+from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.program import Program, valid_text
 from wallet.loyalty.webhooks import emit_event
 
+LOCALES = ("en", "ru")  # the languages cards and messages are written in
+PROFILE_FIELDS = ("name", "email", "phone", "birthday", "locale")
 _REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 CARD_DIGITS = 12  # 11 random digits and a Luhn check digit
 
@@ -74,60 +86,54 @@ def _parse_birthday(value: Any) -> date | None:
     return parsed
 
 
-def _find_customer(session: Session, email: str | None, phone: str | None) -> Customer | None:
-    if email:
-        found = session.scalar(select(Customer).where(Customer.email == email))
-        if found is not None:
-            return found
-    if phone:
-        return session.scalar(select(Customer).where(Customer.phone == phone))
+def _clean_locale(value: Any) -> str:
+    if value is None or value == "":
+        return LOCALES[0]
+    if isinstance(value, str):
+        language = value.strip().replace("_", "-").split("-")[0].lower()
+        if language in LOCALES:
+            return language
+    raise RuleViolation(f"locale must be one of {', '.join(LOCALES)}", code="invalid_locale")
+
+
+def _clean_name(value: Any) -> str:
+    return valid_text("" if value is None else value, "name", max_len=200, code="invalid_name", allow_empty=True)
+
+
+def _active_with(session: Session, club_id: int, email: str | None, phone: str | None) -> Membership | None:
+    """The club's active member with this email, else with this phone."""
+    for column, value in ((Membership.email, email), (Membership.phone, phone)):
+        if value:
+            found = session.scalar(
+                select(Membership).where(Membership.club_id == club_id, Membership.status == "active",
+                                         column == value)
+            )
+            if found is not None:
+                return found
     return None
 
 
-def _get_or_create_customer(
-    session: Session, *, email: str | None, phone: str | None, name: str, birthday: date | None
-) -> Customer:
-    for _ in range(3):
-        customer = _find_customer(session, email, phone)
-        if customer is not None:
-            # Fill in what we learn, never overwrite what the person told another club.
-            if phone and not customer.phone and session.scalar(
-                select(Customer.id).where(Customer.phone == phone)
-            ) is None:
-                customer.phone = phone
-            if email and not customer.email and session.scalar(
-                select(Customer.id).where(Customer.email == email)
-            ) is None:
-                customer.email = email
-            if name and not customer.name:
-                customer.name = name
-            if birthday and not customer.birthday:
-                customer.birthday = birthday
-            return customer
-        try:
-            with session.begin_nested():
-                customer = Customer(email=email, phone=phone, name=name, birthday=birthday)
-                session.add(customer)
-                session.flush()
-            return customer
-        except IntegrityError:
-            continue  # created concurrently: read it
-    raise RuleViolation("could not create the customer; try again", code="customer_conflict")
+def find_members(club: Club, *, email: str | None = None, phone: str | None = None,
+                 card_number: str | None = None) -> Any:
+    """A select of the club's memberships (active and ended) matching every
+    criterion given, found in the club's own profiles only."""
+    query = select(Membership).where(Membership.club_id == club.id)
+    if card_number is not None:
+        card_number = valid_text(card_number, "card_number", max_len=32, code="invalid_card_number")
+        query = query.where(Membership.card_number == card_number)
+    if email is not None:
+        query = query.where(Membership.email == normalize_email(email))
+    if phone is not None:
+        query = query.where(Membership.phone == normalize_phone(phone, country=club.country))
+    return query
 
 
 def find_membership(session: Session, club: Club, *, email: str | None = None, phone: str | None = None,
                     card_number: str | None = None) -> Membership | None:
-    query = select(Membership).where(Membership.club_id == club.id)
-    if card_number is not None:
-        card_number = valid_text(card_number, "card_number", max_len=32, code="invalid_card_number")
-        return session.scalar(query.where(Membership.card_number == card_number))
-    customer = _find_customer(
-        session, normalize_email(email) if email else None,
-        normalize_phone(phone, country=club.country) if phone else None,
-    )
-    if customer is None:
-        return None
-    return session.scalar(query.where(Membership.customer_id == customer.id))
+    """The club's member by card number, email or phone: the active one
+    when there is one, else the latest that ended."""
+    query = find_members(club, email=email, phone=phone, card_number=card_number)
+    return session.scalar(query.order_by((Membership.status == "active").desc(), Membership.id.desc()).limit(1))
 
 
 def enrol(
@@ -136,30 +142,29 @@ def enrol(
     *,
     email: str | None = None,
     phone: str | None = None,
-    name: str = "",
+    name: str | None = "",
     birthday: date | str | None = None,
+    locale: str | None = None,
     referral_code: str | None = None,
     actor: str = "api",
     now: datetime | None = None,
 ) -> tuple[Membership, bool]:
-    """Enrol a customer into ``club``; returns (membership, created)."""
+    """Enrol someone into ``club``; returns (membership, created). An
+    active member of the club with the same email (or else phone) is
+    returned as it is, with created False."""
     if not email and not phone:
         raise RuleViolation("give an email or a phone", code="email_or_phone_required")
     norm_email = normalize_email(email) if email else None
     norm_phone = normalize_phone(phone, country=club.country) if phone else None
-    if name is None:
-        name = ""
-    name = valid_text(name, "name", max_len=200, code="invalid_name", allow_empty=True)
+    name = _clean_name(name)
     born = _parse_birthday(birthday)
+    language = _clean_locale(locale)
     if referral_code is not None:
         referral_code = valid_text(referral_code, "referral_code", max_len=32, code="invalid_referral_code",
                                    allow_empty=True) or None
     now = now or utcnow()
 
-    customer = _get_or_create_customer(session, email=norm_email, phone=norm_phone, name=name, birthday=born)
-    existing = session.scalar(
-        select(Membership).where(Membership.club_id == club.id, Membership.customer_id == customer.id)
-    )
+    existing = _active_with(session, club.id, norm_email, norm_phone)
     if existing is not None:
         return existing, False
 
@@ -179,14 +184,13 @@ def enrol(
     for _ in range(5):
         candidate = Membership(
             club_id=club.id,
-            customer_id=customer.id,
             card_number=new_card_number(),
             serial_number=uuid.uuid4().hex,
             auth_token=secrets.token_urlsafe(24),
             download_token=secrets.token_urlsafe(24),
             referral_code=new_referral_code(),
             referred_by_id=referrer.id if referrer else None,
-            name=name or customer.name,
+            name=name, email=norm_email, phone=norm_phone, birthday=born, locale=language,
             status="active",
             balance=0, pending=0, cash_balance=0, stamps=0, expiring_points=0,
             version=1, change_seq=0,
@@ -203,9 +207,7 @@ def enrol(
         except IntegrityError:
             # Either the same person was enrolled concurrently (return theirs),
             # or a random card number / code collided (draw again).
-            existing = session.scalar(
-                select(Membership).where(Membership.club_id == club.id, Membership.customer_id == customer.id)
-            )
+            existing = _active_with(session, club.id, norm_email, norm_phone)
             if existing is not None:
                 return existing, False
     if member is None:
@@ -218,9 +220,68 @@ def enrol(
     # No card change is recorded: the card did not exist before this
     # transaction, and its first render already shows all of the above.
     emit_event(session, brand_id=club.brand_id, event_type="member.enrolled",
-               data={"member": member_figures(member), "email": customer.email, "phone": customer.phone,
-                     "name": member.name})
+               data={"member": member_figures(member), **profile_of(member)})
     return member, True
+
+
+def profile_of(member: Membership) -> dict[str, Any]:
+    """What the member's brand was told: the member's profile as data."""
+    return {
+        "name": member.name,
+        "email": member.email,
+        "phone": member.phone,
+        "birthday": member.birthday.isoformat() if member.birthday else None,
+        "locale": member.locale,
+    }
+
+
+def update_profile(session: Session, member: Membership, data: dict[str, Any]) -> Membership:
+    """Change the fields of ``PROFILE_FIELDS`` given in ``data`` (None
+    clears email, phone or birthday; a member keeps an email or a phone).
+    The brand's own edit, from its portal: RuleViolation when another
+    active member of the club has the email or phone. A change the card
+    shows (name, language) re-renders it; a tie to a customer that no
+    longer matches a proven email or phone is undone."""
+    unknown = sorted(set(data) - set(PROFILE_FIELDS))
+    if unknown:
+        raise RuleViolation(f"{unknown[0]}: unknown field", code="unknown_field")
+    values: dict[str, Any] = {}
+    if "name" in data:
+        values["name"] = _clean_name(data["name"])
+    if "email" in data:
+        values["email"] = normalize_email(data["email"]) if data["email"] else None
+    if "phone" in data:
+        values["phone"] = normalize_phone(data["phone"], country=member.club.country) if data["phone"] else None
+    if "birthday" in data:
+        values["birthday"] = _parse_birthday(data["birthday"])
+    if "locale" in data:
+        values["locale"] = _clean_locale(data["locale"])
+    if not values.get("email", member.email) and not values.get("phone", member.phone):
+        raise RuleViolation("a member keeps an email or a phone", code="email_or_phone_required")
+    changed = {key for key, value in values.items() if getattr(member, key) != value}
+    if not changed:
+        return member
+    for key in ("email", "phone"):
+        if key in changed and values[key] and member.status == "active":
+            column = Membership.email if key == "email" else Membership.phone
+            taken = session.scalar(select(Membership.id).where(
+                Membership.club_id == member.club_id, Membership.status == "active", column == values[key],
+                Membership.id != member.id))
+            if taken is not None:
+                raise RuleViolation(f"another member of this club has this {key}", code=f"{key}_taken")
+    for key in changed:
+        setattr(member, key, values[key])
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise RuleViolation("another member of this club has this email or phone; nothing was changed",
+                            code="contact_taken") from None
+    if changed & {"email", "phone"} and member.customer_id is not None and not still_tied(session, member):
+        member.customer_id = None
+    if changed & {"name", "locale"}:
+        record_card_change(session, member, reason="profile", payload={"fields": sorted(changed)})
+    return member
 
 
 def get_membership(session: Session, membership_id: int, *, brand_id: int | None = None) -> Membership:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -102,22 +104,75 @@ class Club(Base):
     brand: Mapped[Brand] = relationship(back_populates="clubs")
 
 
+class IdentifierKind(StrEnum):
+    EMAIL = "email"
+    PHONE = "phone"
+
+
+def _kind_column() -> Enum:
+    return Enum(IdentifierKind, name="kind", native_enum=False, create_constraint=True, length=8,
+                values_callable=lambda kinds: [k.value for k in kinds])
+
+
 class Customer(Base):
-    """A person, found by email or phone, who can hold cards of many clubs."""
+    """A person across clubs: the bank-app view of every card they hold.
+
+    It knows nothing a brand told us; it holds only the emails and phones
+    the person proved (``CustomerIdentifier``), and memberships point at it
+    once their profile carries one of those (see ``loyalty.identity``)."""
 
     __tablename__ = "customers"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    email: Mapped[str | None] = mapped_column(String(320), unique=True)
-    phone: Mapped[str | None] = mapped_column(String(32), unique=True)
-    name: Mapped[str] = mapped_column(String(200), default="")
-    birthday: Mapped[date | None]
-    locale: Mapped[str] = mapped_column(String(8), default="en")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_sign_in_at: Mapped[datetime | None]
+
+
+class CustomerIdentifier(Base):
+    """An email or phone a customer proved control of. One person each."""
+
+    __tablename__ = "customer_identifiers"
+    __table_args__ = (UniqueConstraint("kind", "value", name="uq_customer_identifiers_kind_value"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[IdentifierKind] = mapped_column(_kind_column())
+    # Canonical: lowercased email or E.164 phone (loyalty.contacts).
+    value: Mapped[str] = mapped_column(String(320))
+    verified_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SignInChallenge(Base):
+    """A sign-in link or code on its way to an email or phone. Only a hash
+    of the secret is kept; ``used_at`` spends it (also when a newer one
+    replaces it or the attempts run out)."""
+
+    __tablename__ = "sign_in_challenges"
+    __table_args__ = (Index("ix_sign_in_challenges_target", "kind", "target", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[IdentifierKind] = mapped_column(_kind_column())
+    target: Mapped[str] = mapped_column(String(320))
+    # SHA-256 hex of a link's token; argon2 of a code.
+    secret_hash: Mapped[str] = mapped_column(String(255), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+ACTIVE = text("status = 'active'")
+
+
 class Membership(Base):
-    """One customer's card in one club.
+    """One card in one club, with the profile that club's brand was given.
+
+    The profile (name, email, phone, birthday, locale) is the brand's
+    alone: another brand enrolling the same email gets a membership of its
+    own. Within a club an email or a phone belongs to one active membership
+    (partial unique indexes, so two tills at once cannot make two, and an
+    ended card does not block joining again). ``customer_id`` is set only
+    once the person proved the profile's email or phone (loyalty.identity).
 
     ``version`` grows on every change the card shows; ``change_seq`` is the
     global sequence number of the transaction that made that change (see
@@ -128,20 +183,29 @@ class Membership(Base):
 
     __tablename__ = "memberships"
     __table_args__ = (
-        UniqueConstraint("club_id", "customer_id", name="uq_memberships_club_customer"),
         UniqueConstraint("club_id", "card_number", name="uq_memberships_club_card_number"),
+        Index("uq_memberships_club_email_active", "club_id", "email", unique=True,
+              sqlite_where=ACTIVE, postgresql_where=ACTIVE),
+        Index("uq_memberships_club_phone_active", "club_id", "phone", unique=True,
+              sqlite_where=ACTIVE, postgresql_where=ACTIVE),
         Index("ix_memberships_change_seq", "change_seq"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     club_id: Mapped[int] = mapped_column(ForeignKey("clubs.id", ondelete="CASCADE"), index=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"), index=True)
     card_number: Mapped[str] = mapped_column(String(32))
     serial_number: Mapped[str] = mapped_column(String(64), unique=True)
     auth_token: Mapped[str] = mapped_column(String(64))
     # Secret part of the member's apple_pass_url / card page URL.
     download_token: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
+    # Canonical forms (loyalty.contacts): lowercased email, E.164 phone.
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    birthday: Mapped[date | None]
+    # The language of the card and of what we send the member (en, ru).
+    locale: Mapped[str] = mapped_column(String(8), default="en")
     status: Mapped[str] = mapped_column(String(16), default="active")  # active | ended
     ended_at: Mapped[datetime | None]
     # Derived figures kept for fast reads; the ledger is the truth and tests
@@ -169,7 +233,7 @@ class Membership(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     club: Mapped[Club] = relationship()
-    customer: Mapped[Customer] = relationship()
+    customer: Mapped[Customer | None] = relationship()
 
 
 class ChangeCounter(Base):

@@ -34,7 +34,7 @@ from wallet.loyalty.ledger import (
     window_spend,
 )
 from wallet.loyalty.ledger_models import EXPIRE, RELEASE, TIER, PointLot
-from wallet.loyalty.models import Club, Customer, Membership
+from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.program import Program
 from wallet.loyalty.webhooks import emit_event
 
@@ -124,10 +124,9 @@ def _candidates(session: Session, as_of: datetime) -> set[int]:
     if birthday_clubs:
         today = as_of.date()
         rows = session.execute(
-            select(Membership.id, Customer.birthday, Membership.created_at)
-            .join(Customer, Customer.id == Membership.customer_id)
+            select(Membership.id, Membership.birthday, Membership.created_at)
             .where(Membership.club_id.in_(birthday_clubs), Membership.status == "active",
-                   Customer.birthday.is_not(None))
+                   Membership.birthday.is_not(None))
         )
         for member_id, born, created in rows:
             if birthday_due(born, created.date(), today) is not None:
@@ -182,8 +181,8 @@ def _process(session: Session, member_id: int, as_of: datetime, report: Report) 
     if _review_tier(session, member, program, as_of, report):
         messages.append(f"Your tier is now {member.tier}")
 
-    if program.birthday_points > 0 and member.status == "active" and member.customer.birthday:
-        day = birthday_due(member.customer.birthday, member.created_at.date(), as_of.date())
+    if program.birthday_points > 0 and member.status == "active" and member.birthday:
+        day = birthday_due(member.birthday, member.created_at.date(), as_of.date())
         if day is not None:
             bonus = grant_bonus(session, member, program.birthday_points, kind="birthday",
                                 dedupe_key=f"birthday:{member.id}:{day.year}", actor=ACTOR,

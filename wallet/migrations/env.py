@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from alembic import context
+from sqlalchemy import event
 
 from wallet.db import import_all_models, make_engine
 
@@ -33,6 +34,15 @@ def run_migrations_online() -> None:
         _run(connection)
         return
     engine = make_engine(_url(), sqlite_immediate=True)
+    if engine.dialect.name == "sqlite":
+        # Batch mode rebuilds a table by copying it and dropping the old
+        # one; with foreign keys on, that DROP would cascade into every row
+        # that points at it (a membership's ledger, lots, registrations).
+        # SQLite's own procedure for such changes: keys off, rebuild, then
+        # foreign_key_check before commit (see _run).
+        @event.listens_for(engine, "connect")
+        def _foreign_keys_off(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            dbapi_conn.execute("PRAGMA foreign_keys=OFF")
     try:
         with engine.connect() as conn:
             _run(conn)
@@ -45,6 +55,10 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
                       render_as_batch=True, compare_type=True)
     with context.begin_transaction():
         context.run_migrations()
+        if connection.dialect.name == "sqlite":
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"the migration left rows pointing at nothing: {broken[:5]}")
 
 
 if context.is_offline_mode():

@@ -62,8 +62,7 @@ def club_context(club: Club, settings: PassSettings) -> passdata.ClubContext:
 
 
 def _locale(membership: Membership) -> str:
-    customer = membership.customer
-    return (customer.locale if customer is not None else None) or "en"
+    return membership.locale or "en"
 
 
 def pass_json(membership: Membership, settings: PassSettings) -> dict[str, Any]:
