@@ -1,8 +1,23 @@
-"""Process-wide services hung on the app: the database, rate limiter, i18n."""
+"""Process-wide services hung on the app: the database, rate limiter, i18n;
+and the request's sessions with the one way a request owns its transaction.
+
+A request that writes does so in a unit of work: ``@transactional`` on a
+view (or ``write_endpoint`` for the JSON API, which adds Idempotency-Key on
+top of ``unit_of_work``). The view writes through ``get_session()`` and never
+commits: the unit of work commits when the view answers, and rolls back when
+it raises or answers 400 or more, so a refused request changes nothing.
+Code outside a request (commands, workers) uses ``Database.transaction()``,
+which commits and rolls back the same way.
+"""
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g, request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Flask, Response, current_app, g, request
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -54,10 +69,66 @@ def webhook_targets(app: Flask | None = None) -> TargetPolicy:
 
 def get_session() -> Session:
     """The request's write session (BEGIN IMMEDIATE on SQLite), closed at
-    teardown. Handlers commit explicitly."""
+    teardown; only inside the request's unit of work, which owns its
+    transaction."""
+    if not g.get("in_unit_of_work"):
+        raise RuntimeError("get_session() outside a unit of work: decorate the view with @transactional")
+    return _write_session()
+
+
+def _write_session() -> Session:
     if "db_session" not in g:
         g.db_session = get_db().write_session()
     return g.db_session
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Session]:
+    """The request's transaction: what the block writes through
+    ``get_session()`` is committed when the block ends, and rolled back if
+    it raises (the exception goes on)."""
+    if g.get("in_unit_of_work"):
+        raise RuntimeError("this request already has a unit of work open")
+    session = _write_session()
+    g.in_unit_of_work = True
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        g.in_unit_of_work = False
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _Refused(Exception):
+    """A view's answer of 400 or more, carried out of the unit of work so
+    that what the view wrote is rolled back."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+def transactional(view: F) -> F:
+    """Run a view that writes in the request's unit of work: committed when
+    it answers below 400, rolled back when it answers 400 or more or raises."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        try:
+            with unit_of_work():
+                response = current_app.make_response(view(*args, **kwargs))
+                if response.status_code >= 400:
+                    raise _Refused(response)
+        except _Refused as refused:
+            return refused.response
+        return response
+
+    return wrapper  # type: ignore[return-value]
 
 
 def get_read_session() -> Session:

@@ -1,8 +1,9 @@
 """Idempotency-Key: a retried write is answered, not booked again.
 
-``write_endpoint`` wraps every API view that changes something. It owns the
-request's transaction: the view only does its work in ``get_session()``;
-the wrapper commits on success and rolls back on any error.
+``write_endpoint`` wraps every API view that changes something. It runs the
+view in the request's unit of work (wallet.extensions): the view only does
+its work in ``get_session()``; the work commits on success and rolls back
+on any error.
 
 With an Idempotency-Key (required where the view says so):
 1. A key row is inserted and committed first, in its own short transaction,
@@ -40,7 +41,7 @@ from wallet.api.auth import current_brand_id
 from wallet.api.errors import ApiError, error_response, response_for
 from wallet.api.models import DONE, IN_FLIGHT, IdempotencyKey
 from wallet.db import utcnow
-from wallet.extensions import get_db, get_session
+from wallet.extensions import get_db, unit_of_work
 from wallet.loyalty.errors import LoyaltyError
 
 HEADER = "Idempotency-Key"
@@ -162,6 +163,11 @@ def _client_error(exc: BaseException) -> Response | None:
     return None
 
 
+class _TakenOver(Exception):
+    """A retry took the key over while this request worked: its work is
+    rolled back and the retry's answer stands."""
+
+
 def write_endpoint(idempotency: str = "optional") -> Callable[[F], F]:
     """Wrap a view that writes. ``idempotency``: "required" (a missing key
     is a 400) or "optional"; either way a given key is honoured."""
@@ -181,13 +187,20 @@ def write_endpoint(idempotency: str = "optional") -> Callable[[F], F]:
                 owner, replay = _claim(brand_id, key, _fingerprint())
                 if replay is not None:
                     return replay
-            session = get_session()
             try:
-                response = make_response(view(*args, **kwargs))
+                with unit_of_work() as session:
+                    response = make_response(view(*args, **kwargs))
+                    if key is not None and not _store(session, brand_id, key, owner, response):
+                        raise _TakenOver
+            except _TakenOver:
+                return error_response(409, "request_in_flight",
+                                      f"{HEADER} {key!r} was taken over by a retry; nothing was booked here")
             except Exception as exc:  # noqa: BLE001 - sorted below: client error or crash
-                session.rollback()
+                # The unit of work has rolled back what the view wrote.
                 answer = _client_error(exc)
                 if answer is None:
+                    # A crash, or the commit failed: nothing was booked. Free
+                    # the key at once rather than make the retry wait out the lease.
                     if key is not None:
                         _release(brand_id, key, owner)
                     raise
@@ -195,19 +208,6 @@ def write_endpoint(idempotency: str = "optional") -> Callable[[F], F]:
                     with get_db().transaction() as other:
                         _store(other, brand_id, key, owner, answer)
                 return answer
-            if key is not None and not _store(session, brand_id, key, owner, response):
-                session.rollback()
-                return error_response(409, "request_in_flight",
-                                      f"{HEADER} {key!r} was taken over by a retry; nothing was booked here")
-            try:
-                session.commit()
-            except Exception:
-                # Nothing was booked: free the key at once rather than make
-                # the client's retry wait out the lease.
-                session.rollback()
-                if key is not None:
-                    _release(brand_id, key, owner)
-                raise
             return response
 
         return wrapper  # type: ignore[return-value]

@@ -31,7 +31,7 @@ from sqlalchemy.orm import joinedload
 from wallet.apple.certs import get_identity
 from wallet.apple.models import DeviceLogEntry, DeviceRegistration
 from wallet.apple.pkpass import MIME_TYPE, render_pkpass
-from wallet.extensions import get_read_session, get_session, limiter
+from wallet.extensions import get_read_session, get_session, limiter, transactional
 from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.webhooks import emit_event
 
@@ -134,12 +134,12 @@ def _json_body() -> dict[str, Any] | None:
 
 @bp.post("/devices/<device_id>/registrations/<pass_type>/<serial>")
 @_auth_failures
+@transactional
 def register(device_id: str, pass_type: str, serial: str) -> Response:
     session = get_session()
     try:
         membership = _authenticated_membership(session, pass_type, serial, lock=True)
     except _Unauthorized:
-        session.rollback()
         return _unauthorized()
     body = _json_body()
     push_token = body.get("pushToken") if body else None
@@ -148,7 +148,6 @@ def register(device_id: str, pass_type: str, serial: str) -> Response:
         or not isinstance(push_token, str)
         or not _PUSH_TOKEN.fullmatch(push_token)
     ):
-        session.rollback()
         return _empty(400)
     existing = session.scalar(
         select(DeviceRegistration).where(
@@ -159,30 +158,26 @@ def register(device_id: str, pass_type: str, serial: str) -> Response:
     if existing is not None:
         if existing.push_token != push_token:
             existing.push_token = push_token
-        session.commit()
         return _empty(200)
     first = not session.scalar(
         select(func.count()).select_from(DeviceRegistration).where(
             DeviceRegistration.membership_id == membership.id
         )
     )
-    session.add(
-        DeviceRegistration(
-            device_library_identifier=device_id,
-            pass_type_identifier=pass_type,
-            membership_id=membership.id,
-            push_token=push_token,
-        )
-    )
-    if first:
-        _emit_card_event(session, membership, "card.installed")
     try:
-        session.commit()
+        with session.begin_nested():
+            session.add(
+                DeviceRegistration(
+                    device_library_identifier=device_id,
+                    pass_type_identifier=pass_type,
+                    membership_id=membership.id,
+                    push_token=push_token,
+                )
+            )
     except IntegrityError:
         # The same device registered the same pass concurrently (PostgreSQL;
         # SQLite write sessions are serialised): the other request created
         # it, so this one is the "already registered" case.
-        session.rollback()
         session.execute(
             DeviceRegistration.__table__.update()
             .where(
@@ -191,19 +186,20 @@ def register(device_id: str, pass_type: str, serial: str) -> Response:
             )
             .values(push_token=push_token)
         )
-        session.commit()
         return _empty(200)
+    if first:
+        _emit_card_event(session, membership, "card.installed")
     return _empty(201)
 
 
 @bp.delete("/devices/<device_id>/registrations/<pass_type>/<serial>")
 @_auth_failures
+@transactional
 def unregister(device_id: str, pass_type: str, serial: str) -> Response:
     session = get_session()
     try:
         membership = _authenticated_membership(session, pass_type, serial, lock=True)
     except _Unauthorized:
-        session.rollback()
         return _unauthorized()
     removed = session.execute(
         delete(DeviceRegistration).where(
@@ -219,7 +215,6 @@ def unregister(device_id: str, pass_type: str, serial: str) -> Response:
         )
         if not remaining:
             _emit_card_event(session, membership, "card.removed")
-    session.commit()
     # Apple documents 200 for a successful unregistration; a device that was
     # not registered has nothing left to undo, which is the same outcome.
     return _empty(200)
@@ -300,6 +295,7 @@ def latest_pass(pass_type: str, serial: str) -> Response:
 
 @bp.post("/log")
 @limiter.limit(_log_limit)
+@transactional
 def device_logs() -> Response:
     body = _json_body()
     logs = body.get("logs") if body else None
@@ -314,7 +310,6 @@ def device_logs() -> Response:
         session.add_all(DeviceLogEntry(message=line, remote_addr=remote) for line in lines)
         session.flush()
         _trim_logs(session)
-        session.commit()
     return _empty(200)
 
 
