@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from wallet.extensions import get_db, limiter
+from wallet.extensions import get_session, limiter, transactional
 from wallet.loyalty.brands import BrandError, authenticate_staff, register_brand
 from wallet.loyalty.errors import NotAuthenticated
 from wallet.web.forms import refuse
@@ -39,16 +39,16 @@ def _failed(response: Response) -> bool:
 
 @bp.route("/signup", methods=["GET", "POST"])
 @public_view
+@transactional
 def signup() -> Response | tuple[str, int] | str:
     if current_user.is_authenticated:
         return redirect(url_for("portal.dashboard"))
     form = SignupForm()
     if form.validate_on_submit():
         try:
-            with get_db().transaction() as session:
-                _brand, owner = register_brand(session, name=form.brand_name.data, email=form.email.data,
-                                               password=form.password.data)
-                user = PortalUser.of(owner)
+            _brand, owner = register_brand(get_session(), name=form.brand_name.data, email=form.email.data,
+                                           password=form.password.data)
+            user = PortalUser.of(owner)
         except BrandError as exc:
             refuse(form, exc, {"invalid_email": "email", "email_taken": "email",
                                "invalid_password": "password"}, default="brand_name")
@@ -63,6 +63,7 @@ def signup() -> Response | tuple[str, int] | str:
 @public_view
 @limiter.limit(_login_limit, methods=["POST"], deduct_when=_failed)
 @limiter.limit(_login_limit, methods=["POST"], key_func=_email_key, deduct_when=_failed)
+@transactional
 def login() -> Response | tuple[str, int] | str:
     if current_user.is_authenticated:
         return redirect(url_for("portal.dashboard"))
@@ -70,8 +71,7 @@ def login() -> Response | tuple[str, int] | str:
     refused = False
     if form.validate_on_submit():
         try:
-            with get_db().transaction() as session:
-                user = PortalUser.of(authenticate_staff(session, form.email.data, form.password.data))
+            user = PortalUser.of(authenticate_staff(get_session(), form.email.data, form.password.data))
         except NotAuthenticated:
             refused = True
         else:
