@@ -60,6 +60,9 @@ def load_config(instance_path: str | os.PathLike[str]) -> dict[str, Any]:
         "API_RATE_LIMIT": env.get("API_RATE_LIMIT") or "6000 per minute",
         # Failed portal sign-ins, counted per client address and per email.
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT") or "10 per minute;50 per hour",
+        # Join forms and /me sign-in links sent, per client address: each can
+        # write to somebody's inbox or phone.
+        "JOIN_RATE_LIMIT": env.get("JOIN_RATE_LIMIT") or "100 per hour",
         "MAX_CONTENT_LENGTH": _int(env.get("MAX_CONTENT_LENGTH"), 16 * 1024 * 1024),
         # Email: through this SMTP server when SMTP_HOST is set, else written
         # to the log (see wallet.jobs.notify).

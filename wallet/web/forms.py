@@ -37,6 +37,7 @@ class PageForm(FlaskForm):
 # Page wording for the core's error codes; a code missing here shows the
 # generic message, never the core's English.
 MESSAGES: dict[str, object] = {
+    "email_or_phone_required": _l("Give an email or a phone number."),
     "invalid_email": _l("Enter an email address like name@example.com."),
     "invalid_phone": _l("Enter a phone number in international format, like +7 916 123-45-67."),
     "invalid_password": _l("Use at least 8 characters."),
@@ -44,6 +45,7 @@ MESSAGES: dict[str, object] = {
     "invalid_name": _l("Enter a name of at most 200 characters, without special characters."),
     "invalid_birthday": _l("Enter a real date of birth."),
     "invalid_referral_code": _l("This referral code is not valid."),
+    "unknown_referral_code": _l("This referral code is not valid."),
 }
 GENERIC = _l("Please check this field.")
 

@@ -4,6 +4,15 @@ Every view of this blueprint needs a signed-in staff user unless it is marked
 ``@public_view`` (sign-up, sign-in, and the like), so a new page is private
 by default. Views load what they show through ``wallet.web.portal.scope``,
 which answers 404 for anything of another brand.
+
+Adding a page: a module here whose views register on ``bp`` (import it at
+the bottom of this file); ``current_staff()`` (wallet.web.security) gives
+the signed-in person's brand_id and role (``StaffRole``); a form subclasses
+``wallet.web.forms.PageForm`` and its template draws each field with
+``field()`` from templates/macros/forms.html, showing a core refusal with
+``refuse()``; a refused form answers 422 and saves nothing; every text goes
+through ``_()`` / ``_l()`` and into the catalogues (README, Pages); a
+browser test uses the ``new_page`` and ``shoot`` fixtures of tests/pages.
 """
 
 from __future__ import annotations
@@ -38,4 +47,4 @@ def _require_sign_in():  # type: ignore[no-untyped-def]
     return None
 
 
-from wallet.web.portal import auth, dashboard  # noqa: E402,F401  (routes register on bp)
+from wallet.web.portal import auth, clubs, dashboard  # noqa: E402,F401  (routes register on bp)

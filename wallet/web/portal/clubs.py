@@ -1,0 +1,24 @@
+"""A club in the portal: /portal/clubs/<club_id>, the hub from which the
+club's pages are reached (its public page, join link and poster here; its
+members, settings, till and imports as they are added)."""
+
+from __future__ import annotations
+
+from flask import current_app, render_template, url_for
+from sqlalchemy import func, select
+
+from wallet.extensions import get_read_session
+from wallet.loyalty.models import Membership
+from wallet.web.portal import bp
+from wallet.web.portal.scope import brand_club_or_404
+
+
+@bp.get("/clubs/<int:club_id>")
+def club(club_id: int) -> str:
+    session = get_read_session()
+    found = brand_club_or_404(session, club_id)
+    members = session.scalar(
+        select(func.count(Membership.id)).where(Membership.club_id == found.id, Membership.status == "active")
+    ) or 0
+    join_url = current_app.config["PUBLIC_BASE_URL"] + url_for("public.join", club_id=found.id)
+    return render_template("portal/club.html", club=found, members=members, join_url=join_url)
