@@ -82,6 +82,12 @@ def test_a_search_for_wildcards_finds_only_what_it_says(client: FlaskClient, clu
     assert "Bean &amp; Leaf Rewards" not in html and "0 clubs" in html
 
 
+def test_any_search_text_is_answered_without_an_error(client: FlaskClient, clubs) -> None:
+    for q in ("bean\x00", "_" * 500, "' OR 1=1 --"):
+        assert client.get("/clubs", query_string={"q": q, "category": "nope", "page": "x"}).status_code == 200
+    assert client.get("/clubs?q=%ED%A0%80%00%FF").status_code == 200  # not UTF-8 at all
+
+
 def test_a_club_page_tells_its_benefits_terms_and_where_to_join(new_page, shoot, clubs) -> None:
     for device, locale in (("phone", "en-US"), ("laptop", "en-US"), ("phone", "ru-RU")):
         page = new_page(device, locale=locale)

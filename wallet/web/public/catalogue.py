@@ -47,7 +47,8 @@ def home() -> str:
 
 @bp.get("/clubs")
 def catalogue() -> str:
-    q = (request.args.get("q") or "").strip()[:MAX_QUERY]
+    # PostgreSQL refuses NUL in text, and no club name holds a control character.
+    q = "".join(ch for ch in (request.args.get("q") or "") if ch.isprintable()).strip()[:MAX_QUERY]
     category = request.args.get("category") or None
     if category is not None and category not in CATEGORIES:
         category = None
