@@ -290,3 +290,15 @@ def get_membership(session: Session, membership_id: int, *, brand_id: int | None
     if member is None or (brand_id is not None and member.club.brand_id != brand_id):
         raise NotFound(f"no member {membership_id}", code="member_not_found")
     return member
+
+
+def end_membership(session: Session, membership: Membership, *, now: datetime | None = None) -> bool:
+    """The member leaves the club: the card is voided on the phone (a card
+    change, so it is pushed) and the ledger keeps its history; joining
+    again later gives a new card. Returns False when it had already ended."""
+    if membership.status == "ended":
+        return False
+    membership.status = "ended"
+    membership.ended_at = now or utcnow()
+    record_card_change(session, membership, reason="ended")
+    return True

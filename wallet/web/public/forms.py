@@ -34,3 +34,9 @@ class JoinForm(PageForm):
             return False
         return valid
 
+
+
+class SignInForm(PageForm):
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=320)],
+                       description=_l("We send a sign-in link to it."),
+                       render_kw={"autocomplete": "email", "inputmode": "email"})

@@ -2,28 +2,27 @@
 
 A new member lands on their card page. Someone the club already has (by
 email or phone) gets no second card, and the page shows nothing of the
-first: anyone can type an email, so the card's link goes to that email or
-phone instead, and the page says so.
+first: anyone can type an email, so the card's link goes to the address
+the club has for that card (``identity.send_card_link``, a few times an
+hour at most), and the page says so.
 """
 
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
-from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from wallet.extensions import get_db, limiter
 from wallet.loyalty.clubs import get_club
-from wallet.loyalty.contacts import normalize_email, normalize_phone
+from wallet.loyalty.contacts import normalize_email
 from wallet.loyalty.errors import NotFound, RuleViolation
-from wallet.loyalty.members import enrol, find_membership
-from wallet.loyalty.models import Club, Membership
-from wallet.loyalty.notifications import Channel
+from wallet.loyalty.identity import send_card_link
+from wallet.loyalty.members import enrol
 from wallet.web.forms import refuse
 from wallet.web.public import bp
 from wallet.web.public.benefits import benefits
-from wallet.web.public.card_links import send_card_link
 from wallet.web.public.catalogue import public_club_or_404
 from wallet.web.public.forms import JoinForm
 
@@ -40,22 +39,6 @@ def _join_limit() -> str:
     return current_app.config["JOIN_RATE_LIMIT"]
 
 
-def _known_member(session: Session, club: Club, email: str | None,
-                  phone: str | None) -> tuple[Membership, Channel, str] | None:
-    """The member the club already has under the email or the phone typed,
-    with the channel and address the club knows them by (never one the
-    joiner added: the link must reach the card's owner, not the joiner)."""
-    if email:
-        member = find_membership(session, club, email=email)
-        if member is not None:
-            return member, Channel.EMAIL, normalize_email(email)
-    if phone:
-        member = find_membership(session, club, phone=phone)
-        if member is not None:
-            return member, Channel.SMS, normalize_phone(phone, country=club.country)
-    return None
-
-
 @bp.route("/clubs/<int:club_id>/join", methods=["GET", "POST"])
 @limiter.limit(_join_limit, methods=["POST"])
 def join(club_id: int) -> Response | tuple[str, int] | str:
@@ -65,24 +48,18 @@ def join(club_id: int) -> Response | tuple[str, int] | str:
         form.referral_code.data = request.args["ref"][:32]
     if form.validate_on_submit():
         email, phone = form.email.data or None, form.phone.data or None
-        channel = Channel.EMAIL if email else Channel.SMS
         try:
             with get_db().transaction() as db:
                 found = get_club(db, club_id)
-                known = _known_member(db, found, email, phone)
-                created = False
-                if known is None:
-                    member, created = enrol(db, found, email=email, phone=phone, name=form.name.data,
-                                            birthday=form.birthday.data,
-                                            referral_code=form.referral_code.data or None, actor="web")
-                    token = member.download_token
-                    if not created:  # joined a moment ago, in another request
-                        known = _known_member(db, found, email, phone)
-                if known is not None:
-                    member, channel, to = known
-                    card_url = current_app.config["PUBLIC_BASE_URL"] + url_for("public.card",
-                                                                               token=member.download_token)
-                    send_card_link(db, member, card_url=card_url, channel=channel, to=to)
+                member, created = enrol(db, found, email=email, phone=phone, name=form.name.data,
+                                        birthday=form.birthday.data, locale=str(get_locale() or "en"),
+                                        referral_code=form.referral_code.data or None, actor="web")
+                token = member.download_token
+                if not created:
+                    # To the address the club has for the card, never to the page.
+                    card_url = current_app.config["PUBLIC_BASE_URL"] + url_for("public.card", token=token)
+                    send_card_link(db, member, card_url=card_url)
+                    matched = email if email and member.email == normalize_email(email) else phone
         except NotFound:
             abort(404)  # the club closed while the form was open
         except RuleViolation as exc:
@@ -91,8 +68,8 @@ def join(club_id: int) -> Response | tuple[str, int] | str:
             if created:
                 flash(_("Welcome to %(club)s! Add your card to your phone's wallet.", club=club.name), "success")
                 return redirect(url_for("public.card", token=token))
-            # Where the link went, for the next page only; never the card.
-            session["card_link_sent_to"] = email if channel == Channel.EMAIL else phone
+            # What the joiner typed that the club knows, for the next page only.
+            session["card_link_sent_to"] = matched
             return redirect(url_for("public.join_sent", club_id=club_id))
     return (render_template("public/join.html", club=club, form=form, benefits=benefits(club)),
             REFUSED if form.errors else 200)

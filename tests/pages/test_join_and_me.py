@@ -1,9 +1,10 @@
-"""Joining a club on a phone, and joining twice."""
+"""Joining a club on a phone, joining twice, and /me across brands."""
 
 from __future__ import annotations
 
 import re
 
+from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from tests.support.apple import ca_bundle, manifest_problems, openssl_verify, unzip
@@ -122,3 +123,48 @@ def test_joining_again_makes_no_second_card_shows_nothing_of_it_and_sends_its_li
     [sent] = _notifications(db)
     assert sent["channel"] == "email" and sent["to"] == "anna@example.test"
     assert card_url.split("/cards/")[1] in sent["body"]
+
+
+def test_me_signs_in_by_an_emailed_link_and_shows_every_card_across_brands(new_page, shoot, db) -> None:
+    bean = _club(db)
+    books = _club(db, email="owner@books.test", name="Page Turner", category="books")
+    for club_id in (bean, books):
+        page = new_page("phone")
+        page.goto(f"/clubs/{club_id}/join")
+        _join(page, email="anna@example.test")
+    page = new_page("phone")
+    page.goto("/me")
+    shoot(page, "me-sign-in")
+    page.get_by_label("Email").fill("anna@example.test")
+    page.get_by_role("button", name="Send me a sign-in link").click()
+    assert "anna@example.test" in page.get_by_role("status").inner_text()
+    link = re.search(r"https?://\S+/me/sign-in/\S+", _notifications(db)[-1]["body"]).group(0)
+    page.goto(link)
+    page.get_by_role("button", name="Sign in and show my cards").click()
+    assert page.get_by_role("heading", name="Bean Club").is_visible()
+    assert page.get_by_role("heading", name="Page Turner").is_visible()
+    shoot(page, "me")
+    page.get_by_text("Leave this club").first.click()
+    page.get_by_role("button", name=re.compile("^Leave ")).first.click()
+    assert "You have left" in page.get_by_role("status").inner_text()
+    with db.session() as session:
+        assert session.scalar(select(func.count(Membership.id)).where(Membership.status == "ended")) == 1
+    page.goto(link)
+    page.get_by_role("button", name="Sign in and show my cards").click()
+    assert "expired or was already used" in page.get_by_role("alert").inner_text()
+
+
+def test_nobody_leaves_a_club_for_someone_else(client: FlaskClient, db) -> None:
+    club_id = _club(db)
+    html = client.get(f"/clubs/{club_id}/join").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+    client.post(f"/clubs/{club_id}/join", data={"csrf_token": token, "name": "Anna", "email": "anna@example.test",
+                                                "consent": "y"})
+    with db.session() as session:
+        member_id = session.scalars(select(Membership.id)).one()
+    with client.session_transaction() as cookie:
+        cookie["customer_id"] = 424242  # signed in as somebody else
+    response = client.post(f"/me/cards/{member_id}/leave", data={"csrf_token": token})
+    assert response.status_code == 404
+    with db.session() as session:
+        assert session.get(Membership, member_id).status == "active"
