@@ -14,7 +14,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from wallet.extensions import get_db, limiter
+from wallet.extensions import get_session, limiter, transactional
 from wallet.loyalty.clubs import get_club
 from wallet.loyalty.contacts import normalize_email
 from wallet.loyalty.errors import NotFound, RuleViolation
@@ -41,6 +41,7 @@ def _join_limit() -> str:
 
 @bp.route("/clubs/<int:club_id>/join", methods=["GET", "POST"])
 @limiter.limit(_join_limit, methods=["POST"])
+@transactional
 def join(club_id: int) -> Response | tuple[str, int] | str:
     club = public_club_or_404(club_id)
     form = JoinForm()
@@ -48,18 +49,17 @@ def join(club_id: int) -> Response | tuple[str, int] | str:
         form.referral_code.data = request.args["ref"][:32]
     if form.validate_on_submit():
         email, phone = form.email.data or None, form.phone.data or None
+        db = get_session()
         try:
-            with get_db().transaction() as db:
-                found = get_club(db, club_id)
-                member, created = enrol(db, found, email=email, phone=phone, name=form.name.data,
-                                        birthday=form.birthday.data, locale=str(get_locale() or "en"),
-                                        referral_code=form.referral_code.data or None, actor="web")
-                token = member.download_token
-                if not created:
-                    # To the address the club has for the card, never to the page.
-                    card_url = current_app.config["PUBLIC_BASE_URL"] + url_for("public.card", token=token)
-                    send_card_link(db, member, card_url=card_url)
-                    matched = email if email and member.email == normalize_email(email) else phone
+            member, created = enrol(db, get_club(db, club_id), email=email, phone=phone, name=form.name.data,
+                                    birthday=form.birthday.data, locale=str(get_locale() or "en"),
+                                    referral_code=form.referral_code.data or None, actor="web")
+            token = member.download_token
+            if not created:
+                # To the address the club has for the card, never to the page.
+                card_url = current_app.config["PUBLIC_BASE_URL"] + url_for("public.card", token=token)
+                send_card_link(db, member, card_url=card_url)
+                matched = email if email and member.email == normalize_email(email) else phone
         except NotFound:
             abort(404)  # the club closed while the form was open
         except RuleViolation as exc:

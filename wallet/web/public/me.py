@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from wallet.apple.links import apple_pass_url
-from wallet.extensions import get_db, get_read_session, limiter
+from wallet.extensions import get_db, get_read_session, get_session, limiter, transactional
 from wallet.google.links import google_save_url
 from wallet.loyalty.cardfacts import card_facts
 from wallet.loyalty.errors import NotAuthenticated, RateLimited, RuleViolation
@@ -101,16 +101,16 @@ def me_sign_out() -> Response:
 
 
 @bp.post("/me/cards/<int:member_id>/leave")
+@transactional
 def me_leave(member_id: int) -> Response:
     customer_id = _signed_in_customer()
     if customer_id is None:
         return redirect(url_for("public.me"))
-    with get_db().transaction() as db:
-        member = db.get(Membership, member_id) if 0 < member_id < 2**63 else None
-        # Only one's own card: anything else answers as if it did not exist.
-        if member is None or member.customer_id != customer_id:
-            abort(404)
-        club = member.club.name
-        end_membership(db, member)
+    member = get_session().get(Membership, member_id)
+    # Only one's own card: anything else answers as if it did not exist.
+    if member is None or member.customer_id != customer_id:
+        abort(404)
+    club = member.club.name
+    end_membership(get_session(), member)
     flash(_("You have left %(club)s. Its card no longer works.", club=club), "info")
     return redirect(url_for("public.me"))
