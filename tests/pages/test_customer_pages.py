@@ -9,6 +9,7 @@ import pytest
 import zxingcpp
 from flask.testing import FlaskClient
 from PIL import Image
+from playwright.sync_api import expect
 
 from wallet.db import Database
 from wallet.loyalty.brands import register_brand
@@ -63,18 +64,18 @@ def test_the_catalogue_searches_and_filters_by_category(new_page, shoot, clubs) 
     for device in ("phone", "laptop"):
         page = new_page(device)
         page.goto("/clubs")
-        assert page.get_by_role("link", name="Bean & Leaf Rewards").count() == 1
+        expect(page.get_by_role("link", name="Bean & Leaf Rewards")).to_have_count(1)
         shoot(page, "catalogue")
         page.get_by_label("Search clubs").fill("book")
         page.get_by_role("button", name="Search").click()
-        assert page.get_by_text("1 club", exact=True).is_visible()
-        assert page.get_by_role("link", name="Bean & Leaf Rewards").count() == 0
+        expect(page.get_by_text("1 club", exact=True)).to_be_visible()
+        expect(page.get_by_role("link", name="Bean & Leaf Rewards")).to_have_count(0)
         page.get_by_label("Search clubs").fill("")
         page.get_by_role("button", name="Search").click()
         page.get_by_role("navigation", name="Categories").get_by_role("link", name="Cafés").click()
         assert "category=cafe" in page.url
-        assert page.get_by_role("link", name="Page Turner Club").count() == 0
-        assert page.get_by_role("link", name="Bean & Leaf Rewards").count() == 1
+        expect(page.get_by_role("link", name="Page Turner Club")).to_have_count(0)
+        expect(page.get_by_role("link", name="Bean & Leaf Rewards")).to_have_count(1)
 
 
 def test_a_search_for_wildcards_finds_only_what_it_says(client: FlaskClient, clubs) -> None:
@@ -97,12 +98,12 @@ def test_a_club_page_tells_its_benefits_terms_and_where_to_join(new_page, shoot,
         if locale == "en-US":
             assert "5 points for every RUB 100.00 spent" in benefits
             assert "100 points welcome bonus" in benefits
-            assert page.get_by_text("Points are valid for one year.").is_visible()
+            expect(page.get_by_text("Points are valid for one year.")).to_be_visible()
             page.get_by_role("link", name="Join the club").click()
             assert page.url.endswith(f"/clubs/{clubs[0]}/join")
         else:
             assert "5 баллов за каждые 100,00" in benefits
-            assert page.get_by_role("link", name="Вступить в клуб").is_visible()
+            expect(page.get_by_role("link", name="Вступить в клуб")).to_be_visible()
 
 
 def test_an_unknown_club_is_404_everywhere(client: FlaskClient, clubs) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from flask.testing import FlaskClient
+from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from tests.support.apple import ca_bundle, manifest_problems, openssl_verify, unzip
@@ -102,7 +103,7 @@ def test_a_referral_link_prefills_its_code_and_a_russian_browser_joins_in_russia
     page.get_by_label("Телефон").fill("+7 916 123-45-67")
     page.get_by_label("Я принимаю условия клуба").check()
     page.get_by_role("button", name="Вступить и получить карту").click()
-    assert page.get_by_role("link", name="Добавить в Apple Wallet").is_visible()
+    expect(page.get_by_role("link", name="Добавить в Apple Wallet")).to_be_visible()
     shoot(page, "card-ru")
 
 
@@ -141,8 +142,8 @@ def test_me_signs_in_by_an_emailed_link_and_shows_every_card_across_brands(new_p
     link = re.search(r"https?://\S+/me/sign-in/\S+", _notifications(db)[-1]["body"]).group(0)
     page.goto(link)
     page.get_by_role("button", name="Sign in and show my cards").click()
-    assert page.get_by_role("heading", name="Bean Club").is_visible()
-    assert page.get_by_role("heading", name="Page Turner").is_visible()
+    expect(page.get_by_role("heading", name="Bean Club")).to_be_visible()
+    expect(page.get_by_role("heading", name="Page Turner")).to_be_visible()
     shoot(page, "me")
     page.get_by_text("Leave this club").first.click()
     page.get_by_role("button", name=re.compile("^Leave ")).first.click()

@@ -6,6 +6,7 @@ import re
 
 import pytest
 from flask.testing import FlaskClient
+from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from wallet.db import Database
@@ -42,7 +43,7 @@ def test_a_brand_signs_up_and_lands_in_its_portal(new_page, shoot, db: Database)
     page.get_by_role("button", name="Create account").click()
     assert page.url.endswith("/portal/")
     assert page.get_by_role("heading", level=1).inner_text() == "Bean & Leaf"
-    assert page.get_by_role("link", name="New club").first.is_visible()
+    expect(page.get_by_role("link", name="New club").first).to_be_visible()
     shoot(page, "portal-dashboard-empty")
     with db.session() as session:
         owner = session.scalars(select(StaffUser)).one()

@@ -6,6 +6,7 @@ import re
 
 import pytest
 from flask.testing import FlaskClient
+from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from wallet.db import Database
@@ -17,8 +18,8 @@ def test_home_lists_clubs_and_shows_brands_the_way_in(new_page, shoot, live_serv
         page = new_page(device)
         page.goto("/")
         assert page.get_by_role("heading", level=1).inner_text() == "Every loyalty card in your phone's wallet"
-        assert page.get_by_role("link", name="Open a club", exact=True).is_visible()
-        assert page.get_by_label("Search clubs").is_visible()
+        expect(page.get_by_role("link", name="Open a club", exact=True)).to_be_visible()
+        expect(page.get_by_label("Search clubs")).to_be_visible()
         shoot(page, "home")
 
 
