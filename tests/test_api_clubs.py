@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from tests.support.api import Api, error_code, make_brand
-from wallet.loyalty.cards import CARD_CHANGED
 from wallet.loyalty.models import Club, OutboxEvent
+from wallet.loyalty.outbox import OutboxKind
 
 
 def test_a_brand_creates_a_club_and_reads_it_back(client, db):
@@ -68,7 +68,7 @@ def test_a_design_change_bumps_the_design_version_and_rerenders_every_card(clien
 
     def card_changes() -> int:
         with db.session() as s:
-            return s.scalar(select(func.count()).where(OutboxEvent.kind == CARD_CHANGED)) or 0
+            return s.scalar(select(func.count()).where(OutboxEvent.kind == OutboxKind.CARD_CHANGED)) or 0
 
     before = card_changes()
     changed = api.patch(f"/clubs/{club['id']}", {"background_color": "#000000"}).get_json()

@@ -59,7 +59,7 @@ def change_card(db: Database, membership_id: int) -> None:
     with db.transaction() as session:
         membership = session.get(Membership, membership_id)
         assert membership is not None
-        record_card_change(session, membership, reason="test")
+        record_card_change(session, membership)
 
 
 def remaining_tokens(db: Database) -> set[str]:

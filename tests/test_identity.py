@@ -16,7 +16,7 @@ from wallet.loyalty import identity
 from wallet.loyalty.errors import NotAuthenticated, RateLimited
 from wallet.loyalty.members import enrol, update_profile
 from wallet.loyalty.models import Club, Customer, Membership, OutboxEvent, SignInChallenge
-from wallet.loyalty.notifications import NOTIFICATION
+from wallet.loyalty.outbox import OutboxKind
 
 LINK = re.compile(r"https://wallet\.test/me/sign-in/([A-Za-z0-9_-]+)")
 CODE = re.compile(r"\b(\d{6})\b")
@@ -29,7 +29,7 @@ def link_for(token: str) -> str:
 def sent(db: Database) -> list[dict]:
     with db.session() as s:
         return [row.payload for row in s.scalars(
-            select(OutboxEvent).where(OutboxEvent.kind == NOTIFICATION).order_by(OutboxEvent.id))]
+            select(OutboxEvent).where(OutboxEvent.kind == OutboxKind.NOTIFICATION).order_by(OutboxEvent.id))]
 
 
 def last_token(db: Database, to: str) -> str:

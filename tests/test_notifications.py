@@ -22,14 +22,15 @@ from wallet.jobs.notify import NotificationRejected, set_sms_sender
 from wallet.jobs.outbox import drain
 from wallet.loyalty.errors import RuleViolation
 from wallet.loyalty.models import OutboxEvent
-from wallet.loyalty.notifications import NOTIFICATION, queue_email, queue_sms
+from wallet.loyalty.notifications import queue_email, queue_sms
+from wallet.loyalty.outbox import OutboxKind
 
 RUSSIAN = "Ваша ссылка для входа: https://wallet.test/me/sign-in/abc\nОна действует 20 минут."
 
 
 def rows(db: Database) -> list[OutboxEvent]:
     with db.session() as session:
-        found = list(session.scalars(select(OutboxEvent).where(OutboxEvent.kind == NOTIFICATION)
+        found = list(session.scalars(select(OutboxEvent).where(OutboxEvent.kind == OutboxKind.NOTIFICATION)
                                      .order_by(OutboxEvent.id)))
         session.expunge_all()
         return found

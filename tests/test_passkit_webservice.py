@@ -76,7 +76,7 @@ def bump(db: Database, member_id: int) -> None:
     with db.transaction() as session:
         m = session.get(Membership, member_id)
         assert m is not None
-        record_card_change(session, m, reason="test")
+        record_card_change(session, m)
 
 
 def registrations(db: Database) -> list[tuple[str, int, str]]:

@@ -22,7 +22,8 @@ from tests.support.webhooks import PUBLIC_ADDRESS, Receiver, write_tls_files
 from wallet.extensions import webhook_targets
 from wallet.jobs.webhook_delivery import RetryLater, deliver
 from wallet.loyalty.models import OutboxEvent
-from wallet.loyalty.webhooks import WEBHOOK, WebhookDelivery
+from wallet.loyalty.outbox import OutboxKind
+from wallet.loyalty.webhooks import WebhookDelivery
 
 INTERNAL_URLS = [
     ("http://127.0.0.1/hook", "loopback"),
@@ -125,7 +126,7 @@ class TestAllowPrivate:
 
 def _queued(db) -> OutboxEvent:
     with db.session() as s:
-        return s.scalars(select(OutboxEvent).where(OutboxEvent.kind == WEBHOOK)).one()
+        return s.scalars(select(OutboxEvent).where(OutboxEvent.kind == OutboxKind.WEBHOOK)).one()
 
 
 def _attempts(db) -> list[WebhookDelivery]:

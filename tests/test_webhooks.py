@@ -15,7 +15,8 @@ from wallet.jobs.dispatch import dispatch
 from wallet.jobs.webhook_delivery import RetryLater
 from wallet.jobs.webhook_delivery import deliver as deliver_with
 from wallet.loyalty.models import OutboxEvent
-from wallet.loyalty.webhooks import WEBHOOK, Webhook, WebhookDelivery, sign, verify_signature
+from wallet.loyalty.outbox import OutboxKind
+from wallet.loyalty.webhooks import Webhook, WebhookDelivery, sign, verify_signature
 
 
 @pytest.fixture
@@ -38,7 +39,7 @@ def receiver() -> Iterator[Receiver]:
 
 def _webhook_rows(db) -> list[OutboxEvent]:
     with db.session() as s:
-        return list(s.scalars(select(OutboxEvent).where(OutboxEvent.kind == WEBHOOK).order_by(OutboxEvent.id)))
+        return list(s.scalars(select(OutboxEvent).where(OutboxEvent.kind == OutboxKind.WEBHOOK).order_by(OutboxEvent.id)))
 
 
 def _deliveries(db) -> list[WebhookDelivery]:

@@ -32,7 +32,8 @@ from typing import Any, Protocol
 
 from wallet.db import utcnow
 from wallet.loyalty.models import OutboxEvent
-from wallet.loyalty.notifications import Channel
+from wallet.loyalty.notifications import Channel, NotificationPayload
+from wallet.loyalty.outbox import MalformedPayload
 
 log = logging.getLogger("wallet.notifications")
 
@@ -40,6 +41,10 @@ SMTP_SECURITY = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 SMTP_TIMEOUT = 20.0
 SMS_SENDER_KEY = "wallet.jobs.sms_sender"
+
+
+# A claimed notification row and its payload, read once.
+Outgoing = tuple[OutboxEvent, NotificationPayload]
 
 
 class NotificationRejected(Exception):
@@ -114,20 +119,19 @@ def _log_message(channel: Channel, to: str, subject: str, body: str, *, reason: 
     log.warning("%s\n%s", head, lines)
 
 
-def build_email(event: OutboxEvent, sender: str) -> EmailMessage:
-    payload = event.payload
+def build_email(event: OutboxEvent, payload: NotificationPayload, sender: str) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
-    message["To"] = payload["to"]
-    message["Subject"] = payload["subject"]
+    message["To"] = payload.to
+    message["Subject"] = payload.subject
     created = event.created_at or utcnow()
     message["Date"] = format_datetime(created)
     domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
     # Fixed per outbox row: a message sent again after a crash keeps its id.
     message["Message-ID"] = f"<notification.{event.id}.{int(created.timestamp())}@{domain}>"
-    message.set_content(payload["body"])
-    if payload.get("html"):
-        message.add_alternative(payload["html"], subtype="html")
+    message.set_content(payload.body)
+    if payload.html:
+        message.add_alternative(payload.html, subtype="html")
     return message
 
 
@@ -157,7 +161,7 @@ def _open_smtp(settings: SmtpSettings) -> smtplib.SMTP:
     return client
 
 
-def send_emails(settings: SmtpSettings, events: list[OutboxEvent]) -> Delivered:
+def send_emails(settings: SmtpSettings, events: list[Outgoing]) -> Delivered:
     """Send each email over one SMTP session."""
     result = Delivered()
     try:
@@ -165,16 +169,16 @@ def send_emails(settings: SmtpSettings, events: list[OutboxEvent]) -> Delivered:
     except (OSError, smtplib.SMTPException) as exc:
         reason = f"SMTP {settings.host}:{settings.port}: {type(exc).__name__}: {exc}"
         log.warning("could not open the SMTP session: %s", reason)
-        return Delivered(failed={e.id: reason for e in events})
+        return Delivered(failed={e.id: reason for e, _ in events})
     try:
-        for index, event in enumerate(events):
+        for index, (event, payload) in enumerate(events):
             try:
-                client.send_message(build_email(event, settings.sender))
+                client.send_message(build_email(event, payload, settings.sender))
                 result.done.add(event.id)
             except smtplib.SMTPException as exc:
                 if isinstance(exc, smtplib.SMTPServerDisconnected):
                     reason = f"SMTP server disconnected: {exc}"
-                    result.failed.update({e.id: reason for e in events[index:]})
+                    result.failed.update({e.id: reason for e, _ in events[index:]})
                     break
                 if _permanent(exc):
                     log.warning("email (outbox row %s) refused for good: %s", event.id, exc)
@@ -183,7 +187,7 @@ def send_emails(settings: SmtpSettings, events: list[OutboxEvent]) -> Delivered:
                     result.failed[event.id] = f"{type(exc).__name__}: {exc}"
             except OSError as exc:
                 reason = f"SMTP connection lost: {type(exc).__name__}: {exc}"
-                result.failed.update({e.id: reason for e in events[index:]})
+                result.failed.update({e.id: reason for e, _ in events[index:]})
                 break
     finally:
         try:
@@ -193,11 +197,11 @@ def send_emails(settings: SmtpSettings, events: list[OutboxEvent]) -> Delivered:
     return result
 
 
-def send_sms(sender: SmsSender, events: Iterable[OutboxEvent]) -> Delivered:
+def send_sms(sender: SmsSender, events: Iterable[Outgoing]) -> Delivered:
     result = Delivered()
-    for event in events:
+    for event, payload in events:
         try:
-            sender.send(event.payload["to"], event.payload["body"])
+            sender.send(payload.to, payload.body)
             result.done.add(event.id)
         except NotificationRejected as exc:
             log.warning("SMS (outbox row %s) refused for good: %s", event.id, exc)
@@ -207,32 +211,32 @@ def send_sms(sender: SmsSender, events: Iterable[OutboxEvent]) -> Delivered:
     return result
 
 
-def _deliver_emails(config: Any, events: list[OutboxEvent]) -> Delivered:
+def _deliver_emails(config: Any, events: list[Outgoing]) -> Delivered:
     try:
         smtp = SmtpSettings.from_config(config)
     except ValueError as exc:
         log.error("emails wait in the outbox: %s", exc)
-        return Delivered(failed={e.id: str(exc) for e in events})
+        return Delivered(failed={e.id: str(exc) for e, _ in events})
     if smtp is not None:
         return send_emails(smtp, events)
-    for event in events:
-        _log_message(Channel.EMAIL, event.payload["to"], event.payload["subject"], event.payload["body"],
-                     reason="SMTP_HOST is not set")
-    return Delivered(done={e.id for e in events})
+    for _event, payload in events:
+        _log_message(Channel.EMAIL, payload.to, payload.subject, payload.body, reason="SMTP_HOST is not set")
+    return Delivered(done={e.id for e, _ in events})
 
 
 def deliver_notifications(app: Any, events: list[OutboxEvent]) -> Delivered:
     """Send every claimed notification row; says which are done and which
     should be tried again."""
-    by_channel: dict[str, list[OutboxEvent]] = {Channel.EMAIL: [], Channel.SMS: []}
+    by_channel: dict[Channel, list[Outgoing]] = {Channel.EMAIL: [], Channel.SMS: []}
     result = Delivered()
     for event in events:
-        channel = (event.payload or {}).get("channel")
-        if channel in by_channel:
-            by_channel[channel].append(event)
-        else:
-            log.warning("notification outbox row %s has an unknown channel %r; dropped", event.id, channel)
+        try:
+            payload = NotificationPayload.of(event)
+        except MalformedPayload as exc:
+            log.warning("notification outbox row %s dropped: %s", event.id, exc)
             result.done.add(event.id)
+            continue
+        by_channel[payload.channel].append((event, payload))
     for sent in (
         _deliver_emails(app.config, by_channel[Channel.EMAIL]) if by_channel[Channel.EMAIL] else Delivered(),
         send_sms(app.extensions.get(SMS_SENDER_KEY) or LoggedSms(), by_channel[Channel.SMS]),

@@ -13,17 +13,16 @@ Receivers check it with ``wallet.loyalty.webhooks.verify_signature``.
 
 from __future__ import annotations
 
-import json
 import logging
 import ssl
 import time
-from typing import Any
 
 from wallet.db import Database
 from wallet.jobs.webhook_http import READ_TIMEOUT, DeliveryFailed, post
 from wallet.loyalty.models import OutboxEvent
+from wallet.loyalty.outbox import MalformedPayload
 from wallet.loyalty.webhook_targets import TargetPolicy
-from wallet.loyalty.webhooks import SIGNATURE_HEADER, DeliveryError, Webhook, WebhookDelivery, sign
+from wallet.loyalty.webhooks import SIGNATURE_HEADER, DeliveryError, Webhook, WebhookDelivery, WebhookPayload, sign
 
 log = logging.getLogger(__name__)
 
@@ -35,33 +34,32 @@ class RetryLater(Exception):
     dispatcher retries the outbox row with back-off."""
 
 
-def _body(event: dict[str, Any]) -> bytes:
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode("utf-8")
-
-
 def deliver(db: Database, outbox_event: OutboxEvent, *, targets: TargetPolicy,
             ssl_context: ssl.SSLContext | None = None, timeout: float = READ_TIMEOUT) -> None:
     """POST the event to its webhook, to an address ``targets`` allows.
     Returns when the endpoint answered 2xx (or the webhook is gone: nothing
     left to deliver to); raises RetryLater otherwise. A 410 Gone answer
     switches the webhook off; a redirect is not followed (a failure)."""
-    payload = outbox_event.payload or {}
-    event = payload.get("event") or {}
-    webhook_id = payload.get("webhook_id")
+    try:
+        payload = WebhookPayload.of(outbox_event)
+    except MalformedPayload as exc:
+        log.warning("dropping outbox row %s: %s", outbox_event.id, exc)
+        return
+    event, webhook_id = payload.event, payload.webhook_id
     with db.session() as session:
-        hook = session.get(Webhook, webhook_id) if isinstance(webhook_id, int) else None
+        hook = session.get(Webhook, webhook_id)
         if hook is None or not hook.active:
             log.info("webhook %s is gone; dropping outbox row %s", webhook_id, outbox_event.id)
             return
         url, secret = hook.url, hook.secret
-    body = _body(event)
+    body = event.body()
     timestamp = int(time.time())
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         SIGNATURE_HEADER: sign(secret, timestamp, body),
-        "Wallet-Event": str(event.get("type", "")),
-        "Wallet-Delivery": str(event.get("id", "")),
+        "Wallet-Event": event.type,
+        "Wallet-Delivery": event.id,
     }
     attempt = (outbox_event.attempts or 0) + 1
     status: int | None = None
@@ -76,8 +74,8 @@ def deliver(db: Database, outbox_event: OutboxEvent, *, targets: TargetPolicy,
     succeeded = status is not None and 200 <= status < 300
     with db.transaction() as session:
         session.add(WebhookDelivery(
-            webhook_id=webhook_id, outbox_id=outbox_event.id, event_id=str(event.get("id", ""))[:64],
-            event_type=str(event.get("type", ""))[:64], attempt=attempt, url=url,
+            webhook_id=webhook_id, outbox_id=outbox_event.id, event_id=event.id[:64],
+            event_type=event.type[:64], attempt=attempt, url=url,
             response_status=status, response_body=answer, error=error, succeeded=succeeded,
             duration_ms=int((time.monotonic() - started) * 1000),
         ))

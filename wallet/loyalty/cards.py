@@ -16,15 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from wallet.db import utcnow
 from wallet.loyalty.models import ChangeCounter, Membership, OutboxEvent
+from wallet.loyalty.outbox import OutboxKind
 
-CARD_CHANGED = "card.changed"
 PASS_COUNTER = "pass_changes"
 _SEQ_KEY = "wallet.change_seq"
 
@@ -59,29 +58,15 @@ def _next_modified_at(previous: datetime | None, now: datetime) -> datetime:
     return now
 
 
-def record_card_change(
-    session: Session,
-    membership: Membership,
-    *,
-    reason: str,
-    payload: dict[str, Any] | None = None,
-) -> OutboxEvent:
-    """Bump the card's version and queue its re-render and push.
-
-    ``reason`` says what changed ("transaction", "message", "expiry", ...);
-    ``payload`` carries what the pushers may want (never needed for
-    correctness: they always render the membership as it is now).
-    """
+def record_card_change(session: Session, membership: Membership) -> OutboxEvent:
+    """Bump the card's version and queue its re-render and push. The row
+    names only the membership: the pushers render the card as it is when
+    they run, so whatever changed meanwhile goes out too."""
     seq = next_change_seq(session)
     membership.version = (membership.version or 0) + 1
     membership.change_seq = seq
     membership.card_modified_at = _next_modified_at(membership.card_modified_at, utcnow())
-    event = OutboxEvent(
-        kind=CARD_CHANGED,
-        membership_id=membership.id,
-        club_id=membership.club_id,
-        payload={"reason": reason, "version": membership.version, **(payload or {})},
-    )
+    event = OutboxEvent(kind=OutboxKind.CARD_CHANGED, membership_id=membership.id)
     session.add(event)
     return event
 
@@ -89,10 +74,6 @@ def record_card_change(
 def record_club_card_changes(
     session: Session,
     membership_ids: Sequence[int] | Iterable[int],
-    *,
-    club_id: int,
-    reason: str,
-    payload: dict[str, Any] | None = None,
 ) -> int:
     """The same as ``record_card_change`` for many cards at once (a club
     message to 10,000 members), in set-based statements. Returns the count."""
@@ -122,10 +103,9 @@ def record_club_card_changes(
             )
             events.append(
                 {
-                    "kind": CARD_CHANGED,
+                    "kind": OutboxKind.CARD_CHANGED,
                     "membership_id": member_id,
-                    "club_id": club_id,
-                    "payload": {"reason": reason, "version": version + 1, **(payload or {})},
+                    "payload": {},
                     "available_at": utcnow(),
                     "created_at": utcnow(),
                     "attempts": 0,

@@ -231,7 +231,7 @@ def update_club(session: Session, club: Club, data: dict[str, Any]) -> Club:
             .where(Membership.club_id == club.id, Membership.status == "active")
             .order_by(Membership.id)
         ).all()
-        record_club_card_changes(session, ids, club_id=club.id, reason="club", payload={"fields": sorted(changed)})
+        record_club_card_changes(session, ids)
     return club
 
 

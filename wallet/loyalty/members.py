@@ -280,7 +280,7 @@ def update_profile(session: Session, member: Membership, data: dict[str, Any]) -
     if changed & {"email", "phone"} and member.customer_id is not None and not still_tied(session, member):
         member.customer_id = None
     if changed & {"name", "locale"}:
-        record_card_change(session, member, reason="profile", payload={"fields": sorted(changed)})
+        record_card_change(session, member)
     return member
 
 

@@ -44,6 +44,4 @@ def send_club_message(session: Session, club: Club, *, text: str, tier: str | No
     else:
         club.message = text
         club.message_at = now
-    return record_club_card_changes(
-        session, ids, club_id=club.id, reason="message", payload={"change_message": text}
-    )
+    return record_club_card_changes(session, ids)

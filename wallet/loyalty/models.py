@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     Enum,
     ForeignKey,
     Index,
@@ -23,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from wallet.db import Base, utcnow
+from wallet.loyalty.outbox import OutboxKind, OutboxPayload
 
 # BigInteger primary keys that still autoincrement on SQLite.
 BigId = BigInteger().with_variant(Integer, "sqlite")
@@ -248,15 +250,21 @@ class ChangeCounter(Base):
 
 class OutboxEvent(Base):
     """Work that must happen after a commit: a card to re-render and push, a
-    webhook to deliver. Written in the same transaction as the change, kept
-    until a worker has done it (``done_at``); a worker leases rows by setting
-    ``locked_until`` so a dead worker's rows come back after the lease."""
+    webhook to deliver, a message to send (``kind``, see loyalty/outbox.py).
+    Written in the same transaction as the change, kept until a worker has
+    done it (``done_at``); a worker leases rows by setting ``locked_until`` so
+    a dead worker's rows come back after the lease."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "done_at", "available_at"),)
+    __table_args__ = (
+        Index("ix_outbox_pending", "done_at", "available_at"),
+        # The kinds are a closed set the database keeps. Read back as a plain
+        # string, so a worker older than a kind leaves its rows for a newer one.
+        CheckConstraint("kind IN (" + ", ".join(f"'{kind.value}'" for kind in OutboxKind) + ")", name="kind"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32))  # card.changed | webhook | ...
+    kind: Mapped[str] = mapped_column(String(32))
     membership_id: Mapped[int | None] = mapped_column(
         ForeignKey("memberships.id", ondelete="CASCADE"), index=True
     )
@@ -270,6 +278,13 @@ class OutboxEvent(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     done_at: Mapped[datetime | None]
+
+    @classmethod
+    def carrying(cls, payload: OutboxPayload, *, membership_id: int | None = None, club_id: int | None = None,
+                 brand_id: int | None = None) -> OutboxEvent:
+        """A new row of the payload's kind."""
+        return cls(kind=payload.kind, payload=payload.to_json(), membership_id=membership_id, club_id=club_id,
+                   brand_id=brand_id)
 
 
 class StaffRole(enum.Enum):

@@ -22,18 +22,16 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from wallet.db import Database
-from wallet.loyalty.cards import record_card_change
 from wallet.loyalty.ledger import (
     apply_due,
     expiring_figures,
+    finish_booking,
     get_member_for_update,
     grant_bonus,
-    member_figures,
     set_tier,
-    transaction_to_dict,
     window_spend,
 )
-from wallet.loyalty.ledger_models import EXPIRE, RELEASE, TIER, PointLot
+from wallet.loyalty.ledger_models import EXPIRE, RELEASE, PointLot
 from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.program import Program
 from wallet.loyalty.webhooks import emit_event
@@ -218,13 +216,7 @@ def _process(session: Session, member_id: int, as_of: datetime, report: Report) 
                 "points": sum(lot.remaining for lot in fresh),
             })
     if messages:
-        session.flush()  # entry ids for the webhook payloads
-        for txn in booked:
-            if txn.type not in (TIER, RELEASE):
-                emit_event(session, brand_id=club.brand_id, event_type="transaction.created",
-                           data={"transaction": transaction_to_dict(txn), "member": member_figures(member)})
-        # Last, as in the ledger: the change counter stays locked until commit.
-        record_card_change(session, member, reason="schedule", payload={"change_message": "; ".join(messages)})
+        finish_booking(session, member, club, booked)
         report.members_changed += 1
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text, func, select
 from sqlalchemy import Enum as SqlEnum
@@ -20,6 +22,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from wallet.db import Base, utcnow
 from wallet.loyalty.errors import NotFound, RuleViolation
 from wallet.loyalty.models import BigId, OutboxEvent
+from wallet.loyalty.outbox import OutboxKind, OutboxPayload, from_fields, require
 from wallet.loyalty.webhook_targets import TargetPolicy
 
 EVENT_TYPES = (
@@ -29,7 +32,6 @@ EVENT_TYPES = (
     "card.installed",
     "card.removed",
 )
-WEBHOOK = "webhook"
 
 
 class Webhook(Base):
@@ -59,23 +61,47 @@ def emit_event(session: Session, *, brand_id: int, event_type: str, data: dict[s
     for hook in hooks:
         if hook.events and event_type not in hook.events:
             continue
-        session.add(
-            OutboxEvent(
-                kind=WEBHOOK,
-                brand_id=brand_id,
-                payload={
-                    "webhook_id": hook.id,
-                    "event": {
-                        "id": "evt_" + secrets.token_hex(12),
-                        "type": event_type,
-                        "created_at": created.isoformat(),
-                        "data": data,
-                    },
-                },
-            )
-        )
+        event = WebhookEvent(id="evt_" + secrets.token_hex(12), type=event_type, created_at=created.isoformat(),
+                             data=data)
+        session.add(OutboxEvent.carrying(WebhookPayload(webhook_id=hook.id, event=event), brand_id=brand_id))
         queued += 1
     return queued
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """What a webhook receives: the body of the POST, byte for byte what is
+    signed (see ``body``)."""
+
+    id: str
+    type: str
+    created_at: str
+    data: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        for name in ("id", "type", "created_at"):
+            require(getattr(self, name), str, name)
+        require(self.data, dict, "data")
+
+    def body(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class WebhookPayload(OutboxPayload):
+    """An outbox row of kind webhook: one event for one webhook."""
+
+    kind: ClassVar[OutboxKind] = OutboxKind.WEBHOOK
+
+    webhook_id: int
+    event: WebhookEvent
+
+    def __post_init__(self) -> None:
+        require(self.webhook_id, int, "webhook_id")
+        if isinstance(self.event, dict):
+            # Read back from JSON: the event comes as an object of its own.
+            object.__setattr__(self, "event", from_fields(WebhookEvent, self.event))
+        require(self.event, WebhookEvent, "event")
 
 
 class DeliveryError(StrEnum):

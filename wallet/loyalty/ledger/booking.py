@@ -81,7 +81,7 @@ def book(
     if type_ == TIER:
         member.tier = fields.get("tier")
     # No flush here: entries, lots and figures go to the database together at
-    # the next query or at finish(), one round of statements per booking.
+    # the next query or at finish_booking(), one round of statements per booking.
     return txn
 
 
@@ -93,15 +93,14 @@ def set_tier(
                 dedupe_key=dedupe_key, details={"from": member.tier, **(details or {})})
 
 
-def finish(
+def finish_booking(
     session: Session,
     member: Membership,
     club: Club,
     txns: list[LedgerTransaction],
-    *,
-    reason: str,
-    change_message: str,
 ) -> None:
+    """After the entries of one booking: a webhook event for each that the
+    member sees as a transaction, then the card change."""
     session.flush()  # the entries' ids, for the webhook payloads
     for txn in txns:
         if txn.type in (TIER, RELEASE):
@@ -110,4 +109,4 @@ def finish(
                    data={"transaction": transaction_to_dict(txn), "member": member_figures(member)})
     # Last: the card change takes the global change counter's row lock, held
     # until commit, so as little as possible should happen after it.
-    record_card_change(session, member, reason=reason, payload={"change_message": change_message})
+    record_card_change(session, member)

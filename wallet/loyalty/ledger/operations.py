@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from wallet.loyalty.errors import Conflict, NotFound, RuleViolation
-from wallet.loyalty.ledger.booking import book, finish, prepare, require_int, set_tier, valid_actor
+from wallet.loyalty.ledger.booking import book, finish_booking, prepare, require_int, set_tier, valid_actor
 from wallet.loyalty.ledger.figures import get_member_for_update, window_spend
 from wallet.loyalty.ledger.lots import apply_due, credit, open_lot, refresh_expiring, take, take_fifo
 from wallet.loyalty.ledger_models import ADJUST, BONUS, PURCHASE, REDEEM, REFUND, REWARD, LedgerTransaction, PointLot
@@ -91,17 +91,14 @@ def purchase(
                            code="duplicate_receipt") from None
     open_lot(session, member, txn, earned, program=program, now=now, pending=pending, balance_before=before)
     booked.append(txn)
-    messages = [f"+{earned} points" if earned else "Purchase recorded"]
 
     if program.stamps_required and member.stamps >= program.stamps_required:
         session.flush()  # the purchase's id, recorded in the reward
         booked.append(book(session, member, REWARD, actor=actor, now=now, stamps=-program.stamps_required,
                            reason=program.stamp_reward, details={"source_id": txn.id}))
-        messages.append(f"Reward earned: {program.stamp_reward}")
 
     if first_purchase and program.referral_points > 0:
         booked.extend(_referral_bonus(session, member, program, now=now, source=txn))
-        messages.append(f"+{program.referral_points} referral points")
 
     if program.tiers and program.tiers.rank(member.tier) < len(program.tiers.levels) - 1:
         spend = window_spend(session, member, days=program.tiers.window_days, as_of=now)
@@ -109,9 +106,8 @@ def purchase(
         if program.tiers.rank(target.name) > program.tiers.rank(member.tier):
             booked.append(set_tier(session, member, target.name, actor=actor, now=now, reason="upgrade",
                                    details={"window_spend": spend}))
-            messages.append(f"Welcome to {target.name}")
 
-    finish(session, member, club, booked, reason="transaction", change_message="; ".join(messages))
+    finish_booking(session, member, club, booked)
     return txn
 
 
@@ -159,8 +155,7 @@ def _referral_bonus(
                        reason="referral", dedupe_key=f"referral:referrer:{member.id}",
                        details={"bonus": "referral", "invitee_id": member.id})
         club = referrer.club
-        finish(session, referrer, club, [bonus], reason="transaction",
-               change_message=f"+{points} points for inviting a friend")
+        finish_booking(session, referrer, club, [bonus])
     return booked
 
 
@@ -189,7 +184,7 @@ def redeem(
                details={"redeem_value": redeem_value})
     booked.append(txn)
     refresh_expiring(session, member, program, now)
-    finish(session, member, club, booked, reason="transaction", change_message=f"-{points} points")
+    finish_booking(session, member, club, booked)
     return txn
 
 
@@ -254,8 +249,7 @@ def refund(
                cash=-cash, amount=amount, currency=club.currency, refund_of_id=original.id, details=details)
     booked.append(txn)
     refresh_expiring(session, member, program, now)
-    finish(session, member, club, booked, reason="transaction",
-           change_message=f"Refund: -{from_balance + from_pending} points")
+    finish_booking(session, member, club, booked)
     return txn
 
 
@@ -293,8 +287,7 @@ def adjust(
         txn = book(session, member, ADJUST, actor=actor, now=now, balance=points, reason=reason.strip())
         refresh_expiring(session, member, program, now)
     booked.append(txn)
-    finish(session, member, club, booked, reason="transaction",
-           change_message=f"{'+' if points > 0 else ''}{points} points")
+    finish_booking(session, member, club, booked)
     return txn
 
 
