@@ -300,5 +300,5 @@ def end_membership(session: Session, membership: Membership, *, now: datetime | 
         return False
     membership.status = "ended"
     membership.ended_at = now or utcnow()
-    record_card_change(session, membership, reason="ended")
+    record_card_change(session, membership)
     return True
