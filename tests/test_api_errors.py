@@ -51,8 +51,17 @@ def test_text_the_database_cannot_store_is_refused(client, db):
     assert api.get("/clubs?cursor=%00").status_code == 400
 
 
-def test_a_body_too_large_is_413(app, client, db):
-    app.config["API_MAX_BODY"] = 1000
+class TestBodyLimit:
+    @pytest.fixture
+    def app_config(self, app_config):
+        app_config["API_MAX_BODY"] = 1000
+        return app_config
+
+    def test_a_body_too_large_is_413(self, client, db):
+        _body_too_large_is_413(client, db)
+
+
+def _body_too_large_is_413(client, db):
     api = Api(client, make_brand(db).key)
     response = api.post("/clubs", {"name": "x", "description": "y" * 2000})
     assert response.status_code == 413 and error_code(response) == "payload_too_large"

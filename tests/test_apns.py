@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from tests.support.app import TEST_PASS_TYPE, TEST_TEAM
 from tests.support.apple import make_club, make_member
 from wallet.apple.apns import ApnsClient, ApnsSettings
 from wallet.apple.models import DeviceRegistration
+from wallet.config import get_settings
 from wallet.db import Database
 from wallet.jobs.outbox import drain
 from wallet.loyalty.cards import record_card_change
@@ -136,7 +138,7 @@ def test_429_and_5xx_are_retried_until_accepted(app: Flask, db: Database, standi
 def test_a_device_that_keeps_failing_leaves_the_row_for_later(
     app: Flask, db: Database, standin: ApnsStandIn, member: int
 ) -> None:
-    app.config["APNS_MAX_RETRIES"] = 2
+    app.extensions["wallet.settings"] = replace(get_settings(app), apns_max_retries=2)
     register_devices(db, member, [token(1)])
     standin.script(token(1), 500)
     change_card(db, member)
@@ -156,7 +158,7 @@ def test_403_stops_the_batch_and_is_logged_once(
     members = [make_member(db, club) for _ in range(3)]
     for i, m in enumerate(members):
         register_devices(db, m, [token(100 * i + k) for k in range(50)])
-    app.config["APNS_MAX_STREAMS"] = 10
+    app.extensions["wallet.settings"] = replace(get_settings(app), apns_max_streams=10)
     standin.default = 403
     for m in members:
         change_card(db, m)

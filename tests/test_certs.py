@@ -7,6 +7,7 @@ import logging
 import shutil
 import stat
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.support.app import TEST_PASS_TYPE, TEST_TEAM
 from wallet import create_app
+from wallet.config import Settings
 from wallet.apple.certs import (
     PASS_TYPE_ID_EXTENSION,
     CertificateError,
@@ -27,8 +29,9 @@ from wallet.apple.certs import (
 )
 
 
-def _config(tmp_path: Path, dev_dir: Path, **extra: Any) -> dict[str, Any]:
-    return {
+def _config(tmp_path: Path, dev_dir: Path, instance: Path | None = None, **extra: Any) -> Settings:
+    return Settings.load({}, {
+        "INSTANCE_PATH": instance or tmp_path / "instance",
         "CERTS_DIR": str(tmp_path / "certs"),
         "DEV_CERTS_DIR": str(dev_dir),
         "USE_DEV_CERTS": True,
@@ -36,7 +39,7 @@ def _config(tmp_path: Path, dev_dir: Path, **extra: Any) -> dict[str, Any]:
         "TEAM_IDENTIFIER": TEST_TEAM,
         "PASS_CERT_PASSWORD": None,
         **extra,
-    }
+    })
 
 
 def _real_certs_from(dev_certs_dir: Path, target: Path) -> Path:
@@ -127,14 +130,14 @@ def test_app_loads_dev_identity_once(app: Any, dev_certs_dir: Path) -> None:
 
 def test_dev_chain_generated_on_first_start(tmp_path: Path) -> None:
     dev_dir = tmp_path / "fresh-dev-certs"
-    identity = load_signing_identity(_config(tmp_path, dev_dir), tmp_path / "instance")
+    identity = load_signing_identity(_config(tmp_path, dev_dir))
     assert (dev_dir / "pass.pem").is_file()
     assert identity.ca_bundle_file == dev_dir / "dev-ca-bundle.pem"
 
 
 def test_real_pem_certificates_are_preferred(tmp_path: Path, dev_certs_dir: Path) -> None:
     certs = _real_certs_from(dev_certs_dir, tmp_path / "certs")
-    identity = load_signing_identity(_config(tmp_path, tmp_path / "unused"), tmp_path / "instance")
+    identity = load_signing_identity(_config(tmp_path, tmp_path / "unused"))
     assert not identity.development
     assert identity.tls_cert_file == certs / "pass.pem"
     assert not (tmp_path / "unused").exists()
@@ -148,10 +151,8 @@ def test_encrypted_pem_key_needs_the_password(tmp_path: Path, dev_certs_dir: Pat
         serialization.BestAvailableEncryption(b"s3cret"),
     ))
     with pytest.raises(CertificateError, match="PASS_CERT_PASSWORD"):
-        load_signing_identity(_config(tmp_path, tmp_path / "unused"), tmp_path / "instance")
-    identity = load_signing_identity(
-        _config(tmp_path, tmp_path / "unused", PASS_CERT_PASSWORD="s3cret"), tmp_path / "instance"
-    )
+        load_signing_identity(_config(tmp_path, tmp_path / "unused"))
+    identity = load_signing_identity(_config(tmp_path, tmp_path / "unused", PASS_CERT_PASSWORD="s3cret"))
     # TLS clients get a decrypted copy only we can read.
     assert stat.S_IMODE(identity.tls_key_file.stat().st_mode) == 0o600
     serialization.load_pem_private_key(identity.tls_key_file.read_bytes(), None)
@@ -174,9 +175,7 @@ def test_p12_from_keychain_loads(tmp_path: Path, dev_certs_dir: Path, legacy: bo
     _export_p12(dev_certs_dir, certs / "pass.p12", "keychain-pw", legacy=legacy)
     shutil.copy(dev_certs_dir / "wwdr.pem", certs / "wwdr.pem")
 
-    identity = load_signing_identity(
-        _config(tmp_path, tmp_path / "unused", PASS_CERT_PASSWORD="keychain-pw"), tmp_path / "instance"
-    )
+    identity = load_signing_identity(_config(tmp_path, tmp_path / "unused", PASS_CERT_PASSWORD="keychain-pw"))
     assert identity.pass_type_identifier == TEST_PASS_TYPE
     assert identity.tls_key_file.is_relative_to(tmp_path / "instance")
     assert stat.S_IMODE(identity.tls_key_file.stat().st_mode) == 0o600
@@ -189,8 +188,7 @@ def test_p12_with_wrong_password_is_one_clear_error(tmp_path: Path, dev_certs_di
     _export_p12(dev_certs_dir, certs / "pass.p12", "right", legacy=True)
     shutil.copy(dev_certs_dir / "wwdr.pem", certs / "wwdr.pem")
     with pytest.raises(CertificateError, match="PASS_CERT_PASSWORD"):
-        load_signing_identity(_config(tmp_path, tmp_path / "unused", PASS_CERT_PASSWORD="wrong"),
-                              tmp_path / "instance")
+        load_signing_identity(_config(tmp_path, tmp_path / "unused", PASS_CERT_PASSWORD="wrong"))
 
 
 def test_der_wwdr_as_apple_ships_it_is_accepted(tmp_path: Path, dev_certs_dir: Path) -> None:
@@ -198,7 +196,7 @@ def test_der_wwdr_as_apple_ships_it_is_accepted(tmp_path: Path, dev_certs_dir: P
     wwdr = x509.load_pem_x509_certificate((certs / "wwdr.pem").read_bytes())
     (certs / "wwdr.pem").unlink()
     (certs / "AppleWWDRCAG4.cer").write_bytes(wwdr.public_bytes(serialization.Encoding.DER))
-    identity = load_signing_identity(_config(tmp_path, tmp_path / "unused"), tmp_path / "instance")
+    identity = load_signing_identity(_config(tmp_path, tmp_path / "unused"))
     assert identity.wwdr_certificate == wwdr
 
 
@@ -242,7 +240,7 @@ def test_broken_certs_dir_is_one_clear_error(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         ))
     with pytest.raises(CertificateError, match=expected):
-        load_signing_identity(_config(tmp_path, tmp_path / "unused"), tmp_path / "instance")
+        load_signing_identity(_config(tmp_path, tmp_path / "unused"))
 
 
 def test_wrong_intermediate_is_refused(tmp_path: Path, dev_certs_dir: Path) -> None:
@@ -250,12 +248,12 @@ def test_wrong_intermediate_is_refused(tmp_path: Path, dev_certs_dir: Path) -> N
     other = write_dev_chain(tmp_path / "other-chain", pass_type_identifier="pass.x", team_identifier="X")
     shutil.copy(other["wwdr_cert"], certs / "wwdr.pem")
     with pytest.raises(CertificateError, match="not issued by the WWDR intermediate"):
-        load_signing_identity(_config(tmp_path, tmp_path / "unused"), tmp_path / "instance")
+        load_signing_identity(_config(tmp_path, tmp_path / "unused"))
 
 
 def test_no_certs_and_dev_certs_off_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(CertificateError, match="USE_DEV_CERTS"):
-        load_signing_identity(_config(tmp_path, tmp_path / "dev", USE_DEV_CERTS=False), tmp_path / "i")
+        load_signing_identity(_config(tmp_path, tmp_path / "dev", USE_DEV_CERTS=False, instance=tmp_path / "i"))
 
 
 def _leaf_expiring_in(dev_certs_dir: Path, days: int) -> tuple[bytes, bytes]:
@@ -288,14 +286,14 @@ def test_expiry_within_30_days_warns(tmp_path: Path, dev_certs_dir: Path, caplog
     (certs / "pass.pem").write_bytes(cert_pem)
     (certs / "pass.key").write_bytes(key_pem)
     with caplog.at_level(logging.WARNING, logger="wallet.apple.certs"):
-        load_signing_identity(_config(tmp_path, tmp_path / "unused"), tmp_path / "instance")
+        load_signing_identity(_config(tmp_path, tmp_path / "unused"))
     assert any("expires on" in record.getMessage() for record in caplog.records)
 
 
 def test_far_expiry_does_not_warn(tmp_path: Path, dev_certs_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
     _real_certs_from(dev_certs_dir, tmp_path / "certs")
     with caplog.at_level(logging.WARNING, logger="wallet.apple.certs"):
-        load_signing_identity(_config(tmp_path, tmp_path / "unused"), tmp_path / "instance")
+        load_signing_identity(_config(tmp_path, tmp_path / "unused"))
     assert not [r for r in caplog.records if "expires on" in r.getMessage()]
 
 
@@ -305,20 +303,20 @@ def test_expired_certificate_is_refused(tmp_path: Path, dev_certs_dir: Path) -> 
     (certs / "pass.pem").write_bytes(cert_pem)
     (certs / "pass.key").write_bytes(key_pem)
     with pytest.raises(CertificateError, match="expired"):
-        load_signing_identity(_config(tmp_path, tmp_path / "unused"), tmp_path / "instance")
+        load_signing_identity(_config(tmp_path, tmp_path / "unused"))
 
 
 def test_identity_is_parsed_once_and_reread_when_files_change(tmp_path: Path, dev_certs_dir: Path) -> None:
     certs = _real_certs_from(dev_certs_dir, tmp_path / "certs")
     config = _config(tmp_path, tmp_path / "unused")
-    first = load_signing_identity(config, tmp_path / "instance")
-    assert load_signing_identity(config, tmp_path / "other-instance") is first
+    first = load_signing_identity(config)
+    assert load_signing_identity(replace(config, instance_path=tmp_path / "other-instance")) is first
 
     other = write_dev_chain(tmp_path / "renewed", pass_type_identifier=TEST_PASS_TYPE, team_identifier=TEST_TEAM)
     for name in ("pass_cert", "pass_key", "wwdr_cert"):
         target = {"pass_cert": "pass.pem", "pass_key": "pass.key", "wwdr_cert": "wwdr.pem"}[name]
         shutil.copy(other[name], certs / target)
-    renewed = load_signing_identity(config, tmp_path / "instance")
+    renewed = load_signing_identity(config)
     assert renewed is not first
     assert renewed.certificate.serial_number != first.certificate.serial_number
 

@@ -3,10 +3,9 @@ nothing: after another worker starts, every device has had its push, and the
 only repeats are pushes the dead worker had in flight (at most one leased
 batch per worker thread).
 
-With TEST_REDIS_URL the workers are Celery workers on Redis: the first one
-started as `flask --app wsgi worker`, the second as `celery -A
-wallet.jobs.celery_app worker`; the club message itself publishes the wake-up.
-Without it they are the plain polling workers of `flask --app wsgi worker`.
+With TEST_REDIS_URL the workers (`flask --app wsgi worker`) are Celery
+workers on Redis, and the club message itself publishes the wake-up. Without
+it they are the plain polling workers of the same command.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from sqlalchemy import func, select
 from tests.support.apns_standin import ApnsStandIn
 from tests.support.app import REDIS_URL, TEST_PASS_TYPE, TEST_TEAM
 from tests.support.push import club_with_registered_devices
-from wallet.config import PROJECT_ROOT
+from wallet.config import PROJECT_ROOT, get_settings
 from wallet.db import Database
 from wallet.loyalty.messages import send_club_message
 from wallet.loyalty.models import Club, OutboxEvent
@@ -73,7 +72,7 @@ def _worker_env(app: Flask, database_url: str, standin: ApnsStandIn, queue: str,
         DATABASE_URL=database_url,
         INSTANCE_PATH=str(tmp_path / "worker-instance"),
         CERTS_DIR=str(tmp_path / "no-certs"),
-        DEV_CERTS_DIR=app.config["DEV_CERTS_DIR"],
+        DEV_CERTS_DIR=str(get_settings(app).dev_certs_dir),
         PASS_TYPE_IDENTIFIER=TEST_PASS_TYPE,
         TEAM_IDENTIFIER=TEST_TEAM,
         SECRET_KEY="test-secret",
@@ -121,7 +120,6 @@ def test_killed_worker_loses_no_push_and_repeats_only_its_batches(
 
     env = _worker_env(app, database_url, standin, queue, tmp_path)
     flask_bin = str(Path(sys.executable).with_name("flask"))
-    celery_bin = str(Path(sys.executable).with_name("celery"))
     first = _start([flask_bin, "--app", "wsgi", "worker", "--concurrency", str(CONCURRENCY)], env,
                    tmp_path / "worker1.log")
     second: subprocess.Popen[bytes] | None = None
@@ -133,12 +131,8 @@ def test_killed_worker_loses_no_push_and_repeats_only_its_batches(
         at_kill = len(standin.accepted_tokens())
         assert at_kill < DEVICES, "the worker finished before it could be killed"
 
-        if _redis_url():
-            command = [celery_bin, "-A", "wallet.jobs.celery_app", "worker", "--pool=threads",
-                       f"--concurrency={CONCURRENCY}", "-Q", queue, "--without-gossip", "--without-mingle"]
-        else:
-            command = [flask_bin, "--app", "wsgi", "worker", "--concurrency", str(CONCURRENCY)]
-        second = _start(command, env, tmp_path / "worker2.log")
+        second = _start([flask_bin, "--app", "wsgi", "worker", "--concurrency", str(CONCURRENCY)], env,
+                        tmp_path / "worker2.log")
 
         everyone = standin.wait_for(lambda s: len(s.accepted_tokens()) >= DEVICES, timeout=600)
         assert everyone, (tmp_path / "worker2.log").read_text()[-3000:]

@@ -13,6 +13,7 @@ import json
 import threading
 import zipfile
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
@@ -28,6 +29,7 @@ from tests.support.app import TEST_PASS_TYPE
 from tests.support.apple import make_club, make_member
 from wallet.apple.models import DeviceLogEntry, DeviceRegistration
 from wallet.apple.webservice import MAX_LOG_LINE, MAX_LOG_LINES_PER_REQUEST
+from wallet.config import get_settings
 from wallet.db import Database
 from wallet.loyalty.cards import record_card_change
 from wallet.loyalty.models import Club, Membership, OutboxEvent
@@ -252,7 +254,7 @@ def test_device_logs_command_prints_them(app: Flask, client: FlaskClient) -> Non
 def test_failed_authentications_are_rate_limited_per_client(
     app: Flask, client: FlaskClient, member: dict
 ) -> None:
-    app.config["APPLE_AUTH_FAILURE_LIMIT"] = "5 per minute"
+    app.extensions["wallet.settings"] = replace(get_settings(app), apple_auth_failure_limit="5 per minute")
     path = f"/apple/v1/passes/{TEST_PASS_TYPE}/{member['serial']}"
     wrong = {"Authorization": "ApplePass wrong-token-0000000"}
     statuses = [client.get(path, headers=wrong).status_code for _ in range(8)]
@@ -264,7 +266,7 @@ def test_failed_authentications_are_rate_limited_per_client(
 
 
 def test_successful_requests_do_not_use_up_the_budget(app: Flask, client: FlaskClient, member: dict) -> None:
-    app.config["APPLE_AUTH_FAILURE_LIMIT"] = "3 per minute"
+    app.extensions["wallet.settings"] = replace(get_settings(app), apple_auth_failure_limit="3 per minute")
     path = f"/apple/v1/passes/{TEST_PASS_TYPE}/{member['serial']}"
     for _ in range(6):
         assert client.get(path, headers=auth(member)).status_code == 200

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from tests.support.apple import make_club, make_member
 from tests.support.push import push_token
 from tests.support.webhooks import Receiver
 from wallet import create_app
+from wallet.config import get_settings
 from wallet.db import Database, utcnow
 from wallet.jobs import dispatch
 from wallet.jobs.outbox import claim, drain
@@ -106,7 +108,7 @@ def test_concurrent_claims_take_each_row_once(db: Database) -> None:
 def test_drain_marks_rows_done_through_the_registered_handler(
     app: Flask, db: Database, noop_kind: list[list[int]]
 ) -> None:
-    app.config["OUTBOX_BATCH_SIZE"] = 4
+    app.extensions["wallet.settings"] = replace(get_settings(app), outbox_batch_size=4)
     ids = add_rows(db, 10)
     assert drain(app) == 10
     assert sorted(i for call in noop_kind for i in call) == ids

@@ -13,22 +13,29 @@ from typing import Any
 
 from flask import Flask
 
-from wallet.config import PROJECT_ROOT, load_config
+from wallet.config import PROJECT_ROOT, Settings
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """The app, configured from the environment.
+
+    ``test_config`` overrides settings by their variable names (see
+    wallet.config.Settings); any other key goes to ``app.config`` as it is
+    (Flask's and its extensions' own keys, such as TESTING)."""
+    overrides = dict(test_config or {})
+    settings = Settings.load(overrides=overrides)
     app = Flask(
         __name__,
-        instance_relative_config=True,
-        instance_path=(test_config or {}).get("INSTANCE_PATH") or os.environ.get("INSTANCE_PATH"),
+        instance_path=str(settings.instance_path.resolve()),
         template_folder=str(PROJECT_ROOT / "templates"),
     )
+    app.extensions["wallet.settings"] = settings
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-    app.config.from_mapping(load_config(app.instance_path))
-    if test_config:
-        app.config.from_mapping(test_config)
-    if not app.config["SECRET_KEY"]:
-        app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
+    app.config.from_mapping(settings.flask_config())
+    names = set(Settings.env_names())
+    app.config.from_mapping({k: v for k, v in overrides.items() if k not in names})
+    if settings.secret_key is None:
+        app.secret_key = _instance_secret(Path(app.instance_path))
 
     from wallet import extensions, routing
 

@@ -12,7 +12,14 @@ from datetime import datetime, timezone
 
 import click
 from flask import Flask, current_app
-from flask.cli import with_appcontext
+from flask.cli import run_command, with_appcontext
+
+
+def started_by_flask_run() -> bool:
+    """True while ``flask run`` builds the app it is about to serve (Flask
+    loads the app inside the run command's click context)."""
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and ctx.command is run_command
 
 
 def _echo_json(data: object) -> None:
@@ -56,11 +63,13 @@ def create_brand_command(name: str, email: str, password: str) -> None:
 def dev_certs_command(force: bool) -> None:
     """Write the development certificate chain under instance/."""
     from wallet.apple.certs import write_dev_chain
+    from wallet.config import get_settings
 
+    settings = get_settings()
     paths = write_dev_chain(
-        current_app.config["DEV_CERTS_DIR"],
-        pass_type_identifier=current_app.config["PASS_TYPE_IDENTIFIER"],
-        team_identifier=current_app.config["TEAM_IDENTIFIER"],
+        settings.dev_certs_dir,
+        pass_type_identifier=settings.pass_type_identifier,
+        team_identifier=settings.team_identifier,
         force=force,
     )
     _echo_json({name: str(path) for name, path in paths.items()})

@@ -1,84 +1,217 @@
-"""Configuration read from the environment, with defaults for the embedded mode.
+"""Every setting of the service, read once from the environment.
 
-Embedded mode (no variables set): SQLite in instance/, the outbox drained by a
-thread inside the app process, development certificates generated under
-instance/. Scale mode sets DATABASE_URL, BROKER_URL and real certificates.
+``Settings.load()`` reads the environment (and any overrides a test or a
+tool passes, by the same names) into one frozen, typed object. create_app()
+keeps it on the app (``get_settings()``) and copies into ``app.config`` only
+what Flask and its extensions read there. Nothing else in the package reads
+the environment. README.md's configuration table names every field; a test
+compares the two.
+
+Nothing set means the embedded mode: SQLite in instance/, the outbox drained
+by a thread inside the app process, development certificates. Scale mode
+sets DATABASE_URL, BROKER_URL and real certificates.
 """
 
 from __future__ import annotations
 
 import os
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+# The languages of pages and passes (not a setting: each needs translations).
+LANGUAGES = ("en", "ru")
 
-def _bool(value: str | None, default: bool) -> bool:
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _int(value: str | None, default: int) -> int:
-    if value is None or value.strip() == "":
-        return default
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise RuntimeError(f"expected an integer, got {value!r}") from exc
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
 
 
-def load_config(instance_path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Every setting the app reads, from the environment."""
-    env = os.environ
-    instance = Path(instance_path)
-    certs_dir = Path(env.get("CERTS_DIR") or PROJECT_ROOT / "certs")
-    return {
-        # Only used to sign sessions; a random per-process key would log
-        # everybody out on restart, so development keeps one in instance/.
-        "SECRET_KEY": env.get("SECRET_KEY") or None,
-        "DATABASE_URL": env.get("DATABASE_URL") or f"sqlite:///{instance / 'wallet.sqlite3'}",
-        "PUBLIC_BASE_URL": (env.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
-        "CERTS_DIR": str(certs_dir),
-        "DEV_CERTS_DIR": str(Path(env.get("DEV_CERTS_DIR") or instance / "dev-certs")),
-        # Development certificates are generated when no real ones are in
-        # CERTS_DIR; set USE_DEV_CERTS=0 in production to make that an error.
-        "USE_DEV_CERTS": _bool(env.get("USE_DEV_CERTS"), True),
-        "PASS_TYPE_IDENTIFIER": env.get("PASS_TYPE_IDENTIFIER") or "pass.dev.walletclubs.loyalty",
-        "TEAM_IDENTIFIER": env.get("TEAM_IDENTIFIER") or "DEVTEAM123",
-        "PASS_CERT_PASSWORD": env.get("PASS_CERT_PASSWORD") or None,
-        "APNS_URL": (env.get("APNS_URL") or "https://api.push.apple.com").rstrip("/"),
-        "APNS_CA_FILE": env.get("APNS_CA_FILE") or None,
-        "APNS_KEY_FILE": env.get("APNS_KEY_FILE") or None,
-        "APNS_KEY_ID": env.get("APNS_KEY_ID") or None,
-        # Celery on Redis when set; otherwise the outbox is drained in-process.
-        "BROKER_URL": env.get("BROKER_URL") or None,
-        "EMBEDDED_WORKER": _bool(env.get("EMBEDDED_WORKER"), True),
-        "AUTO_MIGRATE": _bool(env.get("AUTO_MIGRATE"), True),
-        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or "memory://",
-        "API_RATE_LIMIT": env.get("API_RATE_LIMIT") or "6000 per minute",
-        # Failed portal sign-ins, counted per client address and per email.
-        "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT") or "10 per minute;50 per hour",
-        # Join forms and /me sign-in links sent, per client address: each can
-        # write to somebody's inbox or phone.
-        "JOIN_RATE_LIMIT": env.get("JOIN_RATE_LIMIT") or "100 per hour",
-        "MAX_CONTENT_LENGTH": _int(env.get("MAX_CONTENT_LENGTH"), 16 * 1024 * 1024),
-        # Email: through this SMTP server when SMTP_HOST is set, else written
-        # to the log (see wallet.jobs.notify).
-        "SMTP_HOST": env.get("SMTP_HOST") or None,
-        "SMTP_PORT": _int(env.get("SMTP_PORT"), 0) or None,
-        "SMTP_TLS": env.get("SMTP_TLS") or "starttls",
-        "SMTP_USERNAME": env.get("SMTP_USERNAME") or None,
-        "SMTP_PASSWORD": env.get("SMTP_PASSWORD") or None,
-        "SMTP_FROM": env.get("SMTP_FROM") or None,
-        "SMTP_CA_FILE": env.get("SMTP_CA_FILE") or None,
-        # Lets webhooks reach loopback and private addresses: development
-        # and tests only, never where brands are strangers.
-        "WEBHOOK_ALLOW_PRIVATE": _bool(env.get("WEBHOOK_ALLOW_PRIVATE"), False),
-        "GOOGLE_ISSUER_ID": env.get("GOOGLE_ISSUER_ID") or None,
-        "GOOGLE_SERVICE_ACCOUNT_FILE": env.get("GOOGLE_SERVICE_ACCOUNT_FILE") or None,
-        "BABEL_DEFAULT_LOCALE": "en",
-        "LANGUAGES": ("en", "ru"),
-        "JSON_SORT_KEYS": False,
-    }
+class SettingsError(ValueError):
+    """A setting in the environment cannot be used; the message names it."""
+
+
+def _no_trailing_slash(value: str) -> str:
+    return value.rstrip("/")
+
+
+def _clean(func: Callable[[Any], Any]) -> dict[str, Any]:
+    return {"clean": func}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """One field per environment variable, named as the variable in lower case.
+
+    Fields without a default are derived from others when not set (see
+    ``load``)."""
+
+    # --- where things live ------------------------------------------------
+    instance_path: Path
+    database_url: str
+    public_base_url: str = field(default="http://127.0.0.1:5000", metadata=_clean(_no_trailing_slash))
+    # Signs sessions. Unset: a key generated once into instance/secret_key, so
+    # sessions survive restarts; several machines need one value set here.
+    secret_key: str | None = None
+
+    # --- Apple certificates and push --------------------------------------
+    certs_dir: Path = PROJECT_ROOT / "certs"
+    dev_certs_dir: Path
+    # Development certificates are made when CERTS_DIR holds none; production
+    # sets USE_DEV_CERTS=0 to make a missing certificate an error.
+    use_dev_certs: bool = True
+    pass_type_identifier: str = "pass.dev.walletclubs.loyalty"
+    team_identifier: str = "DEVTEAM123"
+    pass_cert_password: str | None = None
+    apns_url: str = field(default="https://api.push.apple.com", metadata=_clean(_no_trailing_slash))
+    apns_ca_file: Path | None = None
+    apns_key_file: Path | None = None
+    apns_key_id: str | None = None
+    apns_max_streams: int = 100
+    apns_max_retries: int = 5
+    apns_backoff_base: float = 0.25
+    apple_auth_failure_limit: str = "30 per minute"
+    apple_log_limit: str = "120 per minute"
+
+    # --- Google Wallet -----------------------------------------------------
+    google_issuer_id: str | None = None
+    google_service_account_file: Path | None = None
+
+    # --- webhooks ---------------------------------------------------------------
+    # Lets webhooks reach loopback and private addresses: development and
+    # tests only, never where brands are strangers.
+    webhook_allow_private: bool = False
+
+    # --- email ----------------------------------------------------------------
+    # Through this SMTP server when SMTP_HOST is set, else written to the log
+    # (see wallet.jobs.notify). SMTP_PORT unset: the port of SMTP_TLS.
+    smtp_host: str | None = None
+    smtp_port: int | None = None
+    smtp_tls: str = "starttls"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str | None = None
+    smtp_ca_file: Path | None = None
+
+    # --- background work ---------------------------------------------------
+    # Celery on Redis when set; otherwise the outbox is drained in-process.
+    broker_url: str | None = None
+    celery_queue: str = "wallet-outbox"
+    embedded_worker: bool = True
+    # Each process brings the schema up to date at start (see wallet.schema).
+    auto_migrate: bool = True
+    worker_concurrency: int = 4
+    outbox_poll_seconds: float = 1.0
+    outbox_batch_size: int = 200
+    outbox_lease_seconds: float = 60.0
+    outbox_backoff_seconds: float = 5.0
+
+    # --- HTTP ----------------------------------------------------------------
+    api_rate_limit: str = "6000 per minute"
+    # Failed portal sign-ins, counted per client address and per email.
+    login_rate_limit: str = "10 per minute;50 per hour"
+    # Join forms and /me sign-in links sent, per client address: each can
+    # write to somebody's inbox or phone.
+    join_rate_limit: str = "100 per hour"
+    api_max_body: int = 1024 * 1024
+    max_content_length: int = 16 * 1024 * 1024
+    # Where rate-limit counters live: BROKER_URL's Redis when that is set, so
+    # every process shares them; otherwise this process's memory.
+    ratelimit_storage_uri: str
+
+    # --------------------------------------------------------------------------
+
+    @classmethod
+    def env_names(cls) -> list[str]:
+        """The environment variables read, in declaration order."""
+        return [f.name.upper() for f in fields(cls)]
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None,
+             overrides: Mapping[str, Any] | None = None) -> Settings:
+        """The settings from ``environ`` (default: the process environment).
+
+        ``overrides`` take precedence, by variable name; a value there may
+        already have its type, and None means "not set" (the default, never
+        the environment). Raises SettingsError naming a variable that
+        cannot be read."""
+        env = os.environ if environ is None else environ
+        given = dict(overrides or {})
+        hints = typing.get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = f.name.upper()
+            if name in given:
+                raw = given[name]
+            else:
+                raw = env.get(name)
+                if raw is not None and raw.strip() == "":
+                    raw = None
+            if raw is None:
+                continue
+            value = _convert(name, raw, hints[f.name])
+            clean = f.metadata.get("clean")
+            values[f.name] = clean(value) if clean and value is not None else value
+        instance = Path(values.get("instance_path") or PROJECT_ROOT / "instance")
+        values["instance_path"] = instance
+        values.setdefault("database_url", f"sqlite:///{instance / 'wallet.sqlite3'}")
+        values.setdefault("dev_certs_dir", instance / "dev-certs")
+        values.setdefault("ratelimit_storage_uri", values.get("broker_url") or "memory://")
+        return cls(**values)
+
+    def flask_config(self) -> dict[str, Any]:
+        """What Flask and its extensions read from ``app.config``."""
+        return {
+            "SECRET_KEY": self.secret_key,
+            "MAX_CONTENT_LENGTH": self.max_content_length,
+            "RATELIMIT_STORAGE_URI": self.ratelimit_storage_uri,
+            "BABEL_DEFAULT_LOCALE": LANGUAGES[0],
+        }
+
+
+def _convert(name: str, raw: Any, kind: Any) -> Any:
+    """``raw`` (a string from the environment, or a typed override) as ``kind``."""
+    optional = False
+    if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(kind))
+        kind = args[0]
+    if raw is None:
+        if optional:
+            return None
+        raise SettingsError(f"{name} must be set")
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise SettingsError(f"{name} must be 1 or 0 (true/false, yes/no, on/off), got {raw!r}")
+    if kind in (int, float):
+        if isinstance(raw, bool):
+            raise SettingsError(f"{name} must be a number, got {raw!r}")
+        try:
+            return kind(raw.strip() if isinstance(raw, str) else raw)
+        except (TypeError, ValueError):
+            what = "a whole number" if kind is int else "a number"
+            raise SettingsError(f"{name} must be {what}, got {raw!r}") from None
+    if kind is Path:
+        return Path(os.fspath(raw)).expanduser()
+    if kind is str:
+        return str(raw)
+    raise TypeError(f"setting {name} has a type Settings cannot read: {kind!r}")
+
+
+def get_settings(app: Any = None) -> Settings:
+    """The settings of ``app`` (default: the current Flask app)."""
+    if app is None:
+        from flask import current_app
+
+        app = current_app
+    return app.extensions["wallet.settings"]

@@ -23,6 +23,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from sqlalchemy.orm import Session
 
+from wallet.config import LANGUAGES, PROJECT_ROOT, get_settings
 from wallet.db import Database
 from wallet.loyalty.webhook_targets import TargetPolicy
 from wallet.schema import upgrade_schema
@@ -32,7 +33,7 @@ babel = Babel()
 
 
 def _select_locale() -> str | None:
-    languages = current_app.config["LANGUAGES"]
+    languages = LANGUAGES
     chosen = request.args.get("lang") or request.cookies.get("lang")
     if chosen in languages:
         return chosen
@@ -40,11 +41,12 @@ def _select_locale() -> str | None:
 
 
 def init_app(app: Flask) -> None:
-    url = app.config["DATABASE_URL"]
-    if app.config["AUTO_MIGRATE"]:
+    settings = get_settings(app)
+    url = settings.database_url
+    if settings.auto_migrate:
         upgrade_schema(url)
     app.extensions["wallet.db"] = Database(url)
-    app.extensions["wallet.webhook_targets"] = TargetPolicy(allow_private=app.config["WEBHOOK_ALLOW_PRIVATE"])
+    app.extensions["wallet.webhook_targets"] = TargetPolicy(allow_private=get_settings(app).webhook_allow_private)
     limiter.init_app(app)
     babel.init_app(app, locale_selector=_select_locale,
                    default_translation_directories=str(_translations_dir()))
@@ -52,8 +54,6 @@ def init_app(app: Flask) -> None:
 
 
 def _translations_dir() -> object:
-    from wallet.config import PROJECT_ROOT
-
     return PROJECT_ROOT / "wallet" / "translations"
 
 

@@ -42,7 +42,6 @@ def init_app(app: Flask) -> None:
     from wallet.api.schemas import TRANSACTION_REQUESTS, ErrorSchema
     from wallet.api.views import bp
 
-    app.config.setdefault("API_MAX_BODY", 1024 * 1024)
     app.config.setdefault("API_TITLE", "Wallet Clubs point-of-sale API")
     app.config.setdefault("API_VERSION", "v1")
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")

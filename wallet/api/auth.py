@@ -14,11 +14,12 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from flask import current_app, g, request
+from flask import g, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from wallet.api.errors import ApiError
+from wallet.config import get_settings
 from wallet.db import utcnow
 from wallet.extensions import get_db, get_read_session
 from wallet.loyalty.brands import authenticate_api_key, key_use_is_stale, record_key_use
@@ -112,7 +113,7 @@ def check_request() -> None:
     # body has none, and werkzeug cuts its stream at max_content_length
     # without a word; reading one byte more tells a body over the limit
     # from one that just fits.
-    limit = current_app.config["API_MAX_BODY"]
+    limit = get_settings().api_max_body
     request.max_content_length = limit + 1
     raw = request.get_data(cache=True)
     if len(raw) > limit:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Response, current_app, json
+from flask import Response, json
 from werkzeug.exceptions import HTTPException
 
+from wallet.config import get_settings
 from wallet.loyalty.errors import Conflict, LoyaltyError, NotAuthenticated, NotFound, RateLimited, RuleViolation
 
 _LOYALTY_STATUS: tuple[tuple[type[LoyaltyError], int], ...] = (
@@ -146,7 +147,6 @@ def response_for(exc: BaseException) -> Response | None:
         elif status == 404:
             message = "no such resource"
         elif status == 413:
-            limit = current_app.config.get("API_MAX_BODY")
-            message = f"the body is too large (at most {limit} bytes)" if limit else "the body is too large"
+            message = f"the body is too large (at most {get_settings().api_max_body} bytes)"
         return error_response(status, code, message, headers)
     return None

@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 import marshmallow as ma
-from flask import current_app, g
+from flask import g
 from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
@@ -24,6 +24,7 @@ from wallet.api.errors import ApiError, error_response, invalid_body, response_f
 from wallet.api.idempotency import HEADER, write_endpoint
 from wallet.api.pagination import decode_cursor, page
 from wallet.apple.links import apple_pass_url
+from wallet.config import get_settings
 from wallet.extensions import get_read_session, get_session, limiter, webhook_targets
 from wallet.google.links import google_save_url
 from wallet.loyalty import brands as brand_core
@@ -39,7 +40,7 @@ from wallet.loyalty.models import ApiKey, Club, Membership
 log = logging.getLogger(__name__)
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1", description="Point-of-sale API")
-limiter.limit(lambda: current_app.config["API_RATE_LIMIT"], key_func=rate_limit_key)(bp)
+limiter.limit(lambda: get_settings().api_rate_limit, key_func=rate_limit_key)(bp)
 
 
 def _idempotency_doc(required: bool) -> dict[str, Any]:

@@ -39,7 +39,6 @@ import httpcore
 
 log = logging.getLogger(__name__)
 
-DEFAULT_URL = "https://api.push.apple.com"
 PAYLOAD = b"{}"
 DEAD_TOKEN_REASONS = {"BadDeviceToken", "Unregistered", "DeviceTokenNotForTopic"}
 # Apple rejects provider tokens older than an hour and throttles refreshes
@@ -280,22 +279,22 @@ _clients_lock = threading.Lock()
 def settings_from_app(app: Any) -> ApnsSettings:
     from wallet.apple.certs import get_identity
 
-    identity = get_identity(app)
-    from wallet.jobs.settings import number
+    from wallet.config import get_settings
 
-    config = app.config
+    identity = get_identity(app)
+    settings = get_settings(app)
     return ApnsSettings(
-        url=(config.get("APNS_URL") or DEFAULT_URL).rstrip("/"),
+        url=settings.apns_url,
         topic=identity.pass_type_identifier,
         cert_file=str(identity.tls_cert_file),
         key_file=str(identity.tls_key_file),
-        ca_file=config.get("APNS_CA_FILE"),
-        auth_key_file=config.get("APNS_KEY_FILE"),
-        auth_key_id=config.get("APNS_KEY_ID"),
-        team_id=identity.team_identifier or config.get("TEAM_IDENTIFIER"),
-        max_streams=int(number(app, "APNS_MAX_STREAMS", 100)),
-        max_retries=int(number(app, "APNS_MAX_RETRIES", 5)),
-        backoff_base=number(app, "APNS_BACKOFF_BASE", 0.25),
+        ca_file=str(settings.apns_ca_file) if settings.apns_ca_file else None,
+        auth_key_file=str(settings.apns_key_file) if settings.apns_key_file else None,
+        auth_key_id=settings.apns_key_id,
+        team_id=identity.team_identifier or settings.team_identifier,
+        max_streams=settings.apns_max_streams,
+        max_retries=settings.apns_max_retries,
+        backoff_base=settings.apns_backoff_base,
     )
 
 

@@ -14,7 +14,7 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +26,8 @@ from flask import Flask, current_app
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
+
+from wallet.config import Settings, get_settings
 
 # Apple's "Pass Type ID" marker extension; its value is the pass type id.
 PASS_TYPE_ID_EXTENSION = ObjectIdentifier("1.2.840.113635.100.6.1.16")
@@ -357,7 +359,7 @@ _loaded: dict[tuple[Any, ...], SigningIdentity] = {}
 _loaded_lock = threading.Lock()
 
 
-def load_signing_identity(config: Mapping[str, Any], instance_path: str | os.PathLike[str]) -> SigningIdentity:
+def load_signing_identity(settings: Settings) -> SigningIdentity:
     """The identity from CERTS_DIR, else (when USE_DEV_CERTS) the development chain.
 
     Loaded once per process for the same files and settings (OpenSSL checks
@@ -365,21 +367,21 @@ def load_signing_identity(config: Mapping[str, Any], instance_path: str | os.Pat
     file is read again. Raises CertificateError with one message saying what
     is wrong and where.
     """
-    key = _cache_key(config, instance_path)
+    key = _cache_key(settings)
     with _loaded_lock:
         found = _loaded.get(key) if key is not None else None
         if found is not None:
             return found
-        identity = _load_signing_identity(config, instance_path)
+        identity = _load_signing_identity(settings)
         if key is not None:
             _loaded[key] = identity
         return identity
 
 
-def _cache_key(config: Mapping[str, Any], instance_path: str | os.PathLike[str]) -> tuple[Any, ...] | None:
-    folders = [Path(config["CERTS_DIR"])]
-    if config.get("USE_DEV_CERTS", True):
-        folders.append(Path(config["DEV_CERTS_DIR"]))
+def _cache_key(settings: Settings) -> tuple[Any, ...] | None:
+    folders = [settings.certs_dir]
+    if settings.use_dev_certs:
+        folders.append(settings.dev_certs_dir)
     stamps = []
     for folder in folders:
         try:
@@ -394,28 +396,28 @@ def _cache_key(config: Mapping[str, Any], instance_path: str | os.PathLike[str])
                 info = entry.stat()
                 stamps.append((entry.path, info.st_mtime_ns, info.st_size, info.st_ino))
     # Only a .p12 or an encrypted key puts files (TLS copies) under instance/.
-    writes_instance = bool(config.get("PASS_CERT_PASSWORD")) or any(
+    writes_instance = bool(settings.pass_cert_password) or any(
         str(stamp[0]).endswith(REAL_P12_NAMES) for stamp in stamps
     )
     return (
-        tuple(stamps), str(instance_path) if writes_instance else None,
-        config["PASS_TYPE_IDENTIFIER"], config["TEAM_IDENTIFIER"],
-        config.get("PASS_CERT_PASSWORD"), bool(config.get("USE_DEV_CERTS", True)),
+        tuple(stamps), str(settings.instance_path) if writes_instance else None,
+        settings.pass_type_identifier, settings.team_identifier,
+        settings.pass_cert_password, settings.use_dev_certs,
     )
 
 
-def _load_signing_identity(config: Mapping[str, Any], instance_path: str | os.PathLike[str]) -> SigningIdentity:
-    certs_dir = Path(config["CERTS_DIR"])
-    pass_type = config["PASS_TYPE_IDENTIFIER"]
-    team = config["TEAM_IDENTIFIER"]
-    password = config.get("PASS_CERT_PASSWORD")
-    instance = Path(instance_path)
+def _load_signing_identity(settings: Settings) -> SigningIdentity:
+    certs_dir = settings.certs_dir
+    pass_type = settings.pass_type_identifier
+    team = settings.team_identifier
+    password = settings.pass_cert_password
+    instance = settings.instance_path
 
     real = _find_real_files(certs_dir)
     if real is not None:
         identity = _load_real(real, certs_dir, password, instance)
-    elif config.get("USE_DEV_CERTS", True):
-        paths = write_dev_chain(config["DEV_CERTS_DIR"], pass_type_identifier=pass_type,
+    elif settings.use_dev_certs:
+        paths = write_dev_chain(settings.dev_certs_dir, pass_type_identifier=pass_type,
                                 team_identifier=team)
         cert = _read_cert(paths["pass_cert"])
         key = _read_key(paths["pass_key"], None)
@@ -580,7 +582,7 @@ def _check_identity(identity: SigningIdentity, pass_type: str, team: str) -> Non
 
 def init_identity(app: Flask) -> SigningIdentity:
     """Loads the identity at start-up so a problem stops the app at once."""
-    identity = load_signing_identity(app.config, app.instance_path)
+    identity = load_signing_identity(get_settings(app))
     app.extensions["wallet.apple.identity"] = identity
     return identity
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app
-
+from wallet.config import get_settings
 from wallet.loyalty.models import Membership
 
 DOWNLOAD_PREFIX = "/apple/cards"
@@ -16,5 +15,5 @@ def apple_pass_path(download_token: str) -> str:
 def apple_pass_url(membership: Membership, base_url: str | None = None) -> str:
     """The unguessable URL the member's .pkpass downloads from (their
     download_token is the secret part; it is not the auth token)."""
-    base = (base_url or current_app.config["PUBLIC_BASE_URL"]).rstrip("/")
+    base = (base_url or get_settings().public_base_url).rstrip("/")
     return base + apple_pass_path(membership.download_token)

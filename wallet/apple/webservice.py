@@ -23,7 +23,7 @@ import logging
 import re
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
@@ -31,6 +31,7 @@ from sqlalchemy.orm import joinedload
 from wallet.apple.certs import get_identity
 from wallet.apple.models import DeviceLogEntry, DeviceRegistration
 from wallet.apple.pkpass import MIME_TYPE, render_pkpass
+from wallet.config import get_settings
 from wallet.extensions import get_read_session, get_session, limiter, transactional
 from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.webhooks import emit_event
@@ -52,16 +53,13 @@ MAX_LOG_LINES_PER_REQUEST = 50
 MAX_LOG_LINE = 1000
 MAX_LOG_ROWS = 10_000
 
-DEFAULT_AUTH_FAILURE_LIMIT = "30 per minute"
-DEFAULT_LOG_LIMIT = "120 per minute"
-
 
 def _auth_failure_limit() -> str:
-    return current_app.config.get("APPLE_AUTH_FAILURE_LIMIT") or DEFAULT_AUTH_FAILURE_LIMIT
+    return get_settings().apple_auth_failure_limit
 
 
 def _log_limit() -> str:
-    return current_app.config.get("APPLE_LOG_LIMIT") or DEFAULT_LOG_LIMIT
+    return get_settings().apple_log_limit
 
 
 # One budget of failed authentications per client address, shared by every

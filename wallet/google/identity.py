@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from flask import Flask, current_app
 
+from wallet.config import Settings, get_settings
+
 DEV_ISSUER_ID = "3388000000000000000"
 DEV_ACCOUNT_FILE = "google-service-account.json"
 
@@ -58,18 +60,18 @@ def _write_dev_account(path: Path) -> None:
         json.dump(account, fh, indent=2)
 
 
-def load_identity(config: dict) -> GoogleIdentity:  # type: ignore[type-arg]
-    account_file = config.get("GOOGLE_SERVICE_ACCOUNT_FILE")
-    development = not account_file
-    if development:
-        path = Path(config["DEV_CERTS_DIR"]) / DEV_ACCOUNT_FILE
+def load_identity(settings: Settings) -> GoogleIdentity:
+    account_file = settings.google_service_account_file
+    development = account_file is None
+    if account_file is None:
+        path = settings.dev_certs_dir / DEV_ACCOUNT_FILE
         if not path.exists():
             try:
                 _write_dev_account(path)
             except FileExistsError:  # another process wrote it first
                 pass
     else:
-        path = Path(account_file)
+        path = account_file
     try:
         account = json.loads(path.read_text())
         key = serialization.load_pem_private_key(account["private_key"].encode(), password=None)
@@ -77,7 +79,7 @@ def load_identity(config: dict) -> GoogleIdentity:  # type: ignore[type-arg]
         raise GoogleConfigError(f"cannot read the Google service account key {path}: {exc}") from exc
     if not isinstance(key, rsa.RSAPrivateKey):
         raise GoogleConfigError(f"{path}: the service account key is not an RSA key")
-    issuer_id = config.get("GOOGLE_ISSUER_ID") or (DEV_ISSUER_ID if development else None)
+    issuer_id = settings.google_issuer_id or (DEV_ISSUER_ID if development else None)
     if not issuer_id:
         raise GoogleConfigError("GOOGLE_SERVICE_ACCOUNT_FILE is set but GOOGLE_ISSUER_ID is not")
     return GoogleIdentity(
@@ -90,7 +92,7 @@ def load_identity(config: dict) -> GoogleIdentity:  # type: ignore[type-arg]
 
 
 def init_identity(app: Flask) -> None:
-    app.extensions["wallet.google.identity"] = load_identity(app.config)
+    app.extensions["wallet.google.identity"] = load_identity(get_settings(app))
 
 
 def get_identity(app: Flask | None = None) -> GoogleIdentity:

@@ -7,8 +7,8 @@ import time
 from functools import lru_cache
 
 import jwt
-from flask import current_app
 
+from wallet.config import get_settings
 from wallet.google.identity import GoogleIdentity, get_identity
 from wallet.google.objects import loyalty_class, loyalty_object
 from wallet.loyalty.cardfacts import card_facts
@@ -21,7 +21,7 @@ def google_save_url(membership: Membership) -> str:
     """A save link carrying the member's LoyaltyObject (and its class), signed
     RS256 with the service account key, key id in the header."""
     identity = get_identity()
-    base_url = current_app.config["PUBLIC_BASE_URL"]
+    base_url = get_settings().public_base_url
     facts = card_facts(membership)
     unsigned = {
         "iss": identity.client_email,

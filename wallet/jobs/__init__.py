@@ -7,7 +7,7 @@
 - ``wallet.jobs.worker``: ``flask --app wsgi worker``.
 """
 
-import os
+from functools import partial
 
 from flask import Flask
 
@@ -15,24 +15,28 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Wires the wake-up after commits that write outbox rows: a Celery task
     with BROKER_URL, else the embedded thread (started on first use)."""
+    from wallet.config import get_settings
     from wallet.extensions import get_db
     from wallet.jobs import nudge
 
+    settings = get_settings(app)
     db = get_db(app)
     engines = {db.engine, db.write_engine}
-    if app.config.get("BROKER_URL"):
-        from wallet.jobs.celery_app import configure, enqueue_drain
+    if settings.broker_url:
+        from wallet.jobs.celery_app import enqueue_drain, init_celery
 
-        configure(app)
+        celery = init_celery(app)
         for engine in engines:
-            nudge.register_waker(engine, enqueue_drain)
-    elif app.config.get("EMBEDDED_WORKER"):
+            nudge.register_waker(engine, partial(enqueue_drain, celery))
+    elif settings.embedded_worker:
         from wallet.jobs.embedded import EmbeddedWorker
 
-        worker = EmbeddedWorker(app)
+        worker = EmbeddedWorker(app, poll_seconds=settings.outbox_poll_seconds)
         app.extensions["wallet.jobs.embedded"] = worker
         for engine in engines:
             nudge.register_waker(engine, worker.wake)
         app.before_request(worker.ensure_started)
-        if os.environ.get("FLASK_RUN_FROM_CLI") == "true":
+        from wallet.cli import started_by_flask_run
+
+        if started_by_flask_run():
             worker.ensure_started()  # `flask run`: drain what is waiting before any request

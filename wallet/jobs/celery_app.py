@@ -7,79 +7,71 @@ in the database stays the truth: a lost message only costs latency, because
 each worker also polls the outbox (see ``start_poller``), and a worker killed
 with -9 leaves only leased rows that come back when the lease runs out.
 
-``flask --app wsgi worker`` binds the app it was started with;
-``celery -A wallet.jobs.celery_app worker`` builds one from the environment
-(wsgi.create_app) in each worker process.
+The Celery app is made by ``init_celery(app)`` from the Flask app's settings,
+as Flask's own guide does it: nothing is configured at import, and each
+Flask app (a test makes many) has its own broker and queue.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from typing import Any
 
-from celery import Celery
-from celery.signals import worker_ready
+from celery import Celery, Task
+from flask import Flask
 
+from wallet.config import get_settings
 from wallet.jobs.outbox import has_due, process_batch, worker_id
 
 log = logging.getLogger(__name__)
 
-DEFAULT_QUEUE = "wallet-outbox"
+DRAIN_TASK = "wallet.jobs.drain_outbox"
 TASK_TIME_BUDGET = 30.0
-POLL_SECONDS = 5.0
-
-celery_app = Celery("wallet")
-celery_app.conf.update(
-    broker_url=os.environ.get("BROKER_URL") or "redis://127.0.0.1:6379/0",
-    task_ignore_result=True,
-    task_default_queue=os.environ.get("CELERY_QUEUE") or DEFAULT_QUEUE,
-    broker_connection_retry_on_startup=True,
-    worker_hijack_root_logger=False,
-    # A task is only a wake-up call; the outbox row is the durable part.
-    task_acks_late=False,
-    worker_prefetch_multiplier=1,
-    # The wake-up is published from a web request after its commit: with
-    # Redis unreachable it must fail fast (the poller covers for it), not hang.
-    broker_connection_timeout=2,
-    broker_transport_options={"socket_connect_timeout": 2},
-)
-app = celery_app  # `celery -A wallet.jobs.celery_app` finds it under either name
-
-_bound: dict[int, Any] = {}
-_bind_lock = threading.Lock()
 
 
-def configure(flask_app: Any) -> None:
-    """Point Celery at the app's broker and bind the app for tasks in this process."""
-    celery_app.conf.broker_url = flask_app.config["BROKER_URL"]
-    from wallet.jobs.settings import setting
+class WalletCelery(Celery):
+    """A Celery app that knows the Flask app its tasks work for."""
 
-    queue = setting(flask_app, "CELERY_QUEUE")
-    if queue:
-        celery_app.conf.task_default_queue = queue
-    _bound[os.getpid()] = flask_app
+    flask_app: Flask
 
 
-def flask_app() -> Any:
-    pid = os.getpid()
-    with _bind_lock:
-        if pid not in _bound:
-            from wallet import create_app
+def init_celery(flask_app: Flask) -> WalletCelery:
+    """The Celery app for ``flask_app``'s broker and queue, kept at
+    ``flask_app.extensions["celery"]``."""
+    settings = get_settings(flask_app)
+    celery = WalletCelery(flask_app.import_name, set_as_current=False)
+    celery.flask_app = flask_app
+    celery.conf.update(
+        broker_url=settings.broker_url,
+        task_ignore_result=True,
+        task_default_queue=settings.celery_queue,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        # A task is only a wake-up call; the outbox row is the durable part.
+        task_acks_late=False,
+        worker_prefetch_multiplier=1,
+        # The wake-up is published from a web request after its commit: with
+        # Redis unreachable it must fail fast (the poller covers for it), not hang.
+        broker_connection_timeout=2,
+        broker_transport_options={"socket_connect_timeout": 2},
+    )
+    celery.task(name=DRAIN_TASK, bind=True)(_drain_outbox)
+    flask_app.extensions["celery"] = celery
+    return celery
 
-            _bound[pid] = create_app()
-        return _bound[pid]
+
+def celery_of(flask_app: Flask) -> WalletCelery:
+    return flask_app.extensions["celery"]
 
 
-def enqueue_drain() -> None:
-    drain_outbox.apply_async(retry=False)
+def enqueue_drain(celery: Celery) -> None:
+    celery.tasks[DRAIN_TASK].apply_async(retry=False)
 
 
-@celery_app.task(name="wallet.jobs.drain_outbox")
-def drain_outbox() -> int:
-    application = flask_app()
+def _drain_outbox(task: Task) -> int:
+    celery: WalletCelery = task.app  # type: ignore[assignment]
     owner = worker_id()
     deadline = time.monotonic() + TASK_TIME_BUDGET
     called_in = False
@@ -90,36 +82,35 @@ def drain_outbox() -> int:
         if full and not called_in:
             called_in = True
             try:
-                enqueue_drain()
+                enqueue_drain(celery)
             except Exception:
                 log.warning("could not publish a drain task", exc_info=True)
 
     while True:
-        count, full = process_batch(application, owner=owner, on_claimed=spread)
+        count, full = process_batch(celery.flask_app, owner=owner, on_claimed=spread)
         total += count
         if not count:
             break
         if time.monotonic() > deadline:
             # Give the thread back to the pool; the work goes on in a new task.
-            enqueue_drain()
+            enqueue_drain(celery)
             break
     return total
 
 
-def start_poller(application: Any, *, interval: float | None = None) -> threading.Thread:
+def start_poller(flask_app: Flask, *, interval: float | None = None) -> threading.Thread:
     """A thread that publishes a drain task whenever due rows wait: catches
     wake-ups lost on the way and rows whose lease or back-off ran out."""
     from wallet.extensions import get_db
 
-    from wallet.jobs.settings import number
-
-    every = interval or number(application, "OUTBOX_POLL_SECONDS", POLL_SECONDS)
+    every = interval or get_settings(flask_app).outbox_poll_seconds
+    celery = celery_of(flask_app)
 
     def loop() -> None:
         while True:
             try:
-                if has_due(get_db(application)):
-                    enqueue_drain()
+                if has_due(get_db(flask_app)):
+                    enqueue_drain(celery)
             except Exception:
                 log.warning("outbox poll failed", exc_info=True)
             time.sleep(every)
@@ -127,8 +118,3 @@ def start_poller(application: Any, *, interval: float | None = None) -> threadin
     thread = threading.Thread(target=loop, name="outbox-poller", daemon=True)
     thread.start()
     return thread
-
-
-@worker_ready.connect
-def _on_worker_ready(**_kwargs: Any) -> None:
-    start_poller(flask_app())

@@ -18,11 +18,9 @@ from wallet.jobs.outbox import process_batch, worker_id
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 2.0
-
 
 class EmbeddedWorker:
-    def __init__(self, app: Any, *, poll_seconds: float = POLL_SECONDS) -> None:
+    def __init__(self, app: Any, *, poll_seconds: float) -> None:
         self.app = app
         self.poll_seconds = poll_seconds
         self._wake = threading.Event()

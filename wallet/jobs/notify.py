@@ -30,6 +30,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import Any, Protocol
 
+from wallet.config import Settings, get_settings
 from wallet.db import utcnow
 from wallet.loyalty.models import OutboxEvent
 from wallet.loyalty.notifications import Channel, NotificationPayload
@@ -73,21 +74,21 @@ class SmtpSettings:
     timeout: float = SMTP_TIMEOUT
 
     @classmethod
-    def from_config(cls, config: Any) -> SmtpSettings | None:
+    def from_settings(cls, settings: Settings) -> SmtpSettings | None:
         """None when SMTP_HOST is not set (messages are logged instead)."""
-        host = config.get("SMTP_HOST")
+        host = settings.smtp_host
         if not host:
             return None
-        security = (config.get("SMTP_TLS") or "starttls").lower()
+        security = settings.smtp_tls.lower()
         if security not in SMTP_SECURITY:
             raise ValueError(f"SMTP_TLS must be one of {', '.join(SMTP_SECURITY)}, not {security!r}")
-        sender = config.get("SMTP_FROM")
+        sender = settings.smtp_from
         if not sender or "@" not in parseaddr(sender)[1]:
             raise ValueError("SMTP_FROM must be set to the sender's address when SMTP_HOST is set, "
                              "e.g. 'Wallet Clubs <no-reply@example.com>'")
-        return cls(host=host, port=int(config.get("SMTP_PORT") or DEFAULT_PORTS[security]), sender=sender,
-                   security=security, username=config.get("SMTP_USERNAME") or None,
-                   password=config.get("SMTP_PASSWORD") or None, ca_file=config.get("SMTP_CA_FILE") or None)
+        return cls(host=host, port=settings.smtp_port or DEFAULT_PORTS[security], sender=sender,
+                   security=security, username=settings.smtp_username, password=settings.smtp_password,
+                   ca_file=str(settings.smtp_ca_file) if settings.smtp_ca_file else None)
 
     def tls_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context()
@@ -211,9 +212,9 @@ def send_sms(sender: SmsSender, events: Iterable[Outgoing]) -> Delivered:
     return result
 
 
-def _deliver_emails(config: Any, events: list[Outgoing]) -> Delivered:
+def _deliver_emails(settings: Settings, events: list[Outgoing]) -> Delivered:
     try:
-        smtp = SmtpSettings.from_config(config)
+        smtp = SmtpSettings.from_settings(settings)
     except ValueError as exc:
         log.error("emails wait in the outbox: %s", exc)
         return Delivered(failed={e.id: str(exc) for e, _ in events})
@@ -238,7 +239,7 @@ def deliver_notifications(app: Any, events: list[OutboxEvent]) -> Delivered:
             continue
         by_channel[payload.channel].append((event, payload))
     for sent in (
-        _deliver_emails(app.config, by_channel[Channel.EMAIL]) if by_channel[Channel.EMAIL] else Delivered(),
+        _deliver_emails(get_settings(app), by_channel[Channel.EMAIL]) if by_channel[Channel.EMAIL] else Delivered(),
         send_sms(app.extensions.get(SMS_SENDER_KEY) or LoggedSms(), by_channel[Channel.SMS]),
     ):
         result.done |= sent.done

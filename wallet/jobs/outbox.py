@@ -47,12 +47,13 @@ class OutboxSettings:
 
     @classmethod
     def from_app(cls, app: Any) -> OutboxSettings:
-        from wallet.jobs.settings import number
+        from wallet.config import get_settings
 
+        settings = get_settings(app)
         return cls(
-            batch_size=int(number(app, "OUTBOX_BATCH_SIZE", DEFAULT_BATCH_SIZE)),
-            lease_seconds=number(app, "OUTBOX_LEASE_SECONDS", DEFAULT_LEASE_SECONDS),
-            backoff_base=number(app, "OUTBOX_BACKOFF_SECONDS", 5.0),
+            batch_size=settings.outbox_batch_size,
+            lease_seconds=settings.outbox_lease_seconds,
+            backoff_base=settings.outbox_backoff_seconds,
         )
 
 

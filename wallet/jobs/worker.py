@@ -12,27 +12,26 @@ import signal
 import threading
 from typing import Any
 
+from wallet.config import get_settings
 from wallet.jobs.outbox import process_batch, worker_id
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONCURRENCY = 4
-
 
 def run_worker(app: Any, concurrency: int | None = None) -> None:
-    from wallet.jobs.settings import number
-
-    threads = concurrency or int(number(app, "WORKER_CONCURRENCY", DEFAULT_CONCURRENCY))
-    if app.config.get("BROKER_URL"):
+    settings = get_settings(app)
+    threads = concurrency or settings.worker_concurrency
+    if settings.broker_url:
         _run_celery(app, threads)
     else:
         _run_threads(app, threads)
 
 
 def _run_celery(app: Any, concurrency: int) -> None:
-    from wallet.jobs.celery_app import celery_app, configure
+    from wallet.jobs.celery_app import celery_of, start_poller
 
-    configure(app)
+    celery = celery_of(app)
+    start_poller(app)
     argv = [
         "worker",
         "--pool=threads",
@@ -41,16 +40,14 @@ def _run_celery(app: Any, concurrency: int) -> None:
         "--without-gossip",
         "--without-mingle",
         "-Q",
-        celery_app.conf.task_default_queue,
+        celery.conf.task_default_queue,
     ]
-    celery_app.worker_main(argv)
+    celery.worker_main(argv)
 
 
 def _run_threads(app: Any, concurrency: int) -> None:
     stop = threading.Event()
-    from wallet.jobs.settings import number
-
-    poll = number(app, "OUTBOX_POLL_SECONDS", 1.0)
+    poll = get_settings(app).outbox_poll_seconds
 
     def loop() -> None:
         owner = worker_id()

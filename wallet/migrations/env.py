@@ -1,9 +1,7 @@
-"""Alembic environment: the URL comes from the caller (wallet.schema) or from
-DATABASE_URL; the metadata is every model module's."""
+"""Alembic environment: the URL (or a connection) comes from the caller,
+wallet.schema; the metadata is every model module's."""
 
 from __future__ import annotations
-
-import os
 
 from alembic import context
 from sqlalchemy import event
@@ -15,9 +13,10 @@ target_metadata = import_all_models()
 
 
 def _url() -> str:
-    url = config.get_main_option("sqlalchemy.url") or os.environ.get("DATABASE_URL")
+    url = config.get_main_option("sqlalchemy.url")
     if not url:
-        raise RuntimeError("no database URL given to the migrations")
+        raise RuntimeError("no database URL given to the migrations; run them with "
+                           "`flask --app wsgi db upgrade`")
     return url
 
 

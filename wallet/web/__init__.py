@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from wallet.config import get_settings
 from wallet.web import errors, filters
 from wallet.web.routes import bp as health_bp
 from wallet.web.security import csrf, login_manager
@@ -30,7 +31,7 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", 8 * 3600)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SECURE", app.config["PUBLIC_BASE_URL"].startswith("https:"))
+    app.config.setdefault("SESSION_COOKIE_SECURE", get_settings(app).public_base_url.startswith("https:"))
     csrf.init_app(app)
     login_manager.init_app(app)
     app.context_processor(template_globals)

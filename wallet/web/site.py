@@ -12,6 +12,7 @@ from flask import Blueprint, current_app, redirect, request, url_for
 from flask_babel import get_locale
 from werkzeug.wrappers import Response
 
+from wallet.config import LANGUAGES
 bp = Blueprint("site", __name__, static_folder="static", static_url_path="/assets")
 
 LANGUAGE_NAMES = {"en": "English", "ru": "Русский"}
@@ -37,7 +38,7 @@ def choose_language(code: str) -> Response:
     are worded."""
     back = safe_next(request.args.get("next")) or url_for("public.home")
     response = redirect(back)
-    if code in current_app.config["LANGUAGES"]:
+    if code in LANGUAGES:
         response.set_cookie(LANGUAGE_COOKIE, code, max_age=_YEAR, samesite="Lax", httponly=True,
                             secure=request.is_secure)
     return response
@@ -59,6 +60,6 @@ def template_globals() -> dict[str, Any]:
     return {
         "asset_url": asset_url,
         "current_language": current,
-        "languages": [(code, LANGUAGE_NAMES.get(code, code)) for code in current_app.config["LANGUAGES"]],
+        "languages": [(code, LANGUAGE_NAMES.get(code, code)) for code in LANGUAGES],
         "here": request.full_path.rstrip("?") if request else "/",
     }

@@ -18,6 +18,7 @@ from wallet.apple.certs import SigningIdentity, get_identity
 from wallet.apple.pkpass import archive, manifest
 from wallet.apple.pkpass.files import club_json_for, static_files_for
 from wallet.apple.pkpass.signature import signer_for
+from wallet.config import get_settings
 from wallet.loyalty.cardfacts import card_facts
 from wallet.loyalty.models import Club, Membership
 
@@ -40,7 +41,7 @@ def settings_for(app: Flask | None = None) -> PassSettings:
     settings = application.extensions.get("wallet.apple.pass_settings")
     identity = get_identity(application)
     if settings is None or settings.identity is not identity:
-        settings = PassSettings(identity, application.config["PUBLIC_BASE_URL"])
+        settings = PassSettings(identity, get_settings(application).public_base_url)
         application.extensions["wallet.apple.pass_settings"] = settings
     return settings
 

@@ -8,11 +8,12 @@ wrong: an unknown email and a wrong password look alike, also in timing
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
+from wallet.config import get_settings
 from wallet.extensions import get_session, limiter, transactional
 from wallet.loyalty.brands import BrandError, authenticate_staff, register_brand
 from wallet.loyalty.errors import NotAuthenticated
@@ -26,7 +27,7 @@ REFUSED = 422
 
 
 def _login_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
+    return get_settings().login_rate_limit
 
 
 def _email_key() -> str:

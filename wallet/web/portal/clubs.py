@@ -4,9 +4,10 @@ members, settings, till and imports as they are added)."""
 
 from __future__ import annotations
 
-from flask import current_app, render_template, url_for
+from flask import render_template, url_for
 from sqlalchemy import func, select
 
+from wallet.config import get_settings
 from wallet.extensions import get_read_session
 from wallet.loyalty.models import Membership
 from wallet.web.portal import bp
@@ -20,5 +21,5 @@ def club(club_id: int) -> str:
     members = session.scalar(
         select(func.count(Membership.id)).where(Membership.club_id == found.id, Membership.status == "active")
     ) or 0
-    join_url = current_app.config["PUBLIC_BASE_URL"] + url_for("public.join", club_id=found.id)
+    join_url = get_settings().public_base_url + url_for("public.join", club_id=found.id)
     return render_template("portal/club.html", club=found, members=members, join_url=join_url)

@@ -9,11 +9,12 @@ hour at most), and the page says so.
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
+from wallet.config import get_settings
 from wallet.extensions import get_session, limiter, transactional
 from wallet.loyalty.clubs import get_club
 from wallet.loyalty.contacts import normalize_email
@@ -36,7 +37,7 @@ _FIELDS = {
 
 
 def _join_limit() -> str:
-    return current_app.config["JOIN_RATE_LIMIT"]
+    return get_settings().join_rate_limit
 
 
 @bp.route("/clubs/<int:club_id>/join", methods=["GET", "POST"])
@@ -57,7 +58,7 @@ def join(club_id: int) -> Response | tuple[str, int] | str:
             token = member.download_token
             if not created:
                 # To the address the club has for the card, never to the page.
-                card_url = current_app.config["PUBLIC_BASE_URL"] + url_for("public.card", token=token)
+                card_url = get_settings().public_base_url + url_for("public.card", token=token)
                 send_card_link(db, member, card_url=card_url)
                 matched = email if email and member.email == normalize_email(email) else phone
         except NotFound:

@@ -9,12 +9,13 @@ else identifies a customer to these pages.
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from wallet.apple.links import apple_pass_url
+from wallet.config import get_settings
 from wallet.extensions import get_db, get_read_session, get_session, limiter, transactional
 from wallet.google.links import google_save_url
 from wallet.loyalty.cardfacts import card_facts
@@ -37,7 +38,7 @@ def _signed_in_customer() -> int | None:
 
 
 def _sign_in_limit() -> str:
-    return current_app.config["JOIN_RATE_LIMIT"]
+    return get_settings().join_rate_limit
 
 
 @bp.get("/me")
@@ -56,7 +57,7 @@ def me() -> Response | str:
 def me_request_link() -> Response | tuple[str, int]:
     form = SignInForm()
     if form.validate_on_submit():
-        base = current_app.config["PUBLIC_BASE_URL"]
+        base = get_settings().public_base_url
         try:
             request_email_sign_in(get_db(), form.email.data,
                                   link_for=lambda token: base + url_for("public.me_link", token=token),

@@ -3,9 +3,10 @@ in the reader's language, whose code opens the join page."""
 
 from __future__ import annotations
 
-from flask import Response, current_app, url_for
+from flask import Response, url_for
 from flask_babel import gettext as _
 
+from wallet.config import get_settings
 from wallet.web.posters import PosterStyle, PosterText, poster_pdf, poster_png
 from wallet.web.public import bp
 from wallet.web.public.benefits import benefits
@@ -14,7 +15,7 @@ from wallet.web.public.catalogue import public_club_or_404
 
 def _poster(club_id: int) -> tuple[PosterText, PosterStyle, str]:
     club = public_club_or_404(club_id)
-    join_url = current_app.config["PUBLIC_BASE_URL"] + url_for("public.join", club_id=club.id)
+    join_url = get_settings().public_base_url + url_for("public.join", club_id=club.id)
     text = PosterText(
         headline=_("Join our loyalty club"),
         club_name=club.name,
