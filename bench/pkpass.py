@@ -54,7 +54,7 @@ def main() -> None:
         write_dev_chain(root / "certs", pass_type_identifier=PASS_TYPE, team_identifier=TEAM)
         app = create_app({
             "TESTING": True, "SECRET_KEY": "bench", "INSTANCE_PATH": str(root / "instance"),
-            "DATABASE_URL": url, "AUTO_MIGRATE": False, "CERTS_DIR": str(root / "no-certs"),
+            "DATABASE_URL": url, "CERTS_DIR": str(root / "no-certs"),
             "DEV_CERTS_DIR": str(root / "certs"), "PASS_TYPE_IDENTIFIER": PASS_TYPE,
             "TEAM_IDENTIFIER": TEAM, "PUBLIC_BASE_URL": "https://wallet.bench",
             "EMBEDDED_WORKER": False, "BROKER_URL": None,

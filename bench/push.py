@@ -145,14 +145,14 @@ def run(args: argparse.Namespace, root: Path, processes: list[subprocess.Popen[A
     env.update(
         DATABASE_URL=database_url, INSTANCE_PATH=str(root / "instance"), CERTS_DIR=str(root / "no-certs"),
         DEV_CERTS_DIR=str(root / "certs"), PASS_TYPE_IDENTIFIER=PASS_TYPE, TEAM_IDENTIFIER=TEAM,
-        SECRET_KEY="bench", AUTO_MIGRATE="0", APNS_URL=info["url"], APNS_CA_FILE=info["ca_file"],
+        SECRET_KEY="bench", APNS_URL=info["url"], APNS_CA_FILE=info["ca_file"],
         EMBEDDED_WORKER="0", PUBLIC_BASE_URL="https://bench.test", API_RATE_LIMIT="1000000 per minute",
         CELERY_QUEUE=f"wallet-bench-{secrets.token_hex(3)}",
     )
     app = create_app({
         "DATABASE_URL": database_url, "INSTANCE_PATH": str(root / "instance"), "CERTS_DIR": str(root / "no-certs"),
         "DEV_CERTS_DIR": str(root / "certs"), "PASS_TYPE_IDENTIFIER": PASS_TYPE, "TEAM_IDENTIFIER": TEAM,
-        "SECRET_KEY": "bench", "AUTO_MIGRATE": False, "EMBEDDED_WORKER": False, "BROKER_URL": None,
+        "SECRET_KEY": "bench", "EMBEDDED_WORKER": False, "BROKER_URL": None,
     })
     db = app.extensions["wallet.db"]
     with db.transaction() as session:

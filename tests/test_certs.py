@@ -327,11 +327,15 @@ def test_dev_certs_command_writes_the_chain(app_config: dict[str, Any], tmp_path
     app_config["DEV_CERTS_DIR"] = str(tmp_path / "cli-dev-certs")
     application = create_app(app_config)
     try:
-        before = (tmp_path / "cli-dev-certs" / "pass.pem").read_bytes()  # made at start-up
-        result = application.test_cli_runner().invoke(args=["dev-certs", "--force"])
+        assert not (tmp_path / "cli-dev-certs").exists()  # creating the app writes no keys
+        result = application.test_cli_runner().invoke(args=["dev-certs"])
         assert result.exit_code == 0, result.output
         paths = json.loads(result.output)
         assert {"root_cert", "wwdr_cert", "pass_cert", "pass_key", "ca_bundle"} <= set(paths)
+        before = Path(paths["pass_cert"]).read_bytes()
+        assert application.test_cli_runner().invoke(args=["dev-certs"]).exit_code == 0
+        assert Path(paths["pass_cert"]).read_bytes() == before  # kept unless --force
+        assert application.test_cli_runner().invoke(args=["dev-certs", "--force"]).exit_code == 0
         assert Path(paths["pass_cert"]).read_bytes() != before
     finally:
         application.extensions["wallet.db"].dispose()

@@ -65,6 +65,7 @@ def test_only_what_is_left_of_a_partly_spent_lot_expires(db: Database) -> None:
     book(db, ledger.redeem, mid, points=70, now=days(21))  # 50 from the first lot, 20 from the second
     report = run_time_rules(db, days(31))
     assert report["expired_points"] == 0
+    assert run_time_rules(db, days(40))["warnings"] == 1
     report = run_time_rules(db, days(51))
     assert report["expired_points"] == 30
     assert assert_consistent(db, mid).balance == 0
@@ -102,6 +103,21 @@ def test_members_are_warned_once_of_points_expiring_within_the_warning_window(db
     run_time_rules(db, days(17))
     assert member(db, mid).version == m.version
     assert len([p for p in outbox(db, "webhook") if p["event"]["type"] == "points.expiring"]) == 1
+
+
+def test_points_never_expire_before_their_warning_was_on_the_card(db: Database) -> None:
+    """The schedule did not run during the whole warning window: the late
+    run warns and gives a day's notice instead of taking the points."""
+    mid = join(db, make_club(db, EXPIRING, webhook=True))
+    buy(db, mid, 70_000)  # 35 points expiring on T0+30d
+    late = run_time_rules(db, days(31))
+    assert (late["expired_points"], late["warnings"]) == (0, 1)
+    m = member(db, mid)
+    assert (m.balance, m.expiring_points, m.expiring_on) == (35, 35, days(32).date())
+    assert "35 points expire on" in outbox(db, "card.changed")[-1]["change_message"]
+    assert run_time_rules(db, days(31.5))["expired_points"] == 0
+    assert run_time_rules(db, days(32))["expired_points"] == 35
+    assert assert_consistent(db, mid).balance == 0
 
 
 def test_spending_points_that_were_about_to_expire_clears_the_warning(db: Database) -> None:
@@ -161,6 +177,8 @@ def test_expire_points_command_runs_every_rule_as_of_an_instant(app: Flask, db: 
     mid = join(db, make_club(db, EXPIRING))
     buy(db, mid, 100_000)
     runner = app.test_cli_runner()
+    warned = runner.invoke(args=["expire-points", "--as-of", (T0 + timedelta(days=20)).isoformat()])
+    assert json.loads(warned.output)["warnings"] == 1
     result = runner.invoke(args=["expire-points", "--as-of", "2027-02-15T00:00"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["expired_points"] == 50
@@ -176,6 +194,7 @@ def test_time_rules_handle_many_members_in_one_run(db: Database) -> None:
     ids = [join(db, club) for _ in range(30)]
     for mid in ids:
         buy(db, mid, 20_000)
+    assert run_time_rules(db, days(20))["warnings"] == 30
     report = run_time_rules(db, days(31))
     assert (report["expired_lots"], report["expired_points"], report["errors"]) == (30, 300, [])
     assert all(member(db, mid).balance == 0 for mid in ids)

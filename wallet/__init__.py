@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from wallet.config import PROJECT_ROOT, Settings
 
@@ -24,23 +25,31 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     (Flask's and its extensions' own keys, such as TESTING)."""
     overrides = dict(test_config or {})
     settings = Settings.load(overrides=overrides)
+    _bring_schema(settings)
     app = Flask(
         __name__,
         instance_path=str(settings.instance_path.resolve()),
         template_folder=str(PROJECT_ROOT / "templates"),
     )
     app.extensions["wallet.settings"] = settings
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    _private_dir(Path(app.instance_path))
+    if any((settings.proxy_x_for, settings.proxy_x_proto, settings.proxy_x_host, settings.proxy_x_port,
+            settings.proxy_x_prefix)):
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.proxy_x_for, x_proto=settings.proxy_x_proto,
+            x_host=settings.proxy_x_host, x_port=settings.proxy_x_port, x_prefix=settings.proxy_x_prefix,
+        )
     app.config.from_mapping(settings.flask_config())
     names = set(Settings.env_names())
     app.config.from_mapping({k: v for k, v in overrides.items() if k not in names})
     if settings.secret_key is None:
         app.secret_key = _instance_secret(Path(app.instance_path))
 
-    from wallet import extensions, routing
+    from wallet import extensions, outage, routing
 
     routing.init_app(app)
     extensions.init_app(app)
+    outage.init_app(app)
 
     from wallet.apple import init_app as init_apple
     from wallet.api import init_app as init_api
@@ -58,6 +67,27 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     register_commands(app)
     return app
+
+
+def _bring_schema(settings: Settings) -> None:
+    """``flask run`` (the embedded server) brings the schema up to date, as
+    other commands do when they run; any other server refuses an outdated
+    schema instead of changing it under its siblings."""
+    from wallet.cli import running_flask_cli, started_by_flask_run
+    from wallet.schema import require_current_schema, upgrade_schema
+
+    if started_by_flask_run():
+        upgrade_schema(settings.database_url)
+    elif not running_flask_cli():
+        require_current_schema(settings.database_url)
+
+
+def _private_dir(path: Path) -> None:
+    """instance/ holds the database, secrets and keys: this user's only."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    info = path.stat()
+    if info.st_mode & 0o077 and info.st_uid == os.getuid():
+        path.chmod(0o700)
 
 
 def _instance_secret(instance: Path) -> str:

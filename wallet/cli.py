@@ -1,18 +1,21 @@
 """The ``flask --app wsgi ...`` commands of the outside contract.
 
-Each command is a thin shell over a function of its area; create_app() has
-already brought the schema up to date, so every command works on an empty
-database.
+Each command is a thin shell over a function of its area, and brings the
+schema up to date first (``schema_first``), so every command works on an
+empty database.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timezone
 
 import click
 from flask import Flask, current_app
-from flask.cli import run_command, with_appcontext
+from flask.cli import FlaskGroup, run_command, with_appcontext
+
+from wallet.schema import schema_first, upgrade_schema
 
 
 def started_by_flask_run() -> bool:
@@ -20,6 +23,12 @@ def started_by_flask_run() -> bool:
     loads the app inside the run command's click context)."""
     ctx = click.get_current_context(silent=True)
     return ctx is not None and ctx.command is run_command
+
+
+def running_flask_cli() -> bool:
+    """True while the ``flask`` command line builds the app."""
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and isinstance(ctx.find_root().command, FlaskGroup)
 
 
 def _echo_json(data: object) -> None:
@@ -42,7 +51,7 @@ def _parse_instant(value: str | None) -> datetime:
 @click.option("--name", required=True, help="The brand's display name.")
 @click.option("--email", required=True, help="The owner's login email.")
 @click.option("--password", required=True, help="The owner's password.")
-@with_appcontext
+@schema_first
 def create_brand_command(name: str, email: str, password: str) -> None:
     """Create a brand with its first API key; prints brand_id and api_key."""
     from wallet.extensions import get_db
@@ -59,7 +68,7 @@ def create_brand_command(name: str, email: str, password: str) -> None:
 
 @click.command("dev-certs")
 @click.option("--force", is_flag=True, help="Replace an existing development chain.")
-@with_appcontext
+@schema_first
 def dev_certs_command(force: bool) -> None:
     """Write the development certificate chain under instance/."""
     from wallet.apple.certs import write_dev_chain
@@ -76,7 +85,7 @@ def dev_certs_command(force: bool) -> None:
 
 
 @click.command("demo")
-@with_appcontext
+@schema_first
 def demo_command() -> None:
     """Load a demo brand, two clubs and a few members; prints them as JSON."""
     from wallet.demo import load_demo
@@ -86,17 +95,34 @@ def demo_command() -> None:
 
 @click.command("worker")
 @click.option("--concurrency", type=int, default=None, help="Worker threads or processes.")
-@with_appcontext
-def worker_command(concurrency: int | None) -> None:
-    """Run outbox workers (scale mode: Celery on BROKER_URL)."""
+@click.option("--beat", is_flag=True, help="With BROKER_URL: also run Celery beat (the schedule).")
+@schema_first
+def worker_command(concurrency: int | None, beat: bool) -> None:
+    """Run outbox workers (scale mode: Celery on BROKER_URL) and the schedule."""
     from wallet.jobs.worker import run_worker
 
-    run_worker(current_app._get_current_object(), concurrency=concurrency)  # type: ignore[attr-defined]
+    os.umask(0o077)  # what a worker writes (beat's schedule file) is ours alone
+    run_worker(current_app._get_current_object(), concurrency=concurrency, beat=beat)  # type: ignore[attr-defined]
+
+
+@click.command("beat")
+@schema_first
+def beat_command() -> None:
+    """Run Celery beat: triggers the time rules and purges (scale mode)."""
+    from wallet.config import get_settings
+    from wallet.jobs.celery_app import run_beat
+
+    if not get_settings().broker_url:
+        raise click.ClickException(
+            "beat needs BROKER_URL; without a broker the web process's embedded worker and "
+            "`flask --app wsgi worker` run the schedule themselves")
+    os.umask(0o077)  # beat's schedule file is ours alone
+    run_beat(current_app._get_current_object())  # type: ignore[attr-defined]
 
 
 @click.command("expire-points")
 @click.option("--as-of", "as_of", default=None, help="ISO 8601 instant, default now.")
-@with_appcontext
+@schema_first
 def expire_points_command(as_of: str | None) -> None:
     """Run every time-based rule as of an instant; idempotent per instant."""
     from wallet.extensions import get_db
@@ -106,12 +132,32 @@ def expire_points_command(as_of: str | None) -> None:
     _echo_json(report)
 
 
+@click.group("db")
+def db_group() -> None:
+    """The database schema."""
+
+
+@db_group.command("upgrade")
+@with_appcontext
+def db_upgrade_command() -> None:
+    """Apply every migration the database lacks (an empty one gets the whole schema)."""
+    from wallet.config import get_settings
+    from wallet.schema import head_revision, one_line_errors, safe_url
+
+    url = get_settings().database_url
+    with one_line_errors(url):
+        upgrade_schema(url)
+    click.echo(f"{safe_url(url)} is at revision {head_revision()}")
+
+
 def register_commands(app: Flask) -> None:
     for command in (
+        db_group,
         create_brand_command,
         dev_certs_command,
         demo_command,
         worker_command,
+        beat_command,
         expire_points_command,
     ):
         app.cli.add_command(command)

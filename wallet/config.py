@@ -31,7 +31,11 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
 
-class SettingsError(ValueError):
+class StartupError(RuntimeError):
+    """The service cannot start as it is set up; the message says what to do."""
+
+
+class SettingsError(StartupError, ValueError):
     """A setting in the environment cannot be used; the message names it."""
 
 
@@ -102,13 +106,16 @@ class Settings:
     broker_url: str | None = None
     celery_queue: str = "wallet-outbox"
     embedded_worker: bool = True
-    # Each process brings the schema up to date at start (see wallet.schema).
-    auto_migrate: bool = True
     worker_concurrency: int = 4
     outbox_poll_seconds: float = 1.0
     outbox_batch_size: int = 200
     outbox_lease_seconds: float = 60.0
     outbox_backoff_seconds: float = 5.0
+    # Outbox rows are kept this long after they are done (for inspection).
+    outbox_keep_days: int = 7
+    # The time rules (expiry, pending windows, tier reviews, birthdays,
+    # expiry warnings) and the purges run once every this many minutes.
+    schedule_minutes: int = 60
 
     # --- HTTP ----------------------------------------------------------------
     api_rate_limit: str = "6000 per minute"
@@ -122,6 +129,14 @@ class Settings:
     # Where rate-limit counters live: BROKER_URL's Redis when that is set, so
     # every process shares them; otherwise this process's memory.
     ratelimit_storage_uri: str
+    # Reverse proxies in front of us that we trust to set X-Forwarded-*
+    # (werkzeug's ProxyFix): how many hops of each header to believe. 0, the
+    # default, ignores the header, so a client cannot choose its own address.
+    proxy_x_for: int = 0
+    proxy_x_proto: int = 0
+    proxy_x_host: int = 0
+    proxy_x_port: int = 0
+    proxy_x_prefix: int = 0
 
     # --------------------------------------------------------------------------
 
@@ -161,6 +176,9 @@ class Settings:
         values.setdefault("database_url", f"sqlite:///{instance / 'wallet.sqlite3'}")
         values.setdefault("dev_certs_dir", instance / "dev-certs")
         values.setdefault("ratelimit_storage_uri", values.get("broker_url") or "memory://")
+        for name, value in values.items():
+            if name.startswith("proxy_x_") and value < 0:
+                raise SettingsError(f"{name.upper()} must be 0 or more (the number of proxies to trust)")
         return cls(**values)
 
     def flask_config(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -34,6 +35,7 @@ MODEL_MODULES = (
     "wallet.loyalty.webhooks",
     "wallet.apple.models",
     "wallet.api.models",
+    "wallet.jobs.models",
 )
 
 
@@ -68,6 +70,21 @@ class UTCDateTime(TypeDecorator[datetime]):
 # The largest id a BIGINT primary key holds: a larger number names no row,
 # and must be answered before it reaches a driver that cannot bind it.
 MAX_ID = 2**63 - 1
+
+
+# What SQLAlchemy raises when the database cannot be reached or answer: the
+# server is down or refuses us, the file cannot be opened, the pool is
+# exhausted. Callers turn these into a 503, a one-line CLI error or a retry.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError,
+)
+
+
+def describe_unavailable(exc: BaseException) -> str:
+    """The driver's reason in one line, e.g. "connection refused"."""
+    reason = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(reason).splitlines() if line.strip()]
+    return lines[0] if lines else type(reason).__name__
 
 
 def utcnow() -> datetime:

@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session
 from wallet.config import LANGUAGES, PROJECT_ROOT, get_settings
 from wallet.db import Database
 from wallet.loyalty.webhook_targets import TargetPolicy
-from wallet.schema import upgrade_schema
 
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 babel = Babel()
@@ -42,11 +41,8 @@ def _select_locale() -> str | None:
 
 def init_app(app: Flask) -> None:
     settings = get_settings(app)
-    url = settings.database_url
-    if settings.auto_migrate:
-        upgrade_schema(url)
-    app.extensions["wallet.db"] = Database(url)
-    app.extensions["wallet.webhook_targets"] = TargetPolicy(allow_private=get_settings(app).webhook_allow_private)
+    app.extensions["wallet.db"] = Database(settings.database_url)
+    app.extensions["wallet.webhook_targets"] = TargetPolicy(allow_private=settings.webhook_allow_private)
     limiter.init_app(app)
     babel.init_app(app, locale_selector=_select_locale,
                    default_translation_directories=str(_translations_dir()))

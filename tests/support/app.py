@@ -67,7 +67,6 @@ def make_test_config(database_url: str, instance: Path, dev_certs_dir: Path, **e
         "SECRET_KEY": "test-secret",
         "INSTANCE_PATH": str(instance),
         "DATABASE_URL": database_url,
-        "AUTO_MIGRATE": False,
         "CERTS_DIR": str(instance / "no-certs"),
         "DEV_CERTS_DIR": str(dev_certs_dir),
         "PASS_TYPE_IDENTIFIER": TEST_PASS_TYPE,

@@ -102,16 +102,15 @@ def _validation_error(exc: HTTPException) -> Response:
     return error_response(error.status, error.code, error.message)
 
 
-def _retry_after(exc: HTTPException) -> str:
+def _retry_after() -> str:
+    """Seconds until the breached limit's window resets, from Flask-Limiter's
+    public ``current_limit``."""
     from wallet.extensions import limiter
 
-    try:
-        current = limiter.current_limit
-        if current is not None:
-            return str(max(1, int(current.reset_at - time.time()) + 1))
-        return str(max(1, int(exc.limit.limit.get_expiry())))  # type: ignore[attr-defined]
-    except Exception:  # noqa: BLE001 - a header must not turn a 429 into a 500
+    current = limiter.current_limit
+    if current is None:  # a 429 that no limit of ours raised
         return "60"
+    return str(max(1, int(current.reset_at - time.time()) + 1))
 
 
 def response_for(exc: BaseException) -> Response | None:
@@ -137,7 +136,7 @@ def response_for(exc: BaseException) -> Response | None:
         headers: dict[str, str] = {}
         message = exc.description or code
         if status == 429:
-            headers["Retry-After"] = _retry_after(exc)
+            headers["Retry-After"] = _retry_after()
             message = f"rate limit exceeded ({exc.description}); retry after {headers['Retry-After']} s"
         elif status == 405:
             allowed = getattr(exc, "valid_methods", None)

@@ -49,9 +49,6 @@ LEASE = timedelta(seconds=60)
 RETENTION = timedelta(hours=48)
 MAX_KEY = 255
 REPLAY_HEADER = "Idempotent-Replayed"
-# About one claim in this many also deletes keys past retention, so the
-# table stays at about a day's worth of writes without a scheduled job.
-PURGE_ONE_IN = 500
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -103,8 +100,6 @@ def _claim(brand_id: int, key: str, fingerprint: str) -> tuple[str, Response | N
                     path=request.path[:500], state=IN_FLIGHT, owner=owner, locked_until=now + LEASE,
                     created_at=now,
                 ))
-                if secrets.randbelow(PURGE_ONE_IN) == 0:
-                    purge_expired(session, now=now)
             return owner, None
         except IntegrityError:
             pass
@@ -216,7 +211,8 @@ def write_endpoint(idempotency: str = "optional") -> Callable[[F], F]:
 
 
 def purge_expired(session: Any, *, now: datetime | None = None) -> int:
-    """Delete keys past their retention; returns how many. Safe to run any time."""
+    """Delete keys past their retention; returns how many. The scheduler
+    runs it (wallet.jobs.scheduler); safe to run any time."""
     cutoff = (now or utcnow()) - RETENTION
     return session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff)).rowcount or 0
 

@@ -9,7 +9,7 @@ def init_app(app: Flask) -> None:
     # Signing identity, pass download route: see certs.py / download.py.
     from wallet.apple.certs import init_identity
 
-    init_identity(app)  # a missing or mismatched certificate stops start-up here
+    init_identity(app)  # a missing or mismatched real certificate stops start-up here
     from wallet.apple.download import bp as download_bp
 
     app.register_blueprint(download_bp)

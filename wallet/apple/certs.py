@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
-from wallet.config import Settings, get_settings
+from wallet.config import Settings, StartupError, get_settings
 
 # Apple's "Pass Type ID" marker extension; its value is the pass type id.
 PASS_TYPE_ID_EXTENSION = ObjectIdentifier("1.2.840.113635.100.6.1.16")
@@ -45,7 +45,7 @@ DEV_FILES = {
 }
 
 
-class CertificateError(RuntimeError):
+class CertificateError(StartupError):
     """The signing certificates are missing, broken or do not match the config."""
 
 
@@ -68,8 +68,8 @@ def write_dev_chain(
     PASS_TYPE_IDENTIFIER in development just works.
     """
     folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {name: folder / filename for name, filename in DEV_FILES.items()}
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    paths = dev_chain_paths(folder)
     with _dir_lock(folder):
         have_ca = all(paths[n].exists() for n in ("root_cert", "root_key", "wwdr_cert", "wwdr_key"))
         if force or not have_ca:
@@ -98,6 +98,10 @@ def write_dev_chain(
         if not paths["ca_bundle"].exists() or paths["ca_bundle"].read_bytes() != bundle:
             _atomic_write(paths["ca_bundle"], bundle, 0o644)
     return paths
+
+
+def dev_chain_paths(directory: str | os.PathLike[str]) -> dict[str, Path]:
+    return {name: Path(directory) / filename for name, filename in DEV_FILES.items()}
 
 
 def _leaf_matches(paths: dict[str, Path], pass_type_identifier: str, team_identifier: str) -> bool:
@@ -580,16 +584,26 @@ def _check_identity(identity: SigningIdentity, pass_type: str, team: str) -> Non
         )
 
 
-def init_identity(app: Flask) -> SigningIdentity:
-    """Loads the identity at start-up so a problem stops the app at once."""
-    identity = load_signing_identity(get_settings(app))
-    app.extensions["wallet.apple.identity"] = identity
-    return identity
+def init_identity(app: Flask) -> None:
+    """Loads real certificates at start-up, so a problem stops the app at
+    once. A development chain not yet written (or not for these
+    identifiers) is left to ``dev-certs`` or to the first pass signed:
+    creating an app writes no keys."""
+    settings = get_settings(app)
+    if settings.use_dev_certs and _find_real_files(settings.certs_dir) is None:
+        paths = dev_chain_paths(settings.dev_certs_dir)
+        if not (all(p.exists() for p in paths.values())
+                and _leaf_matches(paths, settings.pass_type_identifier, settings.team_identifier)):
+            return
+    app.extensions["wallet.apple.identity"] = load_signing_identity(settings)
 
 
 def get_identity(app: Flask | None = None) -> SigningIdentity:
-    application = app or current_app
-    try:
-        return application.extensions["wallet.apple.identity"]
-    except KeyError:
-        return init_identity(application)  # type: ignore[arg-type]
+    """The app's signing identity; the first use writes a development chain
+    when there are no real certificates."""
+    application: Flask = app or current_app  # type: ignore[assignment]
+    identity = application.extensions.get("wallet.apple.identity")
+    if identity is None:
+        identity = load_signing_identity(get_settings(application))
+        application.extensions["wallet.apple.identity"] = identity
+    return identity

@@ -35,6 +35,7 @@ from wallet.config import get_settings
 from wallet.extensions import get_read_session, get_session, limiter, transactional
 from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.webhooks import emit_event
+from wallet.schema import schema_first
 
 bp = Blueprint("apple_webservice", __name__, url_prefix="/apple/v1", cli_group="apple")
 
@@ -320,6 +321,7 @@ def _trim_logs(session: Any) -> None:
 
 
 @bp.cli.command("device-logs")
+@schema_first
 def show_device_logs() -> None:
     """Print the newest messages devices sent to /apple/v1/log."""
     import click

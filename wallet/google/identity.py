@@ -20,13 +20,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from flask import Flask, current_app
 
-from wallet.config import Settings, get_settings
+from wallet.config import Settings, StartupError, get_settings
 
 DEV_ISSUER_ID = "3388000000000000000"
 DEV_ACCOUNT_FILE = "google-service-account.json"
 
 
-class GoogleConfigError(RuntimeError):
+class GoogleConfigError(StartupError):
     """The Google configuration cannot be used; the message says why."""
 
 
@@ -54,7 +54,7 @@ def _write_dev_account(path: Path) -> None:
         "client_email": "wallet-dev@wallet-clubs-dev.iam.gserviceaccount.com",
         "token_uri": "https://oauth2.googleapis.com/token",
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(account, fh, indent=2)
@@ -92,8 +92,17 @@ def load_identity(settings: Settings) -> GoogleIdentity:
 
 
 def init_identity(app: Flask) -> None:
-    app.extensions["wallet.google.identity"] = load_identity(get_settings(app))
+    """Loads a configured service account at start-up, so a problem stops
+    the app at once; the development key is written on first use."""
+    settings = get_settings(app)
+    if settings.google_service_account_file is not None or (settings.dev_certs_dir / DEV_ACCOUNT_FILE).exists():
+        app.extensions["wallet.google.identity"] = load_identity(settings)
 
 
 def get_identity(app: Flask | None = None) -> GoogleIdentity:
-    return (app or current_app).extensions["wallet.google.identity"]
+    application: Flask = app or current_app  # type: ignore[assignment]
+    identity = application.extensions.get("wallet.google.identity")
+    if identity is None:
+        identity = load_identity(get_settings(application))
+        application.extensions["wallet.google.identity"] = identity
+    return identity

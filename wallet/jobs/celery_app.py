@@ -17,6 +17,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task
@@ -24,11 +26,16 @@ from flask import Flask
 
 from wallet.config import get_settings
 from wallet.jobs.outbox import has_due, process_batch, worker_id
+from wallet.jobs.scheduler import run_due
 
 log = logging.getLogger(__name__)
 
 DRAIN_TASK = "wallet.jobs.drain_outbox"
+SCHEDULE_TASK = "wallet.jobs.run_schedule"
 TASK_TIME_BUDGET = 30.0
+# Beat asks this often whether the schedule's slot has come; the task claims
+# each slot once (wallet.jobs.scheduler), so a late or repeated tick is harmless.
+BEAT_SECONDS = 60.0
 
 
 class WalletCelery(Celery):
@@ -57,7 +64,16 @@ def init_celery(flask_app: Flask) -> WalletCelery:
         broker_connection_timeout=2,
         broker_transport_options={"socket_connect_timeout": 2},
     )
+    celery.conf.beat_schedule = {
+        "wallet-schedule": {
+            "task": SCHEDULE_TASK,
+            "schedule": timedelta(seconds=BEAT_SECONDS),
+            # A tick that waited past the next one is worth nothing.
+            "options": {"expires": BEAT_SECONDS},
+        },
+    }
     celery.task(name=DRAIN_TASK, bind=True)(_drain_outbox)
+    celery.task(name=SCHEDULE_TASK, bind=True)(_run_schedule)
     flask_app.extensions["celery"] = celery
     return celery
 
@@ -68,6 +84,22 @@ def celery_of(flask_app: Flask) -> WalletCelery:
 
 def enqueue_drain(celery: Celery) -> None:
     celery.tasks[DRAIN_TASK].apply_async(retry=False)
+
+
+def beat_schedule_file(flask_app: Flask) -> Path:
+    """Where beat keeps when each entry last ran (a file of its own)."""
+    return get_settings(flask_app).instance_path / "celerybeat-schedule"
+
+
+def run_beat(flask_app: Flask) -> None:
+    """Celery beat in this process: publishes the schedule's ticks."""
+    celery = celery_of(flask_app)
+    celery.Beat(schedule=str(beat_schedule_file(flask_app)), loglevel="INFO").run()
+
+
+def _run_schedule(task: Task) -> dict[str, Any]:
+    celery: WalletCelery = task.app  # type: ignore[assignment]
+    return run_due(celery.flask_app)
 
 
 def _drain_outbox(task: Task) -> int:

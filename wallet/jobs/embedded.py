@@ -1,4 +1,5 @@
-"""The embedded worker: a daemon thread in the app process drains the outbox.
+"""The embedded worker: a daemon thread in the app process drains the outbox,
+and a timer beside it runs the schedule (wallet.jobs.scheduler).
 
 Used when there is no BROKER_URL and EMBEDDED_WORKER is on (one machine, the
 default). Started lazily, by the first request or when ``flask run`` starts,
@@ -14,7 +15,9 @@ import os
 import threading
 from typing import Any
 
+from wallet.db import UNAVAILABLE, describe_unavailable
 from wallet.jobs.outbox import process_batch, worker_id
+from wallet.jobs.scheduler import ScheduleTimer
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +29,7 @@ class EmbeddedWorker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.timer: ScheduleTimer | None = None
         self._pid = 0
         self._lock = threading.Lock()
 
@@ -40,6 +44,8 @@ class EmbeddedWorker:
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="outbox-worker", daemon=True)
             self._thread.start()
+            self.timer = ScheduleTimer(self.app)
+            self.timer.start()
 
     def wake(self) -> None:
         # Only a running thread is woken: a CLI command that writes outbox
@@ -49,6 +55,8 @@ class EmbeddedWorker:
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         self._wake.set()
+        if self.timer is not None:
+            self.timer.stop(timeout)
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -57,6 +65,10 @@ class EmbeddedWorker:
         while not self._stop.is_set():
             try:
                 count, _full = process_batch(self.app, owner=owner)
+            except UNAVAILABLE as exc:
+                log.warning("embedded outbox worker: %s", describe_unavailable(exc))
+                count = 0
+                self._stop.wait(self.poll_seconds)
             except Exception:
                 log.exception("embedded outbox worker: batch failed")
                 count = 0

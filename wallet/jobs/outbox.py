@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, update
@@ -164,10 +164,12 @@ def fail(db: Database, failures: dict[int, str], attempts: dict[int, int], *, ba
             )
 
 
-def purge_done(db: Database, *, older_than: timedelta = timedelta(days=7)) -> int:
+def purge_done(db: Database, *, older_than: timedelta, now: datetime | None = None) -> int:
+    """Delete rows done before ``now - older_than``; the scheduler runs it."""
+    cutoff = (now or utcnow()) - older_than
     with db.transaction() as session:
         return session.execute(
-            delete(OutboxEvent).where(OutboxEvent.done_at.is_not(None), OutboxEvent.done_at < utcnow() - older_than)
+            delete(OutboxEvent).where(OutboxEvent.done_at.is_not(None), OutboxEvent.done_at < cutoff)
         ).rowcount or 0
 
 

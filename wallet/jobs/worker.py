@@ -1,8 +1,9 @@
 """``flask --app wsgi worker``: run outbox workers in this process.
 
 With BROKER_URL: a Celery worker (thread pool, so the app, its database pool
-and the APNs connection are shared by the threads) that also polls the outbox.
-Without: ``concurrency`` plain threads that drain the outbox and poll it.
+and the APNs connection are shared by the threads) that also polls the outbox;
+``--beat`` adds Celery beat. Without: ``concurrency`` plain threads that drain
+the outbox and poll it, and the schedule timer.
 """
 
 from __future__ import annotations
@@ -13,22 +14,27 @@ import threading
 from typing import Any
 
 from wallet.config import get_settings
+from wallet.db import UNAVAILABLE, describe_unavailable
 from wallet.jobs.outbox import process_batch, worker_id
+from wallet.jobs.scheduler import ScheduleTimer
 
 log = logging.getLogger(__name__)
 
 
-def run_worker(app: Any, concurrency: int | None = None) -> None:
+def run_worker(app: Any, concurrency: int | None = None, *, beat: bool = False) -> None:
+    """``beat`` (scale mode) also runs Celery beat in this worker: the
+    schedule's slots are claimed in the database, so a beat in every worker
+    still runs each job once."""
     settings = get_settings(app)
     threads = concurrency or settings.worker_concurrency
     if settings.broker_url:
-        _run_celery(app, threads)
+        _run_celery(app, threads, beat)
     else:
         _run_threads(app, threads)
 
 
-def _run_celery(app: Any, concurrency: int) -> None:
-    from wallet.jobs.celery_app import celery_of, start_poller
+def _run_celery(app: Any, concurrency: int, beat: bool) -> None:
+    from wallet.jobs.celery_app import beat_schedule_file, celery_of, start_poller
 
     celery = celery_of(app)
     start_poller(app)
@@ -42,6 +48,8 @@ def _run_celery(app: Any, concurrency: int) -> None:
         "-Q",
         celery.conf.task_default_queue,
     ]
+    if beat:
+        argv += ["--beat", f"--schedule={beat_schedule_file(app)}"]
     celery.worker_main(argv)
 
 
@@ -54,6 +62,9 @@ def _run_threads(app: Any, concurrency: int) -> None:
         while not stop.is_set():
             try:
                 count, _full = process_batch(app, owner=owner)
+            except UNAVAILABLE as exc:
+                log.warning("outbox worker: %s", describe_unavailable(exc))
+                count = 0
             except Exception:
                 log.exception("outbox batch failed")
                 count = 0
@@ -68,8 +79,11 @@ def _run_threads(app: Any, concurrency: int) -> None:
     workers = [threading.Thread(target=loop, name=f"outbox-{i}", daemon=True) for i in range(concurrency)]
     for thread in workers:
         thread.start()
-    log.info("outbox worker running with %d threads (no BROKER_URL: polling)", concurrency)
+    timer = ScheduleTimer(app)
+    timer.start()
+    log.info("outbox worker running with %d threads (no BROKER_URL: polling), schedule timer on", concurrency)
     while not stop.is_set():
         stop.wait(1.0)
+    timer.stop()
     for thread in workers:
         thread.join(30)

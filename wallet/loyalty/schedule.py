@@ -39,6 +39,9 @@ from wallet.loyalty.webhooks import emit_event
 log = logging.getLogger(__name__)
 BATCH = 500
 BIRTHDAY_GRACE_DAYS = 7  # a run missed on the day still pays within a week
+# A warning that comes late (the schedule did not run) still gives this much
+# notice: the lot's expiry moves so, and the card shows the new date.
+MIN_NOTICE = timedelta(days=1)
 ACTOR = "system:schedule"
 
 
@@ -191,22 +194,19 @@ def _process(session: Session, member_id: int, as_of: datetime, report: Report) 
                 messages.append(f"Happy birthday! +{bonus.points} points")
 
     warning_days = program.points.warning_days if program.points else 0
-    points, on = expiring_figures(session, member, as_of=as_of, warning_days=warning_days)
-    if (points, on) != (member.expiring_points, member.expiring_on):
-        member.expiring_points, member.expiring_on = points, on
-        if points:
-            messages.append(f"{points} points expire on {on.isoformat() if on else ''}")
     if warning_days > 0:
         fresh = session.scalars(
             select(PointLot).where(
                 PointLot.membership_id == member.id, PointLot.exhausted.is_(False), PointLot.remaining > 0,
-                PointLot.warned_at.is_(None), PointLot.expires_at > as_of,
-                PointLot.expires_at <= as_of + timedelta(days=warning_days),
+                PointLot.warned_at.is_(None), PointLot.expires_at <= as_of + timedelta(days=warning_days),
             ).order_by(PointLot.expires_at)
         ).all()
         if fresh:
             for lot in fresh:
                 lot.warned_at = as_of
+                if lot.expires_at is not None and lot.expires_at < as_of + MIN_NOTICE:
+                    lot.expires_at = as_of + MIN_NOTICE  # late: the member still gets a day
+            session.flush()
             report.warnings += 1
             emit_event(session, brand_id=club.brand_id, event_type="points.expiring", data={
                 "member_id": member.id,
@@ -215,6 +215,11 @@ def _process(session: Session, member_id: int, as_of: datetime, report: Report) 
                          for lot in fresh if lot.expires_at is not None],
                 "points": sum(lot.remaining for lot in fresh),
             })
+    points, on = expiring_figures(session, member, as_of=as_of, warning_days=warning_days)
+    if (points, on) != (member.expiring_points, member.expiring_on):
+        member.expiring_points, member.expiring_on = points, on
+        if points:
+            messages.append(f"{points} points expire on {on.isoformat() if on else ''}")
     if messages:
         finish_booking(session, member, club, booked)
         report.members_changed += 1

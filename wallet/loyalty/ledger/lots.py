@@ -114,7 +114,13 @@ def apply_due(session: Session, member: Membership, program: Program, now: datet
     """Book what time has made due for one (locked) member: pending lots whose
     window ended become spendable, lots past their expiry expire. Each lot is
     booked once (its flags change in the same transaction, and the entry's
-    dedupe key would refuse a second)."""
+    dedupe key would refuse a second).
+
+    In a club that warns before expiry, a lot nobody was warned about does
+    not expire: the schedule warns first and gives it a day's notice
+    (wallet.loyalty.schedule), so no member loses points unwarned even when
+    the schedule did not run for a while."""
+    warns = bool(program.points and program.points.warning_days > 0)
     L = PointLot
     lots = session.scalars(
         select(L)
@@ -138,7 +144,8 @@ def apply_due(session: Session, member: Membership, program: Program, now: datet
                      pending=-points, dedupe_key=f"release:lot:{lot.id}",
                      details={"lot_id": lot.id, "source_id": lot.source_id})
             )
-        if lot.expires_at is not None and lot.expires_at <= now and not lot.exhausted:
+        if (lot.expires_at is not None and lot.expires_at <= now and not lot.exhausted
+                and (lot.warned_at is not None or not warns)):
             points = lot.remaining
             field = "balance" if lot.released else "pending"
             lot.remaining = 0
