@@ -20,7 +20,7 @@ import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -224,6 +224,23 @@ def _convert(name: str, raw: Any, kind: Any) -> Any:
     if kind is str:
         return str(raw)
     raise TypeError(f"setting {name} has a type Settings cannot read: {kind!r}")
+
+
+T = TypeVar("T")
+
+
+def made_on_first_use(app: Any, name: str, make: Callable[[Settings], T]) -> T:
+    """``app.extensions[name]``, made from the app's settings the first time
+    it is asked for (a key that creating the app did not load)."""
+    if app is None:
+        from flask import current_app
+
+        app = current_app._get_current_object()
+    found = app.extensions.get(name)
+    if found is None:
+        found = make(get_settings(app))
+        app.extensions[name] = found
+    return found
 
 
 def get_settings(app: Any = None) -> Settings:

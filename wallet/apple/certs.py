@@ -22,12 +22,12 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from flask import Flask, current_app
+from flask import Flask
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
-from wallet.config import Settings, StartupError, get_settings
+from wallet.config import Settings, StartupError, get_settings, made_on_first_use
 
 # Apple's "Pass Type ID" marker extension; its value is the pass type id.
 PASS_TYPE_ID_EXTENSION = ObjectIdentifier("1.2.840.113635.100.6.1.16")
@@ -601,9 +601,4 @@ def init_identity(app: Flask) -> None:
 def get_identity(app: Flask | None = None) -> SigningIdentity:
     """The app's signing identity; the first use writes a development chain
     when there are no real certificates."""
-    application: Flask = app or current_app  # type: ignore[assignment]
-    identity = application.extensions.get("wallet.apple.identity")
-    if identity is None:
-        identity = load_signing_identity(get_settings(application))
-        application.extensions["wallet.apple.identity"] = identity
-    return identity
+    return made_on_first_use(app, "wallet.apple.identity", load_signing_identity)

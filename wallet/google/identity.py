@@ -18,9 +18,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-from flask import Flask, current_app
+from flask import Flask
 
-from wallet.config import Settings, StartupError, get_settings
+from wallet.config import Settings, StartupError, get_settings, made_on_first_use
 
 DEV_ISSUER_ID = "3388000000000000000"
 DEV_ACCOUNT_FILE = "google-service-account.json"
@@ -100,9 +100,4 @@ def init_identity(app: Flask) -> None:
 
 
 def get_identity(app: Flask | None = None) -> GoogleIdentity:
-    application: Flask = app or current_app  # type: ignore[assignment]
-    identity = application.extensions.get("wallet.google.identity")
-    if identity is None:
-        identity = load_identity(get_settings(application))
-        application.extensions["wallet.google.identity"] = identity
-    return identity
+    return made_on_first_use(app, "wallet.google.identity", load_identity)
