@@ -187,6 +187,10 @@ class Settings:
             "SECRET_KEY": self.secret_key,
             "MAX_CONTENT_LENGTH": self.max_content_length,
             "RATELIMIT_STORAGE_URI": self.ratelimit_storage_uri,
+            # Redis down must not take the API down with it: count in this
+            # process's memory until it is back.
+            "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+            "RATELIMIT_SWALLOW_ERRORS": True,
             "BABEL_DEFAULT_LOCALE": LANGUAGES[0],
         }
 
