@@ -5,6 +5,7 @@
 - ``wallet.jobs.embedded``: the daemon thread of the embedded mode.
 - ``wallet.jobs.celery_app``: Celery app and task of the scale mode.
 - ``wallet.jobs.worker``: ``flask --app wsgi worker``.
+- ``wallet.jobs.scheduler``: time rules and purges, once per slot, by a timer or Celery beat.
 """
 
 from functools import partial
