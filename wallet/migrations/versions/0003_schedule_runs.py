@@ -1,7 +1,7 @@
 """schedule runs
 
-Revision ID: 0002_schedule_runs
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-12-01 23:25:45.815669
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 import wallet.db
 
 
-revision = '0002_schedule_runs'
-down_revision = '0001'
+revision = '0003'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 
