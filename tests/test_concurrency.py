@@ -196,6 +196,8 @@ def test_the_nightly_run_alongside_tills_expires_each_lot_once(db: Database) -> 
     members = [join(db, club_id) for _ in range(8)]
     for mid in members:
         buy(db, mid, 100_000)  # 50 points each, expiring at T0+30d
+    # The schedule's run within the warning window told every member first.
+    assert run_time_rules(db, T0 + timedelta(days=20))["warnings"] == len(members)
     later = T0 + timedelta(days=31)
 
     def work(i: int) -> None:
