@@ -14,6 +14,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -25,6 +26,7 @@ from werkzeug.serving import make_server
 
 from tests.support.api import Api, error_code, make_brand
 from tests.support.app import TEST_PASS_TYPE
+from wallet.config import get_settings
 from wallet.extensions import get_db
 from wallet.loyalty.models import Membership
 
@@ -194,7 +196,7 @@ def _chunked_post(address: tuple[str, int], path: str, headers: dict[str, str], 
 
 
 def test_a_chunked_body_over_the_limit_is_413_like_one_with_a_content_length(app, db, served):
-    app.config["API_MAX_BODY"] = 10_000
+    app.extensions["wallet.settings"] = replace(get_settings(app), api_max_body=10_000)
     key = make_brand(db).key
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     small = json.dumps({"name": "Chunked club"}).encode()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 from flask.testing import FlaskClient
 from playwright.sync_api import expect
 from sqlalchemy import func, select
 
+from wallet.config import get_settings
 from wallet.db import Database
 from wallet.loyalty.brands import register_brand
 from wallet.loyalty.models import Brand, StaffRole, StaffUser
@@ -115,7 +117,7 @@ def test_sign_in_returns_to_the_page_asked_for_but_never_to_another_site(client:
 
 @pytest.mark.parametrize("per", ["address", "email"])
 def test_failed_sign_ins_are_rate_limited(app, client: FlaskClient, db, per: str) -> None:
-    app.config["LOGIN_RATE_LIMIT"] = "3 per minute"
+    app.extensions["wallet.settings"] = replace(get_settings(app), login_rate_limit="3 per minute")
     _owner(db)
     token = _csrf(client, "/portal/login")
     statuses = []
