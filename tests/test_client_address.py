@@ -16,7 +16,7 @@ import pytest
 from flask import Flask
 
 from tests.support.api import make_brand
-from tests.support.app import REDIS_URL, TEST_PASS_TYPE, make_test_config
+from tests.support.app import REDIS_URL, TEST_PASS_TYPE, empty_tables, make_test_config
 from wallet import create_app
 from wallet.config import PROJECT_ROOT
 
@@ -99,3 +99,4 @@ def test_with_a_broker_every_process_counts_in_the_same_redis(
         assert json.loads(other.stdout.strip().splitlines()[-1]) == [200, 429, 429]
     finally:
         app.extensions["wallet.db"].dispose()
+        empty_tables(database_url)

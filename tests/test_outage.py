@@ -14,7 +14,7 @@ import pytest
 from flask import Flask
 
 from tests.support.api import Api, make_brand
-from tests.support.app import make_test_config
+from tests.support.app import empty_tables, make_test_config
 from wallet import create_app
 from wallet.config import PROJECT_ROOT
 from wallet.db import Database
@@ -85,6 +85,7 @@ def test_healthz_names_the_broker_when_it_is_down(database_url: str, tmp_path: P
         assert api.get("/clubs").status_code == 200
     finally:
         app.extensions["wallet.db"].dispose()
+        empty_tables(database_url)
 
 
 def test_a_web_process_does_not_start_without_its_database(tmp_path: Path, dev_certs_dir: Path) -> None:
