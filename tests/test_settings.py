@@ -83,7 +83,7 @@ def test_flask_and_its_extensions_find_their_keys(app) -> None:
 def test_no_test_sets_a_setting_through_app_config_where_nothing_reads_it() -> None:
     """Code reads settings from the Settings object: a test changes them
     through create_app's overrides (or replaces the object), never app.config."""
-    assigned = re.compile(r"app\.config\[[\"'](%s)[\"']\]\s*=" % "|".join(Settings.env_names()))
+    assigned = re.compile(r"app\.config\[[\"'](%s)[\"']\]\s*=(?!=)" % "|".join(Settings.env_names()))
     offenders = [f"{path.relative_to(PROJECT_ROOT)}:{number}"
                  for path in (PROJECT_ROOT / "tests").rglob("*.py")
                  for number, line in enumerate(path.read_text().splitlines(), 1) if assigned.search(line)]
