@@ -31,6 +31,7 @@ from wallet.jobs.models import ScheduleRun
 from wallet.jobs.scheduler import Job, claim, run_due, slot_of
 from wallet.loyalty.ledger_models import LedgerTransaction
 from wallet.loyalty.models import OutboxEvent
+from wallet.loyalty.outbox import OutboxKind
 
 
 T0 = datetime(2027, 1, 1, 12, 0, tzinfo=timezone.utc)
@@ -81,7 +82,8 @@ def walk_through_the_rules(db: Database, traveller: Any, settle: Callable[[datet
         return entries(db, mid)[before:]
 
     with db.transaction() as s:  # leftovers the purges must take
-        s.add(OutboxEvent(kind="noop", payload={}, done_at=at(-8), available_at=at(-8)))
+        s.add(OutboxEvent(kind=OutboxKind.CARD_CHANGED, membership_id=mid, payload={}, done_at=at(-8),
+                          available_at=at(-8)))
         s.add(IdempotencyKey(brand_id=s.scalar(select(func.min(IdempotencyKey.brand_id))) or _brand_of(s, club),
                              key="old", request_hash="0" * 64, method="POST", path="/api/v1/clubs",
                              state="done", owner="x", locked_until=at(-3), created_at=at(-3)))
@@ -94,7 +96,7 @@ def walk_through_the_rules(db: Database, traveller: Any, settle: Callable[[datet
 
     first = move(0.05)
     with db.session() as s:
-        assert s.scalar(select(func.count()).select_from(OutboxEvent).where(OutboxEvent.kind == "noop")) == 0
+        assert s.scalar(select(func.count()).select_from(OutboxEvent).where(OutboxEvent.done_at < at(-7))) == 0
         assert s.scalar(select(func.count()).select_from(IdempotencyKey)) == 0
     assert booked() == []
 
