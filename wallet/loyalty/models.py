@@ -296,6 +296,11 @@ class StaffRole(enum.Enum):
     CASHIER = "cashier"
 
 
+def _staff_role() -> Enum:
+    return Enum(StaffRole, name="staff_role", native_enum=False, create_constraint=True, length=16,
+                values_callable=lambda roles: [r.value for r in roles], validate_strings=True)
+
+
 class StaffUser(Base):
     """A person who signs in to a brand's portal. The brand's owner is its
     first staff user; one email signs in to one brand."""
@@ -307,11 +312,45 @@ class StaffUser(Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[StaffRole] = mapped_column(
-        Enum(StaffRole, name="staff_role", native_enum=False, create_constraint=True, length=16,
-             values_callable=lambda roles: [r.value for r in roles], validate_strings=True)
-    )
+    role: Mapped[StaffRole] = mapped_column(_staff_role())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
 
     brand: Mapped[Brand] = relationship()
+
+
+class StaffInvite(Base):
+    """The owner's invitation for a person to sign in to the brand with a
+    role: a link that works once, until it expires or the owner withdraws
+    it. Only a SHA-256 of the link's token is stored, as for API keys."""
+
+    __tablename__ = "staff_invites"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[StaffRole] = mapped_column(_staff_role())
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    brand: Mapped[Brand] = relationship()
+
+
+class PasswordReset(Base):
+    """A link that sets a staff user's password once, until it expires.
+    Only a SHA-256 of its token is stored."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    staff_user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+    staff: Mapped[StaffUser] = relationship()

@@ -21,7 +21,8 @@ MACHINE_PREFIXES = ("/api/", "/apple/", "/google/")
 _PAGES = {
     400: (_l("That request did not work"),
           _l("The page could not use what was sent. If you were filling in a form, go back, reload it and try again.")),
-    403: (_l("Not allowed"), _l("You cannot open this page.")),
+    403: (_l("Not allowed"), _l("You cannot open this page. If you work for a brand, your role does not include it: "
+                                "ask the brand's owner.")),
     404: (_l("Page not found"), _l("There is nothing here. Check the address, or start again from the home page.")),
     405: (_l("Not allowed"), _l("This page cannot be used that way.")),
     413: (_l("Too large"), _l("What you sent is too large. Choose a smaller file and try again.")),

@@ -50,8 +50,11 @@ MESSAGES: dict[str, object] = {
 GENERIC = _l("Please check this field.")
 
 
-def refuse(form: FlaskForm, exc: LoyaltyError, fields: Mapping[str, str], default: str) -> None:
+def refuse(form: FlaskForm, exc: LoyaltyError, fields: Mapping[str, str], default: str,
+           wording: Mapping[str, object] | None = None) -> None:
     """Shows ``exc`` under the form field it concerns: ``fields`` maps error
-    codes to field names, ``default`` names the field for any other code."""
+    codes to field names, ``default`` names the field for any other code;
+    ``wording`` words a code differently on this form than ``MESSAGES`` does."""
     field: Field = form[fields.get(exc.code, default)]
-    field.errors = [*field.errors, MESSAGES.get(exc.code, GENERIC)]  # type: ignore[list-item]
+    message = (wording or {}).get(exc.code) or MESSAGES.get(exc.code, GENERIC)
+    field.errors = [*field.errors, message]  # type: ignore[list-item]

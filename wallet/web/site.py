@@ -12,7 +12,8 @@ from flask import Blueprint, current_app, redirect, request, url_for
 from flask_babel import get_locale
 from werkzeug.wrappers import Response
 
-from wallet.config import LANGUAGES
+from wallet.config import LANGUAGES, get_settings
+
 bp = Blueprint("site", __name__, static_folder="static", static_url_path="/assets")
 
 LANGUAGE_NAMES = {"en": "English", "ru": "Русский"}
@@ -42,6 +43,12 @@ def choose_language(code: str) -> Response:
         response.set_cookie(LANGUAGE_COOKIE, code, max_age=_YEAR, samesite="Lax", httponly=True,
                             secure=request.is_secure)
     return response
+
+
+def public_url(endpoint: str, **values: object) -> str:
+    """The address of a page as people outside reach it (PUBLIC_BASE_URL),
+    for links that leave the site: emails, QR codes, links to copy."""
+    return get_settings().public_base_url + url_for(endpoint, **values)
 
 
 def asset_url(filename: str) -> str:

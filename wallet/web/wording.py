@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
+from wallet.loyalty.models import StaffRole
+
 CATEGORY_NAMES = {
     "cafe": _l("Cafés"),
     "restaurant": _l("Restaurants"),
@@ -21,4 +23,15 @@ CATEGORY_NAMES = {
     "entertainment": _l("Entertainment"),
     "services": _l("Services"),
     "other": _l("Other"),
+}
+
+ROLE_NAMES = {
+    StaffRole.OWNER: _l("Owner"),
+    StaffRole.MANAGER: _l("Manager"),
+    StaffRole.CASHIER: _l("Cashier"),
+}
+ROLE_DUTIES = {
+    StaffRole.OWNER: _l("Everything, including staff, API keys and webhooks."),
+    StaffRole.MANAGER: _l("Clubs, their members and messages."),
+    StaffRole.CASHIER: _l("The till only: purchases, redemptions and stamps."),
 }

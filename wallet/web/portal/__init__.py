@@ -1,9 +1,15 @@
 """The brand portal under /portal: sign-up, sign-in and the brand's own pages.
 
 Every view of this blueprint needs a signed-in staff user unless it is marked
-``@public_view`` (sign-up, sign-in, and the like), so a new page is private
-by default. Views load what they show through ``wallet.web.portal.scope``,
-which answers 404 for anything of another brand.
+``@public_view`` (sign-up, sign-in, and the like), and is the owner's alone
+unless ``@staff_roles(...)`` lets other roles in: a new page is private and
+owner-only by default. A role that may not open a page gets 403. Views load
+what they show through ``wallet.web.portal.scope``, which answers 404 for
+anything of another brand.
+
+Roles (``StaffRole``): the owner does everything (staff, API keys,
+webhooks); a manager the clubs, their members and messages; a cashier the
+till only.
 
 Adding a page: a module here whose views register on ``bp`` (import it at
 the bottom of this file); ``current_staff()`` (wallet.web.security) gives
@@ -20,10 +26,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, abort, current_app, request
 from flask_login import current_user
 
-from wallet.web.security import login_manager, protect_pages
+from wallet.loyalty.models import StaffRole
+from wallet.web.security import current_staff, login_manager, protect_pages
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 protect_pages(bp)
@@ -37,6 +44,20 @@ def public_view(view: F) -> F:
     return view
 
 
+def staff_roles(*roles: StaffRole) -> Callable[[F], F]:
+    """Lets staff of ``roles`` open the view, besides the owner."""
+
+    def mark(view: F) -> F:
+        view.portal_roles = frozenset({StaffRole.OWNER, *roles})  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+MANAGERS = (StaffRole.MANAGER,)
+EVERYONE = (StaffRole.MANAGER, StaffRole.CASHIER)
+
+
 @bp.before_request
 def _require_sign_in():  # type: ignore[no-untyped-def]
     view = current_app.view_functions.get(request.endpoint or "")
@@ -44,7 +65,9 @@ def _require_sign_in():  # type: ignore[no-untyped-def]
         return None
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
+    if current_staff().role not in getattr(view, "portal_roles", {StaffRole.OWNER}):
+        abort(403)
     return None
 
 
-from wallet.web.portal import auth, clubs, dashboard  # noqa: E402,F401  (routes register on bp)
+from wallet.web.portal import auth, clubs, dashboard, password, staff  # noqa: E402,F401  (routes register on bp)

@@ -19,18 +19,18 @@ from wallet.loyalty.brands import BrandError, authenticate_staff, register_brand
 from wallet.loyalty.errors import NotAuthenticated
 from wallet.web.forms import refuse
 from wallet.web.site import safe_next
-from wallet.web.portal import bp, public_view
+from wallet.web.portal import EVERYONE, bp, public_view, staff_roles
 from wallet.web.portal.forms import LoginForm, SignupForm
 from wallet.web.security import PortalUser
 
 REFUSED = 422
 
 
-def _login_limit() -> str:
+def login_limit() -> str:
     return get_settings().login_rate_limit
 
 
-def _email_key() -> str:
+def email_key() -> str:
     return "login-email:" + (request.form.get("email") or "").strip().lower()[:320]
 
 
@@ -62,8 +62,8 @@ def signup() -> Response | tuple[str, int] | str:
 
 @bp.route("/login", methods=["GET", "POST"])
 @public_view
-@limiter.limit(_login_limit, methods=["POST"], deduct_when=_failed)
-@limiter.limit(_login_limit, methods=["POST"], key_func=_email_key, deduct_when=_failed)
+@limiter.limit(login_limit, methods=["POST"], deduct_when=_failed)
+@limiter.limit(login_limit, methods=["POST"], key_func=email_key, deduct_when=_failed)
 @transactional
 def login() -> Response | tuple[str, int] | str:
     if current_user.is_authenticated:
@@ -83,6 +83,7 @@ def login() -> Response | tuple[str, int] | str:
 
 
 @bp.post("/logout")  # a POST, so its CSRF token makes sign-out deliberate
+@staff_roles(*EVERYONE)
 def logout() -> Response:
     logout_user()
     flash(_("You are signed out."), "info")

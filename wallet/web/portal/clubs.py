@@ -10,11 +10,12 @@ from sqlalchemy import func, select
 from wallet.config import get_settings
 from wallet.extensions import get_read_session
 from wallet.loyalty.models import Membership
-from wallet.web.portal import bp
+from wallet.web.portal import MANAGERS, bp, staff_roles
 from wallet.web.portal.scope import brand_club_or_404
 
 
 @bp.get("/clubs/<int:club_id>")
+@staff_roles(*MANAGERS)
 def club(club_id: int) -> str:
     session = get_read_session()
     found = brand_club_or_404(session, club_id)

@@ -7,11 +7,12 @@ from sqlalchemy import func, select
 
 from wallet.extensions import get_read_session
 from wallet.loyalty.models import Club, Membership
-from wallet.web.portal import bp
+from wallet.web.portal import EVERYONE, bp, staff_roles
 from wallet.web.security import current_staff
 
 
 @bp.get("/")
+@staff_roles(*EVERYONE)
 def dashboard() -> str:
     rows = get_read_session().execute(
         select(Club, func.count(Membership.id))
