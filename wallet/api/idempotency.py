@@ -5,36 +5,40 @@ view in the request's unit of work (wallet.extensions): the view only does
 its work in ``get_session()``; the work commits on success and rolls back
 on any error.
 
-With an Idempotency-Key (required where the view says so):
-1. A key row is inserted and committed first, in its own short transaction,
-   before any work. The unique (brand, key) constraint decides between
-   concurrent duplicates on every backend: the second insert fails, and that
-   request answers 409 while the first is in flight, or replays the stored
-   answer once it is done, or 409 if its body differs.
-2. The view runs; its answer is written to the key row *in the same
-   transaction* as what it booked, so "done" and "booked" commit together.
-3. A client error (4xx) is stored too, after rolling the work back: the same
-   request gets the same answer. An unexpected failure deletes the key row,
-   so the client may retry with it.
-A request that dies mid-flight leaves the key locked until ``LEASE``; after
-that a retry takes the key over (its owner token changes, so the late
-original could no longer store an answer for it).
-Keys are kept ``RETENTION`` (at least 24 hours) and then may be reused.
+With an Idempotency-Key (required where the view says so), in that one
+transaction:
+1. The key row is claimed first: inserted unless the brand has it (the
+   unique (brand, key) constraint decides between duplicates on every
+   backend). On PostgreSQL the insert also takes a transaction-scoped
+   advisory lock on the key without waiting, so a duplicate that arrives
+   while the first is still working finds it held and answers 409 at once;
+   on SQLite writers run one at a time, so the duplicate finds the answer.
+   A key the brand has is replayed (same body) or refused with 409.
+2. The view runs; its answer is written to the key row before the commit,
+   so "done" and "booked" commit together, and a request that dies (or a
+   commit that fails) leaves no key behind: the retry simply runs.
+3. A client error (4xx) is stored too, after rolling the work back, in a
+   transaction of its own: the same request gets the same answer (or, if a
+   retry got there first, the answer it stored).
+Keys are kept ``RETENTION`` (at least 24 hours) and then may be reused. Rows
+left "in flight" by an older version of this code are honoured until their
+lease (``locked_until``) runs out.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar
 
 from flask import Response, g, make_response, request
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import BigInteger, bindparam, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from wallet.api.auth import current_brand_id
@@ -45,7 +49,6 @@ from wallet.extensions import get_db, unit_of_work
 from wallet.loyalty.errors import LoyaltyError
 
 HEADER = "Idempotency-Key"
-LEASE = timedelta(seconds=60)
 RETENTION = timedelta(hours=48)
 MAX_KEY = 255
 REPLAY_HEADER = "Idempotent-Replayed"
@@ -86,81 +89,110 @@ def _replay(row: IdempotencyKey) -> Response:
     return response
 
 
-def _claim(brand_id: int, key: str, fingerprint: str) -> tuple[str, Response | None]:
-    """Take the key: returns (owner token, None) to go ahead, or
-    ("", stored answer) to replay it. ApiError 409 on a conflict."""
-    db = get_db()
-    owner = secrets.token_hex(16)
-    for _ in range(3):
-        now = utcnow()
-        try:
-            with db.transaction() as session:
-                session.add(IdempotencyKey(
-                    brand_id=brand_id, key=key, request_hash=fingerprint, method=request.method,
-                    path=request.path[:500], state=IN_FLIGHT, owner=owner, locked_until=now + LEASE,
-                    created_at=now,
-                ))
-            return owner, None
-        except IntegrityError:
-            pass
-        with db.transaction() as session:
-            row = session.scalar(
-                select(IdempotencyKey).where(IdempotencyKey.brand_id == brand_id, IdempotencyKey.key == key)
-            )
-            if row is None:
-                continue  # deleted meanwhile (a failed first attempt): try again
-            if row.created_at < now - RETENTION:
-                session.delete(row)  # an old key may be used afresh
-                continue
-            if row.request_hash != fingerprint:
-                raise ApiError(409, "idempotency_key_reused",
-                               f"{HEADER} {key!r} was used for a different request")
-            if row.state == DONE:
-                return "", _replay(row)
-            if row.locked_until > now:
-                raise ApiError(409, "request_in_flight",
-                               f"a request with {HEADER} {key!r} is still in progress; retry shortly",
-                               {"Retry-After": "1"})
-            taken = session.execute(
-                update(IdempotencyKey)
-                .where(IdempotencyKey.id == row.id, IdempotencyKey.owner == row.owner,
-                       IdempotencyKey.state == IN_FLIGHT)
-                .values(owner=owner, locked_until=now + LEASE)
-            ).rowcount
-            if taken == 1:
-                return owner, None
-    raise ApiError(409, "request_in_flight", f"{HEADER} {key!r} is contended; retry shortly",
-                   {"Retry-After": "1"})
+class _Answered(Exception):
+    """The key settles the request without running the view: a replay, or a
+    409. Raised out of the unit of work, which then writes nothing."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self.response = response
 
 
-def _store(session: Any, brand_id: int, key: str, owner: str, response: Response) -> bool:
-    stored = session.execute(
+def _advisory_key(brand_id: int, key: str) -> int:
+    digest = hashlib.sha256(f"{brand_id}\n{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+_KEYS = IdempotencyKey.__table__
+_COLUMNS = ("brand_id", "key", "request_hash", "method", "path", "state", "owner", "locked_until", "created_at",
+            "response_status", "response_body", "completed_at")
+_CLAIMED = _KEYS.c.brand_id, _KEYS.c.key
+# Built once: a statement made per request would be compiled per request.
+_INSERT_LOCKED = (
+    pg_insert(_KEYS)
+    .from_select(list(_COLUMNS), select(*(bindparam(name, type_=_KEYS.c[name].type) for name in _COLUMNS))
+                 .where(func.pg_try_advisory_xact_lock(bindparam("advisory", type_=BigInteger))))
+    .on_conflict_do_nothing(index_elements=list(_CLAIMED))
+    .returning(_KEYS.c.id)
+)
+_INSERT = sqlite_insert(_KEYS).on_conflict_do_nothing(index_elements=list(_CLAIMED)).returning(_KEYS.c.id)
+
+
+def _insert(session: Session, values: dict[str, Any], advisory: int) -> int | None:
+    """Insert the key row unless the brand has the key; its id, or None.
+    PostgreSQL: only while holding the key's advisory lock, taken without
+    waiting (None when another transaction holds it)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return session.execute(_INSERT_LOCKED, {**values, "advisory": advisory}).scalar_one_or_none()
+    return session.execute(_INSERT, values).scalar_one_or_none()
+
+
+def _claim(session: Session, brand_id: int, key: str, fingerprint: str, *,
+           answer: Response | None = None) -> int | None:
+    """Take the key in the session's transaction: returns the new row's id
+    (None when ``answer`` was given and stored at once). Raises _Answered
+    with the stored answer to replay, or with a 409."""
+    now = utcnow()
+    values: dict[str, Any] = {
+        "brand_id": brand_id, "key": key, "request_hash": fingerprint, "method": request.method,
+        "path": request.path[:500], "state": IN_FLIGHT, "owner": "", "locked_until": now, "created_at": now,
+        "response_status": None, "response_body": None, "completed_at": None,
+    }
+    if answer is not None:
+        values.update(state=DONE, response_status=answer.status_code,
+                      response_body=answer.get_data(as_text=True), completed_at=now)
+    advisory = _advisory_key(brand_id, key)
+    for _ in range(2):
+        row_id = _insert(session, values, advisory)
+        if row_id is not None:
+            return None if answer is not None else row_id
+        row = session.scalar(
+            select(IdempotencyKey).where(IdempotencyKey.brand_id == brand_id, IdempotencyKey.key == key)
+        )
+        if row is None:
+            # Not committed yet: its first request is still working.
+            break
+        if row.created_at < now - RETENTION or (row.state == IN_FLIGHT and row.locked_until <= now):
+            # An old key may be used afresh; an older version's abandoned claim is taken over.
+            session.delete(row)
+            session.flush()
+            continue
+        if row.request_hash != fingerprint:
+            raise _Answered(error_response(409, "idempotency_key_reused",
+                                           f"{HEADER} {key!r} was used for a different request"))
+        if row.state == DONE:
+            raise _Answered(_replay(row))
+        break
+    raise _Answered(error_response(409, "request_in_flight",
+                                   f"a request with {HEADER} {key!r} is still in progress; retry shortly",
+                                   {"Retry-After": "1"}))
+
+
+def _store(session: Session, row_id: int, response: Response) -> None:
+    session.execute(
         update(IdempotencyKey)
-        .where(IdempotencyKey.brand_id == brand_id, IdempotencyKey.key == key,
-               IdempotencyKey.owner == owner, IdempotencyKey.state == IN_FLIGHT)
+        .where(IdempotencyKey.id == row_id)
         .values(state=DONE, response_status=response.status_code,
                 response_body=response.get_data(as_text=True), completed_at=utcnow())
-    ).rowcount
-    return stored == 1
+    )
 
 
-def _release(brand_id: int, key: str, owner: str) -> None:
-    with get_db().transaction() as session:
-        session.execute(
-            delete(IdempotencyKey).where(IdempotencyKey.brand_id == brand_id, IdempotencyKey.key == key,
-                                         IdempotencyKey.owner == owner)
-        )
+def _store_refusal(brand_id: int, key: str, fingerprint: str, answer: Response) -> Response:
+    """A client error's answer, stored for the retry in a transaction of its
+    own; if another request took the key meanwhile, its answer is the one."""
+    try:
+        with get_db().transaction() as session:
+            _claim(session, brand_id, key, fingerprint, answer=answer)
+    except _Answered as settled:
+        if settled.response.headers.get(REPLAY_HEADER):
+            return settled.response
+    return answer
 
 
 def _client_error(exc: BaseException) -> Response | None:
     if isinstance(exc, (ApiError, LoyaltyError, HTTPException)):
         return response_for(exc)
     return None
-
-
-class _TakenOver(Exception):
-    """A retry took the key over while this request worked: its work is
-    rolled back and the retry's answer stands."""
 
 
 def write_endpoint(idempotency: str = "optional") -> Callable[[F], F]:
@@ -177,31 +209,23 @@ def write_endpoint(idempotency: str = "optional") -> Callable[[F], F]:
                 raise ApiError(400, "idempotency_key_required",
                                f"this request needs an {HEADER} header (a fresh UUID per operation)")
             brand_id = current_brand_id()
-            owner = ""
-            if key is not None:
-                owner, replay = _claim(brand_id, key, _fingerprint())
-                if replay is not None:
-                    return replay
+            fingerprint = _fingerprint() if key is not None else ""
             try:
                 with unit_of_work() as session:
+                    row_id = _claim(session, brand_id, key, fingerprint) if key is not None else None
                     response = make_response(view(*args, **kwargs))
-                    if key is not None and not _store(session, brand_id, key, owner, response):
-                        raise _TakenOver
-            except _TakenOver:
-                return error_response(409, "request_in_flight",
-                                      f"{HEADER} {key!r} was taken over by a retry; nothing was booked here")
+                    if row_id is not None:
+                        _store(session, row_id, response)
+            except _Answered as settled:
+                return settled.response
             except Exception as exc:  # noqa: BLE001 - sorted below: client error or crash
-                # The unit of work has rolled back what the view wrote.
+                # The unit of work has rolled back what the view wrote, and the
+                # key's claim with it: after a crash the retry simply runs.
                 answer = _client_error(exc)
                 if answer is None:
-                    # A crash, or the commit failed: nothing was booked. Free
-                    # the key at once rather than make the retry wait out the lease.
-                    if key is not None:
-                        _release(brand_id, key, owner)
                     raise
                 if key is not None and answer.status_code not in (401, 429):
-                    with get_db().transaction() as other:
-                        _store(other, brand_id, key, owner, answer)
+                    return _store_refusal(brand_id, key, fingerprint, answer)
                 return answer
             return response
 

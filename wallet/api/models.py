@@ -17,12 +17,10 @@ DONE = "done"
 class IdempotencyKey(Base):
     """One Idempotency-Key of one brand.
 
-    The row is inserted and committed *before* the request does its work, so
-    the unique (brand, key) constraint, not a read-then-write check, decides
-    which of two concurrent duplicates runs: the loser's insert fails on
-    PostgreSQL and SQLite alike and it answers 409. The winner stores its
-    answer in the same transaction as what it booked, so the key reads
-    "done" exactly when the booking is committed.
+    The row is inserted in the transaction of the request's work, before the
+    work, so the unique (brand, key) constraint, not a read-then-write check,
+    decides which of two duplicates runs (wallet.api.idempotency). It is
+    committed with the work and its answer, state "done", or not at all.
     """
 
     __tablename__ = "api_idempotency_keys"
@@ -38,9 +36,8 @@ class IdempotencyKey(Base):
     state: Mapped[str] = mapped_column(String(16), default=IN_FLIGHT)
     response_status: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[str | None] = mapped_column(Text)
-    # Who is working on it: a request that died without answering releases
-    # the key at ``locked_until``; whoever takes it over gets a new owner, so
-    # the late original can no longer store its answer.
+    # Only rows an older version left "in flight" use these: such a claim is
+    # abandoned at ``locked_until``.
     owner: Mapped[str] = mapped_column(String(32))
     locked_until: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

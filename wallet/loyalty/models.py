@@ -86,9 +86,11 @@ class Club(Base):
     background_color: Mapped[str] = mapped_column(String(7), default="#1F2937")
     label_color: Mapped[str] = mapped_column(String(7), default="#D1D5DB")
     barcode_format: Mapped[str] = mapped_column(String(16), default="qr")
-    logo_png: Mapped[bytes | None] = mapped_column(LargeBinary)
-    strip_png: Mapped[bytes | None] = mapped_column(LargeBinary)
-    icon_png: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Loaded only when read: a purchase or a pass fetch loads the club but
+    # not its pictures (pass artwork is rendered once per design_version).
+    logo_png: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True, deferred_group="artwork")
+    strip_png: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True, deferred_group="artwork")
+    icon_png: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True, deferred_group="artwork")
     design_version: Mapped[int] = mapped_column(Integer, default=1)
     terms: Mapped[str] = mapped_column(Text, default="")
     contact_email: Mapped[str | None] = mapped_column(String(320))
@@ -176,10 +178,10 @@ class Membership(Base):
     ended card does not block joining again). ``customer_id`` is set only
     once the person proved the profile's email or phone (loyalty.identity).
 
-    ``version`` grows on every change the card shows; ``change_seq`` is the
-    global sequence number of the transaction that made that change (see
-    ``wallet.loyalty.cards``), which orders changes for Apple's
-    passesUpdatedSince; ``card_modified_at`` is the pass's Last-Modified and
+    ``version`` grows on every change the card shows; ``change_seq`` tags
+    the transaction that made that change for Apple's passesUpdatedSince
+    (its transaction id on PostgreSQL, a counter on SQLite: see
+    ``wallet.loyalty.cards``); ``card_modified_at`` is the pass's Last-Modified and
     strictly increases, one second at least, with every version.
     """
 
@@ -240,7 +242,8 @@ class Membership(Base):
 
 class ChangeCounter(Base):
     """One row per named counter. Taking the next value locks the row until
-    commit, so values are handed out in commit order (see cards.py)."""
+    commit, so values are handed out in commit order; only SQLite's single
+    writer uses it (see cards.py)."""
 
     __tablename__ = "change_counters"
 

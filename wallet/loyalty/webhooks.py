@@ -51,20 +51,29 @@ class Webhook(Base):
 def emit_event(session: Session, *, brand_id: int, event_type: str, data: dict[str, Any]) -> int:
     """Queue ``event_type`` for every active webhook of the brand that wants
     it, in the caller's transaction. Returns how many deliveries were queued."""
+    return emit_events(session, brand_id=brand_id, event_type=event_type, items=[data])
+
+
+def emit_events(session: Session, *, brand_id: int, event_type: str, items: list[dict[str, Any]]) -> int:
+    """``emit_event`` for several events of one type, reading the brand's
+    webhooks once."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {event_type!r}")
+    if not items:
+        return 0
     hooks = session.scalars(
         select(Webhook).where(Webhook.brand_id == brand_id, Webhook.active.is_(True))
     ).all()
     queued = 0
     created = utcnow()
-    for hook in hooks:
-        if hook.events and event_type not in hook.events:
-            continue
-        event = WebhookEvent(id="evt_" + secrets.token_hex(12), type=event_type, created_at=created.isoformat(),
-                             data=data)
-        session.add(OutboxEvent.carrying(WebhookPayload(webhook_id=hook.id, event=event), brand_id=brand_id))
-        queued += 1
+    for data in items:
+        for hook in hooks:
+            if hook.events and event_type not in hook.events:
+                continue
+            event = WebhookEvent(id="evt_" + secrets.token_hex(12), type=event_type,
+                                 created_at=created.isoformat(), data=data)
+            session.add(OutboxEvent.carrying(WebhookPayload(webhook_id=hook.id, event=event), brand_id=brand_id))
+            queued += 1
     return queued
 
 

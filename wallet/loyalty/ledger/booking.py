@@ -17,7 +17,7 @@ from wallet.loyalty.ledger.serialise import member_figures, transaction_to_dict
 from wallet.loyalty.ledger_models import RELEASE, TIER, LedgerTransaction
 from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.program import Program, valid_text
-from wallet.loyalty.webhooks import emit_event
+from wallet.loyalty.webhooks import emit_events
 
 
 def require_int(value: Any, name: str, *, low: int, high: int) -> int:
@@ -99,14 +99,12 @@ def finish_booking(
     club: Club,
     txns: list[LedgerTransaction],
 ) -> None:
-    """After the entries of one booking: a webhook event for each that the
-    member sees as a transaction, then the card change."""
-    session.flush()  # the entries' ids, for the webhook payloads
-    for txn in txns:
-        if txn.type in (TIER, RELEASE):
-            continue
-        emit_event(session, brand_id=club.brand_id, event_type="transaction.created",
-                   data={"transaction": transaction_to_dict(txn), "member": member_figures(member)})
-    # Last: the card change takes the global change counter's row lock, held
-    # until commit, so as little as possible should happen after it.
+    """After the entries of one booking: the card change, then a webhook
+    event for each entry that the member sees as a transaction."""
+    # Before the flush, so the member's row is written once with its figures
+    # and its new version (tagging the change takes no lock: cards.py).
     record_card_change(session, member)
+    session.flush()  # the entries' ids, for the webhook payloads
+    emit_events(session, brand_id=club.brand_id, event_type="transaction.created",
+                items=[{"transaction": transaction_to_dict(txn), "member": member_figures(member)}
+                       for txn in txns if txn.type not in (TIER, RELEASE)])

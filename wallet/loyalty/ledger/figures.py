@@ -5,24 +5,58 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import case, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import case, func, or_, select
+from sqlalchemy.orm import Session, contains_eager
 
 from wallet.loyalty.errors import NotFound
 from wallet.loyalty.ledger_models import PURCHASE, REFUND, LedgerTransaction, PointLot
-from wallet.loyalty.models import Membership
+from wallet.loyalty.models import Club, Membership
 
 
-def get_member_for_update(session: Session, membership_id: int) -> Membership:
-    """The membership with its row locked until the transaction ends, and its
+_LOCKED = "wallet.ledger.locked_members"
+
+
+def get_member_for_update(
+    session: Session, membership_id: int, *, brand_id: int | None = None, with_referrer: bool = False
+) -> Membership:
+    """The membership with its row locked until the transaction ends, its
     attributes fresh from the database (another transaction may have changed
-    them since this session loaded the object)."""
-    member = session.execute(
-        select(Membership)
-        .where(Membership.id == membership_id)
-        .with_for_update(key_share=True)
+    them since this session loaded the object), and its club and brand, in
+    one statement.
+
+    ``brand_id`` answers another brand's member as unknown (NotFound), and
+    never locks it. ``with_referrer`` also locks the member's referrer,
+    first: every writer that locks several members locks them in ascending
+    id order (a club message does), the referrer is the older, lower id, and
+    a referred member's first purchase credits it too. A member locked
+    before in this transaction is returned as it is."""
+    memo = session.info.get(_LOCKED)
+    transaction = session.get_transaction()
+    locked: set[int] = memo[1] if memo is not None and transaction is not None and memo[0] is transaction else set()
+    if membership_id in locked:
+        member = session.get(Membership, membership_id)
+        if member is not None and (not with_referrer or member.referred_by_id in (None, *locked)):
+            return member
+    M = Membership
+    wanted = M.id == membership_id
+    if with_referrer:
+        referrer = select(M.referred_by_id).where(M.id == membership_id).scalar_subquery()
+        wanted = or_(wanted, M.id == referrer)
+    query = (
+        select(M)
+        .join(M.club)
+        .join(Club.brand)
+        .options(contains_eager(M.club).contains_eager(Club.brand))
+        .where(wanted)
+        .order_by(M.id)  # locked in this order
+        .with_for_update(key_share=True, of=M)
         .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
+    )
+    if brand_id is not None:
+        query = query.where(Club.brand_id == brand_id)
+    rows = session.scalars(query).unique().all()
+    session.info[_LOCKED] = (session.get_transaction(), locked | {row.id for row in rows})
+    member = next((row for row in rows if row.id == membership_id), None)
     if member is None:
         raise NotFound(f"no member {membership_id}", code="member_not_found")
     return member

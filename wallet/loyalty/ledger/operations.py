@@ -38,7 +38,8 @@ def purchase(
     actor = valid_actor(actor)
     if receipt_id is not None:
         receipt_id = valid_text(receipt_id, "receipt_id", max_len=100, code="invalid_receipt_id")
-    _lock_referrer_first(session, membership)
+    # The referrer too (lower id, locked first): a first purchase credits it.
+    get_member_for_update(session, membership.id, with_referrer=True)
     member, club, program, now = prepare(session, membership, now)
     if receipt_id is not None:
         _check_receipt(session, club.id, receipt_id)
@@ -67,6 +68,12 @@ def purchase(
             details["spendable_at"] = (now + timedelta(days=program.points.pending_days)).isoformat()
     if program.cashback_percent is not None:
         details["cashback_percent"] = str(program.cashback_percent)
+    # The rolling spend before this purchase is booked: read now, the query
+    # finds nothing of this transaction to write first (an early flush would
+    # write the member's row twice).
+    upgrade_possible = bool(program.tiers and program.tiers.rank(member.tier) < len(program.tiers.levels) - 1)
+    spend_before = (window_spend(session, member, days=program.tiers.window_days, as_of=now)
+                    if program.tiers and upgrade_possible else 0)
     before = member.balance
 
     def book_purchase() -> LedgerTransaction:
@@ -93,15 +100,15 @@ def purchase(
     booked.append(txn)
 
     if program.stamps_required and member.stamps >= program.stamps_required:
-        session.flush()  # the purchase's id, recorded in the reward
+        session.flush([txn])  # the purchase's id, recorded in the reward; the rest is written once, later
         booked.append(book(session, member, REWARD, actor=actor, now=now, stamps=-program.stamps_required,
                            reason=program.stamp_reward, details={"source_id": txn.id}))
 
     if first_purchase and program.referral_points > 0:
         booked.extend(_referral_bonus(session, member, program, now=now, source=txn))
 
-    if program.tiers and program.tiers.rank(member.tier) < len(program.tiers.levels) - 1:
-        spend = window_spend(session, member, days=program.tiers.window_days, as_of=now)
+    if program.tiers and upgrade_possible:
+        spend = spend_before + amount
         target = program.tiers.for_spend(spend)
         if program.tiers.rank(target.name) > program.tiers.rank(member.tier):
             booked.append(set_tier(session, member, target.name, actor=actor, now=now, reason="upgrade",
@@ -109,20 +116,6 @@ def purchase(
 
     finish_booking(session, member, club, booked)
     return txn
-
-
-def _lock_referrer_first(session: Session, membership: Membership) -> None:
-    """A referred member's first purchase also credits the referrer. Every
-    writer that locks several members locks them in ascending id order (a
-    club message locks its members so), and the referrer is the older, lower
-    id: lock it before the member, or a message and a purchase could each hold
-    one row and wait for the other."""
-    if membership.referred_by_id is None:
-        return
-    T = LedgerTransaction
-    paid = session.scalar(select(T.id).where(T.dedupe_key == f"referral:invitee:{membership.id}"))
-    if paid is None:
-        get_member_for_update(session, membership.referred_by_id)
 
 
 def _check_receipt(session: Session, club_id: int, receipt_id: str) -> None:
