@@ -170,12 +170,17 @@ class Database:
             make_engine(url, sqlite_immediate=True, **engine_kwargs) if self.is_sqlite else self.engine
         )
         self.write_engine = write_engine
-        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        # PostgreSQL reads run in autocommit: each statement has its own
+        # snapshot either way (READ COMMITTED), and a read then costs no
+        # BEGIN and ROLLBACK round trips. SQLite keeps its deferred
+        # transactions (a snapshot of the WAL).
+        read_engine = self.engine if self.is_sqlite else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._read = sessionmaker(read_engine, expire_on_commit=False)
         self._write = sessionmaker(write_engine, expire_on_commit=False)
 
     def session(self) -> Session:
-        """A session for reads. On SQLite its transactions begin DEFERRED, so
-        use it only for reads there."""
+        """A session for reads only: on PostgreSQL each statement commits by
+        itself, on SQLite its transactions begin DEFERRED."""
         return self._read()
 
     def write_session(self) -> Session:

@@ -13,7 +13,8 @@ from flask import Blueprint, Response, jsonify
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from wallet.apple.pkpass import MIME_TYPE, render_pkpass
+from wallet.apple.pkpass import MIME_TYPE, settings_for
+from wallet.apple.serving import signed_pass_of
 from wallet.extensions import get_read_session
 from wallet.loyalty.models import Club, Membership
 
@@ -39,7 +40,9 @@ def download_pass(token: str) -> Response | tuple[Response, int]:
     )
     if membership is None:
         return _not_found()
-    response = Response(render_pkpass(membership), mimetype=MIME_TYPE)
+    signed, _state = signed_pass_of(membership, settings_for())
+    response = Response(signed.parts, mimetype=MIME_TYPE)
+    response.content_length = len(signed)
     response.headers["Content-Disposition"] = 'attachment; filename="card.pkpass"'
     response.headers["Cache-Control"] = "no-store"
     response.last_modified = membership.card_modified_at

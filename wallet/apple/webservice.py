@@ -8,10 +8,9 @@ webServiceURL in every pass is PUBLIC_BASE_URL + "/apple", so a device calls:
 - GET    /v1/passes/<passType>/<serial>  200 pkpass, 304, 401
 - POST   /v1/log  200
 
-The tag handed to devices is the highest change sequence number of their
-passes (Membership.change_seq, handed out in commit order, see
-wallet.loyalty.cards), so "changed since tag" never misses a change that
-committed late. Anything a device sends that does not match a pass of ours
+The tag handed to devices comes from wallet.loyalty.cards (``changed_since``):
+"changed since tag" never misses a change that committed late, and tagging a
+change makes no two members' changes wait on each other. Anything a device sends that does not match a pass of ours
 gets 401 (or 204 for the unauthenticated list), never a 5xx: a phone retries
 errors forever and the error says nothing useful to it.
 """
@@ -26,13 +25,14 @@ from typing import Any
 from flask import Blueprint, Flask, Response, jsonify, request
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
 
 from wallet.apple.certs import get_identity
 from wallet.apple.models import DeviceLogEntry, DeviceRegistration
-from wallet.apple.pkpass import MIME_TYPE, render_pkpass
+from wallet.apple.pkpass import MIME_TYPE, settings_for
+from wallet.apple.serving import card_state, signed_pass
 from wallet.config import get_settings
 from wallet.extensions import get_read_session, get_session, limiter, transactional
+from wallet.loyalty.cards import changed_since
 from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.webhooks import emit_event
 from wallet.schema import schema_first
@@ -99,9 +99,7 @@ def _presented_token() -> str | None:
     return token.strip()
 
 
-def _authenticated_membership(
-    session: Any, pass_type: str, serial: str, *, full: bool = False, lock: bool = False
-) -> Membership:
+def _authenticated_membership(session: Any, pass_type: str, serial: str, *, lock: bool = False) -> Membership:
     """The pass named in the path, if the request carries its token.
 
     ``lock`` holds the membership row until commit (PostgreSQL; SQLite's
@@ -115,15 +113,16 @@ def _authenticated_membership(
     query = select(Membership).where(Membership.serial_number == serial)
     if lock:
         query = query.with_for_update()
-    if full:
-        query = query.options(joinedload(Membership.club).joinedload(Club.brand))
     membership = session.scalar(query)
-    # Compare against a dummy when the serial is unknown, so timing does not
-    # tell which serials exist.
-    expected = membership.auth_token if membership is not None else "x" * 32
-    if not hmac.compare_digest(token.encode(), expected.encode()) or membership is None:
+    if not _token_matches(token, membership.auth_token if membership is not None else None) or membership is None:
         raise _Unauthorized
     return membership
+
+
+def _token_matches(token: str, expected: str | None) -> bool:
+    # Compare against a dummy when the serial is unknown, so timing does not
+    # tell which serials exist.
+    return hmac.compare_digest(token.encode(), (expected or "x" * 32).encode()) and expected is not None
 
 
 def _json_body() -> dict[str, Any] | None:
@@ -238,55 +237,52 @@ def _emit_card_event(session: Any, membership: Membership, event_type: str) -> N
 def updated_passes(device_id: str, pass_type: str) -> Response:
     if not _DEVICE_ID.fullmatch(device_id) or not _PASS_TYPE.fullmatch(pass_type):
         return _empty(204)
-    since = _parse_tag(request.args.get("passesUpdatedSince"))
     session = get_read_session()
-    rows = session.execute(
+    found = changed_since(
+        session,
         select(Membership.serial_number, Membership.change_seq)
         .join(DeviceRegistration, DeviceRegistration.membership_id == Membership.id)
         .where(
             DeviceRegistration.device_library_identifier == device_id,
             DeviceRegistration.pass_type_identifier == pass_type,
         )
-        .order_by(Membership.id)
-    ).all()
+        .order_by(Membership.id),
+        request.args.get("passesUpdatedSince"),
+    )
     session.rollback()
-    if not rows:
+    if not found.serials:
         return _empty(204)
-    changed = [serial for serial, seq in rows if since is None or seq > since]
-    if not changed:
-        return _empty(204)
-    last = max(seq for _serial, seq in rows)
-    return jsonify(serialNumbers=changed, lastUpdated=str(last))
-
-
-def _parse_tag(value: str | None) -> int | None:
-    """Our tags are decimal change sequence numbers; anything else (an old
-    tag format, garbage) means "send everything", which is always safe."""
-    if value is None or not value.strip().isdigit() or len(value) > 19:
-        return None
-    return int(value)
+    return jsonify(serialNumbers=found.serials, lastUpdated=found.tag)
 
 
 @bp.get("/passes/<pass_type>/<serial>")
 @_auth_failures
 def latest_pass(pass_type: str, serial: str) -> Response:
+    token = _presented_token()
+    if token is None or not _PASS_TYPE.fullmatch(pass_type) or not _SERIAL.fullmatch(serial):
+        return _unauthorized()
+    if not _our_pass_type(pass_type):
+        return _unauthorized()
     session = get_read_session()
     try:
-        membership = _authenticated_membership(session, pass_type, serial, full=True)
-    except _Unauthorized:
+        state = card_state(session, serial)
+        if not _token_matches(token, state.auth_token if state is not None else None) or state is None:
+            return _unauthorized()
+        # Decided by one date, before anything else is loaded.
+        since = request.if_modified_since
+        if since is not None and state.modified_at.replace(microsecond=0) <= since:
+            response = _empty(304)
+            response.last_modified = state.modified_at.replace(microsecond=0)
+            return response
+        found = signed_pass(session, state, settings_for())
+    finally:
         session.rollback()
-        return _unauthorized()
-    modified = membership.card_modified_at.replace(microsecond=0)
-    since = request.if_modified_since
-    if since is not None and modified <= since:
-        session.rollback()
-        response = _empty(304)
-        response.last_modified = modified
-        return response
-    data = render_pkpass(membership)
-    session.rollback()
-    response = Response(data, mimetype=MIME_TYPE)
-    response.last_modified = modified
+    if found is None:
+        return _unauthorized()  # the pass was deleted meanwhile
+    signed, state = found
+    response = Response(signed.parts, mimetype=MIME_TYPE)
+    response.content_length = len(signed)
+    response.last_modified = state.modified_at.replace(microsecond=0)
     # The pass carries the member's authentication token: no shared caches.
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -1,23 +1,39 @@
-"""Recording a change that a member's card shows.
+"""Recording a change that a member's card shows, and telling devices which
+cards changed since they last asked (Apple's passesUpdatedSince tag).
 
 Every such change, in the transaction that makes it: the membership's version
-grows, its Last-Modified moves forward, it takes the transaction's change
-sequence number, and an outbox row asks the workers to re-render and push.
+grows, its Last-Modified moves forward, it takes the transaction's change tag
+(``Membership.change_seq``), and an outbox row asks the workers to re-render
+and push.
 
-Why a locked counter rather than a timestamp or a database sequence: Apple's
-devices ask "which of my passes changed since tag T". If two transactions
-took numbers 10 and 11 and 11 committed first, a device that read 11 as its
-tag would never see 10. Taking the number from a row that stays locked until
-commit hands numbers out in commit order. The number is taken once per
-transaction, as late as possible, so the lock is held only for the commit.
+The tag must never let a device miss a change, including one that commits
+after a later-started change was already listed, and must never make card
+changes of different members wait on each other:
+
+- PostgreSQL: a change is tagged with the id of the transaction that makes
+  it (``pg_current_xact_id()``, in the UPDATE itself). A listing hands out
+  the xmin of its own snapshot: every transaction it could not see has an id
+  at least that (the older ones had all ended), so "tag >= xmin" next time
+  lists whatever committed late. Changes it did see may be listed once more;
+  Apple allows that, the phone's fetch is then answered 304. No row is
+  shared between two members' changes.
+- SQLite: one writer at a time (BEGIN IMMEDIATE), so commit order is write
+  order and a counter row taken in the write transaction is exact; it costs
+  no waiting that the database's own write lock does not already impose.
+
+Tags are opaque to devices: ``x<xmin>`` on PostgreSQL, ``<counter>`` on
+SQLite. A tag in the other form, garbage, or one from the future (a restored
+database whose transaction ids started again lower) means "everything".
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import BigInteger, Select, Text, bindparam, cast, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from wallet.db import utcnow
@@ -26,20 +42,38 @@ from wallet.loyalty.outbox import OutboxKind
 
 PASS_COUNTER = "pass_changes"
 _SEQ_KEY = "wallet.change_seq"
+# Card changes of a club-wide change are written this many at a time.
+PAGE = 1000
 
 
-def next_change_seq(session: Session) -> int:
-    """This transaction's change sequence number (the same for every call
+def _bigint(xid8: Any) -> Any:
+    # xid8 has no direct cast to bigint; through text it is exact (64 bits).
+    return cast(cast(xid8, Text), BigInteger)
+
+
+# The id of the writing transaction (PostgreSQL), usable inside an UPDATE.
+_TRANSACTION_ID = _bigint(func.pg_current_xact_id())
+_SNAPSHOT_XMIN = _bigint(func.pg_snapshot_xmin(func.pg_current_snapshot()))
+_SNAPSHOT_XMAX = _bigint(func.pg_snapshot_xmax(func.pg_current_snapshot()))
+
+
+def _is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _next_counter(session: Session) -> int:
+    """SQLite: this transaction's counter value (the same for every call
     within one transaction)."""
     cached = session.info.get(_SEQ_KEY)
     if cached is not None and cached[0] is session.get_transaction():
         return cached[1]
-    value = session.execute(
-        update(ChangeCounter)
-        .where(ChangeCounter.name == PASS_COUNTER)
-        .values(value=ChangeCounter.value + 1)
-        .returning(ChangeCounter.value)
-    ).scalar_one_or_none()
+    with session.no_autoflush:  # what is pending is written later, in one go
+        value = session.execute(
+            update(ChangeCounter)
+            .where(ChangeCounter.name == PASS_COUNTER)
+            .values(value=ChangeCounter.value + 1)
+            .returning(ChangeCounter.value)
+        ).scalar_one_or_none()
     if value is None:
         raise RuntimeError(
             f"change counter {PASS_COUNTER!r} is missing: the schema is not up to date "
@@ -47,6 +81,15 @@ def next_change_seq(session: Session) -> int:
         )
     session.info[_SEQ_KEY] = (session.get_transaction(), value)
     return value
+
+
+def change_tag(session: Session) -> Any:
+    """The value a card changed in this transaction takes as its tag: a SQL
+    expression on PostgreSQL (evaluated by the UPDATE, no statement of its
+    own), a number on SQLite."""
+    if _is_postgresql(session):
+        return _TRANSACTION_ID
+    return _next_counter(session)
 
 
 def _next_modified_at(previous: datetime | None, now: datetime) -> datetime:
@@ -62,13 +105,20 @@ def record_card_change(session: Session, membership: Membership) -> OutboxEvent:
     """Bump the card's version and queue its re-render and push. The row
     names only the membership: the pushers render the card as it is when
     they run, so whatever changed meanwhile goes out too."""
-    seq = next_change_seq(session)
     membership.version = (membership.version or 0) + 1
-    membership.change_seq = seq
+    membership.change_seq = change_tag(session)
     membership.card_modified_at = _next_modified_at(membership.card_modified_at, utcnow())
     event = OutboxEvent(kind=OutboxKind.CARD_CHANGED, membership_id=membership.id)
     session.add(event)
     return event
+
+
+_MEMBERSHIPS = Membership.__table__
+_BUMP = (
+    update(_MEMBERSHIPS)
+    .where(_MEMBERSHIPS.c.id == bindparam("b_id"))
+    .values(version=_MEMBERSHIPS.c.version + 1, card_modified_at=bindparam("b_modified"))
+)
 
 
 def record_club_card_changes(
@@ -76,43 +126,75 @@ def record_club_card_changes(
     membership_ids: Sequence[int] | Iterable[int],
 ) -> int:
     """The same as ``record_card_change`` for many cards at once (a club
-    message to 10,000 members), in set-based statements. Returns the count."""
-    ids = list(membership_ids)
+    message to 10,000 members), in set-based statements a page at a time.
+    Each page's rows are locked (in ascending id order, as every writer
+    locks members) before they are read, so a till's concurrent change is
+    never overwritten with a stale version. Returns the count."""
+    ids = sorted(set(membership_ids))
     if not ids:
         return 0
-    seq = next_change_seq(session)
-    now = utcnow().replace(microsecond=0)
+    tag = change_tag(session)
+    bump = _BUMP.values(change_seq=tag)
+    now = utcnow()
     count = 0
-    for chunk_start in range(0, len(ids), 1000):
-        chunk = ids[chunk_start : chunk_start + 1000]
-        rows = session.execute(
-            select(Membership.id, Membership.version, Membership.card_modified_at).where(
-                Membership.id.in_(chunk)
-            )
-        ).all()
-        updates = []
-        events = []
-        for member_id, version, modified_at in rows:
-            updates.append(
-                {
-                    "id": member_id,
-                    "version": version + 1,
-                    "change_seq": seq,
-                    "card_modified_at": _next_modified_at(modified_at, now),
-                }
-            )
-            events.append(
-                {
-                    "kind": OutboxKind.CARD_CHANGED,
-                    "membership_id": member_id,
-                    "payload": {},
-                    "available_at": utcnow(),
-                    "created_at": utcnow(),
-                    "attempts": 0,
-                }
-            )
-        if updates:
-            session.execute(update(Membership), updates)
-            session.execute(insert(OutboxEvent), events)
-        count += len(updates)
+    for start in range(0, len(ids), PAGE):
+        query = (
+            select(Membership.id, Membership.card_modified_at)
+            .where(Membership.id.in_(ids[start : start + PAGE]))
+            .order_by(Membership.id)
+            .with_for_update(key_share=True)
+        )
+        rows = session.execute(query).all()
+        if not rows:
+            continue
+        session.connection().execute(
+            bump, [{"b_id": member_id, "b_modified": _next_modified_at(modified, now)} for member_id, modified in rows]
+        )
+        session.execute(
+            insert(OutboxEvent),
+            [{"kind": OutboxKind.CARD_CHANGED, "membership_id": member_id, "payload": {}, "attempts": 0,
+              "available_at": now, "created_at": now} for member_id, _ in rows],
+        )
+        count += len(rows)
     return count
+
+
+@dataclass(frozen=True)
+class ChangedCards:
+    """The answer to "which of these cards changed since the tag"."""
+
+    serials: list[str]
+    # The tag to hand out with the answer; None when there is nothing to list.
+    tag: str | None
+
+
+def changed_since(session: Session, candidates: Select[tuple[str, int]], tag: str | None) -> ChangedCards:
+    """Of ``candidates`` (rows of serial number and ``Membership.change_seq``,
+    e.g. a device's passes), those changed since ``tag``, in their order."""
+    if _is_postgresql(session):
+        rows = session.execute(candidates.add_columns(_SNAPSHOT_XMIN, _SNAPSHOT_XMAX)).all()
+        if not rows:
+            return ChangedCards([], None)
+        xmin, xmax = rows[0][2], rows[0][3]
+        since = _parse(tag, "x")
+        if since is not None and since > xmax:
+            since = None  # not handed out by this database's clock
+        # >=: the transaction whose id is xmin was still running.
+        changed = [serial for serial, seq, *_ in rows if since is None or seq >= since]
+        return ChangedCards(changed, f"x{xmin}")
+    rows = session.execute(candidates).all()
+    if not rows:
+        return ChangedCards([], None)
+    since = _parse(tag, "")
+    changed = [serial for serial, seq in rows if since is None or seq > since]
+    return ChangedCards(changed, str(max(seq for _serial, seq in rows)))
+
+
+def _parse(tag: str | None, prefix: str) -> int | None:
+    if tag is None or not tag.startswith(prefix):
+        return None
+    digits = tag[len(prefix):]
+    # ASCII digits only: str.isdigit() also takes other scripts' digits.
+    if not 0 < len(digits) <= 19 or not digits.isascii() or not digits.isdigit():
+        return None
+    return int(digits)

@@ -30,8 +30,8 @@ def send_club_message(session: Session, club: Club, *, text: str, tier: str | No
         if not program.tiers or program.tiers.rank(tier) < 0:
             raise RuleViolation(f"the club has no tier {tier!r}", code="unknown_tier")
         query = query.where(Membership.tier == tier)
-    # Lock the targeted rows in ascending id order before the change counter,
-    # the order every ledger writer uses, so a message never deadlocks a till.
+    # Lock the targeted rows in ascending id order, the order every ledger
+    # writer uses, so a message never deadlocks a till.
     ids = list(session.scalars(query.order_by(Membership.id).with_for_update(key_share=True)))
     if tier is not None:
         for chunk_start in range(0, len(ids), 1000):

@@ -75,7 +75,22 @@ def pass_json(membership: Membership, settings: PassSettings) -> dict[str, Any]:
     )
 
 
-def build_pkpass(membership: Membership, settings: PassSettings, *, now: datetime | None = None) -> bytes:
+@dataclass(frozen=True)
+class SignedPass:
+    """A .pkpass as the parts a server sends one after the other (the club
+    design's entries, shared by every pass of the design, then this pass's
+    own), without a join of the whole archive."""
+
+    parts: tuple[bytes, ...]
+
+    def __len__(self) -> int:
+        return sum(len(part) for part in self.parts)
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self.parts)
+
+
+def build_signed_pass(membership: Membership, settings: PassSettings, *, now: datetime | None = None) -> SignedPass:
     moment = now or datetime.now(timezone.utc)
     club = membership.club
     # 1. model
@@ -93,11 +108,15 @@ def build_pkpass(membership: Membership, settings: PassSettings, *, now: datetim
     # 4. signature
     signature = signer_for(settings.identity).sign(manifest_json, moment)
     # 5. zip
-    return archive.finish(
+    return SignedPass(archive.finish_parts(
         static.zip,
         dynamic + [("manifest.json", manifest_json), ("signature", signature)],
         moment,
-    )
+    ))
+
+
+def build_pkpass(membership: Membership, settings: PassSettings, *, now: datetime | None = None) -> bytes:
+    return bytes(build_signed_pass(membership, settings, now=now))
 
 
 def render_pkpass(membership: Membership, app: Flask | None = None) -> bytes:

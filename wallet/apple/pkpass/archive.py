@@ -73,10 +73,12 @@ def build_prefix(files: Iterable[tuple[str, bytes]], moment: datetime) -> ZipPre
     return ZipPrefix(b"".join(local), b"".join(central), len(central))
 
 
-def finish(prefix: ZipPrefix, files: Iterable[tuple[str, bytes]], moment: datetime) -> bytes:
-    """The whole archive: the prefix's entries, then ``files``."""
+def finish_parts(prefix: ZipPrefix, files: Iterable[tuple[str, bytes]], moment: datetime) -> tuple[bytes, bytes]:
+    """The archive as two parts: the prefix's entries (shared, not copied)
+    and the rest, ``files`` with the central directory; a WSGI server sends
+    them one after the other without joining them first."""
     when = dos_time(moment)
-    parts = [prefix.local]
+    parts = []
     central = [prefix.central]
     offset = len(prefix.local)
     count = prefix.count
@@ -89,4 +91,9 @@ def finish(prefix: ZipPrefix, files: Iterable[tuple[str, bytes]], moment: dateti
     directory = b"".join(central)
     parts.append(directory)
     parts.append(_END.pack(0x06054B50, 0, 0, count, count, len(directory), offset, 0))
-    return b"".join(parts)
+    return prefix.local, b"".join(parts)
+
+
+def finish(prefix: ZipPrefix, files: Iterable[tuple[str, bytes]], moment: datetime) -> bytes:
+    """The whole archive: the prefix's entries, then ``files``."""
+    return b"".join(finish_parts(prefix, files, moment))

@@ -66,7 +66,9 @@ def build_static_files(design: images.Design) -> StaticFiles:
 V = TypeVar("V")
 
 
-class _LRU(Generic[V]):
+class LRU(Generic[V]):
+    """A bounded, thread-safe map that drops the least recently used."""
+
     def __init__(self, size: int) -> None:
         self._size = size
         self._items: OrderedDict[Hashable, V] = OrderedDict()
@@ -94,8 +96,8 @@ class _LRU(Generic[V]):
         return len(self._items)
 
 
-_cache: _LRU[StaticFiles] = _LRU(CACHE_SIZE)
-_club_json_cache: _LRU[passdata.ClubJson] = _LRU(CACHE_SIZE * 4)
+_cache: LRU[StaticFiles] = LRU(CACHE_SIZE)
+_club_json_cache: LRU[passdata.ClubJson] = LRU(CACHE_SIZE * 4)
 
 
 def design_key(club: Any) -> Hashable:

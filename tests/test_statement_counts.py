@@ -1,0 +1,119 @@
+"""What the hottest paths cost the database, counted: the statements and
+commits of one purchase through the core and through the API, and of a
+phone's pass fetch. An ORM change that adds round trips (a lazy load, an
+early autoflush, a second commit) fails here instead of slowing every till
+and every phone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import event
+
+from tests.support.api import Api, make_brand
+from tests.support.app import TEST_PASS_TYPE
+from tests.support.apple import make_club, make_member
+from wallet.db import Database
+from wallet.loyalty import ledger
+from wallet.loyalty.cards import record_card_change
+from wallet.loyalty.models import Membership
+
+# Points with tiers (the rolling-spend query), cashback and stamps: every
+# figure a purchase moves. Statements of a purchase, by backend: SQLite also
+# takes its change counter (cards.py).
+PROGRAM = {
+    "points": {"earn_points": 5, "per_amount": 10000, "expiry_days": 365},
+    "tiers": {"levels": [{"name": "Silver", "min_spend": 0},
+                         {"name": "Gold", "min_spend": 300_000_000, "earn_points": 7}]},
+    "cashback": {"percent": "1"},
+    "stamps": {"required": 10, "reward": "Free coffee"},
+}
+# lock the member (with club and brand) / due lots / rolling spend / ledger
+# entry / its lot / the member's figures and version / outbox row / webhooks.
+CORE = {"postgresql": 8, "sqlite": 9}
+# The API adds: the key lookup, the Idempotency-Key claim and its answer.
+HTTP = {"postgresql": 11, "sqlite": 12}
+
+
+@dataclass
+class Counted:
+    statements: list[str] = field(default_factory=list)
+    commits: int = 0
+
+
+@contextmanager
+def counting(db: Database) -> Iterator[Counted]:
+    counted = Counted()
+    engines = {db.engine, db.write_engine}
+
+    def on_statement(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
+        if not statement.lstrip().upper().startswith("BEGIN"):
+            counted.statements.append(statement.split("\n")[0][:100])
+
+    def on_commit(_conn) -> None:  # noqa: ANN001
+        counted.commits += 1
+
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", on_statement)
+        event.listen(engine, "commit", on_commit)
+    try:
+        yield counted
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", on_statement)
+            event.remove(engine, "commit", on_commit)
+
+
+def _member(api: Api) -> int:
+    club = api.club(program=PROGRAM)
+    member = api.member(club["id"])
+    api.purchase(member["id"], 250_000)  # the key's use is recorded, caches are warm
+    return member["id"]
+
+
+def test_a_purchase_in_the_core_costs_its_statements_and_one_commit(client: FlaskClient, db: Database,
+                                                                      backend: str) -> None:
+    member_id = _member(Api(client, make_brand(db).key))
+    with counting(db) as counted, db.transaction() as session:
+        member = ledger.get_member_for_update(session, member_id)
+        txn = ledger.purchase(session, member, amount=250_000, actor="till")
+    assert txn.points == 125
+    assert len(counted.statements) <= CORE[backend], "\n".join(counted.statements)
+    assert counted.commits == 1
+
+
+def test_a_purchase_through_the_api_costs_its_statements_and_one_commit(app: Flask, client: FlaskClient,
+                                                                          db: Database, backend: str) -> None:
+    api = Api(client, make_brand(db).key)
+    member_id = _member(api)
+    with counting(db) as counted:
+        answer = api.purchase(member_id, 250_000)
+    assert answer["transaction"]["points"] == 125
+    assert len(counted.statements) <= HTTP[backend], "\n".join(counted.statements)
+    assert counted.commits == 1
+
+
+def test_a_pass_fetch_reads_one_row_and_signs_once_per_card_state(client: FlaskClient, db: Database) -> None:
+    member_id = make_member(db, make_club(db))
+    with db.session() as s:
+        m = s.get(Membership, member_id)
+        path, headers = f"/apple/v1/passes/{TEST_PASS_TYPE}/{m.serial_number}", {
+            "Authorization": f"ApplePass {m.auth_token}"}
+    first = client.get(path, headers=headers)
+    assert first.status_code == 200
+    with counting(db) as counted:
+        again = client.get(path, headers=headers)
+        unchanged = client.get(path, headers={**headers, "If-Modified-Since": first.headers["Last-Modified"]})
+    # The same card state: the same signed bytes, not a new signature.
+    assert again.status_code == 200 and again.data == first.data
+    assert unchanged.status_code == 304
+    assert len(counted.statements) == 2, counted.statements  # one read each
+    with db.transaction() as s:
+        record_card_change(s, s.get(Membership, member_id))
+    changed = client.get(path, headers={**headers, "If-Modified-Since": first.headers["Last-Modified"]})
+    assert changed.status_code == 200 and changed.data != first.data
+    assert changed.headers["Last-Modified"] != first.headers["Last-Modified"]
