@@ -1,32 +1,57 @@
-"""Ledger throughput: a stream of purchases against many members.
+"""Purchases per second on PostgreSQL: the core, the HTTP API, and the floor.
 
-Each purchase is its own transaction, as a till's API call is: lock the
-member, book the entry and lot, update the cached figures, bump the card and
-write the outbox row, commit. Runs on a fresh SQLite file and on PostgreSQL
-(a schema of its own, dropped afterwards) and prints transactions per second;
-the last line is ``sqlite_tps=<x> postgres_tps=<y>``.
-
-    .venv/bin/python -m bench.ledger [--members 500] [--purchases 3000] [--workers 4]
+    .venv/bin/python -m bench.ledger [--seconds 6] [--tills 1,2,4] [--http-clients 8] [--web-workers 4]
         [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test]
+
+In a schema of its own, with one club (points, tiers, cashback, stamps):
+
+1. core: 1, 2 and 4 till processes, each on members of its own, book
+   purchases through ``wallet.loyalty.ledger`` for a fixed time. Card changes
+   of different members share no row, so throughput grows with the tills
+   (up to the cores).
+2. floor: the same processes doing the minimal equivalent transaction with
+   psycopg directly on the same tables and indexes: lock the member, insert
+   the ledger row, update the balance, insert the outbox row, commit.
+3. http: gunicorn (sync workers) and client processes POSTing purchases with
+   a fresh Idempotency-Key each (a replay would be answered without booking
+   and flatter the figure), beside the floor with as many clients.
+
+Every till and client is a process of its own, as tills are in production
+(threads would measure the GIL). The load generator shares the cores. The
+cached figures of the members are checked against their ledger at the end.
+The last line is
+
+    core_per_s=<x> floor_per_s=<y> ratio=<x/y> http_per_s=<z>
+
+for 4 tills (the largest of --tills) and --http-clients clients.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import multiprocessing
 import os
 import random
-import secrets
 import tempfile
 import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from sqlalchemy import create_engine, text
+import psycopg
+from sqlalchemy import event, select
 
+from bench.common import (DEFAULT_POSTGRES, app_environment, application_name, backend_cpu, cpu_seconds,
+                          cpu_spent, machine, postgres_schema, start_gunicorn, stop, tree_cpu, wait_http)
 from tests.support.ledger import cached_figures, recompute_figures
+from wallet import create_app
 from wallet.db import Database
 from wallet.loyalty import ledger
-from wallet.loyalty.members import enrol
-from wallet.loyalty.models import Brand, Club, Membership
+from wallet.loyalty.brands import create_brand
+from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.program import validate_program
 from wallet.schema import upgrade_schema
 
@@ -38,97 +63,189 @@ PROGRAM = {
     "stamps": {"required": 10, "reward": "Free coffee"},
 }
 
-
-def setup(db: Database, members: int) -> list[int]:
-    with db.transaction() as s:
-        brand = Brand(name="Bench", email=f"bench-{secrets.token_hex(4)}@example.test")
-        s.add(brand)
-        s.flush()
-        club = Club(brand_id=brand.id, name="Bench club", program=validate_program(PROGRAM))
-        s.add(club)
-        s.flush()
-        ids = [enrol(s, club, email=f"m{i}@bench.test")[0].id for i in range(members)]
-    return ids
+Counted = tuple[int, float, float]  # purchases, CPU seconds of the process, of its database server processes
 
 
-def _worker(job: tuple[str, list[int], int, int]) -> int:
-    """One till process: its own engine, a stream of purchases."""
-    url, ids, count, seed = job
+def _core_till(url: str, ids: list[int], deadline: float, seed: int) -> Counted:
     db = Database(url)
+    backends: set[int] = set()
+    event.listen(db.engine, "connect", lambda conn, _record: backends.add(conn.info.backend_pid))
     rng = random.Random(seed)
+    done = 0
+    cpu = time.process_time()
     try:
-        for _ in range(count):
+        while time.time() < deadline:
             with db.transaction() as s:
-                member = s.get(Membership, rng.choice(ids))
+                member = ledger.get_member_for_update(s, rng.choice(ids), with_referrer=True)
                 ledger.purchase(s, member, amount=rng.randrange(1_000, 500_000), actor="bench")
+            done += 1
+        return done, time.process_time() - cpu, sum(cpu_seconds(pid) for pid in backends)
     finally:
         db.dispose()
-    return count
 
 
-def stream(url: str, ids: list[int], purchases: int, workers: int) -> float:
-    """Purchases from ``workers`` processes at once (tills are separate
-    processes in production, and Python threads would measure the GIL)."""
-    per_worker = max(1, purchases // workers)
-    jobs = [(url, ids, per_worker, seed) for seed in range(workers)]
+def _floor_till(url: str, ids: list[int], deadline: float, seed: int) -> Counted:
+    """The minimal equivalent transaction, by hand."""
+    rng = random.Random(seed)
+    conninfo, _, query = url.replace("postgresql+psycopg://", "postgresql://").partition("?")
+    options = dict(part.split("=", 1) for part in query.split("&") if part)
+    done = 0
+    cpu = time.process_time()
+    with psycopg.connect(conninfo, options=options.get("options", "").replace("%3D", "="),
+                         application_name=options.get("application_name", "")) as conn:
+        while time.time() < deadline:
+            member_id, amount = rng.choice(ids), rng.randrange(1_000, 500_000)
+            points = amount * 5 // 10000
+            with conn.transaction():
+                club_id = conn.execute("SELECT club_id FROM memberships WHERE id = %s FOR NO KEY UPDATE",
+                                       (member_id,)).fetchone()[0]
+                conn.execute(
+                    "INSERT INTO ledger_transactions (membership_id, club_id, type, points, balance_delta,"
+                    " pending_delta, cash_delta, stamps_delta, amount, currency, refunded_amount, actor, details,"
+                    " created_at) VALUES (%s, %s, 'purchase', %s, %s, 0, 0, 1, %s, 'RUB', 0, 'bench', '{}', now())"
+                    " RETURNING id", (member_id, club_id, points, points, amount)).fetchone()
+                conn.execute("UPDATE memberships SET balance = balance + %s, stamps = stamps + 1,"
+                             " version = version + 1 WHERE id = %s", (points, member_id))
+                conn.execute("INSERT INTO outbox (kind, membership_id, payload, attempts, available_at, created_at)"
+                             " VALUES ('card.changed', %s, '{}', 0, now(), now())", (member_id,))
+            done += 1
+        return done, time.process_time() - cpu, cpu_seconds(conn.info.backend_pid)
+
+
+def _http_client(base: str, key: str, ids: list[int], deadline: float, seed: int) -> Counted:
+    rng = random.Random(seed)
+    host, port = base.removeprefix("http://").split(":")
+    done = 0
+    while time.time() < deadline:
+        body = json.dumps({"type": "purchase", "amount": rng.randrange(1_000, 500_000)})
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        conn.request("POST", f"/api/v1/members/{rng.choice(ids)}/transactions", body=body, headers={
+            "Authorization": f"Bearer {key}", "Idempotency-Key": uuid.uuid4().hex,
+            "Content-Type": "application/json"})
+        response = conn.getresponse()
+        response.read()
+        conn.close()
+        if response.status != 201:
+            raise SystemExit(f"purchase answered {response.status}")
+        done += 1
+    return done, 0.0, 0.0  # the server's CPU is read from its processes
+
+
+def _run(job: tuple[str, Any, list[int], float, int]) -> Counted:
+    kind, target, ids, deadline, seed = job
+    if kind == "core":
+        return _core_till(target, ids, deadline, seed)
+    if kind == "floor":
+        return _floor_till(target, ids, deadline, seed)
+    base, key = target
+    return _http_client(base, key, ids, deadline, seed)
+
+
+@dataclass
+class Rate:
+    per_s: float
+    # CPU milliseconds per purchase: the tills' own and their database server processes'.
+    client_ms: float
+    server_ms: float
+
+    def __str__(self) -> str:
+        return f"{self.per_s:.0f}/s (CPU per purchase {self.client_ms:.2f} ms + database {self.server_ms:.2f} ms)"
+
+
+def rate(kind: str, target: Any, groups: list[list[int]], seconds: float) -> Rate:
+    """Purchases per second of len(groups) processes, each on its own members."""
     context = multiprocessing.get_context("fork")
-    with context.Pool(workers) as pool:
-        started = time.perf_counter()
-        done = sum(pool.map(_worker, jobs))
-        elapsed = time.perf_counter() - started
-    return done / elapsed
+    with context.Pool(len(groups)) as pool:
+        # A short round first: connections, caches and the code are warm.
+        pool.map(_run, [(kind, target, ids, time.time() + 0.5, i) for i, ids in enumerate(groups)])
+        start = time.time()
+        counted = pool.map(_run, [(kind, target, ids, start + seconds, 100 + i) for i, ids in enumerate(groups)])
+        elapsed = time.time() - start
+    done = sum(c[0] for c in counted) or 1
+    return Rate(done / elapsed, 1000 * sum(c[1] for c in counted) / done, 1000 * sum(c[2] for c in counted) / done)
+
+
+def split(ids: list[int], parts: int) -> list[list[int]]:
+    return [ids[i::parts] for i in range(parts)]
 
 
 def check(db: Database, ids: list[int]) -> None:
     with db.session() as s:
-        for mid in ids[:50]:
-            m = s.get(Membership, mid)
-            assert cached_figures(m) == recompute_figures(s, m), f"member {mid} out of step"
-
-
-def run(url: str, args: argparse.Namespace, label: str) -> float:
-    upgrade_schema(url)
-    db = Database(url)
-    try:
-        ids = setup(db, args.members)
-    finally:
-        db.dispose()
-    stream(url, ids, min(100, args.purchases), args.workers)  # warm up
-    tps = stream(url, ids, args.purchases, args.workers)
-    db = Database(url)
-    try:
-        check(db, ids)
-    finally:
-        db.dispose()
-    print(f"{label}: {args.purchases} purchases, {args.members} members, {args.workers} workers: "
-          f"{tps:.0f} transactions/s", flush=True)
-    return tps
+        for member_id in ids[:: max(1, len(ids) // 50)]:
+            m = s.get(Membership, member_id)
+            assert cached_figures(m) == recompute_figures(s, m), f"member {member_id} out of step"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--members", type=int, default=500)
-    parser.add_argument("--purchases", type=int, default=3000)
-    parser.add_argument("--workers", type=int, default=4, help="till processes")
-    parser.add_argument("--postgres", default=os.environ.get(
-        "BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+    parser.add_argument("--seconds", type=float, default=6)
+    parser.add_argument("--tills", default="1,2,4")
+    parser.add_argument("--members", type=int, default=400)
+    parser.add_argument("--http-clients", type=int, default=8)
+    parser.add_argument("--web-workers", type=int, default=4)
+    parser.add_argument("--postgres", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_POSTGRES))
     args = parser.parse_args()
+    tills = [int(n) for n in args.tills.split(",")]
 
-    with tempfile.TemporaryDirectory() as tmp:
-        sqlite_tps = run(f"sqlite:///{tmp}/bench.sqlite3", args, "sqlite")
+    with postgres_schema(args.postgres) as url, tempfile.TemporaryDirectory(prefix="ledger-bench-") as tmp:
+        config, env = app_environment(Path(tmp), url)
+        upgrade_schema(url)
+        app = create_app(config)
+        db = app.extensions["wallet.db"]
+        with db.transaction() as s:
+            brand, key = create_brand(s, name="Bench", email="bench@brand.test", password="bench-password")
+            club = Club(brand_id=brand.id, name="Bench club", program=validate_program(PROGRAM))
+            s.add(club)
+            s.flush()
+            club_id = club.id
+        from wallet.loyalty.members import enrol
 
-    schema = f"bench_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        sep = "&" if "?" in args.postgres else "?"
-        postgres_tps = run(f"{args.postgres}{sep}options=-csearch_path%3D{schema}", args, "postgres")
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
-    print(f"sqlite_tps={sqlite_tps:.0f} postgres_tps={postgres_tps:.0f}")
+        with db.transaction() as s:
+            club_row = s.get(Club, club_id)
+            ids = [enrol(s, club_row, email=f"m{i}@bench.test")[0].id for i in range(args.members)]
+
+        print(f"PostgreSQL, {args.members} members, {args.seconds:.0f}s per figure; {machine()}", flush=True)
+        core: dict[int, Rate] = {}
+        floor: dict[int, Rate] = {}
+        for n in tills:
+            core[n] = rate("core", url, split(ids, n), args.seconds)
+            floor[n] = rate("floor", url, split(ids, n), args.seconds)
+            print(f"  {n} till(s) on distinct members: core {core[n]}, floor {floor[n]}, "
+                  f"ratio {core[n].per_s / floor[n].per_s:.2f}", flush=True)
+
+        web, base = start_gunicorn(env, args.web_workers)
+        try:
+            wait_http(base + "/healthz")
+            clients = split(ids, args.http_clients)
+            web_cpu, db_cpu = tree_cpu(web.pid), backend_cpu(url, application_name(url))
+            started = time.time()
+            http_rate = rate("http", (base, key), clients, args.seconds)
+            # The warm-up round is in the CPU figures too: per request, it counts as the rest.
+            requests = http_rate.per_s * (time.time() - started - 0.5) or 1
+            http_rate.client_ms = 1000 * (tree_cpu(web.pid) - web_cpu) / requests
+            http_rate.server_ms = 1000 * cpu_spent(db_cpu, backend_cpu(url, application_name(url))) / requests
+        finally:
+            stop(web)
+        http_floor = rate("floor", url, clients, args.seconds)
+        print(f"  HTTP, gunicorn -w {args.web_workers}, {args.http_clients} client processes, fresh "
+              f"Idempotency-Keys: {http_rate} (gunicorn's CPU); floor with {args.http_clients} clients "
+              f"{http_floor}, ratio {http_rate.per_s / http_floor.per_s:.2f}", flush=True)
+        n = max(tills)
+        cpu_core = core[n].client_ms + core[n].server_ms
+        cpu_floor = floor[n].client_ms + floor[n].server_ms
+        print(f"  CPU per purchase, all processes: core {cpu_core:.2f} ms, floor {cpu_floor:.2f} ms, HTTP "
+              f"{http_rate.client_ms + http_rate.server_ms:.2f} ms: on {os.cpu_count()} otherwise idle cores "
+              f"about {1000 * (os.cpu_count() or 1) / cpu_core:.0f}, {1000 * (os.cpu_count() or 1) / cpu_floor:.0f} "
+              f"and {1000 * (os.cpu_count() or 1) / (http_rate.client_ms + http_rate.server_ms):.0f} purchases/s",
+              flush=True)
+        check(db, ids)
+        with db.session() as s:
+            booked = len(s.scalars(select(Membership.id).where(Membership.club_id == club_id)).all())
+        assert booked == args.members
+        db.dispose()
+        print(f"  after: {machine()}")
+        print(f"core_per_s={core[n].per_s:.0f} floor_per_s={floor[n].per_s:.0f} "
+              f"ratio={core[n].per_s / floor[n].per_s:.2f} http_per_s={http_rate.per_s:.0f}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,174 @@
+"""A pass fetched by phones, under gunicorn, next to its floors.
+
+    .venv/bin/python -m bench.serve [--passes 3000] [--web-workers 4] [--clients 8]
+        [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test]
+
+In a schema of its own: one club, N members. gunicorn (sync workers) serves
+the app; client processes (the load generator shares the cores) fetch:
+
+1. each member's pass once: GET /apple/v1/passes/<type>/<serial> with the
+   pass's token, a card state nobody fetched before, so each answer is
+   signed afresh (the per-process cache of signed passes does not help);
+2. the same passes again with If-Modified-Since = their Last-Modified: 304.
+
+Floors, in the same run: a minimal Flask app (bench/bare_app.py) under the
+same gunicorn answering the same URL with the same bytes (and 304), and the
+bare RSA-2048 signature (PKCS#1 v1.5, SHA-256) in one process per core. A
+pass costs at least one answer of the web floor plus one signature, so
+
+    ratio = pass_per_s / (1 / (1/web_floor_per_s + 1/sign_per_s))
+    ratio_304 = not_modified_per_s / web_floor_per_s
+
+The last line is
+    pass_per_s=<a> not_modified_per_s=<b> web_floor_per_s=<c> sign_per_s=<d> ratio=<e> ratio_304=<f>
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import multiprocessing
+import os
+import secrets
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from sqlalchemy import select
+
+from bench.common import (DEFAULT_POSTGRES, PASS_TYPE, ROOT, app_environment, machine, postgres_schema,
+                          start_gunicorn, stop, wait_http)
+from tests.support.push import club_with_registered_devices
+from wallet import create_app
+from wallet.apple.certs import get_identity
+from wallet.loyalty.models import Membership
+from wallet.schema import upgrade_schema
+
+Request = tuple[str, dict[str, str]]
+
+
+def _fetch(job: tuple[str, list[Request], int]) -> tuple[int, float, int]:
+    """One client: its requests in turn; (answers, seconds, bytes)."""
+    base, requests, expected = job
+    host, port = base.removeprefix("http://").split(":")
+    size = 0
+    start = time.perf_counter()
+    for path, headers in requests:
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        size += len(response.read())
+        conn.close()
+        if response.status != expected:
+            raise SystemExit(f"{path} answered {response.status}, not {expected}")
+    return len(requests), time.perf_counter() - start, size
+
+
+def fetch_rate(base: str, requests: list[Request], clients: int, expected: int) -> float:
+    jobs = [(base, requests[i::clients], expected) for i in range(clients)]
+    with multiprocessing.get_context("fork").Pool(clients) as pool:
+        started = time.perf_counter()
+        results = pool.map(_fetch, jobs)
+        elapsed = time.perf_counter() - started
+    return sum(count for count, _seconds, _size in results) / elapsed
+
+
+_KEY: list[Any] = []  # inherited by the forked signers (a key object does not pickle)
+
+
+def _sign(seconds: float) -> int:
+    key = _KEY[0]
+    data = secrets.token_bytes(600)
+    done = 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        done += 1
+    return done
+
+
+def sign_rate(key: Any, seconds: float) -> float:
+    """Bare signatures per second, one process per core."""
+    cores = os.cpu_count() or 1
+    _KEY[:] = [key]
+    with multiprocessing.get_context("fork").Pool(cores) as pool:
+        counts = pool.map(_sign, [seconds] * cores)
+    return sum(counts) / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--passes", type=int, default=3000)
+    parser.add_argument("--web-workers", type=int, default=4)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--postgres", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_POSTGRES))
+    args = parser.parse_args()
+
+    with postgres_schema(args.postgres) as url, tempfile.TemporaryDirectory(prefix="serve-bench-") as tmp:
+        root = Path(tmp)
+        upgrade_schema(url)
+        config, env = app_environment(root, url)
+        app = create_app(config)
+        db = app.extensions["wallet.db"]
+        _brand, club_id, _tokens = club_with_registered_devices(
+            db, args.passes + 8, pass_type=PASS_TYPE,
+            program={"points": {"earn_points": 5, "per_amount": 10000}, "cashback": {"percent": "2"}})
+        with db.session() as s:
+            members = s.execute(select(Membership.serial_number, Membership.auth_token)
+                                .where(Membership.club_id == club_id).order_by(Membership.id)).all()
+        warm, members = members[:8], members[8:]
+        key = get_identity(app).private_key
+        db.dispose()
+
+        def request(serial: str, token: str, since: str | None = None) -> Request:
+            headers = {"Authorization": f"ApplePass {token}"}
+            if since:
+                headers["If-Modified-Since"] = since
+            return f"/apple/v1/passes/{PASS_TYPE}/{serial}", headers
+
+        print(f"{args.passes} passes, gunicorn -w {args.web_workers}, {args.clients} client processes; "
+              f"{machine()}", flush=True)
+        web, base = start_gunicorn(env, args.web_workers)
+        try:
+            wait_http(base + "/healthz")
+            # Every worker renders the club's artwork once, as a running server has.
+            fetch_rate(base, [request(s, t) for s, t in warm] * args.web_workers, args.clients, 200)
+            pass_rate = fetch_rate(base, [request(s, t) for s, t in members], args.clients, 200)
+            conn = http.client.HTTPConnection(base.removeprefix("http://"))
+            path, headers = request(*members[0])
+            conn.request("GET", path, headers=headers)
+            answer = conn.getresponse()
+            sample = answer.read()
+            since = answer.headers["Last-Modified"]
+            conn.close()
+            not_modified_rate = fetch_rate(base, [request(s, t, since) for s, t in members], args.clients, 304)
+        finally:
+            stop(web)
+
+        (root / "sample.pkpass").write_bytes(sample)
+        bare, bare_base = start_gunicorn({**env, "BENCH_PASS_FILE": str(root / "sample.pkpass")},
+                                         args.web_workers, app="bench.bare_app:app", extra_path=str(ROOT))
+        try:
+            wait_http(bare_base + "/apple/v1/passes/x/y")
+            web_floor = fetch_rate(bare_base, [request(s, t) for s, t in members], args.clients, 200)
+            web_floor_304 = fetch_rate(bare_base, [request(s, t, since) for s, t in members], args.clients, 304)
+        finally:
+            stop(bare)
+        signs = sign_rate(key, 3.0)
+
+    floor = 1 / (1 / web_floor + 1 / signs)
+    ratio, ratio_304 = pass_rate / floor, not_modified_rate / web_floor
+    print(f"  changed pass ({len(sample)} bytes): {pass_rate:.0f}/s; floor: web {web_floor:.0f}/s with one "
+          f"signature each ({signs:.0f}/s on {os.cpu_count()} cores) = {floor:.0f}/s; ratio {ratio:.2f}")
+    print(f"  304: {not_modified_rate:.0f}/s; bare app's 304 {web_floor_304:.0f}/s; "
+          f"ratio to the web floor {ratio_304:.2f}")
+    print(f"  after: {machine()}")
+    print(f"pass_per_s={pass_rate:.0f} not_modified_per_s={not_modified_rate:.0f} web_floor_per_s={web_floor:.0f} "
+          f"sign_per_s={signs:.0f} ratio={ratio:.2f} ratio_304={ratio_304:.2f}")
+
+
+if __name__ == "__main__":
+    main()
