@@ -10,9 +10,11 @@ webServiceURL in every pass is PUBLIC_BASE_URL + "/apple", so a device calls:
 
 The tag handed to devices comes from wallet.loyalty.cards (``changed_since``):
 "changed since tag" never misses a change that committed late, and tagging a
-change makes no two members' changes wait on each other. Anything a device sends that does not match a pass of ours
-gets 401 (or 204 for the unauthenticated list), never a 5xx: a phone retries
-errors forever and the error says nothing useful to it.
+change makes no two members' changes wait on each other. A pass fetch reads
+one row and is signed once per card state (wallet.apple.serving). Anything a
+device sends that does not match a pass of ours gets 401 (or 204 for the
+unauthenticated list), never a 5xx: a phone retries errors forever and the
+error says nothing useful to it.
 """
 
 from __future__ import annotations
