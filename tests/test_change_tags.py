@@ -82,7 +82,8 @@ def test_a_change_committed_late_with_an_older_tag_is_still_listed(client: Flask
     assert a["serial"] in listed
 
 
-def test_every_change_is_listed_once_the_device_catches_up(client: FlaskClient, db: Database) -> None:
+def test_every_change_is_listed_and_nothing_that_did_not_change(client: FlaskClient, db: Database,
+                                                                 backend: str) -> None:
     a, b, c = _registered(client, db, make_club(db), 3)
     listed, tag = _listed(client, None)
     assert listed == sorted(m["serial"] for m in (a, b, c))
@@ -90,9 +91,15 @@ def test_every_change_is_listed_once_the_device_catches_up(client: FlaskClient, 
         with db.transaction() as s:
             _purchase(s, member["id"])
     listed, tag = _listed(client, tag)
-    assert {a["serial"], c["serial"]} <= set(listed)
-    # Caught up: with nothing in flight nothing more is listed.
-    assert _listed(client, tag)[0] == []
+    assert sorted(listed) == sorted([a["serial"], c["serial"]])
+    again = _listed(client, tag)[0]
+    if backend == "sqlite":
+        assert again == []  # one writer: the counter is exact
+    else:
+        # A transaction of anyone's still running (another client of the
+        # database) holds the listing's xmin back, and what changed since
+        # may be listed once more; what did not change never is.
+        assert set(again) <= {a["serial"], c["serial"]}
 
 
 def test_a_club_message_lists_every_card_of_the_club(client: FlaskClient, db: Database) -> None:
