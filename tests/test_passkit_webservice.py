@@ -157,7 +157,8 @@ def test_unregister_is_200_and_401_with_wrong_token(client: FlaskClient, db: Dat
 # -- list of updated passes -------------------------------------------------
 
 
-def test_list_returns_every_pass_changed_since_the_tag(client: FlaskClient, db: Database, club: int) -> None:
+def test_list_returns_every_pass_changed_since_the_tag(client: FlaskClient, db: Database, club: int,
+                                                       backend: str) -> None:
     a, b, c = (_member_info(db, make_member(db, club)) for _ in range(3))
     for m in (a, b, c):
         assert register(client, m) == 201
@@ -178,7 +179,14 @@ def test_list_returns_every_pass_changed_since_the_tag(client: FlaskClient, db: 
     # Every pass changed since the tag, not only the newest one.
     assert sorted(changed.json["serialNumbers"]) == sorted([a["serial"], c["serial"]])
     new_tag = changed.json["lastUpdated"]
-    assert client.get(list_path, query_string={"passesUpdatedSince": new_tag}).status_code == 204
+    again = client.get(list_path, query_string={"passesUpdatedSince": new_tag})
+    if backend == "sqlite":
+        assert again.status_code == 204
+    else:
+        # Anyone's transaction still running on the database holds the tag
+        # back (tests/test_change_tags.py): what changed may be listed once
+        # more, and the phone's fetch then gets 304; what did not, never.
+        assert again.status_code == 204 or set(again.json["serialNumbers"]) <= {a["serial"], c["serial"]}
 
 
 def test_list_for_unknown_device_or_pass_type_is_204(client: FlaskClient, member: dict) -> None:
