@@ -93,6 +93,31 @@ def standin(dev_certs_dir: Path, tmp_path: Path) -> Iterator[Any]:
         yield server
 
 
+GOOGLE_ISSUER = "3388000000022222222"
+
+
+@pytest.fixture(scope="session")
+def service_account(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One Google service account key for the run: RSA keys are slow to make."""
+    from tests.support.google_standin import make_service_account
+
+    return make_service_account(tmp_path_factory.mktemp("google") / "service-account.json")
+
+
+@pytest.fixture
+def google(app_config: dict[str, Any], service_account: Any) -> Iterator[Any]:
+    """A Google Wallet stand-in (REST API and token endpoint) the app under
+    test is configured to use; ask for it before ``app``."""
+    from tests.support.google_standin import GoogleStandIn
+
+    with GoogleStandIn(issuer_id=GOOGLE_ISSUER, client_email=service_account.client_email,
+                       public_key=service_account.private_key.public_key(),
+                       key_id=service_account.key_id) as server:
+        app_config.update(GOOGLE_ISSUER_ID=GOOGLE_ISSUER, GOOGLE_SERVICE_ACCOUNT_FILE=str(service_account.path),
+                          GOOGLE_WALLET_API_URL=server.api_url, GOOGLE_TOKEN_URL=server.token_url)
+        yield server
+
+
 @pytest.fixture
 def backend(database_url: str) -> str:
     return "sqlite" if database_url.startswith("sqlite") else "postgresql"

@@ -112,7 +112,8 @@ def test_cards_show_cashback_in_the_currencys_own_digits(
     # The lock-screen message is the same value in the member's language.
     assert primary["changeMessage"] == "Cashback balance: %@"
     money = google["secondaryLoyaltyPoints"]["balance"]["money"]
-    assert money == {"micros": micros, "currencyCode": currency}
+    # Money.micros is an int64, which Google's JSON carries as a string.
+    assert money == {"micros": str(micros), "currencyCode": currency}
 
 
 @pytest.mark.parametrize(

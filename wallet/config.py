@@ -80,10 +80,26 @@ class Settings:
     apns_backoff_base: float = 0.25
     apple_auth_failure_limit: str = "30 per minute"
     apple_log_limit: str = "120 per minute"
+    # Android wallet apps that hold Apple-format passes push through their
+    # own APIs (see wallet.apple.android). WalletUnion publishes its endpoint
+    # to registered providers only, so it has no default: unset, its devices
+    # refresh their passes when the app opens, without a push.
+    walletpasses_push_url: str = "https://walletpasses.appspot.com/api/v1/push"
+    walletpasses_api_key: str | None = None
+    walletunion_push_url: str | None = None
+    walletunion_api_key: str | None = None
 
     # --- Google Wallet -----------------------------------------------------
+    # Without a service account the development mode signs save links with a
+    # generated key and logs the REST calls instead of making them.
     google_issuer_id: str | None = None
     google_service_account_file: Path | None = None
+    google_wallet_api_url: str = field(default="https://walletobjects.googleapis.com/walletobjects/v1",
+                                       metadata=_clean(_no_trailing_slash))
+    google_token_url: str = "https://oauth2.googleapis.com/token"
+    # Google's root signing keys for the save/delete callback (the JSON Google
+    # publishes); unset, every callback is refused.
+    google_callback_root_keys_file: Path | None = None
 
     # --- webhooks ---------------------------------------------------------------
     # Lets webhooks reach loopback and private addresses: development and

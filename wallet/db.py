@@ -34,6 +34,7 @@ MODEL_MODULES = (
     "wallet.loyalty.ledger_models",
     "wallet.loyalty.webhooks",
     "wallet.apple.models",
+    "wallet.google.models",
     "wallet.api.models",
     "wallet.jobs.models",
 )

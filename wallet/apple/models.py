@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Enum, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from wallet.db import Base, utcnow
 from wallet.loyalty.models import BigId, Membership
+
+
+class WalletApp(StrEnum):
+    """The app that holds a pass on a device, told by the Authorization
+    scheme of the web service calls; each is pushed through its own API."""
+
+    APPLE = "apple"  # ApplePass: Apple Wallet, through APNs
+    WALLETPASSES = "walletpasses"  # AndroidPass
+    WALLETUNION = "walletunion"  # WalletUnionPass (Firebase)
+    WALLETUNION_HMS = "walletunion_hms"  # WalletUnionHMSPass (Huawei)
 
 
 class DeviceRegistration(Base):
@@ -28,7 +39,13 @@ class DeviceRegistration(Base):
     membership_id: Mapped[int] = mapped_column(
         ForeignKey("memberships.id", ondelete="CASCADE"), index=True
     )
-    push_token: Mapped[str] = mapped_column(String(200))
+    # APNs tokens are hex; Firebase and Huawei tokens are longer and not.
+    push_token: Mapped[str] = mapped_column(String(255))
+    app: Mapped[WalletApp] = mapped_column(
+        Enum(WalletApp, name="app", native_enum=False, create_constraint=True, length=16,
+             values_callable=lambda apps: [a.value for a in apps]),
+        default=WalletApp.APPLE, server_default=WalletApp.APPLE.value,
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

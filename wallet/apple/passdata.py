@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 from wallet.artwork import parse_hex_color
 from wallet.config import PROJECT_ROOT
 from wallet.loyalty.cardfacts import CardFacts
-from wallet.loyalty.locales import format_count, format_percent, plural, short_date
+from wallet.loyalty.locales import expiring_text, format_percent
 from wallet.loyalty.money import format_money
 
 SKELETON_PATH = PROJECT_ROOT / "passes" / "storeCard" / "pass.json"
@@ -344,23 +344,6 @@ def cut(text: str | None, limit: int, *, multiline: bool = False) -> str:
         return ""
     text = text.strip() if multiline else " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def expiring_text(points: int, on: date, locale: str) -> str:
-    """"350 points expire on Dec 1" in the member's language, with the
-    language's plural form and date format."""
-    lang = "ru" if locale.lower().startswith("ru") else "en"
-    template = _EXPIRING[lang].get(plural(points, locale)) or _EXPIRING[lang]["other"]
-    return template.format(n=format_count(points, locale), when=short_date(on, locale))
-
-
-# Wallet cannot localise a value that mixes a number and words, so the value is
-# written in the member's language; keyed by CLDR plural category.
-_EXPIRING = {
-    "en": {"one": "{n} point expires on {when}", "other": "{n} points expire on {when}"},
-    "ru": {"one": "{n} балл сгорит {when}", "few": "{n} балла сгорят {when}",
-           "many": "{n} баллов сгорят {when}", "other": "{n} балла сгорят {when}"},
-}
 
 
 def w3c_datetime(value: datetime) -> str:

@@ -1,8 +1,10 @@
 """Push every device registered for some passes, and clean up dead tokens.
 
 Called by the outbox workers with the memberships whose cards changed; the
-devices then fetch the new pass from the web service. Returns which
-memberships are fully done, so the caller can retry the rest.
+devices then fetch the new pass from the web service. Apple Wallet is
+pushed through APNs, the Android wallet apps through their own push APIs
+(wallet.apple.android). Returns which memberships are fully done, so the
+caller can retry the rest.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from wallet.apple.apns import client_for
-from wallet.apple.models import DeviceRegistration
+from wallet.apple.android import AndroidPusher, push_api
+from wallet.apple.apns import PushReport, client_for
+from wallet.apple.models import DeviceRegistration, WalletApp
 from wallet.db import Database
 
 log = logging.getLogger(__name__)
@@ -38,6 +41,22 @@ class MembershipPushResult:
     certificate_error: str | None = None
 
 
+def _android_pusher(app: Any, wallet_app: WalletApp) -> AndroidPusher:
+    from wallet.apple.certs import get_identity
+    from wallet.config import get_settings
+
+    settings = get_settings(app)
+    return AndroidPusher(push_api(settings, wallet_app), get_identity(app).pass_type_identifier,
+                         max_retries=settings.apns_max_retries, backoff_base=settings.apns_backoff_base)
+
+
+def _merge(report: PushReport, other: PushReport) -> None:
+    report.sent.extend(other.sent)
+    report.unregistered.extend(other.unregistered)
+    report.failed.update(other.failed)
+    report.not_attempted.extend(other.not_attempted)
+
+
 def push_memberships(app: Any, db: Database, membership_ids: Iterable[int]) -> MembershipPushResult:
     """Push each device registered for these memberships (each token once).
 
@@ -50,7 +69,7 @@ def push_memberships(app: Any, db: Database, membership_ids: Iterable[int]) -> M
         return result
     session = db.session()
     try:
-        rows: list[tuple[int, int, str]] = []
+        rows: list[tuple[int, int, str, WalletApp]] = []
         for start in range(0, len(ids), 1000):
             rows.extend(
                 session.execute(
@@ -58,19 +77,27 @@ def push_memberships(app: Any, db: Database, membership_ids: Iterable[int]) -> M
                         DeviceRegistration.id,
                         DeviceRegistration.membership_id,
                         DeviceRegistration.push_token,
+                        DeviceRegistration.app,
                     ).where(DeviceRegistration.membership_id.in_(ids[start : start + 1000]))
                 ).tuples()
             )
     finally:
         session.close()
     by_token: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    for reg_id, membership_id, token in rows:
+    by_app: dict[WalletApp, set[str]] = defaultdict(set)
+    for reg_id, membership_id, token, wallet_app in rows:
         by_token[token].append((reg_id, membership_id))
+        by_app[WalletApp(wallet_app)].add(token)
     if not by_token:
         result.done.update(ids)
         return result
 
-    report = client_for(app).send(list(by_token))
+    report = PushReport()
+    if by_app.get(WalletApp.APPLE):
+        report = client_for(app).send(sorted(by_app[WalletApp.APPLE]))
+    for wallet_app, tokens in by_app.items():
+        if wallet_app is not WalletApp.APPLE:
+            _merge(report, _android_pusher(app, wallet_app).send(wallet_app, sorted(tokens)))
     result.pushes_sent = len(report.sent)
 
     failed_memberships: dict[int, str] = {}
@@ -87,7 +114,7 @@ def push_memberships(app: Any, db: Database, membership_ids: Iterable[int]) -> M
             for start in range(0, len(dead), 1000):
                 tx.execute(delete(DeviceRegistration).where(DeviceRegistration.id.in_(dead[start : start + 1000])))
         result.registrations_removed = len(dead)
-        log.info("removed %d registrations APNs called unregistered", len(dead))
+        log.info("removed %d registrations their push service called unregistered", len(dead))
 
     result.failed = failed_memberships
     result.done = {m for m in ids if m not in failed_memberships}

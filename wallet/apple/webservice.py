@@ -1,6 +1,9 @@
 """The PassKit web service, under /apple/v1, as Apple documents it.
 
-webServiceURL in every pass is PUBLIC_BASE_URL + "/apple", so a device calls:
+webServiceURL in every pass is PUBLIC_BASE_URL + "/apple", so a device calls
+(Apple Wallet with ``Authorization: ApplePass <token>``; Android wallet apps
+with their own scheme, see WalletApp, remembered per registration so their
+pushes go through their own APIs):
 
 - POST   /v1/devices/<device>/registrations/<passType>/<serial>  201 new, 200 known, 401
 - DELETE /v1/devices/<device>/registrations/<passType>/<serial>  200, 401
@@ -29,7 +32,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from wallet.apple.certs import get_identity
-from wallet.apple.models import DeviceLogEntry, DeviceRegistration
+from wallet.apple.models import DeviceLogEntry, DeviceRegistration, WalletApp
 from wallet.apple.pkpass import MIME_TYPE, settings_for
 from wallet.apple.serving import card_state, signed_pass
 from wallet.config import get_settings
@@ -51,6 +54,14 @@ _SERIAL = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _PASS_TYPE = re.compile(r"[A-Za-z0-9.-]{1,255}")
 # APNs device tokens are hex; the token goes into a URL path towards APNs.
 _PUSH_TOKEN = re.compile(r"[0-9A-Fa-f]{8,200}")
+# Firebase and Huawei push tokens (the Android apps') are longer, in base64url with ':'.
+_APP_PUSH_TOKEN = re.compile(r"[A-Za-z0-9:_.\-]{8,255}")
+SCHEMES = {
+    "ApplePass": WalletApp.APPLE,
+    "AndroidPass": WalletApp.WALLETPASSES,
+    "WalletUnionPass": WalletApp.WALLETUNION,
+    "WalletUnionHMSPass": WalletApp.WALLETUNION_HMS,
+}
 
 MAX_LOG_LINES_PER_REQUEST = 50
 MAX_LOG_LINE = 1000
@@ -93,12 +104,19 @@ def _our_pass_type(pass_type: str) -> bool:
     return hmac.compare_digest(pass_type.encode(), get_identity().pass_type_identifier.encode())
 
 
-def _presented_token() -> str | None:
+def _presented() -> tuple[WalletApp, str] | None:
+    """The app the Authorization scheme names, and the pass's token."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme != "ApplePass" or not token.strip():
+    app = SCHEMES.get(scheme)
+    if app is None or not token.strip():
         return None
-    return token.strip()
+    return app, token.strip()
+
+
+def _valid_push_token(app: WalletApp, token: object) -> bool:
+    pattern = _PUSH_TOKEN if app is WalletApp.APPLE else _APP_PUSH_TOKEN
+    return isinstance(token, str) and pattern.fullmatch(token) is not None
 
 
 def _authenticated_membership(session: Any, pass_type: str, serial: str, *, lock: bool = False) -> Membership:
@@ -107,9 +125,10 @@ def _authenticated_membership(session: Any, pass_type: str, serial: str, *, lock
     ``lock`` holds the membership row until commit (PostgreSQL; SQLite's
     write transaction already is the lock), so two devices registering the
     same pass at once agree on which of them was first."""
-    token = _presented_token()
-    if token is None or not _PASS_TYPE.fullmatch(pass_type) or not _SERIAL.fullmatch(serial):
+    presented = _presented()
+    if presented is None or not _PASS_TYPE.fullmatch(pass_type) or not _SERIAL.fullmatch(serial):
         raise _Unauthorized
+    token = presented[1]
     if not _our_pass_type(pass_type):
         raise _Unauthorized
     query = select(Membership).where(Membership.serial_number == serial)
@@ -141,13 +160,12 @@ def register(device_id: str, pass_type: str, serial: str) -> Response:
         membership = _authenticated_membership(session, pass_type, serial, lock=True)
     except _Unauthorized:
         return _unauthorized()
+    presented = _presented()
+    assert presented is not None  # authenticated above
+    wallet_app = presented[0]
     body = _json_body()
     push_token = body.get("pushToken") if body else None
-    if (
-        not _DEVICE_ID.fullmatch(device_id)
-        or not isinstance(push_token, str)
-        or not _PUSH_TOKEN.fullmatch(push_token)
-    ):
+    if not _DEVICE_ID.fullmatch(device_id) or not _valid_push_token(wallet_app, push_token):
         return _empty(400)
     existing = session.scalar(
         select(DeviceRegistration).where(
@@ -156,8 +174,8 @@ def register(device_id: str, pass_type: str, serial: str) -> Response:
         )
     )
     if existing is not None:
-        if existing.push_token != push_token:
-            existing.push_token = push_token
+        existing.push_token = push_token
+        existing.app = wallet_app
         return _empty(200)
     first = not session.scalar(
         select(func.count()).select_from(DeviceRegistration).where(
@@ -172,6 +190,7 @@ def register(device_id: str, pass_type: str, serial: str) -> Response:
                     pass_type_identifier=pass_type,
                     membership_id=membership.id,
                     push_token=push_token,
+                    app=wallet_app,
                 )
             )
     except IntegrityError:
@@ -184,11 +203,11 @@ def register(device_id: str, pass_type: str, serial: str) -> Response:
                 DeviceRegistration.device_library_identifier == device_id,
                 DeviceRegistration.membership_id == membership.id,
             )
-            .values(push_token=push_token)
+            .values(push_token=push_token, app=wallet_app)
         )
         return _empty(200)
     if first:
-        _emit_card_event(session, membership, "card.installed")
+        _emit_card_event(session, membership, "card.installed", wallet_app)
     return _empty(201)
 
 
@@ -214,13 +233,15 @@ def unregister(device_id: str, pass_type: str, serial: str) -> Response:
             )
         )
         if not remaining:
-            _emit_card_event(session, membership, "card.removed")
+            presented = _presented()
+            assert presented is not None  # authenticated above
+            _emit_card_event(session, membership, "card.removed", presented[0])
     # Apple documents 200 for a successful unregistration; a device that was
     # not registered has nothing left to undo, which is the same outcome.
     return _empty(200)
 
 
-def _emit_card_event(session: Any, membership: Membership, event_type: str) -> None:
+def _emit_card_event(session: Any, membership: Membership, event_type: str, wallet_app: WalletApp) -> None:
     brand_id = session.scalar(select(Club.brand_id).where(Club.id == membership.club_id))
     emit_event(
         session,
@@ -231,6 +252,7 @@ def _emit_card_event(session: Any, membership: Membership, event_type: str) -> N
             "club_id": membership.club_id,
             "serial_number": membership.serial_number,
             "platform": "apple",
+            "wallet": wallet_app.value,
         },
     )
 
@@ -260,9 +282,10 @@ def updated_passes(device_id: str, pass_type: str) -> Response:
 @bp.get("/passes/<pass_type>/<serial>")
 @_auth_failures
 def latest_pass(pass_type: str, serial: str) -> Response:
-    token = _presented_token()
-    if token is None or not _PASS_TYPE.fullmatch(pass_type) or not _SERIAL.fullmatch(serial):
+    presented = _presented()
+    if presented is None or not _PASS_TYPE.fullmatch(pass_type) or not _SERIAL.fullmatch(serial):
         return _unauthorized()
+    token = presented[1]
     if not _our_pass_type(pass_type):
         return _unauthorized()
     session = get_read_session()

@@ -20,14 +20,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from flask import Flask
 
-from wallet.config import Settings, StartupError, get_settings, made_on_first_use
+from wallet.config import Settings, get_settings, made_on_first_use
+from wallet.google.errors import GoogleConfigError
 
 DEV_ISSUER_ID = "3388000000000000000"
 DEV_ACCOUNT_FILE = "google-service-account.json"
-
-
-class GoogleConfigError(StartupError):
-    """The Google configuration cannot be used; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -39,8 +36,10 @@ class GoogleIdentity:
     development: bool
 
 
-def _write_dev_account(path: Path) -> None:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+def write_service_account(path: Path, key: RSAPrivateKey, *, client_email: str, key_id: str,
+                          project_id: str) -> None:
+    """A service account key file of the shape Google Cloud issues, written
+    once (FileExistsError if it is there), readable by this user only."""
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -48,16 +47,22 @@ def _write_dev_account(path: Path) -> None:
     ).decode()
     account = {
         "type": "service_account",
-        "project_id": "wallet-clubs-dev",
-        "private_key_id": secrets.token_hex(20),
+        "project_id": project_id,
+        "private_key_id": key_id,
         "private_key": pem,
-        "client_email": "wallet-dev@wallet-clubs-dev.iam.gserviceaccount.com",
+        "client_email": client_email,
         "token_uri": "https://oauth2.googleapis.com/token",
     }
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(account, fh, indent=2)
+
+
+def _write_dev_account(path: Path) -> None:
+    write_service_account(path, rsa.generate_private_key(public_exponent=65537, key_size=2048),
+                          client_email="wallet-dev@wallet-clubs-dev.iam.gserviceaccount.com",
+                          key_id=secrets.token_hex(20), project_id="wallet-clubs-dev")
 
 
 def load_identity(settings: Settings) -> GoogleIdentity:

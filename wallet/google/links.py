@@ -1,39 +1,67 @@
-"""The "Add to Google Wallet" link: https://pay.google.com/gp/v/save/<JWT>."""
+"""The "Add to Google Wallet" link: https://pay.google.com/gp/v/save/<JWT>.
+
+Two forms. Once the workers have inserted the member's LoyaltyObject (and
+its class), the JWT names only their ids: the "skinny" form, short enough
+for any browser, mail client or QR code (under 1,800 characters). Until
+then it carries the whole class and object, which Google inserts itself
+when the member saves the card.
+"""
 
 from __future__ import annotations
 
 import json
 import time
 from functools import lru_cache
+from typing import Any
 
 import jwt
+from sqlalchemy import select
+from sqlalchemy.orm import object_session
 
 from wallet.config import get_settings
 from wallet.google.identity import GoogleIdentity, get_identity
-from wallet.google.objects import loyalty_class, loyalty_object
+from wallet.google.models import GoogleObject
+from wallet.google.objects import class_id, loyalty_class, loyalty_object, object_id
 from wallet.loyalty.cardfacts import card_facts
 from wallet.loyalty.models import Membership
 
 SAVE_URL_PREFIX = "https://pay.google.com/gp/v/save/"
 
 
+def _inserted(membership: Membership) -> bool:
+    session = object_session(membership)
+    if session is None or membership.id is None:
+        return False
+    return session.scalar(
+        select(GoogleObject.inserted_at.is_not(None)).where(GoogleObject.membership_id == membership.id)
+    ) is True
+
+
+def save_claims(identity: GoogleIdentity, membership: Membership, *, public_base_url: str,
+                skinny: bool) -> dict[str, Any]:
+    """The JWT's claims but ``iat``: iss, aud, typ, origins and the payload."""
+    if skinny:
+        payload: dict[str, Any] = {"loyaltyObjects": [{
+            "id": object_id(identity.issuer_id, membership),
+            "classId": class_id(identity.issuer_id, membership.club_id),
+        }]}
+    else:
+        payload = {
+            "loyaltyClasses": [loyalty_class(identity.issuer_id, membership.club, public_base_url=public_base_url)],
+            "loyaltyObjects": [loyalty_object(identity.issuer_id, membership, card_facts(membership))],
+        }
+    return {"iss": identity.client_email, "aud": "google", "typ": "savetowallet", "origins": [public_base_url],
+            "payload": payload}
+
+
 def google_save_url(membership: Membership) -> str:
-    """A save link carrying the member's LoyaltyObject (and its class), signed
-    RS256 with the service account key, key id in the header."""
+    """The member's save link, signed RS256 with the service account key,
+    key id in the header. Without a service account (development) nothing
+    is ever inserted, so the link is always the full form."""
     identity = get_identity()
-    base_url = get_settings().public_base_url
-    facts = card_facts(membership)
-    unsigned = {
-        "iss": identity.client_email,
-        "aud": "google",
-        "typ": "savetowallet",
-        "origins": [base_url],
-        "payload": {
-            "loyaltyClasses": [loyalty_class(identity.issuer_id, membership.club, public_base_url=base_url)],
-            "loyaltyObjects": [loyalty_object(identity.issuer_id, membership, facts)],
-        },
-    }
-    return SAVE_URL_PREFIX + _signed(identity, json.dumps(unsigned, sort_keys=True, ensure_ascii=False))
+    skinny = not identity.development and _inserted(membership)
+    claims = save_claims(identity, membership, public_base_url=get_settings().public_base_url, skinny=skinny)
+    return SAVE_URL_PREFIX + _signed(identity, json.dumps(claims, sort_keys=True, ensure_ascii=False))
 
 
 @lru_cache(maxsize=4096)

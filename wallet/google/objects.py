@@ -1,23 +1,43 @@
 """Google Wallet LoyaltyClass and LoyaltyObject resources, as data.
 
-Drawn from the same CardFacts as the Apple pass, so both wallets show the
-same figures.
+Drawn from the same CardFacts as the Apple pass, and labelled with the same
+words (passes/storeCard/<lang>.lproj/pass.strings), so both wallets show
+the same figures. Field names and types are those of the walletobjects v1
+discovery document (the tests validate every body against it): int64
+values, such as Money.micros, travel as strings.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+from functools import lru_cache
 from typing import Any
 
+from wallet.config import LANGUAGES, PROJECT_ROOT
 from wallet.loyalty.cardfacts import CardFacts
+from wallet.loyalty.locales import expiring_text, format_percent
 from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.money import to_micros
 
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_STRING_LINE = re.compile(r'^"((?:[^"\\]|\\.)*)"\s*=\s*"((?:[^"\\]|\\.)*)";\s*$')
+
+# Google's language tags for our languages (BCP 47, as its examples write them).
+LANGUAGE_TAGS = {"en": "en-US", "ru": "ru-RU"}
+INT32_MAX = 2**31 - 1
+# Google shows a text module's header in one line and cuts long bodies.
+HEADER_MAX = 35
+BODY_MAX = 500
+ISSUER_NAME_MAX = 20
+LOCATIONS_MAX = 10
+
+BARCODE_TYPES = {"qr": "QR_CODE", "pdf417": "PDF_417", "aztec": "AZTEC", "code128": "CODE_128"}
 
 
-def class_id(issuer_id: str, club: Club) -> str:
-    return f"{issuer_id}.club-{club.id}"
+def class_id(issuer_id: str, club_id: int) -> str:
+    return f"{issuer_id}.club-{club_id}"
 
 
 def object_id(issuer_id: str, membership: Membership) -> str:
@@ -26,85 +46,170 @@ def object_id(issuer_id: str, membership: Membership) -> str:
     return f"{issuer_id}.{suffix}"
 
 
-def _localized(en: str, ru: str | None = None) -> dict[str, Any]:
-    value: dict[str, Any] = {"defaultValue": {"language": "en-US", "value": en}}
-    if ru:
-        value["translatedValues"] = [{"language": "ru-RU", "value": ru}]
-    return value
+def fingerprint(resource: dict[str, Any]) -> str:
+    """What a body is, for "has Google already got exactly this?"."""
+    return hashlib.sha256(json.dumps(resource, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+@lru_cache(maxsize=len(LANGUAGES))
+def _strings(lang: str) -> dict[str, str]:
+    """The pass's labels in ``lang``, read from the Apple pass's pass.strings."""
+    path = PROJECT_ROOT / "passes" / "storeCard" / f"{lang}.lproj" / "pass.strings"
+    table: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        found = _STRING_LINE.match(line.strip())
+        if found:
+            table[found.group(1)] = found.group(2)
+    return table
+
+
+def label(key: str) -> dict[str, Any]:
+    """A LocalizedString of one of the pass's labels in every language."""
+    return localized({lang: _strings(lang).get(key, key) for lang in LANGUAGES})
+
+
+def localized(values: dict[str, str]) -> dict[str, Any]:
+    """A LocalizedString: the first language's text is the default."""
+    first, *others = LANGUAGES
+    result: dict[str, Any] = {"defaultValue": {"language": LANGUAGE_TAGS[first], "value": values[first]}}
+    translated = [{"language": LANGUAGE_TAGS[lang], "value": values[lang]} for lang in others
+                  if values.get(lang) and values[lang] != values[first]]
+    if translated:
+        result["translatedValues"] = translated
+    return result
+
+
+def _cut(text: str, limit: int) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _text_module(module_id: str, header_key: str, body: str, *, localized_body: dict[str, str] | None = None
+                 ) -> dict[str, Any]:
+    module: dict[str, Any] = {
+        "id": module_id,
+        "header": _cut(_strings(LANGUAGES[0]).get(header_key, header_key), HEADER_MAX),
+        "localizedHeader": label(header_key),
+        "body": _cut(body, BODY_MAX),
+    }
+    if localized_body:
+        module["localizedBody"] = localized({k: _cut(v, BODY_MAX) for k, v in localized_body.items()})
+    return module
+
+
+def logo_url(public_base_url: str, club: Club) -> str:
+    # Versioned: a new logo gets a new URL, so Google's cache never serves the old one.
+    return f"{public_base_url}/google/images/clubs/{club.id}/logo-{club.design_version}.png"
 
 
 def loyalty_class(issuer_id: str, club: Club, *, public_base_url: str) -> dict[str, Any]:
+    """The club's LoyaltyClass. Google approves classes itself: a write says
+    UNDER_REVIEW, never APPROVED."""
+    issuer_name = _cut(club.brand.name or club.name, ISSUER_NAME_MAX)
     resource: dict[str, Any] = {
-        "id": class_id(issuer_id, club),
-        "issuerName": club.brand.name[:20] or club.name[:20],
+        "id": class_id(issuer_id, club.id),
+        "issuerName": issuer_name,
+        "localizedIssuerName": localized({lang: issuer_name for lang in LANGUAGES}),
         "programName": club.name,
-        "hexBackgroundColor": club.background_color,
-        # Google approves classes itself; writes must never claim APPROVED.
-        "reviewStatus": "UNDER_REVIEW",
+        "localizedProgramName": localized({lang: club.name for lang in LANGUAGES}),
         "programLogo": {
-            "sourceUri": {"uri": f"{public_base_url}/google/images/clubs/{club.id}/logo-{club.design_version}.png"}
+            "sourceUri": {"uri": logo_url(public_base_url, club)},
+            "contentDescription": localized({lang: club.name for lang in LANGUAGES}),
         },
+        "hexBackgroundColor": club.background_color.lower(),
+        "reviewStatus": "UNDER_REVIEW",
+        "accountNameLabel": _strings(LANGUAGES[0])["Member"],
+        "localizedAccountNameLabel": label("Member"),
+        "accountIdLabel": _strings(LANGUAGES[0])["Card number"],
+        "localizedAccountIdLabel": label("Card number"),
         "callbackOptions": {"url": f"{public_base_url}/google/callback"},
-        "localizedProgramName": _localized(club.name),
     }
-    if club.locations:
-        resource["locations"] = [
-            {"latitude": loc["latitude"], "longitude": loc["longitude"]} for loc in club.locations[:10]
-        ]
+    if club.country:
+        resource["countryCode"] = club.country
+    locations = [{"latitude": float(loc["latitude"]), "longitude": float(loc["longitude"])}
+                 for loc in (club.locations or [])[:LOCATIONS_MAX]]
+    if locations:
+        resource["locations"] = locations
+    links = []
     if club.website:
-        resource["linksModuleData"] = {"uris": [{"uri": club.website, "description": "Website"}]}
+        links.append({"id": "website", "uri": club.website, "description": club.website})
+    if club.contact_email:
+        links.append({"id": "email", "uri": f"mailto:{club.contact_email}", "description": club.contact_email})
+    if club.contact_phone:
+        phone = re.sub(r"[^0-9+]", "", club.contact_phone)
+        links.append({"id": "phone", "uri": f"tel:{phone}", "description": club.contact_phone})
+    if links:
+        resource["linksModuleData"] = {"uris": links}
     return resource
 
 
-_BARCODE_TYPES = {"qr": "QR_CODE", "pdf417": "PDF_417", "aztec": "AZTEC", "code128": "CODE_128"}
+def _balance_int(value: int) -> dict[str, Any]:
+    # LoyaltyPointsBalance.int is an int32; a larger figure is shown as text.
+    return {"int": value} if -INT32_MAX <= value <= INT32_MAX else {"string": str(value)}
+
+
+def _points(facts: CardFacts) -> dict[str, Any]:
+    return {"label": _strings(LANGUAGES[0])["Points"], "localizedLabel": label("Points"),
+            "balance": _balance_int(facts.balance)}
+
+
+def _cash(facts: CardFacts) -> dict[str, Any]:
+    money = {"micros": str(to_micros(facts.cash_balance, facts.currency)), "currencyCode": facts.currency}
+    return {"label": _strings(LANGUAGES[0])["Cashback"], "localizedLabel": label("Cashback"),
+            "balance": {"money": money}}
+
+
+def _stamps(facts: CardFacts) -> dict[str, Any]:
+    return {"label": _strings(LANGUAGES[0])["Stamps"], "localizedLabel": label("Stamps"),
+            "balance": _balance_int(facts.stamps)}
+
+
+def message_body(text: str) -> dict[str, Any]:
+    """A club message as a Google Message (addMessage)."""
+    header = _strings(LANGUAGES[0])["Latest news"]
+    return {"header": header, "localizedHeader": label("Latest news"), "body": _cut(text, BODY_MAX)}
 
 
 def loyalty_object(issuer_id: str, membership: Membership, facts: CardFacts) -> dict[str, Any]:
+    """The member's LoyaltyObject: state, account, figures, barcode and the
+    text modules of the tier, the expiring points and the terms. The tier is
+    the member's, so it is a text module: rewardsTier belongs to the class."""
     club = membership.club
     resource: dict[str, Any] = {
         "id": object_id(issuer_id, membership),
-        "classId": class_id(issuer_id, club),
-        "state": "ACTIVE" if facts.active else "INACTIVE",
+        "classId": class_id(issuer_id, club.id),
+        "state": "ACTIVE" if facts.active else "EXPIRED",
         "accountId": facts.card_number,
         "accountName": facts.member_name or facts.card_number,
         "barcode": {
-            "type": _BARCODE_TYPES.get(club.barcode_format, "QR_CODE"),
+            "type": BARCODE_TYPES.get(club.barcode_format, "QR_CODE"),
             "value": facts.card_number,
             "alternateText": facts.card_number,
         },
     }
+    # Points are the card's figure; the cash balance (else the stamps) its second.
     if facts.has_points:
-        resource["loyaltyPoints"] = {
-            "label": "Points",
-            "localizedLabel": _localized("Points", "Баллы"),
-            "balance": {"int": facts.balance},
-        }
+        resource["loyaltyPoints"] = _points(facts)
     if facts.has_cashback:
-        resource["secondaryLoyaltyPoints"] = {
-            "label": "Cashback",
-            "localizedLabel": _localized("Cashback", "Кешбэк"),
-            "balance": {"money": {"micros": to_micros(facts.cash_balance, facts.currency),
-                                   "currencyCode": facts.currency}},
-        }
+        resource["secondaryLoyaltyPoints"] = _cash(facts)
     elif facts.has_stamps:
-        resource["secondaryLoyaltyPoints"] = {
-            "label": "Stamps",
-            "localizedLabel": _localized("Stamps", "Штампы"),
-            "balance": {"int": facts.stamps},
-        }
-    if facts.tier:
-        resource["rewardsTier"] = facts.tier
+        resource["secondaryLoyaltyPoints"] = _stamps(facts)
     modules = []
-    if facts.expiring_points and facts.expiring_on:
-        modules.append(
-            {
-                "id": "expiring",
-                "header": "Points expiring",
-                "body": f"{facts.expiring_points} points expire on {facts.expiring_on.isoformat()}",
-            }
-        )
+    if facts.tier:
+        modules.append(_text_module("tier", "Level", facts.tier))
+    if facts.has_stamps and facts.has_cashback:
+        modules.append(_text_module("stamps", "Stamps", str(facts.stamps)))
+    if facts.discount_percent is not None:
+        modules.append(_text_module(
+            "discount", "Discount", format_percent(facts.discount_percent, LANGUAGES[0]),
+            localized_body={lang: format_percent(facts.discount_percent, lang) for lang in LANGUAGES}))
+    if facts.has_points and facts.expiring_points > 0 and facts.expiring_on:
+        modules.append(_text_module(
+            "expiring", "Expiring", expiring_text(facts.expiring_points, facts.expiring_on, LANGUAGES[0]),
+            localized_body={lang: expiring_text(facts.expiring_points, facts.expiring_on, lang)
+                            for lang in LANGUAGES}))
     if facts.terms:
-        modules.append({"id": "terms", "header": "Terms", "body": facts.terms[:1000]})
+        modules.append(_text_module("terms", "Terms", facts.terms))
     if modules:
         resource["textModulesData"] = modules
     return resource

@@ -2,9 +2,9 @@
 
 A handler takes every claimed row of its kind in a batch, so it can coalesce
 (ten changes of one card are one push), and says which rows are done and
-which failed. ``card.changed`` runs each of CARD_PUSHERS (Apple now; Google's
-PATCH joins the list later) over the changed memberships: a row is done when
-every pusher is done with its membership.
+which failed. ``card.changed`` runs each of CARD_PUSHERS (APNs and the
+Android wallet apps' pushes, Google's LoyaltyObject) over the changed
+memberships: a row is done when every pusher is done with its membership.
 """
 
 from __future__ import annotations
@@ -54,7 +54,14 @@ def apple_pusher(app: Any, db: Database, membership_ids: list[int]) -> PusherRes
     return PusherResult(done=result.done, failed=result.failed)
 
 
-CARD_PUSHERS: list[CardPusher] = [apple_pusher]
+def google_pusher(app: Any, db: Database, membership_ids: list[int]) -> PusherResult:
+    from wallet.google.sync import sync_memberships
+
+    result = sync_memberships(app, db, membership_ids)
+    return PusherResult(done=result.done, failed=result.failed)
+
+
+CARD_PUSHERS: list[CardPusher] = [apple_pusher, google_pusher]
 
 
 def handle_card_changed(app: Any, db: Database, events: list[OutboxEvent]) -> Outcome:

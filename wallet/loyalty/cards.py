@@ -113,6 +113,15 @@ def record_card_change(session: Session, membership: Membership) -> OutboxEvent:
     return event
 
 
+def record_card_issued(session: Session, membership: Membership) -> OutboxEvent:
+    """Queue the pushers for a new card without changing its version: the
+    wallets that keep their own copy of a card on their servers (Google)
+    are given it now, before anyone saves it."""
+    event = OutboxEvent(kind=OutboxKind.CARD_CHANGED, membership_id=membership.id)
+    session.add(event)
+    return event
+
+
 _MEMBERSHIPS = Membership.__table__
 _BUMP = (
     update(_MEMBERSHIPS)

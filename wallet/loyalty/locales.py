@@ -50,3 +50,20 @@ def plural(count: int, locale: str) -> str:
     """CLDR plural category of ``count`` in the language: "one", "few",
     "many" or "other" (Russian needs all four)."""
     return babel_locale(locale).plural_form(abs(count))
+
+
+def expiring_text(points: int, on: date, locale: str) -> str:
+    """"350 points expire on Dec 1" in the member's language, with the
+    language's plural form and date format (every wallet's card says it so)."""
+    lang = "ru" if locale.lower().startswith("ru") else "en"
+    template = _EXPIRING[lang].get(plural(points, locale)) or _EXPIRING[lang]["other"]
+    return template.format(n=format_count(points, locale), when=short_date(on, locale))
+
+
+# A wallet cannot localise a value that mixes a number and words, so the value
+# is written in the member's language; keyed by CLDR plural category.
+_EXPIRING = {
+    "en": {"one": "{n} point expires on {when}", "other": "{n} points expire on {when}"},
+    "ru": {"one": "{n} балл сгорит {when}", "few": "{n} балла сгорят {when}",
+           "many": "{n} баллов сгорят {when}", "other": "{n} балла сгорят {when}"},
+}

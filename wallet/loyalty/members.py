@@ -31,7 +31,7 @@ from wallet.loyalty.contacts import normalize_email, normalize_phone
 from wallet.loyalty.errors import NotFound, RuleViolation
 from wallet.loyalty.identity import still_tied
 from wallet.loyalty.ledger import grant_bonus, member_figures, set_tier
-from wallet.loyalty.cards import record_card_change
+from wallet.loyalty.cards import record_card_change, record_card_issued
 from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.program import Program, valid_text
 from wallet.loyalty.webhooks import emit_event
@@ -219,6 +219,7 @@ def enrol(
                 actor=actor, program=program, now=now)
     # No card change is recorded: the card did not exist before this
     # transaction, and its first render already shows all of the above.
+    record_card_issued(session, member)
     emit_event(session, brand_id=club.brand_id, event_type="member.enrolled",
                data={"member": member_figures(member), **profile_of(member)})
     return member, True
