@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import jwt
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.support.api import POINTS_PROGRAM, Api, make_brand
 from tests.support.discovery import problems
@@ -155,3 +155,34 @@ def test_leaving_the_club_expires_the_object(google, app, db, client) -> None:
         end_membership(session, session.get(Membership, member["id"]))
     drain(app)
     assert _object(google, db, member["id"])["state"] == "EXPIRED"
+
+
+def test_without_a_service_account_the_calls_are_logged_and_nothing_is_recorded(app, db, client, caplog) -> None:
+    import logging
+
+    _api, _club_id, member = _setup(app, db, client)
+    with caplog.at_level(logging.INFO, logger="wallet.google.sync"):
+        drain(app)
+    said = [r.getMessage() for r in caplog.records if r.name == "wallet.google.sync"]
+    assert len(said) == 1 and "would write loyaltyClass" in said[0] and member["serial_number"] in said[0]
+    with db.session() as session:
+        assert session.scalar(select(GoogleObject.membership_id)) is None
+        assert session.scalar(select(OutboxEvent.id).where(OutboxEvent.done_at.is_(None))) is None
+
+
+def test_what_google_took_before_a_failure_is_not_sent_again(google, app, db, client) -> None:
+    api, club_id, member = _setup(app, db, client)
+    drain(app)
+    _buy(api, member["id"], 250000)
+    api.post(f"/clubs/{club_id}/messages", {"text": "Happy hour"})
+    # The patch goes through; addMessage meets 503 on every try of this run.
+    google.script(503, 503, 503, 503, only="/addMessage")
+    drain(app, max_batches=1)
+    assert [c.body.get("notifyPreference") for c in google.received("PATCH", "/loyaltyObject/")] == [
+        "NOTIFY_ON_UPDATE"]
+    with db.transaction() as session:
+        session.execute(update(OutboxEvent).values(available_at=OutboxEvent.created_at))
+    drain(app)
+    # Neither patched nor notified twice; the message goes out on the retry.
+    assert len(google.received("PATCH", "/loyaltyObject/")) == 1
+    assert [c.status for c in google.received("POST", "/addMessage")] == [503] * 4 + [200]

@@ -92,8 +92,12 @@ def snapshot(db: Database) -> dict[str, Any]:
     """Everything that must come through the migration untouched."""
     with db.session() as s:
         rows = {}
-        for table in ("ledger_transactions", "point_lots", "apple_registrations"):
+        for table in ("ledger_transactions", "point_lots"):
             rows[table] = [tuple(r) for r in s.execute(text(f"SELECT * FROM {table} ORDER BY id"))]
+        # The columns a registration had then (later migrations add others).
+        rows["apple_registrations"] = [tuple(r) for r in s.execute(text(
+            "SELECT id, device_library_identifier, pass_type_identifier, membership_id, push_token, created_at, "
+            "updated_at FROM apple_registrations ORDER BY id"))]
         rows["cards"] = [tuple(r) for r in s.execute(text(
             "SELECT id, club_id, card_number, serial_number, auth_token, download_token, status, balance, "
             "pending, version, referral_code FROM memberships ORDER BY id"))]

@@ -10,7 +10,8 @@ endpoint: plain HTTP on a loopback socket, answering as Google does.
   objects, ``addMessage``. Every call needs a current bearer token (401
   otherwise), every body is checked against the discovery document's schema
   of the method (400 with the problems otherwise), ids must be the issuer's.
-- ``script(429, 503, ...)`` answers the next calls with those statuses first.
+- ``script(429, 503, ...)`` answers the next calls with those statuses first
+  (``only="/addMessage"``: the next calls whose path contains that).
 
 It keeps what it holds (``classes``, ``objects``) and every call it received
 (``calls``), thread-safely, for assertions.
@@ -61,7 +62,7 @@ class GoogleStandIn:
         self.calls: list[Call] = []
         self.tokens_issued: list[str] = []
         self._tokens: dict[str, float] = {}
-        self._script: list[int] = []
+        self._script: list[tuple[str, int]] = []
         self._lock = threading.Lock()
         self.http = JsonServer(self._handle, name="google-standin")
 
@@ -78,9 +79,9 @@ class GoogleStandIn:
     def token_url(self) -> str:
         return self.url + "/token"
 
-    def script(self, *statuses: int) -> None:
+    def script(self, *statuses: int, only: str = "") -> None:
         with self._lock:
-            self._script.extend(statuses)
+            self._script.extend((only, status) for status in statuses)
 
     def expire_tokens(self) -> None:
         with self._lock:
@@ -145,9 +146,10 @@ class GoogleStandIn:
         scheme, _, token = authorization.partition(" ")
         with self._lock:
             expires = self._tokens.get(token) if scheme == "Bearer" else None
-            scripted = self._script.pop(0) if self._script else None
-        if expires is None or expires < time.time():
-            return (*self._error(401, "Request had invalid authentication credentials."), body)
+            if expires is None or expires < time.time():
+                return (*self._error(401, "Request had invalid authentication credentials."), body)
+            turn = next((i for i, (only, _status) in enumerate(self._script) if only in path), None)
+            scripted = self._script.pop(turn)[1] if turn is not None else None
         if scripted is not None:
             return (*self._error(scripted, "Scripted failure."), body)
         if not path.startswith(BASE + "/"):

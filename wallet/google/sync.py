@@ -212,23 +212,25 @@ class _Run:
                 assert state is not None
                 if shown != state.fingerprint:
                     notify = figures != state.sent_figures and count < NOTIFICATIONS_PER_DAY
-                    if notify:
-                        count += 1
                     sent = {**body, "notifyPreference": "NOTIFY_ON_UPDATE"} if notify else body
                     self._write(sent, True, insert=self.api.insert_object,
                                 patch=lambda: self.api.patch_object(body["id"], sent))
+                    count += 1 if notify else 0
                     changes.update(fingerprint=shown, sent_figures=figures)
                 if message is not None and message != state.sent_message:
                     notify = count < NOTIFICATIONS_PER_DAY
-                    if notify:
-                        count += 1
                     self.result.calls += 1
                     self.api.add_message(body["id"], {**message_body(facts.message or ""),
                                                       "id": f"msg-{message[:20]}",
                                                       "messageType": "TEXT_AND_NOTIFY" if notify else "TEXT"})
+                    count += 1 if notify else 0
                     changes.update(sent_message=message)
         except GoogleApiError as exc:
             if exc.retryable:
+                # What Google took before the failure is recorded, so the
+                # retry neither sends it again nor notifies twice.
+                if changes:
+                    self._record_object(membership, {**changes, "notify_day": now.date(), "notify_count": count})
                 raise
             changes.update(last_error=exc.message, last_error_at=now)
         else:
@@ -261,6 +263,8 @@ def _memberships(db: Database, ids: list[int]) -> list[Membership]:
 
 
 def _log_development(db: Database, identity: GoogleIdentity, ids: list[int]) -> None:
+    if not log.isEnabledFor(logging.INFO):
+        return  # nobody reads it: spare the workers the memberships' load
     for membership in _memberships(db, ids):
         log.info("Google Wallet (development, no service account): would write loyaltyClass %s and "
                  "loyaltyObject %s (version %s) to the REST API",

@@ -87,6 +87,8 @@ def downgrade() -> None:
                existing_type=sa.String(length=255),
                type_=sa.VARCHAR(length=200),
                existing_nullable=False)
+        # SQLite rebuilds the table: the column's CHECK must go with it.
+        batch_op.drop_constraint(batch_op.f('ck_apple_registrations_app'), type_='check')
         batch_op.drop_column('app')
 
     with op.batch_alter_table('google_wallet_events', schema=None) as batch_op:
