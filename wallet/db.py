@@ -32,6 +32,7 @@ NAMING_CONVENTION = {
 MODEL_MODULES = (
     "wallet.loyalty.models",
     "wallet.loyalty.ledger_models",
+    "wallet.loyalty.import_models",
     "wallet.loyalty.webhooks",
     "wallet.apple.models",
     "wallet.google.models",

@@ -114,11 +114,38 @@ def handle_notification(app: Any, _db: Database, events: list[OutboxEvent]) -> O
     return Outcome(done=delivered.done, failed=delivered.failed)
 
 
+def handle_member_import(_app: Any, db: Database, events: list[OutboxEvent]) -> Outcome:
+    """Each row books one chunk of an import in a transaction of its own,
+    which also queues the next chunk: an import goes on in steps between
+    other work, and a worker that dies loses at most its uncommitted chunk."""
+    from wallet.loyalty.imports import ImportPayload, run_chunk
+    from wallet.loyalty.outbox import MalformedPayload
+
+    outcome = Outcome()
+    for event in events:
+        try:
+            payload = ImportPayload.of(event)
+        except MalformedPayload as exc:
+            log.warning("member import outbox row %s dropped: %s", event.id, exc)
+            outcome.done.add(event.id)
+            continue
+        try:
+            with db.transaction() as session:
+                run_chunk(session, payload)
+        except Exception as exc:
+            log.exception("member import %s failed at row %s", payload.import_id, payload.start)
+            outcome.failed[event.id] = f"{type(exc).__name__}: {exc}"
+            continue
+        outcome.done.add(event.id)
+    return outcome
+
+
 # One handler for every kind (tests/test_outbox.py checks that none is missing).
 HANDLERS: dict[str, Handler] = {
     OutboxKind.CARD_CHANGED: handle_card_changed,
     OutboxKind.WEBHOOK: handle_webhook,
     OutboxKind.NOTIFICATION: handle_notification,
+    OutboxKind.MEMBER_IMPORT: handle_member_import,
 }
 
 

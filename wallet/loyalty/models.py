@@ -193,6 +193,8 @@ class Membership(Base):
         Index("uq_memberships_club_phone_active", "club_id", "phone", unique=True,
               sqlite_where=ACTIVE, postgresql_where=ACTIVE),
         Index("ix_memberships_change_seq", "change_seq"),
+        # The portal's search by the start of a name (wallet.web.portal.members).
+        Index("ix_memberships_club_name", "club_id", "name"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -235,6 +237,9 @@ class Membership(Base):
     change_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     card_modified_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # "import" for a card made by a brand's CSV import of its existing
+    # members; empty for one enrolled through the API or a join form.
+    source: Mapped[str | None] = mapped_column(String(16))
 
     club: Mapped[Club] = relationship()
     customer: Mapped[Customer | None] = relationship()

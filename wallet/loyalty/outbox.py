@@ -35,6 +35,8 @@ class OutboxKind(StrEnum):
     WEBHOOK = "webhook"
     # An email or a text message to a person (NotificationPayload).
     NOTIFICATION = "notification"
+    # The next chunk of a brand's member import (ImportPayload, wallet.loyalty.imports).
+    MEMBER_IMPORT = "member.import"
 
 
 class MalformedPayload(LoyaltyError):
