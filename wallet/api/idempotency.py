@@ -89,7 +89,7 @@ def _replay(row: IdempotencyKey) -> Response:
     return response
 
 
-class _Answered(Exception):
+class Answered(Exception):
     """The key settles the request without running the view: a replay, or a
     409. Raised out of the unit of work, which then writes nothing."""
 
@@ -127,11 +127,12 @@ def _insert(session: Session, values: dict[str, Any], advisory: int) -> int | No
     return session.execute(_INSERT, values).scalar_one_or_none()
 
 
-def _claim(session: Session, brand_id: int, key: str, fingerprint: str, *,
-           answer: Response | None = None) -> int | None:
+def claim(session: Session, brand_id: int, key: str, fingerprint: str, *,
+          answer: Response | None = None) -> int | None:
     """Take the key in the session's transaction: returns the new row's id
-    (None when ``answer`` was given and stored at once). Raises _Answered
-    with the stored answer to replay, or with a 409."""
+    (None when ``answer`` was given and stored at once). Raises Answered
+    with the stored answer to replay, or with a 409. The portal's booking
+    forms go through this too (wallet.web.portal.members_booking)."""
     now = utcnow()
     values: dict[str, Any] = {
         "brand_id": brand_id, "key": key, "request_hash": fingerprint, "method": request.method,
@@ -158,17 +159,17 @@ def _claim(session: Session, brand_id: int, key: str, fingerprint: str, *,
             session.flush()
             continue
         if row.request_hash != fingerprint:
-            raise _Answered(error_response(409, "idempotency_key_reused",
-                                           f"{HEADER} {key!r} was used for a different request"))
+            raise Answered(error_response(409, "idempotency_key_reused",
+                                          f"{HEADER} {key!r} was used for a different request"))
         if row.state == DONE:
-            raise _Answered(_replay(row))
+            raise Answered(_replay(row))
         break
-    raise _Answered(error_response(409, "request_in_flight",
-                                   f"a request with {HEADER} {key!r} is still in progress; retry shortly",
-                                   {"Retry-After": "1"}))
+    raise Answered(error_response(409, "request_in_flight",
+                                  f"a request with {HEADER} {key!r} is still in progress; retry shortly",
+                                  {"Retry-After": "1"}))
 
 
-def _store(session: Session, row_id: int, response: Response) -> None:
+def store(session: Session, row_id: int, response: Response) -> None:
     session.execute(
         update(IdempotencyKey)
         .where(IdempotencyKey.id == row_id)
@@ -182,8 +183,8 @@ def _store_refusal(brand_id: int, key: str, fingerprint: str, answer: Response) 
     own; if another request took the key meanwhile, its answer is the one."""
     try:
         with get_db().transaction() as session:
-            _claim(session, brand_id, key, fingerprint, answer=answer)
-    except _Answered as settled:
+            claim(session, brand_id, key, fingerprint, answer=answer)
+    except Answered as settled:
         if settled.response.headers.get(REPLAY_HEADER):
             return settled.response
     return answer
@@ -212,11 +213,11 @@ def write_endpoint(idempotency: str = "optional") -> Callable[[F], F]:
             fingerprint = _fingerprint() if key is not None else ""
             try:
                 with unit_of_work() as session:
-                    row_id = _claim(session, brand_id, key, fingerprint) if key is not None else None
+                    row_id = claim(session, brand_id, key, fingerprint) if key is not None else None
                     response = make_response(view(*args, **kwargs))
                     if row_id is not None:
-                        _store(session, row_id, response)
-            except _Answered as settled:
+                        store(session, row_id, response)
+            except Answered as settled:
                 return settled.response
             except Exception as exc:  # noqa: BLE001 - sorted below: client error or crash
                 # The unit of work has rolled back what the view wrote, and the

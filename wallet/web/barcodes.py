@@ -7,6 +7,7 @@ per module with a quiet zone, and the page scales it up without smoothing.
 
 from __future__ import annotations
 
+import base64
 import io
 
 import zxingcpp
@@ -34,3 +35,8 @@ def barcode_png(text: str, barcode_format: str) -> bytes:
     out = io.BytesIO()
     image.convert("1").save(out, format="PNG", optimize=True)
     return out.getvalue()
+
+
+def barcode_base64(text: str, barcode_format: str) -> str:
+    """The barcode PNG as base64, for a data: URL in a page."""
+    return base64.b64encode(barcode_png(text, barcode_format)).decode("ascii")

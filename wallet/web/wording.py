@@ -35,3 +35,16 @@ ROLE_DUTIES = {
     StaffRole.MANAGER: _l("Clubs, their members and messages."),
     StaffRole.CASHIER: _l("The till only: purchases, redemptions and stamps."),
 }
+
+# Ledger entry types (wallet.loyalty.ledger_models.TYPES).
+ENTRY_NAMES = {
+    "purchase": _l("Purchase"),
+    "redeem": _l("Redemption"),
+    "refund": _l("Refund"),
+    "adjust": _l("Adjustment"),
+    "expire": _l("Expired"),
+    "bonus": _l("Bonus"),
+    "release": _l("Now spendable"),
+    "tier": _l("Level"),
+    "reward": _l("Reward"),
+}

@@ -8,7 +8,6 @@ never stored by shared caches. It shows what the pass shows, from the same
 
 from __future__ import annotations
 
-import base64
 import re
 
 from flask import abort, make_response, render_template, request
@@ -21,7 +20,7 @@ from wallet.extensions import get_read_session
 from wallet.google.links import google_save_url
 from wallet.loyalty.cardfacts import card_facts
 from wallet.loyalty.models import Club, Membership
-from wallet.web.barcodes import barcode_png
+from wallet.web.barcodes import barcode_base64
 from wallet.web.public import bp
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
@@ -48,7 +47,7 @@ def card(token: str) -> Response:
     if membership is None:
         abort(404)
     facts = card_facts(membership)
-    barcode = base64.b64encode(barcode_png(facts.card_number, membership.club.barcode_format)).decode("ascii")
+    barcode = barcode_base64(facts.card_number, membership.club.barcode_format)
     response = make_response(render_template(
         "public/card.html", membership=membership, club=membership.club, facts=facts,
         barcode=barcode, apple_url=apple_pass_url(membership), google_url=google_save_url(membership),

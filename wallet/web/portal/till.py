@@ -1,0 +1,125 @@
+"""The till: a phone-sized page for brands without a point-of-sale
+integration. The cashier types or scans the card number (the camera through
+the browser's BarcodeDetector where there is one, static/portal.js), sees
+the member, and books a purchase or a redemption through the same core
+operations as the API, each form render with its own key so that a double
+tap books once (members_booking). A club that runs stamps counts a stamp
+with every purchase, as the core does for the API.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
+
+from wallet.extensions import get_read_session
+from wallet.loyalty import ledger
+from wallet.loyalty.cardfacts import card_facts
+from wallet.loyalty.errors import LoyaltyError
+from wallet.loyalty.members import find_membership
+from wallet.loyalty.models import Club, Membership
+from wallet.loyalty.money import exponent, to_minor
+from wallet.web.portal import EVERYONE, bp, staff_roles
+from wallet.web.portal.auth import REFUSED
+from wallet.web.portal.members import club_member_or_404, actor, flash_booked, refuse_booking
+from wallet.web.portal.members_booking import FormReused, book_once
+from wallet.web.portal.members_forms import CardForm, PurchaseForm, RedeemForm
+from wallet.web.portal.scope import brand_club_or_404
+
+
+def _card_number(text: str) -> str:
+    return "".join(text.split()).replace("-", "")
+
+
+def _page(club: Club, card_form: CardForm, member: Membership | None = None,
+          purchase: PurchaseForm | None = None, redeem: RedeemForm | None = None,
+          status: int = 200) -> tuple[str, int]:
+    facts = card_facts(member) if member is not None else None
+    step = Decimal(1).scaleb(-exponent(club.currency))
+    return render_template("portal/till.html", club=club, card_form=card_form, member=member, facts=facts,
+                           purchase=purchase or PurchaseForm(formdata=None),
+                           redeem=redeem or RedeemForm(formdata=None), amount_step=step), status
+
+
+@bp.get("/clubs/<int:club_id>/till")
+@staff_roles(*EVERYONE)
+def till(club_id: int) -> tuple[str, int]:
+    session = get_read_session()
+    club = brand_club_or_404(session, club_id)
+    if "card" not in request.args:
+        return _page(club, CardForm(formdata=None))
+    form = CardForm(request.args)
+    if not form.validate():
+        return _page(club, form, status=REFUSED)
+    number = _card_number(form.card.data)
+    member = None
+    if number.isascii() and number.isdigit() and len(number) <= 32:
+        member = find_membership(session, club, card_number=number)
+    if member is None:
+        form.card.errors = [_("No card of this club has that number. Check it and try again.")]
+        return _page(club, form, status=REFUSED)
+    return _page(club, CardForm(formdata=None, card=member.card_number), member)
+
+
+def _book(club_id: int, member_id: int, form: PurchaseForm | RedeemForm, field: str,
+          values: dict[str, object], operation) -> Response | tuple[str, int]:  # type: ignore[no-untyped-def]
+    """Books ``operation(write_session, member)`` once for the form's key and
+    goes back to the member at the till; a refusal shows under ``field``."""
+    session = get_read_session()
+    member = club_member_or_404(session, club_id, member_id)
+
+    def work(write: Session) -> int:
+        entry = operation(write, club_member_or_404(write, club_id, member_id))
+        write.flush()
+        return int(entry.id)
+
+    try:
+        entry_id = book_once(form.once.data, values, work)
+    except FormReused:
+        flash(_("That form was already used. Nothing more was booked; here is a fresh one."), "error")
+    except LoyaltyError as exc:
+        refuse_booking(form, exc, field)  # type: ignore[arg-type]
+        return _refused(member, form)
+    else:
+        flash_booked(session, entry_id)
+    return redirect(url_for("portal.till", club_id=club_id, card=member.card_number))
+
+
+def _refused(member: Membership, form: PurchaseForm | RedeemForm) -> tuple[str, int]:
+    card = CardForm(formdata=None, card=member.card_number)
+    if isinstance(form, PurchaseForm):
+        return _page(member.club, card, member, purchase=form, status=REFUSED)
+    return _page(member.club, card, member, redeem=form, status=REFUSED)
+
+
+@bp.post("/clubs/<int:club_id>/till/<int:member_id>/purchases")
+@staff_roles(*EVERYONE)
+def till_purchase(club_id: int, member_id: int) -> Response | tuple[str, int]:
+    form = PurchaseForm()
+    if not form.validate_on_submit():
+        return _refused(club_member_or_404(get_read_session(), club_id, member_id), form)
+    member = club_member_or_404(get_read_session(), club_id, member_id)
+    currency = member.club.currency
+    try:
+        amount = to_minor(form.amount.data, currency)
+    except ValueError:
+        form.amount.errors = [_("Use at most %(digits)s digits after the point for %(currency)s.",
+                                digits=exponent(currency), currency=currency)]
+        return _refused(member, form)
+    return _book(club_id, member_id, form, "amount", {"type": "purchase", "amount": amount},
+                 lambda write, m: ledger.purchase(write, m, amount=amount, actor=actor()))
+
+
+@bp.post("/clubs/<int:club_id>/till/<int:member_id>/redemptions")
+@staff_roles(*EVERYONE)
+def till_redeem(club_id: int, member_id: int) -> Response | tuple[str, int]:
+    form = RedeemForm()
+    if not form.validate_on_submit():
+        return _refused(club_member_or_404(get_read_session(), club_id, member_id), form)
+    points = form.points.data
+    return _book(club_id, member_id, form, "points", {"type": "redeem", "points": points},
+                 lambda write, m: ledger.redeem(write, m, points=points, actor=actor()))
