@@ -123,7 +123,7 @@ def test_a_file_that_is_not_a_members_csv_is_refused_with_a_message_and_nothing_
     _sign_in(page, "owner@bean.test")
     for name, content, message in (
         ("logo.png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not a CSV file we can read"),
-        ("empty.csv", b"", "Choose a CSV file"),
+        ("empty.csv", b"", "not a CSV file we can read"),
         ("header.csv", b"name,email\n", "not a CSV file we can read"),
         ("columns.csv", b"name,mail,balance\nAnn,ann@example.com,5\n", "first row must name the columns"),
         ("quotes.csv", b'email,name\n"ann@example.com,"An"n\n', "not a CSV file we can read"),

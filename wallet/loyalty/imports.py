@@ -205,7 +205,7 @@ def _book_row(session: Session, club: Club, program: Program, row: Row, now: dat
     if bonus is not None:
         booked.append(bonus)
     if booked:
-        finish_booking(session, member, club, booked)
+        finish_booking(session, member, club, booked, new_card=created)
     return created, points if bonus is not None else 0
 
 

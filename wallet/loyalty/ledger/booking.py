@@ -98,12 +98,17 @@ def finish_booking(
     member: Membership,
     club: Club,
     txns: list[LedgerTransaction],
+    *,
+    new_card: bool = False,
 ) -> None:
-    """After the entries of one booking: the card change, then a webhook
-    event for each entry that the member sees as a transaction."""
+    """After the entries of one booking: the card change (none for a card
+    made in this same transaction, ``new_card``: no wallet holds it yet, and
+    its first render shows the booking), then a webhook event for each entry
+    that the member sees as a transaction."""
     # Before the flush, so the member's row is written once with its figures
     # and its new version (tagging the change takes no lock: cards.py).
-    record_card_change(session, member)
+    if not new_card:
+        record_card_change(session, member)
     session.flush()  # the entries' ids, for the webhook payloads
     emit_events(session, brand_id=club.brand_id, event_type="transaction.created",
                 items=[{"transaction": transaction_to_dict(txn), "member": member_figures(member)}
