@@ -4,8 +4,8 @@ The file and the job's progress (member_imports), the outbox kind of its
 chunks (member.import), where a card came from (memberships.source) and the
 index of the portal's search by the start of a name.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 import wallet.db
 
 
-revision = '0009'
-down_revision = '0008'
+revision = '0010'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
