@@ -6,7 +6,9 @@ from decimal import Decimal
 
 import pytest
 
+from tests.support.api import Api, make_brand
 from wallet.loyalty.errors import RuleViolation
+from wallet.loyalty.fields import InvalidFields
 from wallet.loyalty.program import Program, validate_program
 
 FULL = {
@@ -111,3 +113,30 @@ def test_the_ledger_reads_typed_rules() -> None:
 def test_half_up_rounding() -> None:
     program = Program.from_dict({"points": {"earn_points": 1, "per_amount": 100, "rounding": "half_up"}})
     assert [program.points_for(a, None) for a in (49, 50, 149, 150)] == [0, 1, 1, 2]
+
+
+@pytest.mark.parametrize("bad", [
+    {"points": {"earn_points": -1, "rounding": "up"}},
+    {"lottery": {}},
+    {"tiers": {"levels": [{"name": "A", "min_spend": 0}, {"name": "A", "min_spend": 0}]}},
+    {"points": {"expiry_days": 7, "pending_days": 14}},
+    {"cashback": {"percent": "2.555"}},
+    [1, 2],
+])
+def test_the_api_and_the_core_refuse_a_bad_program_with_the_same_error(client, db, bad: object) -> None:
+    message = rejected(bad)
+    api = Api(client, make_brand(db).key)
+    for response in (api.post("/clubs", {"name": "X", "program": bad}),
+                     api.patch(f"/clubs/{api.club()['id']}", {"program": bad})):
+        assert response.status_code == 422
+        assert response.get_json()["error"] == {"code": "invalid_program", "message": message}
+
+
+def test_a_refusal_addresses_each_field_for_a_form() -> None:
+    with pytest.raises(InvalidFields) as err:
+        validate_program({"points": {"earn_points": -1, "rounding": "up"}, "stamps": {"required": 3}})
+    assert err.value.errors == {
+        "program.points.earn_points": ["must be between 0 and 1000000000"],
+        "program.points.rounding": ["must be one of down, half_up"],
+        "program.stamps.reward": ["is required"],
+    }

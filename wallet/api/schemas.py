@@ -16,14 +16,14 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from wallet.db import MAX_ID
-from wallet.loyalty.clubs import BARCODE_FORMATS, CATEGORIES, MAX_LOCATIONS
+from wallet.loyalty.clubs import FIELDS as CLUB_FIELDS
+from wallet.loyalty.clubs import ClubFieldsSchema
 from wallet.loyalty.members import LOCALES
 from wallet.loyalty.program import MAX_MONEY, MAX_POINTS
 from wallet.loyalty.webhooks import EVENT_TYPES, DeliveryError
 
 TRANSACTION_TYPES = ("purchase", "redeem", "refund", "adjust")
 _ASCII_INTEGER = re.compile(r"-?[0-9]{1,20}")
-COLOUR = validate.Regexp(r"^#[0-9A-Fa-f]{6}$", error="must be a colour #RRGGBB")
 
 
 def _int(**kwargs: Any) -> fields.Integer:
@@ -90,43 +90,24 @@ def page_schema(item: type[ma.Schema], name: str) -> type[ma.Schema]:
 # --- clubs -----------------------------------------------------------------------
 
 
-class LocationSchema(Request):
-    name = fields.String(validate=validate.Length(0, 100), allow_none=True)
-    latitude = fields.Float(required=True, validate=validate.Range(-90, 90))
-    longitude = fields.Float(required=True, validate=validate.Range(-180, 180))
-    relevant_text = fields.String(validate=validate.Length(0, 200), allow_none=True)
+IMAGE_FIELDS = ("logo_png", "strip_png", "icon_png")
 
 
-class ClubFields(Request):
-    name = fields.String(validate=validate.Length(1, 64))
-    description = fields.String(validate=validate.Length(0, 2000))
-    category = fields.String(validate=validate.OneOf(CATEGORIES))
-    logo_text = fields.String(validate=validate.Length(0, 64), allow_none=True)
-    currency = fields.String(validate=validate.Length(3, 3),
-                             metadata={"description": "ISO 4217 code; money is in its minor units"})
-    country = fields.String(validate=validate.Length(2, 2), allow_none=True,
-                            metadata={"description": "ISO 3166-1 alpha-2; members' phone numbers written "
-                                                     "without + are read in this country"})
-    foreground_color = fields.String(validate=COLOUR)
-    background_color = fields.String(validate=COLOUR)
-    label_color = fields.String(validate=COLOUR)
-    barcode_format = fields.String(validate=validate.OneOf(BARCODE_FORMATS))
-    terms = fields.String(validate=validate.Length(0, 10000))
-    contact_email = fields.String(validate=validate.Length(0, 320), allow_none=True)
-    contact_phone = fields.String(validate=validate.Length(0, 32), allow_none=True)
-    website = fields.String(validate=validate.Length(0, 500), allow_none=True)
-    locations = fields.List(fields.Nested(LocationSchema), validate=validate.Length(0, MAX_LOCATIONS))
-    program = fields.Dict(keys=fields.String(), allow_none=True,
-                          metadata={"description": "program rules (discount, points, tiers, cashback, "
-                                                   "stamps, bonuses); see the project notes"})
+class ClubCreateSchema(ClubFieldsSchema):
+    """The core's club rule set; pictures are uploaded in the portal."""
+
+    class Meta(ClubFieldsSchema.Meta):
+        exclude = IMAGE_FIELDS
 
 
-class ClubCreateSchema(ClubFields):
-    name = fields.String(required=True, validate=validate.Length(1, 64))
+class ClubUpdateSchema(ClubCreateSchema):
+    """Any of the club's fields; those absent keep their values."""
 
 
-class ClubUpdateSchema(ClubFields):
-    pass
+def club_update_schema() -> ClubUpdateSchema:
+    # Listing the fields (not partial=True) keeps a program's own defaults
+    # when a PATCH sends one, as the core does.
+    return ClubUpdateSchema(partial=CLUB_FIELDS)
 
 
 class ClubSchema(ma.Schema):

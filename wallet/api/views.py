@@ -134,7 +134,7 @@ def get_club(club_id: int) -> Any:
 
 @bp.route("/clubs/<int:club_id>", methods=["PATCH"])
 @write_endpoint("optional")
-@bp.arguments(s.ClubUpdateSchema)
+@bp.arguments(s.club_update_schema())
 @bp.response(200, s.ClubSchema)
 def update_club(data: dict[str, Any], club_id: int) -> Any:
     """Change a club; cards re-render when what they show changes"""

@@ -26,7 +26,7 @@ from wallet.db import utcnow
 from wallet.loyalty import contacts
 from wallet.loyalty.errors import Conflict, NotAuthenticated, NotFound, RuleViolation
 from wallet.loyalty.models import ApiKey, Brand, StaffRole, StaffUser
-from wallet.loyalty.program import valid_text
+from wallet.loyalty.fields import valid_text
 
 KEY_PREFIX = "wc_live_"
 MIN_PASSWORD = 8

@@ -2,17 +2,17 @@
 
 The Apple and Google renderers (and any card page) draw from this one
 function, so every wallet shows the same figures. The program's rules are
-read from ``club.program`` (see ``wallet.loyalty.program`` for its schema).
+the club's typed ``Program`` (``wallet.loyalty.program``), never its raw JSON.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from decimal import Decimal
 
 from wallet.loyalty.models import Club, Membership
+from wallet.loyalty.program import Program
 
 
 @dataclass(frozen=True)
@@ -52,25 +52,6 @@ class CardFacts:
     website: str | None
 
 
-def _percent(value: Any) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    try:
-        result = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return result if result > 0 else None
-
-
-def _tier_level(program: dict[str, Any], tier: str | None) -> dict[str, Any]:
-    if not tier:
-        return {}
-    for level in (program.get("tiers") or {}).get("levels") or []:
-        if level.get("name") == tier:
-            return level
-    return {}
-
-
 def _latest_message(membership: Membership, club: Club) -> str | None:
     # A message sent to one tier lands on the membership; the card shows
     # whichever of it and the club-wide message is newer.
@@ -85,12 +66,7 @@ def _latest_message(membership: Membership, club: Club) -> str | None:
 
 def card_facts(membership: Membership, club: Club | None = None) -> CardFacts:
     club = club or membership.club
-    program = club.program or {}
-    level = _tier_level(program, membership.tier)
-    discount = _percent(level.get("discount_percent")) or _percent(
-        (program.get("discount") or {}).get("percent")
-    )
-    stamps = program.get("stamps") or {}
+    program = Program.of(club)
     return CardFacts(
         club_id=club.id,
         club_name=club.name,
@@ -103,18 +79,18 @@ def card_facts(membership: Membership, club: Club | None = None) -> CardFacts:
         modified_at=membership.card_modified_at,
         active=membership.status == "active",
         ended_at=membership.ended_at,
-        has_points="points" in program,
+        has_points=program.points is not None,
         balance=membership.balance,
         pending=membership.pending,
-        has_cashback="cashback" in program,
+        has_cashback=program.cashback_percent is not None,
         cash_balance=membership.cash_balance,
-        cashback_percent=_percent((program.get("cashback") or {}).get("percent")),
-        discount_percent=discount,
+        cashback_percent=program.cashback_percent or None,
+        discount_percent=program.discount_for(membership.tier),
         tier=membership.tier,
-        has_stamps="stamps" in program,
+        has_stamps=program.stamps_required is not None,
         stamps=membership.stamps,
-        stamps_required=stamps.get("required"),
-        stamp_reward=stamps.get("reward"),
+        stamps_required=program.stamps_required,
+        stamp_reward=program.stamp_reward,
         expiring_points=membership.expiring_points,
         expiring_on=membership.expiring_on,
         message=_latest_message(membership, club),

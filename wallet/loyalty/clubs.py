@@ -1,11 +1,11 @@
 """Creating, changing and listing a brand's clubs.
 
 The API and the brand portal both come through here, so every rule about
-what a club may hold lives in one place and raises RuleViolation naming the
-field. A change that the cards show re-renders every active member's card
-(one set-based card change per member); a change to the artwork (colours,
-logo, strip, icon) also bumps ``design_version`` so renderers rebuild their
-cached artwork for the club.
+what a club may hold lives in one place, ``ClubFieldsSchema``, and a refusal
+is one InvalidFields naming each bad field. A change that the cards show
+re-renders every active member's card (one set-based card change per
+member); a change to the artwork (colours, logo, strip, icon) also bumps
+``design_version`` so renderers rebuild their cached artwork for the club.
 """
 
 from __future__ import annotations
@@ -14,15 +14,17 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+import marshmallow as ma
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from wallet.loyalty.cards import record_club_card_changes
 from wallet.loyalty.contacts import normalize_country, normalize_email
 from wallet.loyalty.errors import NotFound, RuleViolation
+from wallet.loyalty.fields import Checked, Number, RuleSet, Section, Text, between, clean_text, one_of
 from wallet.loyalty.models import Brand, Club, Membership
 from wallet.loyalty.money import is_currency
-from wallet.loyalty.program import validate_program
+from wallet.loyalty.program import ProgramSchema
 
 BARCODE_FORMATS = ("qr", "pdf417", "aztec", "code128")
 CATEGORIES = (
@@ -35,13 +37,8 @@ _COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 _PHONE = re.compile(r"^\+?[0-9 ()\-]{5,31}$")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
-# Fields a brand may set, with whether a change needs the card re-rendered
-# and whether it changes the artwork (design_version).
-FIELDS = (
-    "name", "description", "category", "logo_text", "currency", "country", "foreground_color",
-    "background_color", "label_color", "barcode_format", "terms", "contact_email",
-    "contact_phone", "website", "locations", "program", "logo_png", "strip_png", "icon_png",
-)
+# Whether a change needs the card re-rendered and whether it changes the
+# artwork (design_version).
 DESIGN_FIELDS = frozenset(
     {"foreground_color", "background_color", "label_color", "logo_png", "strip_png", "icon_png"}
 )
@@ -51,151 +48,134 @@ OFF_CARD_FIELDS = frozenset({"description", "category", "country"})
 FROZEN_WITH_MEMBERS = frozenset({"currency"})
 
 
-def _bad(field: str, message: str, code: str = "invalid_club") -> RuleViolation:
-    return RuleViolation(f"{field}: {message}", code=code)
+def _currency(value: Any) -> str:
+    if not is_currency(value):
+        raise ma.ValidationError("must be an ISO 4217 currency code such as RUB or EUR")
+    return str(value).upper()
 
 
-def _text(value: Any, field: str, *, max_len: int, required: bool = False) -> str | None:
-    if value is None:
-        if required:
-            raise _bad(field, "is required")
-        return None
-    if not isinstance(value, str):
-        raise _bad(field, "must be a string")
-    value = value.strip()
-    if required and not value:
-        raise _bad(field, "must not be empty")
-    if len(value) > max_len:
-        raise _bad(field, f"may be at most {max_len} characters")
-    if "\x00" in value:
-        raise _bad(field, "must not contain NUL characters")
-    return value
-
-
-def _reworded(check: Any, value: Any, **kwargs: Any) -> Any:
-    """A contacts check whose refusal carries this module's error code."""
-    try:
-        return check(value, **kwargs)
-    except RuleViolation as exc:
-        raise RuleViolation(exc.message, code="invalid_club") from None
-
-
-def _colour(value: Any, field: str) -> str:
+def _colour(value: Any) -> str:
     if not isinstance(value, str) or not _COLOUR.match(value):
-        raise _bad(field, "must be a colour #RRGGBB")
+        raise ma.ValidationError("must be a colour #RRGGBB")
     return value.upper()
 
 
-def _number(value: Any, field: str, *, low: float, high: float) -> float:
-    # Coordinates are the one place a fraction is right: they are not money.
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise _bad(field, "must be a number")
-    if not low <= value <= high:
-        raise _bad(field, f"must be between {low} and {high}")
-    return float(value)
+def _contact_email(value: Any) -> str | None:
+    email = clean_text(value, max_len=320, allow_empty=True)
+    return normalize_email(email, field="contact_email") if email else None
 
 
-def _locations(value: Any) -> list[dict[str, Any]]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise _bad("locations", "must be a list")
-    if len(value) > MAX_LOCATIONS:
-        raise _bad("locations", f"at most {MAX_LOCATIONS} locations")
-    out = []
-    for i, item in enumerate(value):
-        where = f"locations[{i}]"
-        if not isinstance(item, dict):
-            raise _bad(where, "must be an object")
-        unknown = sorted(set(item) - {"name", "latitude", "longitude", "relevant_text"})
-        if unknown:
-            raise _bad(f"{where}.{unknown[0]}", "unknown field")
-        if "latitude" not in item or "longitude" not in item:
-            raise _bad(where, "latitude and longitude are required")
-        out.append(
-            {
-                "name": _text(item.get("name"), f"{where}.name", max_len=100) or "",
-                "latitude": _number(item["latitude"], f"{where}.latitude", low=-90, high=90),
-                "longitude": _number(item["longitude"], f"{where}.longitude", low=-180, high=180),
-                "relevant_text": _text(item.get("relevant_text"), f"{where}.relevant_text", max_len=200),
-            }
-        )
-    return out
+def _contact_phone(value: Any) -> str | None:
+    phone = clean_text(value, max_len=32, allow_empty=True)
+    if phone and not _PHONE.match(phone):
+        raise ma.ValidationError("must be a phone number such as +7 495 123-45-67")
+    return phone or None
 
 
 def _website(value: Any) -> str | None:
-    text = _text(value, "website", max_len=500)
+    text = clean_text(value, max_len=500, allow_empty=True)
     if not text:
         return None
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise _bad("website", "must be an http(s) URL")
+        raise ma.ValidationError("must be an http(s) URL")
     return text
 
 
-def _png(value: Any, field: str) -> bytes | None:
-    if value is None:
-        return None
+def _png(value: Any) -> bytes | None:
     if not isinstance(value, (bytes, bytearray)) or not bytes(value).startswith(_PNG_SIGNATURE):
-        raise _bad(field, "must be a PNG image")
+        raise ma.ValidationError("must be a PNG image")
     if len(value) > MAX_IMAGE_BYTES:
-        raise _bad(field, f"may be at most {MAX_IMAGE_BYTES} bytes")
+        raise ma.ValidationError(f"may be at most {MAX_IMAGE_BYTES} bytes")
     return bytes(value)
+
+
+def _colour_field(description: str, default: str) -> Checked:
+    return Checked(_colour, metadata={"pattern": "^#[0-9A-Fa-f]{6}$", "description": description,
+                                      "default": default, "example": default})
+
+
+def _png_field(description: str) -> Checked:
+    return Checked(_png, allow_none=True, json_type="string", metadata={"description": description})
+
+
+class LocationSchema(RuleSet):
+    """A shop where the card comes up on the lock screen."""
+
+    error_code = "invalid_club"
+
+    name = Text(max_len=100, allow_none=True, metadata={"example": "Main St"})
+    latitude = Number(required=True, validate=between(-90, 90), metadata={"example": 55.7558})
+    longitude = Number(required=True, validate=between(-180, 180), metadata={"example": 37.6173})
+    relevant_text = Text(max_len=200, allow_none=True, empty=None, metadata={
+        "description": "what the lock screen says near the shop", "example": "Coffee is ready"})
+
+    @ma.post_load
+    def _filled(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return {"name": data.get("name") or "", "latitude": data["latitude"], "longitude": data["longitude"],
+                "relevant_text": data.get("relevant_text")}
+
+
+class ClubFieldsSchema(RuleSet):
+    """What a brand may set on a club: the API's bodies, the portal's club
+    form and ``create_club``/``update_club`` all load through this."""
+
+    error_code = "invalid_club"
+    field_codes = {"program": "invalid_program"}
+    unknown_code = "unknown_field"
+
+    name = Text(max_len=64, allow_empty=False, required=True, metadata={"example": "Morning Beans"})
+    description = Text(max_len=2000, multiline=True, metadata={"description": "for the club catalogue",
+                                                                "default": ""})
+    category = ma.fields.String(validate=one_of(CATEGORIES), error_messages={"invalid": "must be a string"},
+                                metadata={"default": "other"})
+    logo_text = Text(max_len=64, allow_none=True, empty=None, metadata={
+        "description": "text beside the logo on the card; null: the club's name"})
+    currency = Checked(_currency, metadata={"description": "ISO 4217 code; money is in its minor units",
+                                            "pattern": "^[A-Za-z]{3}$", "default": "RUB", "example": "EUR"})
+    country = Checked(normalize_country, allow_none=True, metadata={
+        "description": "ISO 3166-1 alpha-2; members' phone numbers written without + are read in "
+                       "this country", "pattern": "^[A-Za-z]{2}$", "example": "RU"})
+    foreground_color = _colour_field("colour of the card's values", "#FFFFFF")
+    background_color = _colour_field("colour of the card", "#1F2937")
+    label_color = _colour_field("colour of the card's labels", "#D1D5DB")
+    barcode_format = ma.fields.String(validate=one_of(BARCODE_FORMATS),
+                                      error_messages={"invalid": "must be a string"}, metadata={"default": "qr"})
+    terms = Text(max_len=10000, multiline=True, metadata={"default": ""})
+    contact_email = Checked(_contact_email, allow_none=True, metadata={"format": "email"})
+    contact_phone = Checked(_contact_phone, allow_none=True, metadata={"example": "+7 495 123-45-67"})
+    website = Checked(_website, allow_none=True, metadata={"format": "uri", "example": "https://example.com"})
+    locations = ma.fields.List(
+        Section(LocationSchema), allow_none=True,
+        validate=ma.validate.Length(max=MAX_LOCATIONS, error=f"at most {MAX_LOCATIONS} locations"),
+        error_messages={"invalid": "must be a list", "null": "must be a list"},
+        metadata={"description": f"at most {MAX_LOCATIONS}, as Apple Wallet shows no more"})
+    program = Section(ProgramSchema, allow_none=True, metadata={
+        "description": "the program rules; null or absent: none"})
+    logo_png = _png_field("the logo, a PNG")
+    strip_png = _png_field("the picture across the card, a PNG")
+    icon_png = _png_field("the icon on the lock screen, a PNG")
+
+    @ma.post_load
+    def _empty_as_none(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if "locations" in data and data["locations"] is None:
+            data["locations"] = []
+        if "program" in data and data["program"] is None:
+            data["program"] = {}
+        return data
+
+
+# Fields a brand may set.
+FIELDS = tuple(ClubFieldsSchema().fields)
+_CLUB = ClubFieldsSchema()
 
 
 def clean_club_fields(data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
     """The normalized values of the fields given (all of ``FIELDS`` are
-    optional except ``name`` on creation); RuleViolation on the first bad one."""
-    if not isinstance(data, dict):
-        raise RuleViolation("a club must be an object", code="invalid_club")
-    unknown = sorted(set(data) - set(FIELDS))
-    if unknown:
-        raise _bad(unknown[0], "unknown field", code="unknown_field")
-    out: dict[str, Any] = {}
-    if creating or "name" in data:
-        out["name"] = _text(data.get("name"), "name", max_len=64, required=True)
-    for field, max_len in (("description", 2000), ("terms", 10000)):
-        if field in data:
-            out[field] = _text(data[field], field, max_len=max_len) or ""
-    if "logo_text" in data:
-        out["logo_text"] = _text(data["logo_text"], "logo_text", max_len=64) or None
-    if "category" in data:
-        category = data["category"]
-        if category not in CATEGORIES:
-            raise _bad("category", f"must be one of {', '.join(CATEGORIES)}")
-        out["category"] = category
-    if "currency" in data:
-        currency = data["currency"]
-        if not is_currency(currency):
-            raise _bad("currency", "must be an ISO 4217 currency code such as RUB or EUR")
-        out["currency"] = currency.upper()
-    if "country" in data:
-        out["country"] = _reworded(normalize_country, data["country"])
-    for field in ("foreground_color", "background_color", "label_color"):
-        if field in data:
-            out[field] = _colour(data[field], field)
-    if "barcode_format" in data:
-        if data["barcode_format"] not in BARCODE_FORMATS:
-            raise _bad("barcode_format", f"must be one of {', '.join(BARCODE_FORMATS)}")
-        out["barcode_format"] = data["barcode_format"]
-    if "contact_email" in data:
-        email = _text(data["contact_email"], "contact_email", max_len=320)
-        out["contact_email"] = _reworded(normalize_email, email, field="contact_email") if email else None
-    if "contact_phone" in data:
-        phone = _text(data["contact_phone"], "contact_phone", max_len=32)
-        if phone and not _PHONE.match(phone):
-            raise _bad("contact_phone", "must be a phone number such as +7 495 123-45-67")
-        out["contact_phone"] = phone or None
-    if "website" in data:
-        out["website"] = _website(data["website"])
-    if "locations" in data:
-        out["locations"] = _locations(data["locations"])
-    if "program" in data:
-        out["program"] = validate_program(data["program"])
-    for field in ("logo_png", "strip_png", "icon_png"):
-        if field in data:
-            out[field] = _png(data[field], field)
-    return out
+    optional except ``name`` on creation); InvalidFields naming each bad one."""
+    # Listing the fields (not partial=True) keeps a program's own defaults
+    # when a PATCH sends one.
+    return _CLUB.load(data, partial=None if creating else FIELDS)
 
 
 def create_club(session: Session, brand: Brand | int, data: dict[str, Any]) -> Club:

@@ -21,7 +21,7 @@ import email_validator
 import phonenumbers
 
 from wallet.loyalty.errors import RuleViolation
-from wallet.loyalty.program import valid_text
+from wallet.loyalty.fields import valid_text
 
 MAX_EMAIL = 320
 MAX_PHONE_INPUT = 32

@@ -33,7 +33,8 @@ from wallet.loyalty.identity import still_tied
 from wallet.loyalty.ledger import grant_bonus, member_figures, set_tier
 from wallet.loyalty.cards import record_card_change, record_card_issued
 from wallet.loyalty.models import Club, Membership
-from wallet.loyalty.program import Program, valid_text
+from wallet.loyalty.fields import valid_text
+from wallet.loyalty.program import Program
 from wallet.loyalty.webhooks import emit_event
 
 LOCALES = ("en", "ru")  # the languages cards and messages are written in

@@ -9,7 +9,8 @@ from wallet.db import utcnow
 from wallet.loyalty.cards import record_club_card_changes
 from wallet.loyalty.errors import RuleViolation
 from wallet.loyalty.models import Club, Membership
-from wallet.loyalty.program import Program, valid_text
+from wallet.loyalty.fields import valid_text
+from wallet.loyalty.program import Program
 
 MAX_MESSAGE = 500
 

@@ -28,7 +28,7 @@ from wallet.db import utcnow
 from wallet.loyalty.contacts import normalize_email, normalize_phone
 from wallet.loyalty.models import OutboxEvent
 from wallet.loyalty.outbox import OutboxKind, OutboxPayload, require
-from wallet.loyalty.program import valid_text
+from wallet.loyalty.fields import valid_text
 
 MAX_SUBJECT = 200
 MAX_BODY = 20_000

@@ -1,21 +1,28 @@
-"""A club's program rules: validating ``club.program`` and reading it.
+"""A club's program rules: the one schema of them, and their typed reading.
 
-The schema is the shared contract in notes/program.md. ``validate_program``
-turns what a brand sends into the normalized dict that is stored (unknown
-keys, wrong types and absurd numbers rejected with a message naming the
-field); ``Program.of(club)`` gives the ledger typed accessors with the
-defaults filled in. Percentages are stored as decimal strings ("2.5") and
-used as Decimal; money and points are ints; never floats.
+``ProgramSchema`` is the rule set (DESIGN.md's program shape): six optional
+sections, every key with its bounds, default, description and an example.
+The core validates with it (``validate_program``), the API validates and
+documents request bodies with it, and the portal's forms are built on its
+fields. ``validate_program`` turns what a brand sends into the normalized
+dict that is stored (every key of each section given, defaults filled in)
+or raises InvalidFields naming each offending field
+("program.points.earn_points: must be between 0 and 1000000000");
+``Program.of(club)`` gives the ledger and the cards typed accessors.
+Percentages are stored as decimal strings ("2.5") and used as Decimal;
+money and points are ints; never floats.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from wallet.loyalty.errors import RuleViolation
+import marshmallow as ma
+
+from wallet.loyalty.fields import Flag, Integer, InvalidFields, Percent, RuleSet, Section, Text, between, one_of
 
 MAX_POINTS = 1_000_000_000  # any single points figure in the rules
 MAX_MONEY = 100_000_000_000_000  # minor units; 1e12 major units is absurd already
@@ -25,192 +32,155 @@ MAX_DAYS = 36_500
 MAX_POINT_VALUE = 1_000_000_000
 # Points one booking may credit; keeps every sum far inside 64 bits.
 MAX_EARN = 1_000_000_000_000
+MAX_LEVELS = 20
 ROUNDINGS = ("down", "half_up")
 
-SECTIONS = ("discount", "points", "tiers", "cashback", "stamps", "bonuses")
+
+def _doc(description: str, example: Any = None) -> dict[str, Any]:
+    return {"description": description, **({} if example is None else {"example": example})}
 
 
-def valid_text(value: Any, field_name: str, *, max_len: int, code: str, allow_empty: bool = False,
-               multiline: bool = False) -> str:
-    """A client's string, stripped, or RuleViolation: not a string, empty,
-    too long, with a NUL or other control characters (PostgreSQL refuses
-    NUL; a lone surrogate cannot even be encoded)."""
-    if not isinstance(value, str):
-        raise RuleViolation(f"{field_name} must be a string", code=code)
-    value = value.strip()
-    if not value and not allow_empty:
-        raise RuleViolation(f"{field_name} must not be empty", code=code)
-    if len(value) > max_len:
-        raise RuleViolation(f"{field_name} may be at most {max_len} characters", code=code)
-    allowed = "\n\t\r" if multiline else ""
-    if any((ord(ch) < 32 and ch not in allowed) or ord(ch) == 127 for ch in value):
-        raise RuleViolation(f"{field_name} must not contain control characters", code=code)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise RuleViolation(f"{field_name} is not valid Unicode text", code=code) from None
-    return value
+class _ProgramPart(RuleSet):
+    """A program section: what it refuses is an invalid program."""
+
+    error_code = "invalid_program"
 
 
-def _bad(field_name: str, message: str) -> RuleViolation:
-    return RuleViolation(f"program.{field_name}: {message}", code="invalid_program")
+class DiscountRulesSchema(_ProgramPart):
+    """A fixed discount on every purchase (applied by the till)."""
+
+    percent = Percent(required=True, metadata=_doc("percent off every purchase", "5"))
 
 
-def _check_keys(data: Any, allowed: tuple[str, ...], where: str) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise _bad(where, "must be an object") if where else RuleViolation(
-            "program must be an object", code="invalid_program"
-        )
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        prefix = f"{where}." if where else ""
-        raise _bad(prefix + unknown[0], f"unknown field (allowed: {', '.join(allowed)})")
-    return data
+class PointsRulesSchema(_ProgramPart):
+    """Points earned on purchases and spent at the till."""
+
+    earn_points = Integer(load_default=1, validate=between(0, MAX_POINTS), metadata=_doc(
+        "points earned for every per_amount spent", 5))
+    per_amount = Integer(load_default=100, validate=between(1, MAX_MONEY), metadata=_doc(
+        "money (minor units) that earns earn_points: 100 is 1.00 of a two-decimal currency", 10000))
+    rounding = ma.fields.String(load_default="down", validate=one_of(ROUNDINGS),
+                                error_messages={"invalid": "must be a string"},
+                                metadata=_doc("how a purchase between two steps of per_amount is "
+                                              "rounded: down, or half_up", "down"))
+    min_purchase = Integer(load_default=0, validate=between(0, MAX_MONEY), metadata=_doc(
+        "smallest purchase (minor units) that earns points", 0))
+    redeem_value = Integer(load_default=100, validate=between(0, MAX_POINT_VALUE), metadata=_doc(
+        "money (minor units) one point is worth when redeemed", 100))
+    expiry_days = Integer(load_default=None, allow_none=True, validate=between(1, MAX_DAYS), metadata=_doc(
+        "days after which earned points expire, oldest first; null: never", 365))
+    pending_days = Integer(load_default=0, validate=between(0, 3650), metadata=_doc(
+        "days earned points stay pending (not spendable) before they count, e.g. a return window", 14))
+    warning_days = Integer(load_default=14, validate=between(0, 3650), metadata=_doc(
+        "days before expiry that the card warns of expiring points; 0: no warning", 14))
+    allow_negative = Flag(load_default=False, metadata=_doc(
+        "whether a refund may take the balance below 0 when earned points were already spent", False))
+
+    @ma.validates_schema
+    def _spendable_before_expiry(self, data: dict[str, Any], **_: Any) -> None:
+        if data["expiry_days"] is not None and data["expiry_days"] <= data["pending_days"]:
+            raise ma.ValidationError("must be longer than points.pending_days (points would expire "
+                                     "before they can be spent)", "expiry_days")
 
 
-def _int(value: Any, where: str, *, low: int, high: int, nullable: bool = False) -> int | None:
-    if value is None:
-        if nullable:
-            return None
-        raise _bad(where, "is required")
-    # bool is an int in Python; a JSON true is not a number of points.
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _bad(where, "must be an integer")
-    if value < low or value > high:
-        raise _bad(where, f"must be between {low} and {high}")
-    return value
+class TierLevelSchema(_ProgramPart):
+    name = Text(max_len=64, allow_empty=False, required=True, metadata=_doc("the tier's name on the card",
+                                                                            "Gold"))
+    min_spend = Integer(load_default=0, validate=between(0, MAX_MONEY), metadata=_doc(
+        "spend (minor units) over the window that reaches this level; the first level starts at 0",
+        3000000))
+    earn_points = Integer(load_default=None, allow_none=True, validate=between(0, MAX_POINTS), metadata=_doc(
+        "this level's own points per points.per_amount; null: the club's earn_points", 7))
+    discount_percent = Percent(load_default=None, allow_none=True, metadata=_doc(
+        "this level's own discount; null: the club's discount, if any", "3"))
 
 
-def parse_percent(value: Any, where: str = "percent") -> Decimal:
-    """A percentage 0..100 with at most 2 decimal places, from a JSON number
-    or a decimal string."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise _bad(where, "must be a number or a decimal string such as \"2.5\"")
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise _bad(where, f"{value!r} is not a decimal number") from None
-    if not number.is_finite():
-        raise _bad(where, "must be a finite number")
-    if number < 0 or number > 100:
-        raise _bad(where, "must be between 0 and 100")
-    if number != number.quantize(Decimal("0.01")):
-        raise _bad(where, "may have at most 2 decimal places")
-    return number
+class TierRulesSchema(_ProgramPart):
+    """Levels reached by spend over a rolling window."""
+
+    window_days = Integer(load_default=365, validate=between(1, MAX_DAYS), metadata=_doc(
+        "days of spend that decide the level", 365))
+    review_days = Integer(load_default=30, validate=between(1, MAX_DAYS), metadata=_doc(
+        "days between reviews that may move a member down (moving up is immediate)", 30))
+    levels = ma.fields.List(
+        Section(TierLevelSchema), required=True,
+        validate=[ma.validate.Length(min=1, error="must be a non-empty list"),
+                  ma.validate.Length(max=MAX_LEVELS, error=f"may hold at most {MAX_LEVELS} levels")],
+        error_messages={"invalid": "must be a non-empty list", "required": "is required"},
+        metadata=_doc("the levels, lowest first, in strictly ascending min_spend"))
+
+    @ma.validates_schema
+    def _ascending_unique(self, data: dict[str, Any], **_: Any) -> None:
+        errors: dict[int, dict[str, list[str]]] = {}
+        names: set[str] = set()
+        for i, level in enumerate(data["levels"]):
+            if level["name"] in names:
+                errors.setdefault(i, {})["name"] = [f"duplicate tier name {level['name']!r}"]
+            names.add(level["name"])
+            if i == 0 and level["min_spend"] != 0:
+                errors.setdefault(i, {})["min_spend"] = ["the first level must start at 0"]
+            if i > 0 and level["min_spend"] <= data["levels"][i - 1]["min_spend"]:
+                errors.setdefault(i, {})["min_spend"] = ["levels must be in strictly ascending min_spend"]
+        if errors:
+            raise ma.ValidationError({"levels": errors})
 
 
-def format_percent(number: Decimal) -> str:
-    text = format(number.normalize(), "f")
-    return text
+class CashbackRulesSchema(_ProgramPart):
+    """A share of every purchase credited as money to the card."""
+
+    percent = Percent(required=True, metadata=_doc("percent of every purchase credited to cash_balance", "3"))
 
 
-def _percent(value: Any, where: str, *, nullable: bool = False) -> str | None:
-    if value is None:
-        if nullable:
-            return None
-        raise _bad(where, "is required")
-    return format_percent(parse_percent(value, where))
+class StampRulesSchema(_ProgramPart):
+    """A stamp per purchase; enough stamps give a reward."""
+
+    required = Integer(required=True, validate=between(1, 1000), metadata=_doc(
+        "stamps (purchases) that give the reward", 10))
+    reward = Text(max_len=200, allow_empty=False, required=True, metadata=_doc(
+        "what the stamps give, as the card shows it", "Free coffee"))
 
 
-def _str(value: Any, where: str, *, max_len: int) -> str:
-    return valid_text(value, f"program.{where}", max_len=max_len, code="invalid_program")
+class BonusRulesSchema(_ProgramPart):
+    """One-off points."""
+
+    welcome_points = Integer(load_default=0, validate=between(0, MAX_POINTS), metadata=_doc(
+        "points on joining", 100))
+    referral_points = Integer(load_default=0, validate=between(0, MAX_POINTS), metadata=_doc(
+        "points to a member whose referral code a new member joined with", 200))
+    birthday_points = Integer(load_default=0, validate=between(0, MAX_POINTS), metadata=_doc(
+        "points on the member's birthday each year", 300))
 
 
-def _points(data: Any) -> dict[str, Any]:
-    keys = ("earn_points", "per_amount", "rounding", "min_purchase", "redeem_value",
-            "expiry_days", "pending_days", "warning_days", "allow_negative")
-    data = _check_keys(data, keys, "points")
-    rounding = data.get("rounding", "down")
-    if rounding not in ROUNDINGS:
-        raise _bad("points.rounding", f"must be one of {', '.join(ROUNDINGS)}")
-    allow_negative = data.get("allow_negative", False)
-    if not isinstance(allow_negative, bool):
-        raise _bad("points.allow_negative", "must be true or false")
-    out = {
-        "earn_points": _int(data.get("earn_points", 1), "points.earn_points", low=0, high=MAX_POINTS),
-        "per_amount": _int(data.get("per_amount", 100), "points.per_amount", low=1, high=MAX_MONEY),
-        "rounding": rounding,
-        "min_purchase": _int(data.get("min_purchase", 0), "points.min_purchase", low=0, high=MAX_MONEY),
-        "redeem_value": _int(data.get("redeem_value", 100), "points.redeem_value", low=0, high=MAX_POINT_VALUE),
-        "expiry_days": _int(data.get("expiry_days"), "points.expiry_days", low=1, high=MAX_DAYS,
-                            nullable=True),
-        "pending_days": _int(data.get("pending_days", 0), "points.pending_days", low=0, high=3650),
-        "warning_days": _int(data.get("warning_days", 14), "points.warning_days", low=0, high=3650),
-        "allow_negative": allow_negative,
-    }
-    if out["expiry_days"] is not None and out["expiry_days"] <= out["pending_days"]:
-        raise _bad("points.expiry_days", "must be longer than points.pending_days "
-                   "(points would expire before they can be spent)")
-    return out
+class ProgramSchema(_ProgramPart):
+    """A club's program rules: any of the sections, alone or combined; an
+    absent (or null) section is not run."""
+
+    discount = Section(DiscountRulesSchema, allow_none=True)
+    points = Section(PointsRulesSchema, allow_none=True)
+    tiers = Section(TierRulesSchema, allow_none=True)
+    cashback = Section(CashbackRulesSchema, allow_none=True)
+    stamps = Section(StampRulesSchema, allow_none=True)
+    bonuses = Section(BonusRulesSchema, allow_none=True)
+
+    @ma.post_load
+    def _present_sections(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return {name: section for name, section in data.items() if section is not None}
 
 
-def _tiers(data: Any) -> dict[str, Any]:
-    data = _check_keys(data, ("window_days", "review_days", "levels"), "tiers")
-    levels = data.get("levels")
-    if not isinstance(levels, list) or not levels:
-        raise _bad("tiers.levels", "must be a non-empty list")
-    if len(levels) > 20:
-        raise _bad("tiers.levels", "may hold at most 20 levels")
-    out_levels: list[dict[str, Any]] = []
-    names: set[str] = set()
-    for i, level in enumerate(levels):
-        where = f"tiers.levels[{i}]"
-        level = _check_keys(level, ("name", "min_spend", "earn_points", "discount_percent"), where)
-        name = _str(level.get("name"), f"{where}.name", max_len=64)
-        if name in names:
-            raise _bad(f"{where}.name", f"duplicate tier name {name!r}")
-        names.add(name)
-        min_spend = _int(level.get("min_spend", 0 if i == 0 else None), f"{where}.min_spend",
-                         low=0, high=MAX_MONEY)
-        assert min_spend is not None
-        if i == 0 and min_spend != 0:
-            raise _bad(f"{where}.min_spend", "the first level must start at 0")
-        if i > 0 and min_spend <= out_levels[-1]["min_spend"]:
-            raise _bad(f"{where}.min_spend", "levels must be in strictly ascending min_spend")
-        out_levels.append({
-            "name": name,
-            "min_spend": min_spend,
-            "earn_points": _int(level.get("earn_points"), f"{where}.earn_points", low=0,
-                                high=MAX_POINTS, nullable=True),
-            "discount_percent": _percent(level.get("discount_percent"), f"{where}.discount_percent",
-                                         nullable=True),
-        })
-    return {
-        "window_days": _int(data.get("window_days", 365), "tiers.window_days", low=1, high=MAX_DAYS),
-        "review_days": _int(data.get("review_days", 30), "tiers.review_days", low=1, high=MAX_DAYS),
-        "levels": out_levels,
-    }
+SECTIONS = tuple(ProgramSchema().fields)
+_PROGRAM = ProgramSchema()
 
 
 def validate_program(data: Any) -> dict[str, Any]:
-    """The normalized program, or RuleViolation naming the offending field."""
+    """The normalized program (every key of each section present, defaults
+    filled in), or InvalidFields (code invalid_program) naming each
+    offending field."""
     if data is None:
         return {}
-    data = _check_keys(data, SECTIONS, "")
-    out: dict[str, Any] = {}
-    if data.get("discount") is not None:
-        section = _check_keys(data["discount"], ("percent",), "discount")
-        out["discount"] = {"percent": _percent(section.get("percent"), "discount.percent")}
-    if data.get("points") is not None:
-        out["points"] = _points(data["points"])
-    if data.get("tiers") is not None:
-        out["tiers"] = _tiers(data["tiers"])
-    if data.get("cashback") is not None:
-        section = _check_keys(data["cashback"], ("percent",), "cashback")
-        out["cashback"] = {"percent": _percent(section.get("percent"), "cashback.percent")}
-    if data.get("stamps") is not None:
-        section = _check_keys(data["stamps"], ("required", "reward"), "stamps")
-        out["stamps"] = {
-            "required": _int(section.get("required"), "stamps.required", low=1, high=1000),
-            "reward": _str(section.get("reward"), "stamps.reward", max_len=200),
-        }
-    if data.get("bonuses") is not None:
-        keys = ("welcome_points", "referral_points", "birthday_points")
-        section = _check_keys(data["bonuses"], keys, "bonuses")
-        out["bonuses"] = {
-            k: _int(section.get(k, 0), f"bonuses.{k}", low=0, high=MAX_POINTS) for k in keys
-        }
-    return out
+    try:
+        return _PROGRAM.load(data)
+    except InvalidFields as exc:
+        raise exc.within("program") from None
 
 
 # --- typed reading -----------------------------------------------------------
@@ -342,6 +312,12 @@ class Program:
         if rules.rounding == "half_up":
             return (2 * numerator + rules.per_amount) // (2 * rules.per_amount)
         return numerator // rules.per_amount
+
+    def discount_for(self, tier: str | None) -> Decimal | None:
+        """The discount a member in ``tier`` gets: the tier's own if it has
+        one, else the club's; None for none (0 is none)."""
+        level = self.tiers.get(tier) if self.tiers and tier else None
+        return (level.discount_percent if level else None) or self.discount_percent or None
 
     def cashback_for(self, amount: int) -> int:
         if not self.cashback_percent or amount <= 0:

@@ -39,7 +39,7 @@ from wallet.loyalty.brands import (
     token_digest,
 )
 from wallet.loyalty.errors import NotFound, RuleViolation
-from wallet.loyalty.program import valid_text
+from wallet.loyalty.fields import valid_text
 from wallet.loyalty.models import PasswordReset, StaffInvite, StaffRole, StaffUser
 
 INVITE_TTL = timedelta(days=7)

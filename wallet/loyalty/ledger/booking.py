@@ -16,7 +16,8 @@ from wallet.loyalty.ledger.figures import get_member_for_update
 from wallet.loyalty.ledger.serialise import member_figures, transaction_to_dict
 from wallet.loyalty.ledger_models import RELEASE, TIER, LedgerTransaction
 from wallet.loyalty.models import Club, Membership
-from wallet.loyalty.program import Program, valid_text
+from wallet.loyalty.fields import valid_text
+from wallet.loyalty.program import Program
 from wallet.loyalty.webhooks import emit_events
 
 

@@ -18,7 +18,8 @@ from wallet.loyalty.ledger.figures import get_member_for_update, window_spend
 from wallet.loyalty.ledger.lots import apply_due, credit, open_lot, refresh_expiring, take, take_fifo
 from wallet.loyalty.ledger_models import ADJUST, BONUS, PURCHASE, REDEEM, REFUND, REWARD, LedgerTransaction, PointLot
 from wallet.loyalty.models import Membership
-from wallet.loyalty.program import MAX_EARN, MAX_MONEY, MAX_POINTS, Program, valid_text
+from wallet.loyalty.fields import valid_text
+from wallet.loyalty.program import MAX_EARN, MAX_MONEY, MAX_POINTS, Program
 
 
 def purchase(
