@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
+from tests.support.api import Api, make_brand
 from tests.support.ledger import T0, TIERS, assert_consistent, join, make_club, member
 from wallet.db import Database
 from wallet.loyalty.contacts import normalize_email, normalize_phone
@@ -212,3 +213,21 @@ def test_text_postgresql_cannot_store_is_refused_as_bad_input(db: Database, fiel
     assert err.value.code == code
     with db.session() as s, pytest.raises(RuleViolation):
         find_membership(s, s.get(Club, club_id), card_number="12\x00")
+
+
+@pytest.mark.parametrize("fields", [
+    {"email": "not-an-email"},
+    {"email": "ann@example.test", "birthday": "31/12/1990"},
+    {"email": "ann@example.test", "locale": "de"},
+    {"phone": "8 916 123 45 67"},
+    {"name": "Ann"},
+])
+def test_the_api_and_the_core_refuse_bad_member_fields_with_the_same_error(client, db: Database,
+                                                                           fields: dict) -> None:
+    api = Api(client, make_brand(db).key)
+    club_id = api.club(country=None)["id"]  # no country: a number without + cannot be read
+    with db.transaction() as s, pytest.raises(RuleViolation) as err:
+        enrol(s, s.get(Club, club_id), **fields)
+    response = api.post(f"/clubs/{club_id}/members", fields)
+    assert response.status_code == 422
+    assert response.get_json()["error"] == {"code": err.value.code, "message": err.value.message}

@@ -18,7 +18,8 @@ from marshmallow import fields, validate
 from wallet.db import MAX_ID
 from wallet.loyalty.clubs import FIELDS as CLUB_FIELDS
 from wallet.loyalty.clubs import ClubFieldsSchema
-from wallet.loyalty.members import LOCALES
+from wallet.loyalty.ledger import serialise
+from wallet.loyalty.members import MemberFieldsSchema
 from wallet.loyalty.program import MAX_MONEY, MAX_POINTS
 from wallet.loyalty.webhooks import EVENT_TYPES, DeliveryError
 
@@ -137,47 +138,15 @@ class ClubSchema(ma.Schema):
 # --- members ---------------------------------------------------------------------
 
 
-class EnrolSchema(Request):
-    email = fields.String(validate=validate.Length(1, 320), allow_none=True)
-    phone = fields.String(validate=validate.Length(1, 32), allow_none=True)
-    name = fields.String(validate=validate.Length(0, 200), allow_none=True)
-    birthday = fields.Date(allow_none=True, metadata={"description": "YYYY-MM-DD"})
-    locale = fields.String(validate=validate.OneOf(LOCALES), allow_none=True,
-                           metadata={"description": "language of the card and of messages; default en"})
-    referral_code = fields.String(validate=validate.Length(1, 32), allow_none=True)
-
-    @ma.validates_schema
-    def _email_or_phone(self, data: dict[str, Any], **_: Any) -> None:
-        if not data.get("email") and not data.get("phone"):
-            raise ma.ValidationError("give an email or a phone", "email")
+class EnrolSchema(MemberFieldsSchema):
+    """The core's member rule set; the phone is read in the club's country."""
 
 
-class ExpiringSchema(ma.Schema):
-    points = fields.Integer(required=True)
-    date = fields.String(required=True, metadata={"description": "YYYY-MM-DD"})
-
-
-class MemberSchema(ma.Schema):
-    id = fields.Integer(required=True)
-    club_id = fields.Integer(required=True)
-    card_number = fields.String(required=True)
-    serial_number = fields.String(required=True)
-    name = fields.String()
-    email = fields.String(allow_none=True, metadata={"description": "lowercased"})
-    phone = fields.String(allow_none=True, metadata={"description": "E.164"})
-    birthday = fields.String(allow_none=True, metadata={"description": "YYYY-MM-DD"})
-    locale = fields.String()
-    status = fields.String()
-    balance = fields.Integer(required=True, metadata={"description": "spendable points"})
-    pending = fields.Integer(required=True, metadata={"description": "points not yet spendable"})
-    cash_balance = fields.Integer(required=True, metadata={"description": "cashback, minor units"})
-    stamps = fields.Integer()
-    tier = fields.String(allow_none=True)
-    expiring = fields.Nested(ExpiringSchema, allow_none=True, required=True)
-    referral_code = fields.String(allow_none=True)
-    apple_pass_url = fields.String(required=True)
-    google_save_url = fields.String(allow_none=True, required=True)
-    created_at = fields.DateTime()
+class MemberSchema(serialise.MemberSchema):
+    apple_pass_url = fields.String(required=True, metadata={
+        "format": "uri", "description": "the signed .pkpass: open it on an iPhone to add the card"})
+    google_save_url = fields.String(required=True, metadata={
+        "format": "uri", "description": "the Add to Google Wallet link"})
 
 
 # --- transactions ------------------------------------------------------------------
@@ -247,26 +216,7 @@ def load_transaction_request(body: Any) -> dict[str, Any]:
     return schema().load(body)
 
 
-class TransactionSchema(ma.Schema):
-    id = fields.Integer(required=True)
-    member_id = fields.Integer()
-    club_id = fields.Integer()
-    type = fields.String(required=True)
-    points = fields.Integer(required=True, metadata={"description": "signed change of balance + pending"})
-    balance_change = fields.Integer()
-    pending_change = fields.Integer()
-    cash_change = fields.Integer()
-    stamps_change = fields.Integer()
-    amount = fields.Integer(allow_none=True)
-    currency = fields.String(allow_none=True)
-    receipt_id = fields.String(allow_none=True)
-    refund_of = fields.Integer(allow_none=True)
-    refunded_amount = fields.Integer(allow_none=True)
-    tier = fields.String(allow_none=True)
-    reason = fields.String(allow_none=True)
-    actor = fields.String()
-    details = fields.Dict()
-    created_at = fields.String(required=True, metadata={"description": "ISO 8601"})
+TransactionSchema = serialise.TransactionSchema
 
 
 class TransactionResultSchema(ma.Schema):

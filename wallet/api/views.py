@@ -33,7 +33,7 @@ from wallet.loyalty import ledger
 from wallet.loyalty import members as member_core
 from wallet.loyalty import webhooks as webhook_core
 from wallet.loyalty.errors import LoyaltyError
-from wallet.loyalty.ledger import member_figures
+from wallet.loyalty.ledger.serialise import member_values, transaction_values
 from wallet.loyalty.messages import send_club_message
 from wallet.loyalty.models import ApiKey, Club, Membership
 
@@ -87,18 +87,9 @@ def _actor() -> str:
 
 
 def member_json(member: Membership) -> dict[str, Any]:
-    """The core's figures of the member (the same the webhooks carry), the
-    profile this brand was given, and where the member's cards are."""
-    return {
-        **member_figures(member),
-        "serial_number": member.serial_number,
-        **member_core.profile_of(member),
-        "status": member.status,
-        "referral_code": member.referral_code,
-        "apple_pass_url": apple_pass_url(member),
-        "google_save_url": google_save_url(member),
-        "created_at": member.created_at,
-    }
+    """The member as the webhooks carry it, and where the member's cards are."""
+    return {**member_values(member), "apple_pass_url": apple_pass_url(member),
+            "google_save_url": google_save_url(member)}
 
 
 # --- clubs -------------------------------------------------------------------------
@@ -219,7 +210,7 @@ def create_transaction(member_id: int) -> Any:
     else:
         txn = ledger.adjust(session, member, points=data["points"], reason=data["reason"], actor=actor)
     session.flush()
-    return {"transaction": ledger.transaction_to_dict(txn), "member": member_json(member)}, 201
+    return {"transaction": transaction_values(txn), "member": member_json(member)}, 201
 
 
 @bp.route("/members/<int:member_id>/transactions", methods=["GET"])
@@ -232,7 +223,7 @@ def list_transactions(query: dict[str, Any], member_id: int) -> Any:
     limit = query["limit"]
     before = decode_cursor(query.get("cursor"))
     rows = ledger.list_transactions(session, member.id, limit=limit + 1, before_id=before)
-    return page(rows, limit, ledger.transaction_to_dict, lambda t: t.id)
+    return page(rows, limit, transaction_values, lambda t: t.id)
 
 
 # --- messages ------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from babel.dates import format_skeleton
 from babel.numbers import format_decimal
 from babel.numbers import format_percent as _babel_percent
 
+LOCALES = ("en", "ru")  # the languages cards and messages are written in
 FALLBACK = "en"
 
 

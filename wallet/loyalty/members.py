@@ -22,23 +22,23 @@ import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import marshmallow as ma
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from wallet.db import utcnow
-from wallet.loyalty.contacts import normalize_email, normalize_phone
-from wallet.loyalty.errors import NotFound, RuleViolation
-from wallet.loyalty.identity import still_tied
-from wallet.loyalty.ledger import grant_bonus, member_figures, set_tier
 from wallet.loyalty.cards import record_card_change, record_card_issued
+from wallet.loyalty.contacts import MAX_EMAIL, MAX_PHONE_INPUT, normalize_email, normalize_phone
+from wallet.loyalty.errors import NotFound, RuleViolation
+from wallet.loyalty.fields import Checked, RuleSet, Text, clean_text, valid_text
+from wallet.loyalty.identity import still_tied
+from wallet.loyalty.ledger import grant_bonus, member_to_dict, set_tier
+from wallet.loyalty.locales import LOCALES
 from wallet.loyalty.models import Club, Membership
-from wallet.loyalty.fields import valid_text
 from wallet.loyalty.program import Program
 from wallet.loyalty.webhooks import emit_event
 
-LOCALES = ("en", "ru")  # the languages cards and messages are written in
-PROFILE_FIELDS = ("name", "email", "phone", "birthday", "locale")
 _REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 CARD_DIGITS = 12  # 11 random digits and a Luhn check digit
 
@@ -68,8 +68,8 @@ def new_referral_code() -> str:
     return "".join(secrets.choice(_REFERRAL_ALPHABET) for _ in range(8))
 
 
-def _parse_birthday(value: Any) -> date | None:
-    if value is None or value == "":
+def _birthday(value: Any) -> date | None:
+    if value == "":
         return None
     if isinstance(value, datetime):
         value = value.date()
@@ -79,26 +79,90 @@ def _parse_birthday(value: Any) -> date | None:
         try:
             parsed = date.fromisoformat(value.strip())
         except ValueError:
-            raise RuleViolation(f"birthday must be a date YYYY-MM-DD, not {value!r}", code="invalid_birthday") from None
+            raise ma.ValidationError(f"must be a date YYYY-MM-DD, not {value!r}") from None
     else:
-        raise RuleViolation("birthday must be a date YYYY-MM-DD", code="invalid_birthday")
+        raise ma.ValidationError("must be a date YYYY-MM-DD")
     if parsed.year < 1900 or parsed > date.today():
-        raise RuleViolation("birthday must be a past date after 1900", code="invalid_birthday")
+        raise ma.ValidationError("must be a past date after 1900")
     return parsed
 
 
-def _clean_locale(value: Any) -> str:
-    if value is None or value == "":
+def _locale(value: Any) -> str:
+    if value == "":
         return LOCALES[0]
     if isinstance(value, str):
         language = value.strip().replace("_", "-").split("-")[0].lower()
         if language in LOCALES:
             return language
-    raise RuleViolation(f"locale must be one of {', '.join(LOCALES)}", code="invalid_locale")
+    raise ma.ValidationError(f"must be one of {', '.join(LOCALES)}")
 
 
-def _clean_name(value: Any) -> str:
-    return valid_text("" if value is None else value, "name", max_len=200, code="invalid_name", allow_empty=True)
+def _email(value: Any) -> str | None:
+    return normalize_email(value) if value != "" else None
+
+
+class Phone(ma.fields.String):
+    """A phone number as typed. Loaded by a schema that knows the club's
+    country (``MemberFieldsSchema(country=...)``) it becomes E.164; a schema
+    without one (the API's, which has no club yet) checks only the text."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(metadata={"maxLength": MAX_PHONE_INPUT, **kwargs.pop("metadata", {})}, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str | None:
+        text = clean_text(value, max_len=MAX_PHONE_INPUT, allow_empty=True)
+        country = getattr(self.parent, "country", _NO_CLUB)
+        if not text or country is _NO_CLUB:
+            return text or None
+        try:
+            return normalize_phone(text, country=country)
+        except RuleViolation as exc:
+            raise ma.ValidationError(exc.message.removeprefix("phone: ")) from None
+
+
+_NO_CLUB = object()
+
+
+class MemberFieldsSchema(RuleSet):
+    """What a member is enrolled with and what the brand may change: the
+    API's enrolment, ``enrol``, ``update_profile`` and the portal's forms
+    load through this. Each field answers its own error code."""
+
+    error_code = "invalid_member"
+    field_codes = {"name": "invalid_name", "email": "invalid_email", "phone": "invalid_phone",
+                   "birthday": "invalid_birthday", "locale": "invalid_locale",
+                   "referral_code": "invalid_referral_code", "_schema": "email_or_phone_required"}
+    unknown_code = "unknown_field"
+
+    email = Checked(_email, allow_none=True, metadata={
+        "format": "email", "maxLength": MAX_EMAIL, "example": "ann@example.com",
+        "description": "kept lowercased; an email or a phone is required"})
+    phone = Phone(allow_none=True, metadata={
+        "example": "+7 916 123-45-67",
+        "description": "kept in E.164; without + it is read in the club's country"})
+    name = Text(max_len=200, allow_none=True, metadata={"example": "Ann Lee", "default": ""})
+    birthday = Checked(_birthday, allow_none=True, metadata={"format": "date", "example": "1990-01-05"})
+    locale = Checked(_locale, allow_none=True, metadata={
+        "enum": list(LOCALES), "default": LOCALES[0], "description": "language of the card and of messages"})
+    referral_code = Text(max_len=32, allow_none=True, empty=None, metadata={
+        "description": "another member's referral_code: the new member was referred by them"})
+
+    def __init__(self, *args: Any, country: Any = _NO_CLUB, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.country = country
+
+    @ma.validates_schema
+    def _email_or_phone(self, data: dict[str, Any], partial: Any = None, **_: Any) -> None:
+        if not partial and not data.get("email") and not data.get("phone"):
+            raise ma.ValidationError("give an email or a phone")
+
+    @ma.post_load
+    def _filled(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if "name" in data:
+            data["name"] = data["name"] or ""
+        if "locale" in data:
+            data["locale"] = data["locale"] or LOCALES[0]
+        return data
 
 
 def _active_with(session: Session, club_id: int, email: str | None, phone: str | None) -> Membership | None:
@@ -153,16 +217,11 @@ def enrol(
     """Enrol someone into ``club``; returns (membership, created). An
     active member of the club with the same email (or else phone) is
     returned as it is, with created False."""
-    if not email and not phone:
-        raise RuleViolation("give an email or a phone", code="email_or_phone_required")
-    norm_email = normalize_email(email) if email else None
-    norm_phone = normalize_phone(phone, country=club.country) if phone else None
-    name = _clean_name(name)
-    born = _parse_birthday(birthday)
-    language = _clean_locale(locale)
-    if referral_code is not None:
-        referral_code = valid_text(referral_code, "referral_code", max_len=32, code="invalid_referral_code",
-                                   allow_empty=True) or None
+    values = MemberFieldsSchema(country=club.country).load({
+        "email": email, "phone": phone, "name": name, "birthday": birthday, "locale": locale,
+        "referral_code": referral_code})
+    norm_email, norm_phone, referral_code = values["email"], values["phone"], values["referral_code"]
+    name, born, language = values["name"], values["birthday"], values["locale"]
     now = now or utcnow()
 
     existing = _active_with(session, club.id, norm_email, norm_phone)
@@ -221,20 +280,21 @@ def enrol(
     # No card change is recorded: the card did not exist before this
     # transaction, and its first render already shows all of the above.
     record_card_issued(session, member)
+    shown = member_to_dict(member)
+    # The profile also at the top, where receivers of this event first read it.
     emit_event(session, brand_id=club.brand_id, event_type="member.enrolled",
-               data={"member": member_figures(member), **profile_of(member)})
+               data={"member": shown, **{key: shown[key] for key in PROFILE_FIELDS}})
     return member, True
 
 
-def profile_of(member: Membership) -> dict[str, Any]:
-    """What the member's brand was told: the member's profile as data."""
-    return {
-        "name": member.name,
-        "email": member.email,
-        "phone": member.phone,
-        "birthday": member.birthday.isoformat() if member.birthday else None,
-        "locale": member.locale,
-    }
+class ProfileSchema(MemberFieldsSchema):
+    """The fields of a member's profile: what the brand may change."""
+
+    class Meta(MemberFieldsSchema.Meta):
+        exclude = ("referral_code",)
+
+
+PROFILE_FIELDS = tuple(ProfileSchema().fields)
 
 
 def update_profile(session: Session, member: Membership, data: dict[str, Any]) -> Membership:
@@ -244,20 +304,7 @@ def update_profile(session: Session, member: Membership, data: dict[str, Any]) -
     active member of the club has the email or phone. A change the card
     shows (name, language) re-renders it; a tie to a customer that no
     longer matches a proven email or phone is undone."""
-    unknown = sorted(set(data) - set(PROFILE_FIELDS))
-    if unknown:
-        raise RuleViolation(f"{unknown[0]}: unknown field", code="unknown_field")
-    values: dict[str, Any] = {}
-    if "name" in data:
-        values["name"] = _clean_name(data["name"])
-    if "email" in data:
-        values["email"] = normalize_email(data["email"]) if data["email"] else None
-    if "phone" in data:
-        values["phone"] = normalize_phone(data["phone"], country=member.club.country) if data["phone"] else None
-    if "birthday" in data:
-        values["birthday"] = _parse_birthday(data["birthday"])
-    if "locale" in data:
-        values["locale"] = _clean_locale(data["locale"])
+    values = ProfileSchema(country=member.club.country, partial=True).load(data)
     if not values.get("email", member.email) and not values.get("phone", member.phone):
         raise RuleViolation("a member keeps an email or a phone", code="email_or_phone_required")
     changed = {key for key, value in values.items() if getattr(member, key) != value}

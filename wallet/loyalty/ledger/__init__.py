@@ -40,7 +40,7 @@ from wallet.loyalty.ledger.booking import finish_booking, set_tier
 from wallet.loyalty.ledger.figures import expiring_figures, get_member_for_update, window_spend
 from wallet.loyalty.ledger.lots import apply_due
 from wallet.loyalty.ledger.operations import adjust, grant_bonus, list_transactions, purchase, redeem, refund
-from wallet.loyalty.ledger.serialise import member_figures, transaction_to_dict
+from wallet.loyalty.ledger.serialise import member_to_dict, transaction_to_dict
 
 __all__ = [
     "adjust",
@@ -50,7 +50,7 @@ __all__ = [
     "get_member_for_update",
     "grant_bonus",
     "list_transactions",
-    "member_figures",
+    "member_to_dict",
     "purchase",
     "redeem",
     "refund",

@@ -13,7 +13,7 @@ from wallet.db import utcnow
 from wallet.loyalty.cards import record_card_change
 from wallet.loyalty.errors import RuleViolation
 from wallet.loyalty.ledger.figures import get_member_for_update
-from wallet.loyalty.ledger.serialise import member_figures, transaction_to_dict
+from wallet.loyalty.ledger.serialise import member_to_dict, transaction_to_dict
 from wallet.loyalty.ledger_models import RELEASE, TIER, LedgerTransaction
 from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.fields import valid_text
@@ -111,6 +111,8 @@ def finish_booking(
     if not new_card:
         record_card_change(session, member)
     session.flush()  # the entries' ids, for the webhook payloads
-    emit_events(session, brand_id=club.brand_id, event_type="transaction.created",
-                items=[{"transaction": transaction_to_dict(txn), "member": member_figures(member)}
-                       for txn in txns if txn.type not in (TIER, RELEASE)])
+    shown = [txn for txn in txns if txn.type not in (TIER, RELEASE)]
+    if shown:
+        figures = member_to_dict(member)
+        emit_events(session, brand_id=club.brand_id, event_type="transaction.created",
+                    items=[{"transaction": transaction_to_dict(txn), "member": figures} for txn in shown])
