@@ -39,6 +39,7 @@ def _routing_errors() -> Any:
 
 def init_app(app: Flask) -> None:
     """Registers this area's blueprints and services on the app."""
+    from wallet.api.docs import OperationsPlugin, error_schemas, nullable_ref
     from wallet.api.schemas import TRANSACTION_REQUESTS, ErrorSchema
     from wallet.api.views import bp
 
@@ -60,9 +61,14 @@ def init_app(app: Flask) -> None:
             "Wallet-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, \"<t>.<body>\")>."
         )},
     })
-    api = _Api()
+    api = _Api(spec_kwargs={"extra_plugins": [OperationsPlugin()]})
     api.ERROR_SCHEMA = ErrorSchema
+    # Each operation documents its own error statuses (wallet.api.docs).
+    api.DEFAULT_ERROR_RESPONSE_NAME = None
     api.init_app(app)
+    api.ma_plugin.converter.add_attribute_function(nullable_ref)
+    for name, schema in error_schemas().items():
+        api.spec.components.schema(name, schema=schema)
     for kind, schema in TRANSACTION_REQUESTS.items():
         api.spec.components.schema(f"{kind.capitalize()}Request", schema=schema)
     api.register_blueprint(bp)

@@ -9,18 +9,22 @@ CLI): the schema is the first, documented line, the core the authority.
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from wallet.api import examples
 from wallet.db import MAX_ID
 from wallet.loyalty.clubs import FIELDS as CLUB_FIELDS
-from wallet.loyalty.clubs import ClubFieldsSchema
+from wallet.loyalty.clubs import ClubFieldsSchema, LocationSchema
 from wallet.loyalty.ledger import serialise
 from wallet.loyalty.members import MemberFieldsSchema
-from wallet.loyalty.program import MAX_MONEY, MAX_POINTS
+from wallet.loyalty.program import (MAX_MONEY, MAX_POINTS, BonusRulesSchema, CashbackRulesSchema,
+                                    DiscountRulesSchema, PointsRulesSchema, ProgramSchema, StampRulesSchema,
+                                    TierLevelSchema, TierRulesSchema)
 from wallet.loyalty.webhooks import EVENT_TYPES, DeliveryError
 
 TRANSACTION_TYPES = ("purchase", "redeem", "refund", "adjust")
@@ -111,28 +115,54 @@ def club_update_schema() -> ClubUpdateSchema:
     return ClubUpdateSchema(partial=CLUB_FIELDS)
 
 
-class ClubSchema(ma.Schema):
+def answer_schema(schema: type[ma.Schema], name: str, *, required: bool = True,
+                  names: dict[type[ma.Schema], str] | None = None) -> type[ma.Schema]:
+    """The answer form of a rule set: the same fields, enums and bounds, each
+    marked required (the core stores every key, defaults filled in) unless
+    ``required`` is false, and rule sets within given their answer forms
+    (named by ``names``) in turn."""
+    names = names or {}
+    out: dict[str, fields.Field] = {}
+    for key, field in schema().fields.items():
+        field = copy.deepcopy(field)
+        if isinstance(field, fields.Nested):
+            nested = field.nested if isinstance(field.nested, type) else type(field.schema)
+            # A stored section is there or absent, never null.
+            field = fields.Nested(answer_schema(nested, names[nested], names=names), metadata=field.metadata)
+        elif isinstance(field, fields.List) and isinstance(field.inner, fields.Nested):
+            inner = field.inner
+            nested = inner.nested if isinstance(inner.nested, type) else type(inner.schema)
+            field = fields.List(fields.Nested(answer_schema(nested, names[nested], names=names)),
+                                metadata=field.metadata)
+        field.required = required
+        field.load_default = ma.missing
+        out[key] = field
+    return ma.Schema.from_dict(out, name=name)
+
+
+_PROGRAM_NAMES = {
+    ProgramSchema: "ClubProgram", DiscountRulesSchema: "ClubDiscountRules", PointsRulesSchema: "ClubPointsRules",
+    TierRulesSchema: "ClubTierRules", TierLevelSchema: "ClubTierLevel", CashbackRulesSchema: "ClubCashbackRules",
+    StampRulesSchema: "ClubStampRules", BonusRulesSchema: "ClubBonusRules",
+}
+# Sections a club does not run are absent; those it runs carry every key.
+ProgramAnswerSchema = answer_schema(ProgramSchema, "ClubProgram", required=False, names=_PROGRAM_NAMES)
+LocationAnswerSchema = answer_schema(LocationSchema, "ClubLocation")
+
+
+class ClubSchema(answer_schema(ClubCreateSchema, "ClubBase",  # type: ignore[misc]
+                               names={**_PROGRAM_NAMES, LocationSchema: "ClubLocation"})):
+    """A club as its brand set it, with what the service adds."""
+
     id = fields.Integer(required=True)
-    name = fields.String(required=True)
-    description = fields.String()
-    category = fields.String()
-    logo_text = fields.String(allow_none=True)
-    currency = fields.String(required=True)
-    country = fields.String(allow_none=True)
-    foreground_color = fields.String()
-    background_color = fields.String()
-    label_color = fields.String()
-    barcode_format = fields.String()
-    terms = fields.String()
-    contact_email = fields.String(allow_none=True)
-    contact_phone = fields.String(allow_none=True)
-    website = fields.String(allow_none=True)
-    locations = fields.List(fields.Dict())
-    program = fields.Dict()
-    design_version = fields.Integer()
-    message = fields.String(allow_none=True)
-    created_at = fields.DateTime()
-    updated_at = fields.DateTime()
+    locations = fields.List(fields.Nested(LocationAnswerSchema), required=True)
+    program = fields.Nested(ProgramAnswerSchema, required=True, metadata={
+        "description": "the program rules, every key of each section the club runs (see Program)"})
+    design_version = fields.Integer(required=True, metadata={"description": "grows when the artwork changes"})
+    message = fields.String(required=True, allow_none=True, metadata={
+        "description": "the message on every card (POST /clubs/{club_id}/messages)"})
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
 
 
 # --- members ---------------------------------------------------------------------
@@ -202,7 +232,7 @@ def transaction_request_doc() -> dict[str, Any]:
         "oneOf": [{"$ref": f"#/components/schemas/{n}"} for n in names.values()],
         "discriminator": {"propertyName": "type",
                           "mapping": {k: f"#/components/schemas/{n}" for k, n in names.items()}},
-    }}}}}
+    }, "examples": {kind: {"value": body} for kind, body in examples.TRANSACTION_REQUESTS.items()}}}}}
 
 
 def load_transaction_request(body: Any) -> dict[str, Any]:
@@ -228,8 +258,10 @@ class TransactionResultSchema(ma.Schema):
 
 
 class MessageRequestSchema(Request):
-    text = fields.String(required=True, validate=validate.Length(1, 500))
-    tier = fields.String(validate=validate.Length(1, 64), allow_none=True)
+    text = fields.String(required=True, validate=validate.Length(1, 500), metadata={
+        "description": "shown on the card's back and announced on the lock screen"})
+    tier = fields.String(validate=validate.Length(1, 64), allow_none=True, metadata={
+        "description": "only members in this tier; absent or null: every member"})
 
 
 class MessageResultSchema(ma.Schema):
@@ -247,9 +279,9 @@ class ApiKeySchema(ma.Schema):
     id = fields.Integer(required=True)
     name = fields.String(required=True)
     prefix = fields.String(required=True, metadata={"description": "the key's first characters"})
-    created_at = fields.DateTime()
-    last_used_at = fields.DateTime(allow_none=True)
-    revoked_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime(required=True)
+    last_used_at = fields.DateTime(required=True, allow_none=True, metadata={"description": "to the minute"})
+    revoked_at = fields.DateTime(required=True, allow_none=True)
 
 
 class ApiKeyCreatedSchema(ApiKeySchema):
@@ -271,9 +303,10 @@ class WebhookCreateSchema(Request):
 
 class WebhookSchema(ma.Schema):
     id = fields.Integer(required=True)
-    url = fields.String(required=True)
-    events = fields.List(fields.String())
-    created_at = fields.DateTime()
+    url = fields.String(required=True, metadata={"format": "uri"})
+    events = fields.List(fields.String(validate=validate.OneOf(EVENT_TYPES)), required=True,
+                         metadata={"description": "event types it receives; empty: all"})
+    created_at = fields.DateTime(required=True)
 
 
 class WebhookCreatedSchema(WebhookSchema):
@@ -285,12 +318,12 @@ class WebhookCreatedSchema(WebhookSchema):
 class WebhookDeliverySchema(ma.Schema):
     id = fields.Integer(required=True)
     event_id = fields.String(required=True)
-    event_type = fields.String(required=True)
+    event_type = fields.String(required=True, validate=validate.OneOf(EVENT_TYPES))
     attempt = fields.Integer(required=True)
-    url = fields.String(required=True)
-    response_status = fields.Integer(allow_none=True, metadata={"description": "null: no HTTP answer"})
-    error = fields.String(allow_none=True, metadata={"description": (
-        "why no HTTP answer came: " + ", ".join(f'"{e.value}"' for e in DeliveryError))})
+    url = fields.String(required=True, metadata={"format": "uri"})
+    response_status = fields.Integer(required=True, allow_none=True, metadata={"description": "null: no HTTP answer"})
+    error = fields.Enum(DeliveryError, by_value=True, required=True, allow_none=True,
+                        metadata={"description": "why no HTTP answer came; null when one came"})
     succeeded = fields.Boolean(required=True)
-    duration_ms = fields.Integer()
-    created_at = fields.DateTime()
+    duration_ms = fields.Integer(required=True)
+    created_at = fields.DateTime(required=True)

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 from werkzeug.exceptions import HTTPException
 
+from wallet.api import examples as ex
 from wallet.api import schemas as s
 from wallet.api.auth import authenticate, check_request, current_brand_id, rate_limit_key
 from wallet.api.errors import ApiError, error_response, invalid_body, response_for
@@ -98,8 +99,8 @@ def member_json(member: Membership) -> dict[str, Any]:
 @bp.route("/clubs", methods=["POST"])
 @write_endpoint("optional")
 @bp.doc(**_idempotency_doc(False))
-@bp.arguments(s.ClubCreateSchema)
-@bp.response(201, s.ClubSchema)
+@bp.arguments(s.ClubCreateSchema, example=ex.CLUB_CREATE)
+@bp.response(201, s.ClubSchema, example=ex.CLUB)
 def create_club(data: dict[str, Any]) -> Any:
     """Create a club"""
     return club_core.create_club(get_session(), current_brand_id(), data)
@@ -107,7 +108,7 @@ def create_club(data: dict[str, Any]) -> Any:
 
 @bp.route("/clubs", methods=["GET"])
 @bp.arguments(s.ListQuery, location="query")
-@bp.response(200, s.page_schema(s.ClubSchema, "ClubPage"))
+@bp.response(200, s.page_schema(s.ClubSchema, "ClubPage"), example=ex.page(ex.CLUB))
 def list_clubs(query: dict[str, Any]) -> Any:
     """The brand's clubs"""
     limit = query["limit"]
@@ -117,7 +118,7 @@ def list_clubs(query: dict[str, Any]) -> Any:
 
 
 @bp.route("/clubs/<int:club_id>", methods=["GET"])
-@bp.response(200, s.ClubSchema)
+@bp.response(200, s.ClubSchema, example=ex.CLUB)
 def get_club(club_id: int) -> Any:
     """One club"""
     return _club(get_read_session(), club_id)
@@ -125,8 +126,8 @@ def get_club(club_id: int) -> Any:
 
 @bp.route("/clubs/<int:club_id>", methods=["PATCH"])
 @write_endpoint("optional")
-@bp.arguments(s.club_update_schema())
-@bp.response(200, s.ClubSchema)
+@bp.arguments(s.club_update_schema(), example=ex.CLUB_UPDATE)
+@bp.response(200, s.ClubSchema, example=ex.CLUB)
 def update_club(data: dict[str, Any], club_id: int) -> Any:
     """Change a club; cards re-render when what they show changes"""
     session = get_session()
@@ -139,9 +140,10 @@ def update_club(data: dict[str, Any], club_id: int) -> Any:
 @bp.route("/clubs/<int:club_id>/members", methods=["POST"])
 @write_endpoint("optional")
 @bp.doc(**_idempotency_doc(False))
-@bp.arguments(s.EnrolSchema)
-@bp.response(201, s.MemberSchema, description="enrolled")
-@bp.alt_response(200, schema=s.MemberSchema, description="already a member: the existing member")
+@bp.arguments(s.EnrolSchema, example=ex.ENROL)
+@bp.response(201, s.MemberSchema, description="enrolled", example=ex.MEMBER)
+@bp.alt_response(200, schema=s.MemberSchema, description="already a member: the existing member",
+                 example=ex.MEMBER)
 def enrol(data: dict[str, Any], club_id: int) -> Any:
     """Enrol a customer (by email or phone) into a club"""
     session = get_session()
@@ -157,7 +159,7 @@ def enrol(data: dict[str, Any], club_id: int) -> Any:
 
 @bp.route("/clubs/<int:club_id>/members", methods=["GET"])
 @bp.arguments(s.MemberListQuery, location="query")
-@bp.response(200, s.page_schema(s.MemberSchema, "MemberPage"))
+@bp.response(200, s.page_schema(s.MemberSchema, "MemberPage"), example=ex.page(ex.MEMBER))
 def list_members(query: dict[str, Any], club_id: int) -> Any:
     """A club's members, optionally found by card_number, email or phone"""
     session = get_read_session()
@@ -177,7 +179,7 @@ def list_members(query: dict[str, Any], club_id: int) -> Any:
 
 
 @bp.route("/members/<int:member_id>", methods=["GET"])
-@bp.response(200, s.MemberSchema)
+@bp.response(200, s.MemberSchema, example=ex.MEMBER)
 def get_member(member_id: int) -> Any:
     """One member with balance, tier and card links"""
     return member_json(_member(get_read_session(), member_id))
@@ -187,8 +189,7 @@ def get_member(member_id: int) -> Any:
 @write_endpoint("required")
 @bp.doc(**_idempotency_doc(True))
 @bp.doc(**s.transaction_request_doc())
-@bp.alt_response(422, schema=s.ErrorSchema, description="the request breaks a rule")
-@bp.response(201, s.TransactionResultSchema)
+@bp.response(201, s.TransactionResultSchema, example=ex.TRANSACTION_RESULT)
 def create_transaction(member_id: int) -> Any:
     """Book a purchase, redemption, refund or adjustment"""
     try:
@@ -215,7 +216,7 @@ def create_transaction(member_id: int) -> Any:
 
 @bp.route("/members/<int:member_id>/transactions", methods=["GET"])
 @bp.arguments(s.ListQuery, location="query")
-@bp.response(200, s.page_schema(s.TransactionSchema, "TransactionPage"))
+@bp.response(200, s.page_schema(s.TransactionSchema, "TransactionPage"), example=ex.page(ex.TRANSACTION))
 def list_transactions(query: dict[str, Any], member_id: int) -> Any:
     """A member's ledger, newest first"""
     session = get_read_session()
@@ -232,8 +233,8 @@ def list_transactions(query: dict[str, Any], member_id: int) -> Any:
 @bp.route("/clubs/<int:club_id>/messages", methods=["POST"])
 @write_endpoint("optional")
 @bp.doc(**_idempotency_doc(False))
-@bp.arguments(s.MessageRequestSchema)
-@bp.response(202, s.MessageResultSchema)
+@bp.arguments(s.MessageRequestSchema, example=ex.MESSAGE)
+@bp.response(202, s.MessageResultSchema, example=ex.MESSAGE_RESULT)
 def send_message(data: dict[str, Any], club_id: int) -> Any:
     """Show a message on every member's card (or one tier's)"""
     session = get_session()
@@ -252,8 +253,8 @@ def _key_json(row: ApiKey) -> dict[str, Any]:
 @bp.route("/api-keys", methods=["POST"])
 @write_endpoint("optional")
 @bp.doc(**_idempotency_doc(False))
-@bp.arguments(s.ApiKeyCreateSchema)
-@bp.response(201, s.ApiKeyCreatedSchema)
+@bp.arguments(s.ApiKeyCreateSchema, example=ex.API_KEY_CREATE)
+@bp.response(201, s.ApiKeyCreatedSchema, example=ex.API_KEY_CREATED)
 def create_api_key(data: dict[str, Any]) -> Any:
     """A new API key for the brand (shown once)"""
     session = get_session()
@@ -264,7 +265,7 @@ def create_api_key(data: dict[str, Any]) -> Any:
 
 @bp.route("/api-keys", methods=["GET"])
 @bp.arguments(s.ListQuery, location="query")
-@bp.response(200, s.page_schema(s.ApiKeySchema, "ApiKeyPage"))
+@bp.response(200, s.page_schema(s.ApiKeySchema, "ApiKeyPage"), example=ex.page(ex.API_KEY))
 def list_api_keys(query: dict[str, Any]) -> Any:
     """The brand's API keys (never the keys themselves)"""
     limit = query["limit"]
@@ -297,8 +298,8 @@ def _hook_json(hook: webhook_core.Webhook) -> dict[str, Any]:
 @bp.route("/webhooks", methods=["POST"])
 @write_endpoint("optional")
 @bp.doc(**_idempotency_doc(False))
-@bp.arguments(s.WebhookCreateSchema)
-@bp.response(201, s.WebhookCreatedSchema)
+@bp.arguments(s.WebhookCreateSchema, example=ex.WEBHOOK_CREATE)
+@bp.response(201, s.WebhookCreatedSchema, example=ex.WEBHOOK_CREATED)
 def create_webhook(data: dict[str, Any]) -> Any:
     """Register an endpoint for events (the signing secret is shown once)"""
     hook = webhook_core.create_webhook(get_session(), current_brand_id(), url=data["url"],
@@ -308,7 +309,7 @@ def create_webhook(data: dict[str, Any]) -> Any:
 
 @bp.route("/webhooks", methods=["GET"])
 @bp.arguments(s.ListQuery, location="query")
-@bp.response(200, s.page_schema(s.WebhookSchema, "WebhookPage"))
+@bp.response(200, s.page_schema(s.WebhookSchema, "WebhookPage"), example=ex.page(ex.WEBHOOK))
 def list_webhooks(query: dict[str, Any]) -> Any:
     """The brand's webhook endpoints"""
     limit = query["limit"]
@@ -318,7 +319,7 @@ def list_webhooks(query: dict[str, Any]) -> Any:
 
 
 @bp.route("/webhooks/<int:webhook_id>", methods=["GET"])
-@bp.response(200, s.WebhookSchema)
+@bp.response(200, s.WebhookSchema, example=ex.WEBHOOK)
 def get_webhook(webhook_id: int) -> Any:
     """One webhook endpoint"""
     return _hook_json(webhook_core.get_webhook(get_read_session(), webhook_id, brand_id=current_brand_id()))
@@ -335,7 +336,8 @@ def delete_webhook(webhook_id: int) -> Any:
 
 @bp.route("/webhooks/<int:webhook_id>/deliveries", methods=["GET"])
 @bp.arguments(s.ListQuery, location="query")
-@bp.response(200, s.page_schema(s.WebhookDeliverySchema, "WebhookDeliveryPage"))
+@bp.response(200, s.page_schema(s.WebhookDeliverySchema, "WebhookDeliveryPage"),
+             example=ex.page(ex.WEBHOOK_DELIVERY))
 def list_webhook_deliveries(query: dict[str, Any], webhook_id: int) -> Any:
     """Every delivery attempt to one endpoint, newest first"""
     session = get_read_session()
