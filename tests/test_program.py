@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import re
 from decimal import Decimal
+from pathlib import Path
 
+import marshmallow as ma
 import pytest
 
 from tests.support.api import Api, make_brand
 from wallet.loyalty.errors import RuleViolation
-from wallet.loyalty.fields import InvalidFields
-from wallet.loyalty.program import Program, validate_program
+from wallet.loyalty.fields import InvalidFields, Section
+from wallet.loyalty.program import SECTIONS, Program, ProgramSchema, validate_program
 
 FULL = {
     "discount": {"percent": "5"},
@@ -140,3 +144,35 @@ def test_a_refusal_addresses_each_field_for_a_form() -> None:
         "program.points.rounding": ["must be one of down, half_up"],
         "program.stamps.reward": ["is required"],
     }
+
+
+def _reference() -> str:
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    return text.split("## Program reference", 1)[1].split("\n## ", 1)[0]
+
+
+def _schema_keys(schema: type[ma.Schema], prefix: str = "") -> dict[str, object]:
+    """Every key of the rule set with its default ("required" when it has none)."""
+    out: dict[str, object] = {}
+    for name, field in schema().fields.items():
+        if isinstance(field, Section):
+            out |= _schema_keys(field.nested, f"{prefix}{name}.")  # type: ignore[arg-type]
+            continue
+        out[prefix + name] = "required" if field.required else field.load_default
+        if isinstance(field, ma.fields.List) and isinstance(field.inner, Section):
+            out |= _schema_keys(field.inner.nested, f"{prefix}{name}[].")  # type: ignore[arg-type]
+    return out
+
+
+def test_the_readme_program_reference_lists_every_key_with_its_default() -> None:
+    rows = re.findall(r"^\| `([a-z_.\[\]]+)` \| (required|`[^`]*`) \|", _reference(), re.M)
+    documented = {key: "required" if default == "required" else json.loads(default.strip("`"))
+                  for key, default in rows}
+    assert documented == _schema_keys(ProgramSchema)
+
+
+def test_the_readme_program_examples_are_valid_and_cover_every_kind() -> None:
+    examples = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", _reference(), re.S)]
+    for example in examples:
+        validate_program(example)
+    assert {section for example in examples for section in example} == set(SECTIONS)

@@ -66,7 +66,7 @@ class PointsRulesSchema(_ProgramPart):
     min_purchase = Integer(load_default=0, validate=between(0, MAX_MONEY), metadata=_doc(
         "smallest purchase (minor units) that earns points", 0))
     redeem_value = Integer(load_default=100, validate=between(0, MAX_POINT_VALUE), metadata=_doc(
-        "money (minor units) one point is worth when redeemed", 100))
+        "money (minor units) one point is worth when redeemed: the discount the till gives", 100))
     expiry_days = Integer(load_default=None, allow_none=True, validate=between(1, MAX_DAYS), metadata=_doc(
         "days after which earned points expire, oldest first; null: never", 365))
     pending_days = Integer(load_default=0, validate=between(0, 3650), metadata=_doc(
@@ -74,7 +74,8 @@ class PointsRulesSchema(_ProgramPart):
     warning_days = Integer(load_default=14, validate=between(0, 3650), metadata=_doc(
         "days before expiry that the card warns of expiring points; 0: no warning", 14))
     allow_negative = Flag(load_default=False, metadata=_doc(
-        "whether a refund may take the balance below 0 when earned points were already spent", False))
+        "whether a refund may take the balance (and cashback) below 0 when what the purchase earned "
+        "was already spent; otherwise what cannot be taken back is forgiven", False))
 
     @ma.validates_schema
     def _spendable_before_expiry(self, data: dict[str, Any], **_: Any) -> None:
@@ -101,7 +102,7 @@ class TierRulesSchema(_ProgramPart):
     window_days = Integer(load_default=365, validate=between(1, MAX_DAYS), metadata=_doc(
         "days of spend that decide the level", 365))
     review_days = Integer(load_default=30, validate=between(1, MAX_DAYS), metadata=_doc(
-        "days between reviews that may move a member down (moving up is immediate)", 30))
+        "days between tier reviews, which may move a member down (moving up happens at the purchase)", 30))
     levels = ma.fields.List(
         Section(TierLevelSchema), required=True,
         validate=[ma.validate.Length(min=1, error="must be a non-empty list"),
@@ -146,7 +147,8 @@ class BonusRulesSchema(_ProgramPart):
     welcome_points = Integer(load_default=0, validate=between(0, MAX_POINTS), metadata=_doc(
         "points on joining", 100))
     referral_points = Integer(load_default=0, validate=between(0, MAX_POINTS), metadata=_doc(
-        "points to a member whose referral code a new member joined with", 200))
+        "points to a new member who joined with a referral code, and as many to the member who "
+        "referred them, at the new member's first purchase", 200))
     birthday_points = Integer(load_default=0, validate=between(0, MAX_POINTS), metadata=_doc(
         "points on the member's birthday each year", 300))
 
