@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from wallet.config import get_settings
 from wallet.loyalty.errors import Conflict, LoyaltyError, NotAuthenticated, NotFound, RateLimited, RuleViolation
+from wallet.loyalty.fields import UNKNOWN_FIELD, invalid_fields
 
 _LOYALTY_STATUS: tuple[tuple[type[LoyaltyError], int], ...] = (
     (NotFound, 404),
@@ -62,29 +63,12 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
     return response
 
 
-def _flatten(messages: Any, prefix: str = "") -> list[str]:
-    """marshmallow's nested {"field": ["msg"]} as ["field: msg", ...]."""
-    if isinstance(messages, dict):
-        out: list[str] = []
-        for key, value in messages.items():
-            name = f"{prefix}.{key}" if prefix and key != "_schema" else (prefix or str(key))
-            if key == "_schema":
-                name = prefix
-            out.extend(_flatten(value, name))
-        return out
-    if isinstance(messages, (list, tuple)):
-        out = []
-        for item in messages:
-            out.extend(_flatten(item, prefix))
-        return out
-    return [f"{prefix}: {messages}" if prefix else str(messages)]
-
-
 def invalid_body(messages: Any) -> ApiError:
-    """A body that breaks its schema: 422, naming the fields."""
-    lines = _flatten(messages)
-    code = "unknown_field" if any("Unknown field" in line for line in lines) else "validation_error"
-    return ApiError(422, code, "; ".join(lines) or "the request breaks a rule")
+    """A body that breaks its schema: 422, naming each field as the core's
+    rule sets do."""
+    found = invalid_fields(messages, code="validation_error")
+    unknown = any(text in ("Unknown field.", UNKNOWN_FIELD) for texts in found.errors.values() for text in texts)
+    return ApiError(422, "unknown_field" if unknown else "validation_error", found.message)
 
 
 def _validation_error(exc: HTTPException) -> Response:
@@ -96,8 +80,8 @@ def _validation_error(exc: HTTPException) -> Response:
     if exc.code == 400:
         return error_response(400, "malformed_json", "the body is not valid JSON")
     if locations & {"query", "querystring", "headers", "view_args", "path"}:
-        text = "; ".join(_flatten({k: messages[k] for k in locations if k != "json"}))
-        return error_response(400, "invalid_query", text or "invalid query parameters")
+        text = invalid_fields({k: messages[k] for k in locations if k != "json"}, code="invalid_query").message
+        return error_response(400, "invalid_query", text)
     error = invalid_body(messages.get("json", messages) if isinstance(messages, dict) else messages)
     return error_response(error.status, error.code, error.message)
 

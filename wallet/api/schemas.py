@@ -1,10 +1,12 @@
 """Request and response schemas: they validate requests and generate the
 OpenAPI document, so the two cannot drift apart.
 
-Requests reject unknown fields (422). Numbers that are money or points are
-strict integers with the core's bounds; strings carry the column lengths.
-The loyalty core validates again (it is also called by the portal and the
-CLI): the schema is the first, documented line, the core the authority.
+The rule sets (club fields with the program, member fields) are the core's
+own schemas, so the API refuses what the core refuses with the same error;
+answers are the core's shapes of a member and a ledger entry, and the
+answer form of the club's rule set. Requests reject unknown fields (422).
+Numbers that are money or points are strict integers with the core's
+bounds; strings carry the column lengths.
 """
 
 from __future__ import annotations
