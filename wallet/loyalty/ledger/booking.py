@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 from wallet.db import utcnow
 from wallet.loyalty.cards import record_card_change
 from wallet.loyalty.errors import RuleViolation
+from wallet.loyalty.fields import valid_text
 from wallet.loyalty.ledger.figures import get_member_for_update
 from wallet.loyalty.ledger.serialise import member_to_dict, transaction_to_dict
 from wallet.loyalty.ledger_models import RELEASE, TIER, LedgerTransaction
 from wallet.loyalty.models import Club, Membership
-from wallet.loyalty.fields import valid_text
 from wallet.loyalty.program import Program
 from wallet.loyalty.webhooks import emit_events
 
