@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import Field
+from wtforms import Field, FieldList, FormField
 
 from wallet.loyalty.errors import LoyaltyError
 
@@ -29,7 +29,8 @@ class PageForm(FlaskForm):
     class Meta:
         def bind_field(self, form, unbound_field, options):  # type: ignore[no-untyped-def]
             filters = unbound_field.kwargs.get("filters", ())
-            if strip not in filters:
+            # A section or a list of rows takes no filters; its fields get theirs.
+            if strip not in filters and not issubclass(unbound_field.field_class, (FormField, FieldList)):
                 unbound_field.kwargs["filters"] = (strip, *filters)
             return unbound_field.bind(form=form, **options)
 

@@ -9,7 +9,9 @@ is kept. Everything here but accepting an invitation is the owner's.
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, url_for
+from collections.abc import Callable
+
+from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import login_user, logout_user
 from sqlalchemy.orm import Session
@@ -17,7 +19,7 @@ from werkzeug.wrappers import Response
 
 from wallet.extensions import get_read_session, get_session, transactional
 from wallet.loyalty.brands import BrandError
-from wallet.loyalty.errors import LoyaltyError, NotFound, RuleViolation
+from wallet.loyalty.errors import NotFound, RuleViolation
 from wallet.loyalty.models import StaffInvite, StaffRole
 from wallet.loyalty.notifications import queue_email
 from wallet.loyalty.staff import (
@@ -33,6 +35,7 @@ from wallet.loyalty.staff import (
 )
 from wallet.web.forms import refuse
 from wallet.web.portal import bp, public_view
+from wallet.web.portal.actions import act
 from wallet.web.portal.auth import REFUSED
 from wallet.web.portal.forms import AcceptInviteForm, InviteForm, RoleForm
 from wallet.web.security import PortalUser, current_staff
@@ -100,21 +103,8 @@ def invite() -> tuple[str, int]:
     return _page(session, form, status=REFUSED)
 
 
-def _act(action, done: str) -> Response:  # type: ignore[no-untyped-def]
-    """Runs one change to the staff and goes back to the page, saying what
-    happened or why not; a refused change leaves nothing behind."""
-    session = get_session()
-    try:
-        with session.begin_nested():
-            action(session)
-    except LoyaltyError as exc:
-        wording = _REFUSALS.get(exc.code)
-        if isinstance(exc, NotFound) and wording is None:
-            abort(404)
-        flash(wording() if wording else _("That did not work. Reload the page and try again."), "error")
-    else:
-        flash(done, "success")
-    return redirect(url_for("portal.staff"))
+def _act(action: Callable[[Session], object], done: str) -> Response:
+    return act(action, done, "portal.staff", _REFUSALS)
 
 
 @bp.post("/staff/invitations/<int:invite_id>/withdraw")

@@ -1,0 +1,108 @@
+"""The live preview of a club's card beside the club form.
+
+It is drawn from what the pass itself is made of: a sample member's
+``card_facts`` under the club as the form describes it, turned into
+pass.json by the Apple renderer (``build_pass_json``), with the artwork
+renditions Apple's pass carries (logo and strip @2x) and the labels of the
+page's language from the pass's own pass.strings. The template lays that
+out the way Wallet shows a store card: logo and logo text, header fields,
+the strip with the primary field, secondary and auxiliary fields, barcode.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from flask_babel import get_locale
+from flask_babel import gettext as _
+
+from wallet.apple.images import Design, render_artwork
+from wallet.apple.passdata import build_pass_json
+from wallet.apple.pkpass import club_context, settings_for
+from wallet.apple.pkpass.files import STRINGS_DIR
+from wallet.loyalty.cardfacts import card_facts
+from wallet.loyalty.clubs import FIELDS
+from wallet.loyalty.models import Brand, Club, Membership
+from wallet.loyalty.program import Program
+from wallet.web.barcodes import barcode_png
+
+SAMPLE_CARD_NUMBER = "4000 1234 5678"
+_STRING = re.compile(r'^"((?:[^"\\]|\\.)*)"\s*=\s*"((?:[^"\\]|\\.)*)";', re.M)
+
+
+@lru_cache(maxsize=4)
+def pass_strings(language: str) -> dict[str, str]:
+    """The pass's labels in ``language`` (its .lproj/pass.strings), keyed
+    by the English text pass.json carries."""
+    path = STRINGS_DIR / f"{language}.lproj" / "pass.strings"
+    if not path.exists():
+        return {}
+    text = path.read_text(encoding="utf-8")
+    return {key.replace('\\"', '"'): value.replace('\\"', '"') for key, value in _STRING.findall(text)}
+
+
+@lru_cache(maxsize=16)
+def _artwork(digest: str, design: Design) -> tuple[str, str]:
+    del digest  # the cache key: Design's bytes compare slowly
+    files = render_artwork(design)
+    return tuple(base64.b64encode(files[f"{kind}@2x.png"]).decode("ascii") for kind in ("logo", "strip"))  # type: ignore[return-value]
+
+
+def artwork(background: str, logo: bytes | None, strip: bytes | None) -> tuple[str, str]:
+    """Base64 PNGs of the logo and strip as the pass shows them (@2x)."""
+    digest = hashlib.sha256(b"|".join((background.encode(), logo or b"", b"|", strip or b""))).hexdigest()
+    return _artwork(digest, Design(background_color=background, logo=logo, strip=strip))
+
+
+def draft_club(values: dict[str, Any], brand_name: str, base: Club | None) -> Club:
+    """A club that is never saved: ``base``'s fields (if any) with the
+    core-cleaned ``values`` over them."""
+    fields = {key: getattr(base, key) for key in FIELDS} if base is not None else {}
+    draft = Club(**{"locations": [], "program": {}, "currency": "RUB", "foreground_color": "#FFFFFF",
+                    "background_color": "#1F2937", "label_color": "#D1D5DB", "barcode_format": "qr",
+                    "terms": "", **fields, **values})
+    draft.id = base.id if base is not None else 0
+    draft.brand = Brand(name=brand_name)
+    return draft
+
+
+def sample_member(club: Club) -> Membership:
+    """A member as the brand would see one early on: a few purchases in."""
+    program = Program.of(club)
+    return Membership(
+        name=_("Anna Smith"), card_number=SAMPLE_CARD_NUMBER, serial_number="preview", status="active",
+        balance=120 if program.points else 0, pending=0, cash_balance=(500 if program.cashback_percent else 0),
+        stamps=min(3, program.stamps_required - 1) if program.stamps_required else 0,
+        tier=program.initial_tier(), expiring_points=0, version=1, locale=_language(),
+    )
+
+
+def _language() -> str:
+    locale = get_locale()
+    return locale.language if locale else "en"
+
+
+@dataclass(frozen=True)
+class Preview:
+    pass_json: dict[str, Any]
+    logo: str
+    strip: str
+    barcode: str
+    barcode_format: str
+    labels: dict[str, str]
+
+
+def preview(club: Club) -> Preview:
+    language = _language()
+    facts = card_facts(sample_member(club), club)
+    data = build_pass_json(facts, club_context(club, settings_for()), authentication_token="preview" * 4,
+                           locale=language)
+    logo, strip = artwork(club.background_color, club.logo_png, club.strip_png)
+    barcode = base64.b64encode(barcode_png(facts.card_number, club.barcode_format)).decode("ascii")
+    return Preview(pass_json=data, logo=logo, strip=strip, barcode=barcode, barcode_format=club.barcode_format,
+                   labels=pass_strings(language))
