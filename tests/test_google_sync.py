@@ -11,10 +11,11 @@ from sqlalchemy import select, update
 
 from tests.support.api import POINTS_PROGRAM, Api, make_brand
 from tests.support.discovery import problems
+from tests.support.portal import client_sign_in, person
 from wallet.google.links import SAVE_URL_PREFIX
 from wallet.google.models import GoogleClass, GoogleObject
 from wallet.jobs.outbox import drain
-from wallet.loyalty.models import OutboxEvent
+from wallet.loyalty.models import Club, OutboxEvent, StaffRole
 
 
 def _setup(app, db, client) -> tuple[Api, int, dict[str, Any]]:
@@ -124,11 +125,19 @@ def test_a_refused_body_is_recorded_with_googles_message_and_not_retried(google,
         refused = session.get(GoogleClass, club_id)
         assert refused.last_error and "Scripted failure" in refused.last_error
         assert session.scalar(select(OutboxEvent.id).where(OutboxEvent.done_at.is_(None))) is None
+        brand_id = session.get(Club, club_id).brand_id
+    # The brand reads Google's own words on its club's page.
+    person(db, brand_id, StaffRole.MANAGER, "mia@example.com")
+    staff = app.test_client()
+    client_sign_in(staff, "mia@example.com")
+    hub = staff.get(f"/portal/clubs/{club_id}").get_data(as_text=True)
+    assert "Google Wallet refused this club" in hub and "Scripted failure" in hub
     # The next change of the club writes the class again.
     assert api.patch(f"/clubs/{club_id}", {"background_color": "#112233"}).status_code == 200
     drain(app)
     with db.session() as session:
         assert session.get(GoogleClass, club_id).last_error is None
+    assert "Google Wallet refused" not in staff.get(f"/portal/clubs/{club_id}").get_data(as_text=True)
     assert google.classes and _object(google, db, member["id"])["state"] == "ACTIVE"
 
 
