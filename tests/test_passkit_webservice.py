@@ -295,7 +295,8 @@ def live_server(app: Flask) -> Iterator[str]:
         thread.join(5)
 
 
-def test_device_conversation_from_apples_documentation(live_server: str, db: Database, member: dict) -> None:
+def test_device_conversation_from_apples_documentation(live_server: str, db: Database, member: dict,
+                                                       backend: str) -> None:
     """Apple: "Adding a Web Service to Update Passes", step by step."""
     web_service_url = live_server  # the pass's webServiceURL
     serial, token = member["serial"], member["token"]
@@ -336,7 +337,9 @@ def test_device_conversation_from_apples_documentation(live_server: str, db: Dat
         bump(db, member["id"])
         body = http.get(listing, params={"passesUpdatedSince": last_updated}).json()
         assert body["serialNumbers"] == [serial]
-        assert body["lastUpdated"] != last_updated
+        # On PostgreSQL anyone's transaction still running holds the tag back
+        # (tests/test_change_tags.py): it may stay, and the pass be listed again.
+        assert body["lastUpdated"] != last_updated or backend == "postgresql"
 
         # 4. It logs problems.
         assert http.post(f"{web_service_url}/v1/log", json={"logs": ["a device message"]}).status_code == 200
