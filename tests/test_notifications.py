@@ -151,6 +151,18 @@ def test_without_smtp_host_the_email_is_written_to_the_log(app: Flask, db: Datab
     assert rows(db)[0].done_at is not None
 
 
+def test_what_a_member_typed_reaches_the_log_escaped(app: Flask, db: Database,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    send_email(db, body="Hello Ann,\nINFO forged\u2028INFO forged too\u202e")
+    with caplog.at_level(logging.WARNING, logger="wallet.notifications"):
+        drain(app)
+    [record] = [r for r in caplog.records if r.name == "wallet.notifications"]
+    lines = record.getMessage().split("\n")
+    assert lines[0] == "email to ann@example.com (not sent: SMTP_HOST is not set)"
+    assert all(line.isprintable() for line in lines)
+    assert all(line.startswith("    ") for line in lines[1:])
+
+
 def test_sms_is_logged_in_development_and_sent_by_a_plugged_in_provider(app: Flask, db: Database,
                                                                         caplog: pytest.LogCaptureFixture) -> None:
     with db.transaction() as session:

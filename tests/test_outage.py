@@ -4,6 +4,7 @@ is down, and CLI commands that say so in one line and exit non-zero."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from sqlalchemy.exc import OperationalError
 
 from tests.support.api import Api, make_brand
 from tests.support.app import empty_tables, make_test_config
@@ -64,6 +66,19 @@ def test_other_routes_answer_a_plain_page(app: Flask, outage: Database) -> None:
     assert response.status_code == 503
     assert response.mimetype == "text/plain" and "unavailable" in response.get_data(as_text=True)
     assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_the_logged_path_is_escaped(app: Flask, caplog: pytest.LogCaptureFixture) -> None:
+    # Routes check their arguments before they reach the database, so the
+    # outage is raised where a view would meet it, for a path of any shape.
+    with caplog.at_level(logging.WARNING, logger="wallet.outage"), \
+            app.test_request_context("/clubs/a%0A%1B%5B2Jforged%0D/x"):
+        down = OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))
+        response = app.make_response(app.handle_user_exception(down))
+    assert response.status_code == 503
+    [record] = [r for r in caplog.records if r.name == "wallet.outage"]
+    assert record.getMessage().isprintable()
+    assert "/clubs/a\\n\\x1b[2Jforged\\r/x" in record.getMessage()
 
 
 def test_healthz_names_the_database_when_it_is_down(app: Flask, outage: Database) -> None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
@@ -28,7 +29,7 @@ from werkzeug.serving import make_server
 from tests.support.app import TEST_PASS_TYPE
 from tests.support.apple import make_club, make_member
 from wallet.apple.models import DeviceLogEntry, DeviceRegistration
-from wallet.apple.webservice import MAX_LOG_LINE, MAX_LOG_LINES_PER_REQUEST
+from wallet.apple.webservice import MAX_DEVICES_PER_PASS, MAX_LOG_LINE, MAX_LOG_LINES_PER_REQUEST
 from wallet.config import get_settings
 from wallet.db import Database
 from wallet.loyalty.cards import record_card_change
@@ -154,6 +155,41 @@ def test_unregister_is_200_and_401_with_wrong_token(client: FlaskClient, db: Dat
     assert registrations(db) == []
 
 
+def test_a_pass_holds_ten_devices_and_a_new_one_replaces_the_least_recently_active(
+    client: FlaskClient, db: Database, member: dict
+) -> None:
+    devices = [f"device{n:02d}" for n in range(MAX_DEVICES_PER_PASS + 2)]
+    for device in devices[:MAX_DEVICES_PER_PASS]:
+        assert register(client, member, device) == 201
+    assert MAX_DEVICES_PER_PASS == 10
+    # The first device registers again: it is active and keeps its place.
+    assert register(client, member, devices[0]) == 200
+
+    assert register(client, member, devices[10]) == 201
+    held = [device for device, _m, _t in registrations(db)]
+    assert len(held) == 10
+    assert devices[1] not in held and devices[0] in held and devices[10] in held
+    dropped = client.get(f"/apple/v1/devices/{devices[1]}/registrations/{TEST_PASS_TYPE}")
+    assert dropped.status_code == 204  # it gets no pushes and lists nothing
+
+    assert register(client, member, devices[11]) == 201
+    held = [device for device, _m, _t in registrations(db)]
+    assert len(held) == 10 and devices[2] not in held and devices[11] in held
+    # The device that was dropped may come back: it replaces the next in line.
+    assert register(client, member, devices[1]) == 201
+    held = [device for device, _m, _t in registrations(db)]
+    assert len(held) == 10 and devices[1] in held and devices[3] not in held
+
+
+def test_the_limit_is_per_pass(client: FlaskClient, db: Database, club: int) -> None:
+    a, b = (_member_info(db, make_member(db, club)) for _ in range(2))
+    for n in range(MAX_DEVICES_PER_PASS):
+        assert register(client, a, f"device{n:02d}") == 201
+    # One device with many passes is not a pass with many devices.
+    assert register(client, b, "device00") == 201
+    assert len(registrations(db)) == MAX_DEVICES_PER_PASS + 1
+
+
 # -- list of updated passes -------------------------------------------------
 
 
@@ -197,6 +233,20 @@ def test_list_for_unknown_device_or_pass_type_is_204(client: FlaskClient, member
     assert garbage.status_code == 200  # an unknown tag means "everything"
 
 
+@pytest.mark.parametrize("tag", ["\u0661\u0662", "\uff11", "\u00b2", "\u09e7", "\U0001d7d9", " 1", "1 ", "+1",
+                                 "-1", "1_0", str(2**63), "9" * 19, "9" * 400, "\x00", ""])
+def test_a_tag_that_is_not_ours_lists_every_pass(client: FlaskClient, db: Database, member: dict, tag: str) -> None:
+    """Digits of other scripts (which str.isdigit accepts and int() may
+    reject), signs, spaces and numbers beyond 64 bits are no tag of ours:
+    the device gets everything, which is always safe, and never a 5xx."""
+    assert register(client, member) == 201
+    bump(db, member["id"])
+    listing = client.get(f"/apple/v1/devices/{DEVICE}/registrations/{TEST_PASS_TYPE}",
+                         query_string={"passesUpdatedSince": tag})
+    assert listing.status_code == 200
+    assert listing.json["serialNumbers"] == [member["serial"]]
+
+
 # -- latest pass --------------------------------------------------------------
 
 
@@ -220,7 +270,10 @@ def test_latest_pass_has_pkpass_type_last_modified_and_304(client: FlaskClient, 
     bump(db, member["id"])
     changed = client.get(path, headers={**auth(member), "If-Modified-Since": last_modified})
     assert changed.status_code == 200
-    assert parsedate_to_datetime(changed.headers["Last-Modified"]) > parsedate_to_datetime(last_modified)
+    # A change within the second of the last fetch is dated a second ahead,
+    # and Last-Modified never runs ahead of the clock, so it may repeat the
+    # old date (test_last_modified_is_never_later_than_date).
+    assert parsedate_to_datetime(changed.headers["Last-Modified"]) >= parsedate_to_datetime(last_modified)
 
 
 def test_latest_pass_with_wrong_token_or_unknown_serial_is_401(client: FlaskClient, member: dict) -> None:
@@ -254,6 +307,39 @@ def test_device_logs_command_prints_them(app: Flask, client: FlaskClient) -> Non
     result = app.test_cli_runner().invoke(args=["apple", "device-logs"])
     assert result.exit_code == 0
     assert "Web service error: 500" in result.output
+
+
+def test_device_log_text_is_escaped_in_the_log_and_the_table(
+    app: Flask, client: FlaskClient, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    nasty = ["forged\n[2026-01-01 00:00:00] ERROR in app: all is lost", "\x1b[2J\x1b[31mred\r", "nul\x00byte",
+             "bidi \u202e gnp.exe", "back\\slash"]
+    with caplog.at_level(logging.WARNING, logger="wallet.apple.device_log"):
+        response = client.post("/apple/v1/log", json={"logs": nasty},
+                               headers={"User-Agent": "\x1b[31mphone"}, environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    assert response.status_code == 200
+    messages = [r.getMessage() for r in caplog.records if r.name == "wallet.apple.device_log"]
+    with db.transaction() as session:
+        stored = list(session.scalars(select(DeviceLogEntry.message).order_by(DeviceLogEntry.id)))
+    assert len(messages) == len(stored) == len(nasty)
+    for text in messages + stored:
+        assert text.isprintable(), text
+    assert stored == ["forged\\n[2026-01-01 00:00:00] ERROR in app: all is lost", "\\x1b[2J\\x1b[31mred\\r",
+                      "nul\\x00byte", "bidi \\u202e gnp.exe", "back\\\\slash"]
+    printed = app.test_cli_runner().invoke(args=["apple", "device-logs"]).output
+    assert "\x1b" not in printed and "\r" not in printed and len(printed.splitlines()) == len(nasty)
+
+
+@pytest.mark.parametrize("body", [b'{"logs":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+                                  b'{"a":' * 50_000 + b"1" + b"}" * 50_000, b"\x00", b'{"logs": ["\x00"]}',
+                                  b'{"logs": ["\\ud800"], "pushToken": "\\udfff"}'])
+def test_bodies_too_deep_or_not_unicode_are_400_on_every_passkit_post(
+    client: FlaskClient, db: Database, member: dict, body: bytes
+) -> None:
+    assert client.post("/apple/v1/log", data=body, content_type="application/json").status_code == 400
+    response = client.post(reg_path(member), data=body, headers={**auth(member), "Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert registrations(db) == []
 
 
 # -- rate limiting of failed authentication -------------------------------------
@@ -351,7 +437,7 @@ def test_device_conversation_from_apples_documentation(live_server: str, db: Dat
     assert registrations(db) == []
 
 
-def test_devices_registering_one_pass_at_once_make_one_installed_event(
+def test_devices_registering_one_pass_at_once_make_one_installed_event_and_keep_the_limit(
     live_server: str, db: Database, member: dict
 ) -> None:
     with db.transaction() as session:
@@ -363,18 +449,49 @@ def test_devices_registering_one_pass_at_once_make_one_installed_event(
     def device(n: int) -> None:
         url = f"{live_server}/v1/devices/device{n:04d}/registrations/{TEST_PASS_TYPE}/{member['serial']}"
         with httpx.Client(timeout=30) as http:
-            for _ in range(2):  # the second time it is already registered
-                status = http.post(url, json={"pushToken": f"{n:064x}"}, headers=auth(member)).status_code
-                with lock:
-                    statuses.append(status)
+            status = http.post(url, json={"pushToken": f"{n:064x}"}, headers=auth(member)).status_code
+            with lock:
+                statuses.append(status)
 
-    threads = [threading.Thread(target=device, args=(n,)) for n in range(12)]
+    threads = [threading.Thread(target=device, args=(n,)) for n in range(MAX_DEVICES_PER_PASS + 4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(statuses) == [200] * 12 + [201] * 12
-    assert len(registrations(db)) == 12
+    assert statuses == [201] * (MAX_DEVICES_PER_PASS + 4)
+    assert len(registrations(db)) == MAX_DEVICES_PER_PASS
     with db.transaction() as session:
         kinds = [row.payload["event"]["type"] for row in session.scalars(select(OutboxEvent).where(OutboxEvent.kind == "webhook"))]
     assert kinds == ["card.installed"]
+
+def _dates(answer: httpx.Response) -> tuple[datetime, datetime]:
+    return parsedate_to_datetime(answer.headers["last-modified"]), parsedate_to_datetime(answer.headers["date"])
+
+
+def test_last_modified_is_never_later_than_date(live_server: str, db: Database, member: dict) -> None:
+    """A card changed twice within a second is dated a second ahead (so the
+    two versions differ), and another machine's clock may run ahead: the
+    answer still says it was modified no later than it was sent, and a
+    device that sends that date back still gets the newer pass."""
+    pass_url = f"{live_server}/v1/passes/{TEST_PASS_TYPE}/{member['serial']}"
+    with db.transaction() as session:
+        download = f"{live_server}/cards/{session.get(Membership, member['id']).download_token}.pkpass"  # type: ignore[union-attr]
+    with httpx.Client(timeout=10, headers=auth(member)) as http:
+        bump(db, member["id"])
+        bump(db, member["id"])  # the same second: dated a second ahead
+        for url in (pass_url, download):
+            modified, date = _dates(http.get(url))
+            assert modified <= date
+
+        ahead = datetime.now(timezone.utc) + timedelta(hours=3)
+        with db.transaction() as session:
+            session.get(Membership, member["id"]).card_modified_at = ahead  # type: ignore[union-attr]
+        for url in (pass_url, download):
+            answer = http.get(url)
+            modified, date = _dates(answer)
+            assert answer.status_code == 200 and modified <= date
+        again = http.get(pass_url, headers={"If-Modified-Since": answer.headers["last-modified"]})
+        assert again.status_code == 200  # the pass is still newer than what the device holds
+        later = format_datetime(ahead + timedelta(seconds=1), usegmt=True)
+        not_modified = http.get(pass_url, headers={"If-Modified-Since": later})
+        assert not_modified.status_code == 304

@@ -45,9 +45,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if settings.secret_key is None:
         app.secret_key = _instance_secret(Path(app.instance_path))
 
-    from wallet import extensions, outage, routing
+    from wallet import extensions, http_rules, outage, routing
 
     routing.init_app(app)
+    http_rules.init_app(app)
     extensions.init_app(app)
     outage.init_app(app)
 

@@ -9,6 +9,7 @@ import logging
 from flask import Flask, Response, request
 
 from wallet.db import UNAVAILABLE, describe_unavailable
+from wallet.logtext import printable
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,8 @@ def init_app(app: Flask) -> None:
 
 
 def _database_unavailable(exc: Exception) -> Response:
-    log.warning("database unavailable for %s %s: %s", request.method, request.path, describe_unavailable(exc))
+    log.warning("database unavailable for %s %s: %s", request.method, printable(request.path),
+                describe_unavailable(exc))
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     message = f"the database cannot be reached; retry in {RETRY_AFTER_SECONDS} seconds"
     if (request.path + "/").startswith("/api/"):

@@ -34,6 +34,7 @@ from wallet.loyalty import ledger
 from wallet.loyalty import members as member_core
 from wallet.loyalty import webhooks as webhook_core
 from wallet.loyalty.errors import LoyaltyError
+from wallet.logtext import printable
 from wallet.loyalty.ledger.serialise import member_values, transaction_values
 from wallet.loyalty.messages import send_club_message
 from wallet.loyalty.models import ApiKey, Club, Membership
@@ -67,7 +68,7 @@ def _error(exc: Exception) -> Any:
     if answer is None:
         # Our fault, not the client's (Flask has logged the original error):
         # still answer in the API's format.
-        log.error("API request failed: %s %s", exc.__class__.__name__, exc)
+        log.error("API request failed: %s %s", exc.__class__.__name__, printable(exc))
         return error_response(500, "internal_error", "the server failed to answer; it has been logged")
     return answer
 

@@ -18,6 +18,11 @@ one row and is signed once per card state (wallet.apple.serving). Anything a
 device sends that does not match a pass of ours gets 401 (or 204 for the
 unauthenticated list), never a 5xx: a phone retries errors forever and the
 error says nothing useful to it.
+
+A pass holds at most MAX_DEVICES_PER_PASS registrations: a new device beyond
+that replaces the one that registered least recently (re-registering counts
+as activity), so a leaked pass token cannot make one card change into
+thousands of pushes.
 """
 
 from __future__ import annotations
@@ -36,7 +41,9 @@ from wallet.apple.models import DeviceLogEntry, DeviceRegistration, WalletApp
 from wallet.apple.pkpass import MIME_TYPE, settings_for
 from wallet.apple.serving import card_state, signed_pass
 from wallet.config import get_settings
+from wallet.db import utcnow
 from wallet.extensions import get_read_session, get_session, limiter, transactional
+from wallet.logtext import printable
 from wallet.loyalty.cards import changed_since
 from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.webhooks import emit_event
@@ -62,6 +69,8 @@ SCHEMES = {
     "WalletUnionPass": WalletApp.WALLETUNION,
     "WalletUnionHMSPass": WalletApp.WALLETUNION_HMS,
 }
+
+MAX_DEVICES_PER_PASS = 10
 
 MAX_LOG_LINES_PER_REQUEST = 50
 MAX_LOG_LINE = 1000
@@ -176,12 +185,13 @@ def register(device_id: str, pass_type: str, serial: str) -> Response:
     if existing is not None:
         existing.push_token = push_token
         existing.app = wallet_app
+        existing.updated_at = utcnow()  # the device is active: it keeps its place
         return _empty(200)
-    first = not session.scalar(
-        select(func.count()).select_from(DeviceRegistration).where(
-            DeviceRegistration.membership_id == membership.id
-        )
-    )
+    held = _registrations_newest_first(session, membership.id)
+    first = not held
+    stale = held[MAX_DEVICES_PER_PASS - 1 :]
+    if stale:
+        session.execute(delete(DeviceRegistration).where(DeviceRegistration.id.in_(stale)))
     try:
         with session.begin_nested():
             session.add(
@@ -203,12 +213,22 @@ def register(device_id: str, pass_type: str, serial: str) -> Response:
                 DeviceRegistration.device_library_identifier == device_id,
                 DeviceRegistration.membership_id == membership.id,
             )
-            .values(push_token=push_token, app=wallet_app)
+            .values(push_token=push_token, app=wallet_app, updated_at=utcnow())
         )
         return _empty(200)
     if first:
         _emit_card_event(session, membership, "card.installed", wallet_app)
     return _empty(201)
+
+
+def _registrations_newest_first(session: Any, membership_id: int) -> list[int]:
+    return list(
+        session.scalars(
+            select(DeviceRegistration.id)
+            .where(DeviceRegistration.membership_id == membership_id)
+            .order_by(DeviceRegistration.updated_at.desc(), DeviceRegistration.id.desc())
+        )
+    )
 
 
 @bp.delete("/devices/<device_id>/registrations/<pass_type>/<serial>")
@@ -226,16 +246,10 @@ def unregister(device_id: str, pass_type: str, serial: str) -> Response:
             DeviceRegistration.membership_id == membership.id,
         )
     ).rowcount
-    if removed:
-        remaining = session.scalar(
-            select(func.count()).select_from(DeviceRegistration).where(
-                DeviceRegistration.membership_id == membership.id
-            )
-        )
-        if not remaining:
-            presented = _presented()
-            assert presented is not None  # authenticated above
-            _emit_card_event(session, membership, "card.removed", presented[0])
+    if removed and not _registrations_newest_first(session, membership.id):
+        presented = _presented()
+        assert presented is not None  # authenticated above
+        _emit_card_event(session, membership, "card.removed", presented[0])
     # Apple documents 200 for a successful unregistration; a device that was
     # not registered has nothing left to undo, which is the same outcome.
     return _empty(200)
@@ -321,9 +335,11 @@ def device_logs() -> Response:
     logs = body.get("logs") if body else None
     if not isinstance(logs, list):
         return _empty(400)
-    lines = [line[:MAX_LOG_LINE] for line in logs[:MAX_LOG_LINES_PER_REQUEST] if isinstance(line, str)]
+    # Kept and logged escaped: a device's text never starts a log line of its
+    # own, drives the terminal of whoever reads it, or carries NUL to the DB.
+    lines = [printable(line[:MAX_LOG_LINE]) for line in logs[:MAX_LOG_LINES_PER_REQUEST] if isinstance(line, str)]
     if lines:
-        remote = (request.remote_addr or "")[:64] or None
+        remote = printable(request.remote_addr or "")[:64] or None
         for line in lines:
             device_log.warning("device %s: %s", remote, line)
         session = get_session()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wallet.db import Database
+from wallet.logtext import printable
 from wallet.loyalty.models import OutboxEvent
 from wallet.loyalty.outbox import OutboxKind
 
@@ -100,7 +101,7 @@ def handle_webhook(app: Any, db: Database, events: list[OutboxEvent]) -> Outcome
         try:
             deliver(db, event, targets=targets)
         except Exception as exc:
-            log.warning("webhook delivery of outbox row %s failed: %s", event.id, exc)
+            log.warning("webhook delivery of outbox row %s failed: %s", event.id, printable(exc))
             outcome.failed[event.id] = f"{type(exc).__name__}: {exc}"
             continue
         outcome.done.add(event.id)

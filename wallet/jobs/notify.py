@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 from wallet.config import Settings, get_settings
 from wallet.db import utcnow
+from wallet.logtext import printable
 from wallet.loyalty.models import OutboxEvent
 from wallet.loyalty.notifications import Channel, NotificationPayload
 from wallet.loyalty.outbox import MalformedPayload
@@ -111,12 +112,12 @@ def set_sms_sender(app: Any, sender: SmsSender) -> None:
 
 def _log_message(channel: Channel, to: str, subject: str, body: str, *, reason: str) -> None:
     # Each body line is indented behind a bar, so a line of the message can
-    # never pass for a log record of its own; carriage returns cannot
-    # overwrite what the terminal shows.
-    lines = "\n".join(f"    | {line}" for line in body.replace("\r", "").split("\n"))
-    head = f"{channel.value} to {to} (not sent: {reason})"
+    # never pass for a log record of its own; what the member typed (their
+    # name, the address) is escaped like all client text in the log.
+    lines = "\n".join(f"    | {printable(line)}" for line in body.splitlines() or [""])
+    head = f"{channel.value} to {printable(to)} (not sent: {reason})"
     if subject:
-        head += f"\n    Subject: {subject}"
+        head += f"\n    Subject: {printable(subject)}"
     log.warning("%s\n%s", head, lines)
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import certifi
 import httpcore
 
+from wallet.logtext import printable
 from wallet.loyalty.webhook_targets import (
     IPAddress,
     PrivateAddress,
@@ -180,5 +181,6 @@ def _caused_by_tls(exc: BaseException | None) -> bool:
 
 def _failed(reason: DeliveryError, url: str, exc: BaseException) -> DeliveryFailed:
     # The operator's log keeps the details the brand is not shown.
-    log.info("webhook delivery to %s: %s (%s: %s)", url, reason.value, type(exc).__name__, exc)
+    log.info("webhook delivery to %s: %s (%s: %s)", printable(url), reason.value, type(exc).__name__,
+             printable(exc))
     return DeliveryFailed(reason)

@@ -1,0 +1,93 @@
+"""What every route answers alike, whichever blueprint serves it.
+
+- A body over the size limit is 413 however it is sent. Werkzeug refuses a
+  Content-Length over ``MAX_CONTENT_LENGTH`` before reading, but cuts a
+  chunked body at the limit without a word: a form or JSON document then
+  fails as malformed (400), or a prefix of it parses as if it were all.
+- JSON nested deeper than Python's parser can follow, or with a string that
+  is not Unicode (a lone surrogate escape such as "\\ud800", which nothing can
+  encode, store or render), is malformed JSON: 400 wherever
+  ``request.get_json`` reads it (PassKit, Flask-WTF's forms), not a 500.
+- Last-Modified is never later than the answer's Date. A card's
+  modification time can run ahead of the clock (two changes in one second
+  are kept a second apart, and another machine's clock may be ahead), and a
+  client may refuse or mis-cache a document modified "in the future".
+  Conditional requests still compare against the true time, so a clamped
+  Last-Modified can cost a device one download more, never a missed change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, request
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from wallet.db import utcnow
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, where a document too deep or not Unicode is malformed
+    like any other."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            value = super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+        if not _unicode(value):
+            raise ValueError("JSON string with a lone surrogate")
+        return value
+
+
+def _unicode(value: Any) -> bool:
+    # A loop, not recursion: the document may be as deep as the parser allows.
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return False
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return True
+
+
+def _refuse_chunked_bodies_over_the_limit() -> None:
+    limit = request.max_content_length
+    if (limit is None or request.content_length is not None or "wsgi.input_terminated" not in request.environ
+            or request.routing_exception is not None):  # no route: its 404 or 405 says enough
+        return
+    # Reading one byte more than the limit tells a body over it from one
+    # that just fits; what is read is kept for the form or JSON parser.
+    request.max_content_length = limit + 1
+    try:
+        too_large = len(request.get_data(cache=True)) > limit
+    finally:
+        request.max_content_length = limit
+    if too_large:
+        raise RequestEntityTooLarge()
+
+
+def _last_modified_not_after_date(response: Response) -> Response:
+    modified = response.last_modified
+    if modified is not None:
+        # The server writes Date when it sends the answer: later than now.
+        now = response.date or utcnow().replace(microsecond=0)
+        if modified > now:
+            response.last_modified = now
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Before the blueprints, so their hooks see the body already checked."""
+    app.json = JSONProvider(app)
+    app.before_request(_refuse_chunked_bodies_over_the_limit)
+    app.after_request(_last_modified_not_after_date)
