@@ -1,14 +1,9 @@
 """WSGI entry point: ``flask --app wsgi ...`` and ``gunicorn wsgi:app``."""
 
-import sys
-
 from wallet import create_app
-from wallet.config import StartupError
+from wallet.config import StartupError, exit_cannot_start
 
 try:
     app = create_app()
 except StartupError as exc:
-    # One line saying what to do, not a traceback, and an exit status that
-    # gunicorn's master takes as "do not restart" (its APP_LOAD_ERROR).
-    print(f"Wallet Clubs cannot start: {exc}", file=sys.stderr)
-    sys.exit(4)
+    exit_cannot_start(exc)

@@ -70,6 +70,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+def check_startup() -> None:
+    """Raise StartupError for settings or a schema create_app() would refuse,
+    without building the app: gunicorn's master runs it once before forking
+    workers (gunicorn.conf.py), so a refusal is one line, not one per worker."""
+    _bring_schema(Settings.load())
+
+
 def _bring_schema(settings: Settings) -> None:
     """``flask run`` (the embedded server) brings the schema up to date, as
     other commands do when they run; any other server refuses an outdated

@@ -15,12 +15,13 @@ sets DATABASE_URL, BROKER_URL and real certificates.
 from __future__ import annotations
 
 import os
+import sys
 import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,6 +34,13 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 
 class StartupError(RuntimeError):
     """The service cannot start as it is set up; the message says what to do."""
+
+
+def exit_cannot_start(exc: StartupError) -> NoReturn:
+    """One line saying what to do, not a traceback, and an exit status that
+    gunicorn's master takes as "do not restart" (its APP_LOAD_ERROR)."""
+    print(f"Wallet Clubs cannot start: {exc}", file=sys.stderr)
+    sys.exit(4)
 
 
 class SettingsError(StartupError, ValueError):
