@@ -33,6 +33,7 @@ MODEL_MODULES = (
     "wallet.loyalty.models",
     "wallet.loyalty.ledger_models",
     "wallet.loyalty.import_models",
+    "wallet.loyalty.campaign_models",
     "wallet.loyalty.webhooks",
     "wallet.apple.models",
     "wallet.google.models",

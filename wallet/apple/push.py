@@ -33,6 +33,8 @@ _certificate_problem_logged = threading.Event()
 @dataclass
 class MembershipPushResult:
     done: set[int] = field(default_factory=set)
+    # Memberships with at least one device pushed (Apple Wallet or an Android app).
+    reached: set[int] = field(default_factory=set)
     # membership id -> why some of its devices still need a push
     failed: dict[int, str] = field(default_factory=dict)
     pushes_sent: int = 0
@@ -99,6 +101,7 @@ def push_memberships(app: Any, db: Database, membership_ids: Iterable[int]) -> M
         if wallet_app is not WalletApp.APPLE:
             _merge(report, _android_pusher(app, wallet_app).send(wallet_app, sorted(tokens)))
     result.pushes_sent = len(report.sent)
+    result.reached = {membership_id for token in report.sent for _reg, membership_id in by_token[token]}
 
     failed_memberships: dict[int, str] = {}
     for token, reason in report.failed.items():

@@ -48,10 +48,11 @@ from wallet.google.objects import (
 )
 from wallet.loyalty.cardfacts import CardFacts, card_facts
 from wallet.loyalty.models import Club, Membership
+from wallet.loyalty.segments import GOOGLE_NOTIFICATIONS_PER_DAY
 
 log = logging.getLogger(__name__)
 
-NOTIFICATIONS_PER_DAY = 3
+NOTIFICATIONS_PER_DAY = GOOGLE_NOTIFICATIONS_PER_DAY
 CHUNK = 200
 
 
@@ -61,6 +62,10 @@ class SyncResult:
     # membership id -> why it must be tried again
     failed: dict[int, str] = field(default_factory=dict)
     calls: int = 0
+    # Memberships whose message went to a Google Wallet holding the card:
+    # with a notification, or silently (the day's notifications were spent).
+    notified: set[int] = field(default_factory=set)
+    silent: set[int] = field(default_factory=set)
 
 
 def _make_api(app: Any) -> WalletApi:
@@ -225,6 +230,8 @@ class _Run:
                                                       "messageType": "TEXT_AND_NOTIFY" if notify else "TEXT"})
                     count += 1 if notify else 0
                     changes.update(sent_message=message)
+                    if state.installed:
+                        (self.result.notified if notify else self.result.silent).add(membership.id)
         except GoogleApiError as exc:
             if exc.retryable:
                 # What Google took before the failure is recorded, so the
@@ -303,6 +310,7 @@ def sync_memberships(app: Any, db: Database, membership_ids: list[int]) -> SyncR
                 continue
             result.done.add(membership.id)
     result.calls = run.result.calls
+    result.notified, result.silent = run.result.notified, run.result.silent
     return result
 
 

@@ -38,10 +38,14 @@ Handler = Callable[[Any, Database, list[OutboxEvent]], Outcome]
 
 @dataclass
 class PusherResult:
-    """Per membership: done, or failed with a reason."""
+    """Per membership: done, or failed with a reason; and whether the
+    wallet holding the card was told with a notification (``reached``) or
+    only silently (``silent``: Google's daily limit)."""
 
     done: set[int] = field(default_factory=set)
     failed: dict[int, str] = field(default_factory=dict)
+    reached: set[int] = field(default_factory=set)
+    silent: set[int] = field(default_factory=set)
 
 
 # (app, db, membership ids) -> PusherResult
@@ -52,14 +56,14 @@ def apple_pusher(app: Any, db: Database, membership_ids: list[int]) -> PusherRes
     from wallet.apple.push import push_memberships
 
     result = push_memberships(app, db, membership_ids)
-    return PusherResult(done=result.done, failed=result.failed)
+    return PusherResult(done=result.done, failed=result.failed, reached=result.reached)
 
 
 def google_pusher(app: Any, db: Database, membership_ids: list[int]) -> PusherResult:
     from wallet.google.sync import sync_memberships
 
     result = sync_memberships(app, db, membership_ids)
-    return PusherResult(done=result.done, failed=result.failed)
+    return PusherResult(done=result.done, failed=result.failed, reached=result.notified, silent=result.silent)
 
 
 CARD_PUSHERS: list[CardPusher] = [apple_pusher, google_pusher]
@@ -75,6 +79,8 @@ def handle_card_changed(app: Any, db: Database, events: list[OutboxEvent]) -> Ou
             by_membership[event.membership_id].append(event.id)
     membership_ids = sorted(by_membership)
     failed: dict[int, str] = {}
+    reached: set[int] = set()
+    silent: set[int] = set()
     for pusher in CARD_PUSHERS:
         try:
             result = pusher(app, db, membership_ids)
@@ -83,12 +89,42 @@ def handle_card_changed(app: Any, db: Database, events: list[OutboxEvent]) -> Ou
             result = PusherResult(failed={m: f"{type(exc).__name__}: {exc}" for m in membership_ids})
         for membership_id, reason in result.failed.items():
             failed.setdefault(membership_id, reason)
+        reached |= result.reached
+        silent |= result.silent
     for membership_id, event_ids in by_membership.items():
         if membership_id in failed:
             outcome.failed.update({event_id: failed[membership_id] for event_id in event_ids})
         else:
             outcome.done.update(event_ids)
+    _record_deliveries(db, events, failed, reached, silent)
     return outcome
+
+
+def _record_deliveries(db: Database, events: list[OutboxEvent], failed: dict[int, str], reached: set[int],
+                       silent: set[int]) -> None:
+    """For the rows that deliver a message (a campaign's, an automatic
+    one's): what the wallets did with it, per card."""
+    from wallet.loyalty.campaign_models import DeliveryStatus
+    from wallet.loyalty.campaigns import record_outcomes
+    from wallet.loyalty.cards import CardChange
+    from wallet.loyalty.outbox import MalformedPayload
+
+    outcomes: dict[tuple[int, str], DeliveryStatus] = {}
+    for event in events:
+        if event.membership_id is None or not event.payload:
+            continue
+        try:
+            occasions = CardChange.of(event).occasions
+        except MalformedPayload as exc:
+            log.warning("card.changed outbox row %s: %s", event.id, exc)
+            continue
+        m = event.membership_id
+        status = (DeliveryStatus.FAILED if m in failed else DeliveryStatus.REACHED if m in reached
+                  else DeliveryStatus.SILENT if m in silent else DeliveryStatus.NO_WALLET)
+        outcomes.update({(m, occasion): status for occasion in occasions})
+    if outcomes:
+        with db.transaction() as session:
+            record_outcomes(session, outcomes)
 
 
 def handle_webhook(app: Any, db: Database, events: list[OutboxEvent]) -> Outcome:
@@ -141,12 +177,38 @@ def handle_member_import(_app: Any, db: Database, events: list[OutboxEvent]) -> 
     return outcome
 
 
+def handle_campaign(_app: Any, db: Database, events: list[OutboxEvent]) -> Outcome:
+    """Each row writes one page of a campaign's segment in a transaction
+    of its own, which also queues the next page (as member imports do)."""
+    from wallet.loyalty.campaigns import CampaignPayload, run_campaign_page
+    from wallet.loyalty.outbox import MalformedPayload
+
+    outcome = Outcome()
+    for event in events:
+        try:
+            payload = CampaignPayload.of(event)
+        except MalformedPayload as exc:
+            log.warning("campaign outbox row %s dropped: %s", event.id, exc)
+            outcome.done.add(event.id)
+            continue
+        try:
+            with db.transaction() as session:
+                run_campaign_page(session, payload)
+        except Exception as exc:
+            log.exception("campaign %s failed after member %s", payload.campaign_id, payload.after_id)
+            outcome.failed[event.id] = f"{type(exc).__name__}: {exc}"
+            continue
+        outcome.done.add(event.id)
+    return outcome
+
+
 # One handler for every kind (tests/test_outbox.py checks that none is missing).
 HANDLERS: dict[str, Handler] = {
     OutboxKind.CARD_CHANGED: handle_card_changed,
     OutboxKind.WEBHOOK: handle_webhook,
     OutboxKind.NOTIFICATION: handle_notification,
     OutboxKind.MEMBER_IMPORT: handle_member_import,
+    OutboxKind.CAMPAIGN: handle_campaign,
 }
 
 

@@ -29,16 +29,16 @@ database whose transaction ids started again lower) means "everything".
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import BigInteger, Select, Text, bindparam, cast, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from wallet.db import utcnow
 from wallet.loyalty.models import ChangeCounter, Membership, OutboxEvent
-from wallet.loyalty.outbox import OutboxKind
+from wallet.loyalty.outbox import OutboxKind, OutboxPayload, require
 
 PASS_COUNTER = "pass_changes"
 _SEQ_KEY = "wallet.change_seq"
@@ -101,14 +101,35 @@ def _next_modified_at(previous: datetime | None, now: datetime) -> datetime:
     return now
 
 
-def record_card_change(session: Session, membership: Membership) -> OutboxEvent:
+@dataclass(frozen=True)
+class CardChange(OutboxPayload):
+    """The payload of a card.changed row: the messages on the card whose
+    delivery the workers record (``MessageDelivery.occasion``); empty for
+    every other change (the row then carries no payload)."""
+
+    kind: ClassVar[OutboxKind] = OutboxKind.CARD_CHANGED
+
+    occasions: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        require(self.occasions, list, "occasions")
+        for occasion in self.occasions:
+            require(occasion, str, "occasions[]")
+
+
+def _payload(occasions: Sequence[str]) -> dict[str, Any]:
+    return CardChange(occasions=list(occasions)).to_json() if occasions else {}
+
+
+def record_card_change(session: Session, membership: Membership, *, occasions: Sequence[str] = ()) -> OutboxEvent:
     """Bump the card's version and queue its re-render and push. The row
-    names only the membership: the pushers render the card as it is when
-    they run, so whatever changed meanwhile goes out too."""
+    names only the membership (and the messages it delivers): the pushers
+    render the card as it is when they run, so whatever changed meanwhile
+    goes out too."""
     membership.version = (membership.version or 0) + 1
     membership.change_seq = change_tag(session)
     membership.card_modified_at = _next_modified_at(membership.card_modified_at, utcnow())
-    event = OutboxEvent(kind=OutboxKind.CARD_CHANGED, membership_id=membership.id)
+    event = OutboxEvent(kind=OutboxKind.CARD_CHANGED, membership_id=membership.id, payload=_payload(occasions))
     session.add(event)
     return event
 
@@ -133,18 +154,22 @@ _BUMP = (
 def record_club_card_changes(
     session: Session,
     membership_ids: Sequence[int] | Iterable[int],
+    *,
+    occasion: str | None = None,
 ) -> int:
     """The same as ``record_card_change`` for many cards at once (a club
     message to 10,000 members), in set-based statements a page at a time.
     Each page's rows are locked (in ascending id order, as every writer
     locks members) before they are read, so a till's concurrent change is
-    never overwritten with a stale version. Returns the count."""
+    never overwritten with a stale version. ``occasion`` names the message
+    the change delivers (``CardChange``). Returns the count."""
     ids = sorted(set(membership_ids))
     if not ids:
         return 0
     tag = change_tag(session)
     bump = _BUMP.values(change_seq=tag)
     now = utcnow()
+    payload = _payload([occasion] if occasion else [])
     count = 0
     for start in range(0, len(ids), PAGE):
         query = (
@@ -161,7 +186,7 @@ def record_club_card_changes(
         )
         session.execute(
             insert(OutboxEvent),
-            [{"kind": OutboxKind.CARD_CHANGED, "membership_id": member_id, "payload": {}, "attempts": 0,
+            [{"kind": OutboxKind.CARD_CHANGED, "membership_id": member_id, "payload": payload, "attempts": 0,
               "available_at": now, "created_at": now} for member_id, _ in rows],
         )
         count += len(rows)

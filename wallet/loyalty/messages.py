@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -31,18 +34,30 @@ def send_club_message(session: Session, club: Club, *, text: str, tier: str | No
         if not program.tiers or program.tiers.rank(tier) < 0:
             raise RuleViolation(f"the club has no tier {tier!r}", code="unknown_tier")
         query = query.where(Membership.tier == tier)
+    if tier is not None:
+        return put_message(session, list(session.scalars(query.order_by(Membership.id))), text=text, now=now)
     # Lock the targeted rows in ascending id order, the order every ledger
     # writer uses, so a message never deadlocks a till.
     ids = list(session.scalars(query.order_by(Membership.id).with_for_update(key_share=True)))
-    if tier is not None:
-        for chunk_start in range(0, len(ids), 1000):
-            session.execute(
-                update(Membership)
-                .where(Membership.id.in_(ids[chunk_start : chunk_start + 1000]))
-                .values(message=text, message_at=now)
-                .execution_options(synchronize_session=False)
-            )
-    else:
-        club.message = text
-        club.message_at = now
+    club.message = text
+    club.message_at = now
     return record_club_card_changes(session, ids)
+
+
+def put_message(session: Session, membership_ids: Sequence[int], *, text: str, now: datetime,
+                occasion: str | None = None) -> int:
+    """Put ``text`` on these cards only (membership.message) and queue
+    their pushes; ``occasion`` names the delivery the workers record
+    (wallet.loyalty.campaigns). The rows are locked in ascending id order,
+    the order every ledger writer uses, so a message never deadlocks a till.
+    Returns how many cards were bumped."""
+    ids = sorted(set(membership_ids))
+    for start in range(0, len(ids), 1000):
+        page = ids[start : start + 1000]
+        session.execute(select(Membership.id).where(Membership.id.in_(page)).order_by(Membership.id)
+                        .with_for_update(key_share=True)).all()
+        session.execute(
+            update(Membership).where(Membership.id.in_(page)).values(message=text, message_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return record_club_card_changes(session, ids, occasion=occasion)

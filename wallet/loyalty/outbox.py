@@ -37,6 +37,9 @@ class OutboxKind(StrEnum):
     NOTIFICATION = "notification"
     # The next chunk of a brand's member import (ImportPayload, wallet.loyalty.imports).
     MEMBER_IMPORT = "member.import"
+    # The next page of a campaign's segment to put its message on (CampaignPayload,
+    # wallet.loyalty.campaigns); ``available_at`` is the campaign's time.
+    CAMPAIGN = "campaign.send"
 
 
 class MalformedPayload(LoyaltyError):

@@ -22,6 +22,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from wallet.db import Database
+from wallet.loyalty.automessages import auto_message, winback, winback_candidates
+from wallet.loyalty.campaign_models import AutoKind
 from wallet.loyalty.ledger import (
     apply_due,
     expiring_figures,
@@ -57,6 +59,8 @@ class Report:
     tier_changes: int = 0
     birthday_bonuses: int = 0
     warnings: int = 0
+    # Automatic messages put on cards (expiry warnings, win-back) by this run.
+    auto_messages: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -132,6 +136,7 @@ def _candidates(session: Session, as_of: datetime) -> set[int]:
         for member_id, born, created in rows:
             if birthday_due(born, created.date(), today) is not None:
                 ids.add(member_id)
+    ids.update(winback_candidates(session, as_of))
     return ids
 
 
@@ -166,6 +171,7 @@ def _process(session: Session, member_id: int, as_of: datetime, report: Report) 
     club = member.club
     program = Program.of(club)
     messages: list[str] = []
+    occasions: list[str] = []  # automatic messages put on the card
     booked = apply_due(session, member, program, as_of) if member.status == "active" else []
     for txn in booked:
         if txn.type == RELEASE:
@@ -208,6 +214,11 @@ def _process(session: Session, member_id: int, as_of: datetime, report: Report) 
                     lot.expires_at = as_of + MIN_NOTICE  # late: the member still gets a day
             session.flush()
             report.warnings += 1
+            warned = auto_message(session, member, AutoKind.EXPIRING, f"lot:{fresh[0].id}", as_of,
+                                  points=sum(lot.remaining for lot in fresh),
+                                  date=min(lot.expires_at for lot in fresh if lot.expires_at).date().isoformat())
+            if warned:
+                occasions.append(warned)
             emit_event(session, brand_id=club.brand_id, event_type="points.expiring", data={
                 "member_id": member.id,
                 "club_id": member.club_id,
@@ -220,8 +231,12 @@ def _process(session: Session, member_id: int, as_of: datetime, report: Report) 
         member.expiring_points, member.expiring_on = points, on
         if points:
             messages.append(f"{points} points expire on {on.isoformat() if on else ''}")
-    if messages:
-        finish_booking(session, member, club, booked)
+    lapsed = winback(session, member, as_of)
+    if lapsed:
+        occasions.append(lapsed)
+    report.auto_messages += len(occasions)
+    if messages or occasions:
+        finish_booking(session, member, club, booked, occasions=occasions)
         report.members_changed += 1
 
 

@@ -4,6 +4,7 @@ finishing (webhooks, then the card change) once the entries are written."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -101,15 +102,20 @@ def finish_booking(
     txns: list[LedgerTransaction],
     *,
     new_card: bool = False,
+    occasions: Sequence[str] = (),
 ) -> None:
     """After the entries of one booking: the card change (none for a card
     made in this same transaction, ``new_card``: no wallet holds it yet, and
     its first render shows the booking), then a webhook event for each entry
-    that the member sees as a transaction."""
+    that the member sees as a transaction. ``occasions``: automatic
+    messages the change puts on the card (wallet.loyalty.automessages)."""
     # Before the flush, so the member's row is written once with its figures
     # and its new version (tagging the change takes no lock: cards.py).
     if not new_card:
-        record_card_change(session, member)
+        from wallet.loyalty.automessages import ledger_occasions
+
+        occasions = [*occasions, *ledger_occasions(session, member, club, txns)]
+        record_card_change(session, member, occasions=occasions)
     session.flush()  # the entries' ids, for the webhook payloads
     shown = [txn for txn in txns if txn.type not in (TIER, RELEASE)]
     if shown:
