@@ -28,7 +28,7 @@ def test_club_rules_are_checked(client, db):
     bad = [
         {"name": "X", "currency": "ABC"},
         {"name": "X", "background_color": "red"},
-        {"name": "X", "barcode_format": "ean13"},
+        {"name": "X", "barcode_format": "ean8"},
         {"name": "X", "locations": [{"latitude": 91, "longitude": 0}]},
         {"name": "X", "locations": [{"latitude": 1, "longitude": 1}] * 11},
         {"name": "X", "program": {"points": {"earn_points": -1}}},

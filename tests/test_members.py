@@ -11,9 +11,10 @@ from sqlalchemy import func, select
 from tests.support.api import Api, make_brand
 from tests.support.ledger import T0, TIERS, assert_consistent, join, make_club, member
 from wallet.db import Database
+from wallet.loyalty.barcodes import luhn_valid
 from wallet.loyalty.contacts import normalize_email, normalize_phone
 from wallet.loyalty.errors import RuleViolation
-from wallet.loyalty.members import enrol, find_membership, get_membership, luhn_valid, update_profile
+from wallet.loyalty.members import enrol, find_membership, get_membership, update_profile
 from wallet.loyalty.models import Club, Customer, Membership, OutboxEvent
 
 

@@ -5,6 +5,7 @@ sections, and every refusal shown next to its field with nothing saved."""
 from __future__ import annotations
 
 import io
+import re
 
 from flask.testing import FlaskClient
 from PIL import Image
@@ -14,6 +15,7 @@ from sqlalchemy.orm import undefer_group
 
 from tests.support.portal import brand, client_sign_in, error_of, person, sign_in
 from wallet.db import Database
+from wallet.loyalty.barcodes import ean13_valid
 from wallet.loyalty.clubs import create_club
 from wallet.loyalty.members import enrol
 from wallet.loyalty.models import Club, StaffRole
@@ -173,6 +175,19 @@ def test_the_new_club_form_refuses_bad_input_next_to_the_field_and_saves_nothing
     assert _clubs(db) == []
 
 
+def test_the_preview_of_an_ean13_club_shows_an_ean13_card_number(client: FlaskClient, db: Database) -> None:
+    brand(db, "owner@bean.test")
+    token = client_sign_in(client, "owner@bean.test")
+    answer = client.post("/portal/clubs/preview", data={
+        "csrf_token": token, "name": "Till Club", "category": "cafe", "currency": "EUR",
+        "background_color": "#102030", "foreground_color": "#ffffff", "label_color": "#cccccc",
+        "barcode_format": "ean13"})
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and "barcode-ean13" in html
+    number = re.search(r'class="wp-alt">(\d+)<', html)
+    assert number and ean13_valid(number.group(1))
+
+
 def test_the_settings_form_refuses_bad_input_and_changes_nothing(new_page, shoot, db) -> None:
     brand_id = brand(db, "owner@bean.test")
     with db.transaction() as session:
@@ -187,6 +202,11 @@ def test_the_settings_form_refuses_bad_input_and_changes_nothing(new_page, shoot
     page.get_by_role("button", name="Save the settings").click()
     assert "currency can no longer change" in error_of(page, "Currency")
     page.get_by_label("Currency").select_option("RUB")
+    # Ann's card number is not an EAN-13 number: the barcode cannot switch.
+    page.get_by_label("Barcode format").select_option("ean13")
+    page.get_by_role("button", name="Save the settings").click()
+    assert "cannot carry" in error_of(page, "Barcode format")
+    page.get_by_label("Barcode format").select_option("qr")
     page.get_by_label("Contact email").fill("not an address")
     page.get_by_label("Club name").fill("Renamed")
     page.get_by_role("button", name="Save the settings").click()

@@ -39,9 +39,9 @@ ERROR_CODES: dict[int, tuple[str, ...]] = {
         "invalid_country", "invalid_birthday", "invalid_locale", "invalid_referral_code",
         "email_or_phone_required",
         # the core's rules
-        "unknown_referral_code", "card_number_conflict", "currency_locked", "invalid_amount", "membership_ended",
-        "insufficient_balance", "refund_exceeds_purchase", "invalid_reason", "invalid_receipt_id",
-        "invalid_actor", "invalid_card_number", "invalid_text", "unknown_tier", "invalid_events",
+        "unknown_referral_code", "card_number_conflict", "currency_locked", "barcode_format_locked",
+        "invalid_amount", "membership_ended", "insufficient_balance", "refund_exceeds_purchase", "invalid_reason",
+        "invalid_receipt_id", "invalid_actor", "invalid_card_number", "invalid_text", "unknown_tier", "invalid_events",
         "too_many_webhooks", "invalid_url", "private_address", "unresolvable_host", "rule_violation",
     ),
     429: ("rate_limited",),

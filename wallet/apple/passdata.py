@@ -18,18 +18,27 @@ from typing import Any
 
 from wallet.artwork import parse_hex_color
 from wallet.config import PROJECT_ROOT
+from wallet.loyalty.barcodes import NEW_IN_IOS_27, encodable
 from wallet.loyalty.cardfacts import CardFacts
 from wallet.loyalty.locales import expiring_text, format_percent
 from wallet.loyalty.money import format_money
 
 SKELETON_PATH = PROJECT_ROOT / "passes" / "storeCard" / "pass.json"
 
+# Pass.Barcodes "format" (Wallet Passes reference): Interleaved 2 of 5 (ITF)
+# is PKBarcodeFormatI2of5.
 BARCODE_FORMATS = {
     "qr": "PKBarcodeFormatQR",
     "pdf417": "PKBarcodeFormatPDF417",
     "aztec": "PKBarcodeFormatAztec",
     "code128": "PKBarcodeFormatCode128",
+    "code39": "PKBarcodeFormatCode39",
+    "codabar": "PKBarcodeFormatCodabar",
+    "ean13": "PKBarcodeFormatEAN13",
+    "itf": "PKBarcodeFormatI2of5",
 }
+# What the legacy single "barcode" key (iOS 8 and older) can hold.
+LEGACY_FORMATS = ("qr", "pdf417", "aztec")
 MAX_LOCATIONS = 10
 # Apple shows about this much of a front field before truncating it itself;
 # cutting here keeps the cut visible ("…") and predictable.
@@ -298,15 +307,36 @@ def _stamps_text(facts: CardFacts) -> str:
 # --------------------------------------------------------------------------
 
 
+def barcode_chain(card_number: str, fmt: str) -> list[str]:
+    """The club's format and its fallbacks, in the priority order of the
+    barcodes array; Wallet draws the first one the device can.
+
+    Apple (Pass.Barcodes; WWDC26 "What's new in Wallet"): iOS 26 and older
+    draw no Code 39, Codabar, EAN-13 or ITF, and a pass with only one of them
+    shows no barcode there, so these are followed by Code 128 (a linear code
+    the same tills read, drawn since iOS 9) and QR; Code 128 is not drawn on
+    watchOS, so it is followed by QR. Formats that cannot encode this card
+    number are left out.
+    """
+    fmt = (fmt or "qr").lower()
+    if fmt not in BARCODE_FORMATS:
+        fmt = "qr"
+    chain = [fmt]
+    if fmt in NEW_IN_IOS_27:
+        chain.append("code128")
+    if fmt in NEW_IN_IOS_27 or fmt == "code128":
+        chain.append("qr")
+    return [f for f in chain if encodable(f, card_number)] or ["qr"]
+
+
 def _barcodes(card_number: str, fmt: str) -> tuple[list[dict[str, str]], dict[str, str]]:
-    def barcode(apple_format: str) -> dict[str, str]:
-        return {"format": apple_format, "message": card_number,
+    def barcode(name: str) -> dict[str, str]:
+        return {"format": BARCODE_FORMATS[name], "message": card_number,
                 "messageEncoding": "iso-8859-1", "altText": card_number}
 
-    chosen = barcode(BARCODE_FORMATS.get((fmt or "qr").lower(), BARCODE_FORMATS["qr"]))
-    # The legacy single "barcode" key (iOS 8 and older) knows no Code 128.
-    legacy = chosen if chosen["format"] != BARCODE_FORMATS["code128"] else barcode(BARCODE_FORMATS["qr"])
-    return [chosen], legacy
+    chain = barcode_chain(card_number, fmt)
+    legacy = next((f for f in chain if f in LEGACY_FORMATS), "qr")
+    return [barcode(f) for f in chain], barcode(legacy)
 
 
 def _locations(raw: list[dict[str, Any]] | None, club_name: str) -> list[dict[str, Any]]:

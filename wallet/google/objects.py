@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from wallet.config import LANGUAGES, PROJECT_ROOT
+from wallet.loyalty.barcodes import LINEAR, encodable
 from wallet.loyalty.cardfacts import CardFacts
 from wallet.loyalty.locales import expiring_text, format_percent
 from wallet.loyalty.models import Club, Membership
@@ -33,7 +34,21 @@ BODY_MAX = 500
 ISSUER_NAME_MAX = 20
 LOCATIONS_MAX = 10
 
-BARCODE_TYPES = {"qr": "QR_CODE", "pdf417": "PDF_417", "aztec": "AZTEC", "code128": "CODE_128"}
+# Barcode.type of the discovery document for each of the club's formats.
+# Google's ITF is ITF_14, fourteen digits only: other numbers of an ITF club
+# get Code 128, the linear code the Apple pass falls back to as well.
+BARCODE_TYPES = {"qr": "QR_CODE", "pdf417": "PDF_417", "aztec": "AZTEC", "code128": "CODE_128",
+                 "code39": "CODE_39", "codabar": "CODABAR", "ean13": "EAN_13", "itf": "ITF_14"}
+ITF14_DIGITS = 14
+
+
+def barcode_type(barcode_format: str, card_number: str) -> str:
+    """The Google barcode type that carries ``card_number`` in the club's format."""
+    if barcode_format == "itf" and not (len(card_number) == ITF14_DIGITS and card_number.isdigit()):
+        return "CODE_128"
+    if barcode_format in BARCODE_TYPES and encodable(barcode_format, card_number):
+        return BARCODE_TYPES[barcode_format]
+    return "CODE_128" if barcode_format in LINEAR and encodable("code128", card_number) else "QR_CODE"
 
 
 def class_id(issuer_id: str, club_id: int) -> str:
@@ -182,7 +197,7 @@ def loyalty_object(issuer_id: str, membership: Membership, facts: CardFacts) -> 
         "accountId": facts.card_number,
         "accountName": facts.member_name or facts.card_number,
         "barcode": {
-            "type": BARCODE_TYPES.get(club.barcode_format, "QR_CODE"),
+            "type": barcode_type(club.barcode_format, facts.card_number),
             "value": facts.card_number,
             "alternateText": facts.card_number,
         },

@@ -15,9 +15,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import marshmallow as ma
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from wallet.loyalty.barcodes import EAN13_DIGITS, FORMATS as BARCODE_FORMATS
 from wallet.loyalty.cards import record_club_card_changes
 from wallet.loyalty.contacts import normalize_country, normalize_email
 from wallet.loyalty.errors import NotFound, RuleViolation
@@ -26,7 +27,6 @@ from wallet.loyalty.models import Brand, Club, Membership
 from wallet.loyalty.money import is_currency
 from wallet.loyalty.program import ProgramSchema
 
-BARCODE_FORMATS = ("qr", "pdf417", "aztec", "code128")
 CATEGORIES = (
     "cafe", "restaurant", "grocery", "fashion", "beauty", "health", "sports", "electronics",
     "books", "kids", "pets", "travel", "fuel", "entertainment", "services", "other",
@@ -140,7 +140,13 @@ class ClubFieldsSchema(RuleSet):
     background_color = _colour_field("colour of the card", "#1F2937")
     label_color = _colour_field("colour of the card's labels", "#D1D5DB")
     barcode_format = ma.fields.String(validate=one_of(BARCODE_FORMATS),
-                                      error_messages={"invalid": "must be a string"}, metadata={"default": "qr"})
+                                      error_messages={"invalid": "must be a string"}, metadata={
+        "default": "qr",
+        "description": "the card's barcode, as Apple Wallet draws it. code39, codabar, ean13 and itf are drawn "
+                       "by iOS 27 and later; the pass carries Code 128 and QR after them for older phones "
+                       "and the watch. An ean13 club's new members get 13-digit numbers with the EAN check "
+                       "digit; a club whose members already hold other numbers cannot switch to ean13 (nor, "
+                       "with 13-digit numbers, to itf)"})
     terms = Text(max_len=10000, multiline=True, metadata={"default": ""})
     contact_email = Checked(_contact_email, allow_none=True, metadata={"format": "email"})
     contact_phone = Checked(_contact_phone, allow_none=True, metadata={"example": "+7 495 123-45-67"})
@@ -200,6 +206,8 @@ def update_club(session: Session, club: Club, data: dict[str, Any]) -> Club:
         select(Membership.id).where(Membership.club_id == club.id).limit(1)
     ) is not None:
         raise RuleViolation("currency cannot change once the club has members", code="currency_locked")
+    if "barcode_format" in changed:
+        _check_card_numbers_fit(session, club, values["barcode_format"])
     for key in changed:
         setattr(club, key, values[key])
     if changed & DESIGN_FIELDS:
@@ -213,6 +221,19 @@ def update_club(session: Session, club: Club, data: dict[str, Any]) -> Club:
         ).all()
         record_club_card_changes(session, ids)
     return club
+
+
+def _check_card_numbers_fit(session: Session, club: Club, barcode_format: str) -> None:
+    """A barcode carries the card number, so a format must encode the
+    numbers the club's members already hold: EAN-13 only the 13-digit ones
+    an EAN-13 club hands out, ITF only numbers of an even digit count."""
+    length = func.length(Membership.card_number)
+    misfit = {"ean13": length != EAN13_DIGITS, "itf": length % 2 == 1}.get(barcode_format)
+    if misfit is not None and session.scalar(
+        select(Membership.id).where(Membership.club_id == club.id, misfit).limit(1)
+    ) is not None:
+        raise RuleViolation(f"barcode_format: members already hold card numbers that {barcode_format} cannot "
+                            "encode", code="barcode_format_locked")
 
 
 def get_club(session: Session, club_id: int, *, brand_id: int | None = None) -> Club:

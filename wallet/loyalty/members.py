@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from wallet.db import utcnow
+from wallet.loyalty.barcodes import new_card_number
 from wallet.loyalty.cards import record_card_change, record_card_issued
 from wallet.loyalty.contacts import MAX_EMAIL, MAX_PHONE_INPUT, normalize_email, normalize_phone
 from wallet.loyalty.errors import NotFound, RuleViolation
@@ -40,28 +41,6 @@ from wallet.loyalty.program import Program
 from wallet.loyalty.webhooks import emit_event
 
 _REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
-CARD_DIGITS = 12  # 11 random digits and a Luhn check digit
-
-
-def luhn_check_digit(digits: str) -> str:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2 == 0:  # doubled: the rightmost payload digit sits next to the check digit
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return str((10 - total % 10) % 10)
-
-
-def luhn_valid(number: str) -> bool:
-    return number.isdigit() and len(number) > 1 and luhn_check_digit(number[:-1]) == number[-1]
-
-
-def new_card_number() -> str:
-    body = str(1 + secrets.randbelow(9)) + "".join(str(secrets.randbelow(10)) for _ in range(CARD_DIGITS - 2))
-    return body + luhn_check_digit(body)
 
 
 def new_referral_code() -> str:
@@ -244,7 +223,7 @@ def enrol(
     for _ in range(5):
         candidate = Membership(
             club_id=club.id,
-            card_number=new_card_number(),
+            card_number=new_card_number(club.barcode_format),
             serial_number=uuid.uuid4().hex,
             auth_token=secrets.token_urlsafe(24),
             download_token=secrets.token_urlsafe(24),

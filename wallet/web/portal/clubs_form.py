@@ -39,7 +39,9 @@ from wallet.web.wording import CATEGORY_NAMES
 # Rows the form offers for tier levels; a club given more through the API
 # gets its own count and one spare.
 LEVEL_ROWS = 4
-BARCODE_NAMES = {"qr": _l("QR code"), "pdf417": _l("PDF417"), "aztec": _l("Aztec"), "code128": _l("Code 128")}
+BARCODE_NAMES = {"qr": _l("QR code"), "pdf417": _l("PDF417"), "aztec": _l("Aztec"), "code128": _l("Code 128"),
+                 "code39": _l("Code 39 (iOS 27)"), "codabar": _l("Codabar (iOS 27)"),
+                 "ean13": _l("EAN-13 (iOS 27)"), "itf": _l("ITF, Interleaved 2 of 5 (iOS 27)")}
 ROUNDING_NAMES = {"down": _l("Round down"), "half_up": _l("Round half up")}
 
 
@@ -163,7 +165,9 @@ class ClubForm(PageForm):
     foreground_color = _colour(_l("Text colour"), "#FFFFFF")
     label_color = _colour(_l("Label colour"), "#D1D5DB")
     barcode_format = SelectField(_l("Barcode format"), validators=[NEEDED],
-                                 choices=[SelectChoice(k, BARCODE_NAMES[k]) for k in BARCODE_FORMATS], default="qr")
+                                 choices=[SelectChoice(k, BARCODE_NAMES[k]) for k in BARCODE_FORMATS], default="qr",
+                                 description=_l("What your tills scan. iPhones before iOS 27 show Code 128 or a QR "
+                                                "code instead of the four newest formats."))
     points = FormField(PointsForm)
     tiers = FormField(TiersForm)
     discount = FormField(DiscountForm)
@@ -430,6 +434,8 @@ _WORDING: tuple[tuple[re.Pattern[str], Any], ...] = tuple((re.compile(p), w) for
     (r"non-empty list", lambda m: _("Name at least one level.")),
     (r"at most \d+ levels", lambda m: _("Too many levels.")),
     (r"at most \d+ locations", lambda m: _("At most 10 shops.")),
+    (r"card numbers that \w+ cannot encode",
+     lambda m: _("Your members already have card numbers this barcode cannot carry. Keep the current format.")),
     (r"currency cannot change", lambda m: _("The club has members: its currency can no longer change.")),
 ))
 

@@ -25,13 +25,16 @@ from wallet.apple.images import Design, render_artwork
 from wallet.apple.passdata import build_pass_json
 from wallet.apple.pkpass import club_context, settings_for
 from wallet.apple.pkpass.files import STRINGS_DIR
+from wallet.loyalty.barcodes import ean13_check_digit
 from wallet.loyalty.cardfacts import card_facts
 from wallet.loyalty.clubs import FIELDS
 from wallet.loyalty.models import Brand, Club, Membership
 from wallet.loyalty.program import Program
 from wallet.web.barcodes import barcode_png
 
-SAMPLE_CARD_NUMBER = "4000 1234 5678"
+# A sample number of the kind the club hands out (see wallet.loyalty.barcodes).
+SAMPLE_CARD_NUMBER = "400012345678"
+SAMPLE_EAN13_BODY = "200012345678"
 _STRING = re.compile(r'^"((?:[^"\\]|\\.)*)"\s*=\s*"((?:[^"\\]|\\.)*)";', re.M)
 
 
@@ -75,11 +78,18 @@ def sample_member(club: Club) -> Membership:
     """A member as the brand would see one early on: a few purchases in."""
     program = Program.of(club)
     return Membership(
-        name=_("Anna Smith"), card_number=SAMPLE_CARD_NUMBER, serial_number="preview", status="active",
+        name=_("Anna Smith"), card_number=sample_card_number(club.barcode_format), serial_number="preview",
+        status="active",
         balance=120 if program.points else 0, pending=0, cash_balance=(500 if program.cashback_percent else 0),
         stamps=min(3, program.stamps_required - 1) if program.stamps_required else 0,
         tier=program.initial_tier(), expiring_points=0, version=1, locale=_language(),
     )
+
+
+def sample_card_number(barcode_format: str) -> str:
+    if barcode_format == "ean13":
+        return SAMPLE_EAN13_BODY + ean13_check_digit(SAMPLE_EAN13_BODY)
+    return SAMPLE_CARD_NUMBER
 
 
 def _language() -> str:

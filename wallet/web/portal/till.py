@@ -9,6 +9,7 @@ with every purchase, as the core does for the API.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from flask import flash, redirect, render_template, request, url_for
@@ -31,8 +32,14 @@ from wallet.web.portal.members_forms import CardForm, PurchaseForm, RedeemForm
 from wallet.web.portal.scope import brand_club_or_404
 
 
+_CODABAR_GUARDS = re.compile(r"^[A-Da-d]([0-9]+)[A-Da-d]$")
+
+
 def _card_number(text: str) -> str:
-    return "".join(text.split()).replace("-", "")
+    number = "".join(text.split()).replace("-", "")
+    # A Codabar scanner may pass on the start and stop letters around the number.
+    guarded = _CODABAR_GUARDS.match(number)
+    return guarded.group(1) if guarded else number
 
 
 def _page(club: Club, card_form: CardForm, member: Membership | None = None,
