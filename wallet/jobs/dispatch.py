@@ -151,55 +151,45 @@ def handle_notification(app: Any, _db: Database, events: list[OutboxEvent]) -> O
     return Outcome(done=delivered.done, failed=delivered.failed)
 
 
-def handle_member_import(_app: Any, db: Database, events: list[OutboxEvent]) -> Outcome:
-    """Each row books one chunk of an import in a transaction of its own,
-    which also queues the next chunk: an import goes on in steps between
-    other work, and a worker that dies loses at most its uncommitted chunk."""
-    from wallet.loyalty.imports import ImportPayload, run_chunk
+def _step_by_step(db: Database, events: list[OutboxEvent], payload_type: Any, run: Callable[[Any, Any], object],
+                  what: str) -> Outcome:
+    """Each row does one step of a long job (a chunk of an import, a page
+    of a campaign) in a transaction of its own, which also queues the next
+    step: the job goes on between other work, and a worker that dies loses
+    at most its uncommitted step. A row whose payload does not fit is dropped."""
     from wallet.loyalty.outbox import MalformedPayload
 
     outcome = Outcome()
     for event in events:
         try:
-            payload = ImportPayload.of(event)
+            payload = payload_type.of(event)
         except MalformedPayload as exc:
-            log.warning("member import outbox row %s dropped: %s", event.id, exc)
+            log.warning("%s outbox row %s dropped: %s", what, event.id, exc)
             outcome.done.add(event.id)
             continue
         try:
             with db.transaction() as session:
-                run_chunk(session, payload)
+                run(session, payload)
         except Exception as exc:
-            log.exception("member import %s failed at row %s", payload.import_id, payload.start)
+            log.exception("%s step %s failed", what, payload)
             outcome.failed[event.id] = f"{type(exc).__name__}: {exc}"
             continue
         outcome.done.add(event.id)
     return outcome
+
+
+def handle_member_import(_app: Any, db: Database, events: list[OutboxEvent]) -> Outcome:
+    """Each row books one chunk of an import (wallet.loyalty.imports)."""
+    from wallet.loyalty.imports import ImportPayload, run_chunk
+
+    return _step_by_step(db, events, ImportPayload, run_chunk, "member import")
 
 
 def handle_campaign(_app: Any, db: Database, events: list[OutboxEvent]) -> Outcome:
-    """Each row writes one page of a campaign's segment in a transaction
-    of its own, which also queues the next page (as member imports do)."""
+    """Each row writes one page of a campaign's segment (wallet.loyalty.campaigns)."""
     from wallet.loyalty.campaigns import CampaignPayload, run_campaign_page
-    from wallet.loyalty.outbox import MalformedPayload
 
-    outcome = Outcome()
-    for event in events:
-        try:
-            payload = CampaignPayload.of(event)
-        except MalformedPayload as exc:
-            log.warning("campaign outbox row %s dropped: %s", event.id, exc)
-            outcome.done.add(event.id)
-            continue
-        try:
-            with db.transaction() as session:
-                run_campaign_page(session, payload)
-        except Exception as exc:
-            log.exception("campaign %s failed after member %s", payload.campaign_id, payload.after_id)
-            outcome.failed[event.id] = f"{type(exc).__name__}: {exc}"
-            continue
-        outcome.done.add(event.id)
-    return outcome
+    return _step_by_step(db, events, CampaignPayload, run_campaign_page, "campaign")
 
 
 # One handler for every kind (tests/test_outbox.py checks that none is missing).
