@@ -20,6 +20,7 @@ from wallet.google.objects import class_id, object_id
 from wallet.google.routes import wallet_counts
 from wallet.jobs.outbox import drain
 from wallet.loyalty.models import Club, Membership, OutboxEvent
+from wallet.loyalty.numbers_models import CardEvent
 from wallet.loyalty.webhooks import Webhook
 
 
@@ -63,6 +64,9 @@ def test_a_signed_save_marks_the_card_installed_and_a_delete_removed(signer, car
     with db.session() as session:
         assert not session.get(GoogleObject, card["member_id"]).installed
         assert wallet_counts(session, card["club_id"]) == {"installed": 0, "saves": 1, "removals": 1}
+        moves = session.execute(select(CardEvent.wallet, CardEvent.installed)
+                                .where(CardEvent.membership_id == card["member_id"]).order_by(CardEvent.id)).all()
+    assert [(wallet.value, installed) for wallet, installed in moves] == [("google", True), ("google", False)]
 
 
 def test_a_repeated_nonce_is_answered_again_and_recorded_once(signer, card, app, db, client) -> None:

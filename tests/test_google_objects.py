@@ -9,6 +9,7 @@ from typing import Any
 
 import jwt
 import pytest
+from sqlalchemy import select
 
 from tests.support.apple import POINTS_TIERS_PROGRAM, make_club, make_member
 from tests.support.discovery import problems
@@ -36,7 +37,7 @@ def _bodies(app, db, program: dict[str, Any], **member: Any) -> tuple[dict[str, 
     with app.app_context(), db.session() as session:
         membership = session.get(Membership, member_id)
         return (loyalty_class(ISSUER, membership.club, public_base_url="https://wallet.test"),
-                loyalty_object(ISSUER, membership, card_facts(membership)))
+                loyalty_object(ISSUER, membership, card_facts(membership), public_base_url="https://wallet.test"))
 
 
 @pytest.mark.parametrize("program", PROGRAMS.values(), ids=PROGRAMS.keys())
@@ -115,3 +116,14 @@ def test_a_demo_members_save_link_decodes_verifies_and_fits_the_schema(app) -> N
     assert obj["accountId"] == member["card_number"]
     assert problems("LoyaltyObject", obj) == []
     assert [problems("LoyaltyClass", c) for c in claims["payload"]["loyaltyClasses"]] == [[]]
+
+
+def test_the_object_links_the_members_survey_in_both_languages(app, db) -> None:
+    _cls, obj = _bodies(app, db, POINTS_TIERS_PROGRAM)
+    with db.session() as session:
+        token = session.scalars(select(Membership.download_token)
+                                .where(Membership.card_number == obj["accountId"])).one()
+    [link] = obj["linksModuleData"]["uris"]
+    assert link["uri"] == f"https://wallet.test/cards/{token}/survey"
+    assert link["localizedDescription"]["translatedValues"] == [
+        {"language": "ru-RU", "value": "Насколько вероятно, что вы порекомендуете нас?"}]

@@ -90,7 +90,8 @@ def _cash_card(app: Flask, db: Database, currency: str, minor: int, locale: str)
     with app.app_context(), db.session() as session:
         membership = session.get(Membership, member)
         pass_json = json.loads(unzip(render_pkpass(membership))["pass.json"])
-        google = loyalty_object("3388000000000000000", membership, card_facts(membership))
+        google = loyalty_object("3388000000000000000", membership, card_facts(membership),
+                                public_base_url="https://wallet.test")
     return pass_json["storeCard"], google
 
 

@@ -34,6 +34,7 @@ from wallet.config import get_settings
 from wallet.db import Database
 from wallet.loyalty.cards import record_card_change
 from wallet.loyalty.models import Club, Membership, OutboxEvent
+from wallet.loyalty.numbers_models import CardEvent
 from wallet.loyalty.webhooks import Webhook
 
 DEVICE = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
@@ -145,6 +146,11 @@ def test_first_registration_and_last_unregistration_emit_webhooks(
     assert events() == ["card.installed"]
     assert client.delete(reg_path(member, "second-device"), headers=auth(member)).status_code == 200
     assert events() == ["card.installed", "card.removed"]
+    # The club's numbers count the same: one card into Apple Wallet, and out.
+    with db.session() as session:
+        moves = session.execute(select(CardEvent.wallet, CardEvent.installed)
+                                .where(CardEvent.membership_id == member["id"]).order_by(CardEvent.id)).all()
+    assert [(wallet.value, installed) for wallet, installed in moves] == [("apple", True), ("apple", False)]
 
 
 def test_unregister_is_200_and_401_with_wrong_token(client: FlaskClient, db: Database, member: dict) -> None:

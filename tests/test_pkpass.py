@@ -242,6 +242,11 @@ def test_fields_show_the_program(app: Flask, db: Database, member: int) -> None:
     assert back["terms"]["value"] == "Points are valid for one year."
     assert "hello@coffee.test" in back["contact"]["value"]
     assert "news" in back
+    # The members' survey: the card page's private address, a link on the back.
+    with db.session() as session:
+        token = session.get(Membership, member).download_token
+    assert back["survey"]["label"] == "How likely are you to recommend us?"
+    assert back["survey"]["value"] == f"https://wallet.test/cards/{token}/survey"
 
 
 def test_changing_fields_carry_a_change_message_with_placeholder(
@@ -329,6 +334,7 @@ def test_ended_membership_is_voided_with_expiration_date(app: Flask, db: Databas
     data = _pass_json(app, db, member)
     assert data["voided"] is True
     assert data["expirationDate"] == "2026-05-04T03:02:01Z"
+    assert "survey" not in {f["key"] for f in data["storeCard"]["backFields"]}
 
 
 def test_discount_only_club_shows_the_discount_first(app: Flask, db: Database) -> None:

@@ -35,6 +35,7 @@ MODEL_MODULES = (
     "wallet.loyalty.import_models",
     "wallet.loyalty.campaign_models",
     "wallet.loyalty.webhooks",
+    "wallet.loyalty.numbers_models",
     "wallet.apple.models",
     "wallet.google.models",
     "wallet.api.models",

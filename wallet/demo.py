@@ -103,7 +103,7 @@ def load_demo(app: Flask) -> dict[str, Any]:
             session.add_all(clubs)
             session.flush()
             for club_index, person, purchases in MEMBERS:
-                member, _created = enrol(session, clubs[club_index], actor="demo", **person)
+                member, _created = enrol(session, clubs[club_index], actor="demo", source="demo", **person)
                 for number, amount in enumerate(purchases, start=1):
                     purchase(session, member, amount=amount, receipt_id=f"demo-{member.id}-{number}",
                              actor="demo")

@@ -152,7 +152,7 @@ def enrol(data: dict[str, Any], club_id: int) -> Any:
     member, created = member_core.enrol(
         session, club, email=data.get("email"), phone=data.get("phone"), name=data.get("name") or "",
         birthday=data.get("birthday"), locale=data.get("locale"), referral_code=data.get("referral_code"),
-        actor=_actor(),
+        actor=_actor(), source="api",
     )
     session.flush()
     return member_json(member), 201 if created else 200

@@ -70,6 +70,7 @@ TEXT = {
     "label_member": "Member",
     "label_card_number": "Card number",
     "label_news": "Latest news",
+    "label_survey": "How likely are you to recommend us?",
     "label_terms": "Terms",
     "label_contact": "Contact",
     "label_reward": "Reward",
@@ -145,9 +146,10 @@ def club_back_fields(facts: CardFacts) -> list[dict[str, Any]]:
 
 
 def member_keys(facts: CardFacts, *, authentication_token: str, barcode_format: str,
-                locale: str) -> dict[str, Any]:
+                locale: str, survey_url: str | None = None) -> dict[str, Any]:
     """Top-level keys of one member; storeCard holds the member's fields
-    (the club's back fields follow them)."""
+    (the club's back fields follow them). ``survey_url`` opens the members'
+    survey (a link on the back of an active card)."""
     data: dict[str, Any] = {
         "serialNumber": facts.serial_number,
         "authenticationToken": authentication_token,
@@ -158,15 +160,17 @@ def member_keys(facts: CardFacts, *, authentication_token: str, barcode_format: 
         ended = facts.ended_at or datetime.now(timezone.utc)
         data["expirationDate"] = w3c_datetime(ended)
     data["storeCard"] = _fields(facts, locale)
+    if survey_url and facts.active:
+        data["storeCard"]["backFields"].append(_field("survey", TEXT["label_survey"], survey_url))
     return data
 
 
 def build_pass_json(facts: CardFacts, ctx: ClubContext, *, authentication_token: str,
-                    locale: str) -> dict[str, Any]:
+                    locale: str, survey_url: str | None = None) -> dict[str, Any]:
     """The whole pass.json of one member as a dictionary."""
     data = club_keys(facts, ctx)
     data.update(member_keys(facts, authentication_token=authentication_token,
-                            barcode_format=ctx.barcode_format, locale=locale))
+                            barcode_format=ctx.barcode_format, locale=locale, survey_url=survey_url))
     data["storeCard"]["backFields"].extend(club_back_fields(facts))
     return data
 
@@ -203,11 +207,11 @@ _CLUB_BACK_TAIL = f',"{_CLUB_BACK}"]}}}}'
 
 
 def pass_json_bytes(facts: CardFacts, club: ClubJson, *, authentication_token: str,
-                    locale: str) -> bytes:
+                    locale: str, survey_url: str | None = None) -> bytes:
     """pass.json of one member: the same JSON as ``dumps(build_pass_json())``
     up to key order, with only the member's part serialized here."""
     member = member_keys(facts, authentication_token=authentication_token,
-                         barcode_format=club.barcode_format, locale=locale)
+                         barcode_format=club.barcode_format, locale=locale, survey_url=survey_url)
     member["storeCard"]["backFields"].append(_CLUB_BACK)
     text = _ENCODER.encode(member)
     # storeCard is the member's last key and the marker its last back field,

@@ -44,6 +44,7 @@ from wallet.config import get_settings
 from wallet.db import utcnow
 from wallet.extensions import get_read_session, get_session, limiter, transactional
 from wallet.logtext import printable
+from wallet.loyalty.card_events import record_card_changes
 from wallet.loyalty.cards import changed_since
 from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.webhooks import emit_event
@@ -188,6 +189,7 @@ def register(device_id: str, pass_type: str, serial: str) -> Response:
         existing.updated_at = utcnow()  # the device is active: it keeps its place
         return _empty(200)
     held = _registrations_newest_first(session, membership.id)
+    apps_before = _apps_holding(session, membership.id)
     first = not held
     stale = held[MAX_DEVICES_PER_PASS - 1 :]
     if stale:
@@ -216,9 +218,16 @@ def register(device_id: str, pass_type: str, serial: str) -> Response:
             .values(push_token=push_token, app=wallet_app, updated_at=utcnow())
         )
         return _empty(200)
+    record_card_changes(session, membership, before=apps_before, after=_apps_holding(session, membership.id))
     if first:
         _emit_card_event(session, membership, "card.installed", wallet_app)
     return _empty(201)
+
+
+def _apps_holding(session: Any, membership_id: int) -> set[str]:
+    """The wallet apps (WalletApp values) with the pass registered now."""
+    return {app.value for app in session.scalars(
+        select(DeviceRegistration.app).where(DeviceRegistration.membership_id == membership_id).distinct())}
 
 
 def _registrations_newest_first(session: Any, membership_id: int) -> list[int]:
@@ -240,12 +249,15 @@ def unregister(device_id: str, pass_type: str, serial: str) -> Response:
         membership = _authenticated_membership(session, pass_type, serial, lock=True)
     except _Unauthorized:
         return _unauthorized()
+    apps_before = _apps_holding(session, membership.id)
     removed = session.execute(
         delete(DeviceRegistration).where(
             DeviceRegistration.device_library_identifier == device_id,
             DeviceRegistration.membership_id == membership.id,
         )
     ).rowcount
+    if removed:
+        record_card_changes(session, membership, before=apps_before, after=_apps_holding(session, membership.id))
     if removed and not _registrations_newest_first(session, membership.id):
         presented = _presented()
         assert presented is not None  # authenticated above

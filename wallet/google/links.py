@@ -48,7 +48,8 @@ def save_claims(identity: GoogleIdentity, membership: Membership, *, public_base
     else:
         payload = {
             "loyaltyClasses": [loyalty_class(identity.issuer_id, membership.club, public_base_url=public_base_url)],
-            "loyaltyObjects": [loyalty_object(identity.issuer_id, membership, card_facts(membership))],
+            "loyaltyObjects": [loyalty_object(identity.issuer_id, membership, card_facts(membership),
+                                              public_base_url=public_base_url)],
         }
     return {"iss": identity.client_email, "aud": "google", "typ": "savetowallet", "origins": [public_base_url],
             "payload": payload}

@@ -21,6 +21,7 @@ from wallet.loyalty.cardfacts import CardFacts
 from wallet.loyalty.locales import expiring_text, format_percent
 from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.money import to_micros
+from wallet.loyalty.nps import survey_url
 
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _STRING_LINE = re.compile(r'^"((?:[^"\\]|\\.)*)"\s*=\s*"((?:[^"\\]|\\.)*)";\s*$')
@@ -185,10 +186,12 @@ def message_body(text: str) -> dict[str, Any]:
     return {"header": header, "localizedHeader": label("Latest news"), "body": _cut(text, BODY_MAX)}
 
 
-def loyalty_object(issuer_id: str, membership: Membership, facts: CardFacts) -> dict[str, Any]:
-    """The member's LoyaltyObject: state, account, figures, barcode and the
-    text modules of the tier, the expiring points and the terms. The tier is
-    the member's, so it is a text module: rewardsTier belongs to the class."""
+def loyalty_object(issuer_id: str, membership: Membership, facts: CardFacts, *,
+                   public_base_url: str) -> dict[str, Any]:
+    """The member's LoyaltyObject: state, account, figures, barcode, the
+    text modules of the tier, the expiring points and the terms, and a link
+    to the members' survey. The tier is the member's, so it is a text
+    module: rewardsTier belongs to the class."""
     club = membership.club
     resource: dict[str, Any] = {
         "id": object_id(issuer_id, membership),
@@ -227,4 +230,9 @@ def loyalty_object(issuer_id: str, membership: Membership, facts: CardFacts) -> 
         modules.append(_text_module("terms", "Terms", facts.terms))
     if modules:
         resource["textModulesData"] = modules
+    if facts.active:
+        question = "How likely are you to recommend us?"
+        resource["linksModuleData"] = {"uris": [{
+            "id": "survey", "uri": survey_url(public_base_url, membership), "description": question,
+            "localizedDescription": label(question)}]}
     return resource

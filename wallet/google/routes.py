@@ -30,7 +30,9 @@ from wallet.google.errors import CallbackRefused, GoogleConfigError
 from wallet.google.identity import get_identity
 from wallet.google.models import GoogleObject, GoogleWalletEvent, WalletEventType
 from wallet.google.objects import class_id, object_id
+from wallet.loyalty.card_events import record_card_changes
 from wallet.loyalty.models import Club, Membership
+from wallet.loyalty.numbers_models import CardWallet
 from wallet.loyalty.webhooks import emit_event
 
 log = logging.getLogger(__name__)
@@ -142,6 +144,8 @@ def _record(session: Session, membership: Membership, event_type: WalletEventTyp
         state.removed_at = now
     session.flush()
     if changed:
+        record_card_changes(session, membership, before=[] if installed else [CardWallet.GOOGLE],
+                            after=[CardWallet.GOOGLE] if installed else [], now=now)
         emit_event(session, brand_id=membership.club.brand_id,
                    event_type="card.installed" if installed else "card.removed",
                    data={"member_id": membership.id, "club_id": membership.club_id,

@@ -198,7 +198,7 @@ class _Run:
             return  # never in a wallet and ended: nothing to tell Google
         if not self.ensure_class(membership.club):
             return
-        body = loyalty_object(self.identity.issuer_id, membership, facts)
+        body = loyalty_object(self.identity.issuer_id, membership, facts, public_base_url=self.base_url)
         shown = fingerprint(body)
         figures = _figures_of(facts)
         message = _digest(facts.message) if facts.message else None

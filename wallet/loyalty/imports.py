@@ -191,9 +191,7 @@ def _book_row(session: Session, club: Club, program: Program, row: Row, now: dat
         name = name[1:]  # our export's guard against spreadsheet formulas
     member, created = enrol(session, club, email=values.get("email") or None, phone=values.get("phone") or None,
                             name=name, birthday=values.get("birthday") or None,
-                            locale=values.get("locale") or None, actor=ACTOR, now=now)
-    if created:
-        member.source = SOURCE
+                            locale=values.get("locale") or None, actor=ACTOR, now=now, source=SOURCE)
     if points == 0:
         return created, 0
     booked = []

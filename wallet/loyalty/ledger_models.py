@@ -41,6 +41,8 @@ class LedgerTransaction(Base):
     __tablename__ = "ledger_transactions"
     __table_args__ = (
         Index("ix_ledger_transactions_member_created", "membership_id", "created_at"),
+        # The club's numbers over a period (wallet.loyalty.numbers).
+        Index("ix_ledger_transactions_club_created", "club_id", "created_at"),
         UniqueConstraint("club_id", "receipt_id", name="uq_ledger_transactions_club_receipt"),
     )
 

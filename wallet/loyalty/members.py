@@ -192,10 +192,12 @@ def enrol(
     referral_code: str | None = None,
     actor: str = "api",
     now: datetime | None = None,
+    source: str | None = None,
 ) -> tuple[Membership, bool]:
     """Enrol someone into ``club``; returns (membership, created). An
     active member of the club with the same email (or else phone) is
-    returned as it is, with created False."""
+    returned as it is, with created False. ``source`` records where the
+    card was made (Membership.source)."""
     values = MemberFieldsSchema(country=club.country).load({
         "email": email, "phone": phone, "name": name, "birthday": birthday, "locale": locale,
         "referral_code": referral_code})
@@ -230,7 +232,7 @@ def enrol(
             referral_code=new_referral_code(),
             referred_by_id=referrer.id if referrer else None,
             name=name, email=norm_email, phone=norm_phone, birthday=born, locale=language,
-            status="active",
+            status="active", source=source,
             balance=0, pending=0, cash_balance=0, stamps=0, expiring_points=0,
             version=1, change_seq=0,
             card_modified_at=now.replace(microsecond=0),

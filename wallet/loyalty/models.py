@@ -195,6 +195,8 @@ class Membership(Base):
         Index("ix_memberships_change_seq", "change_seq"),
         # The portal's search by the start of a name (wallet.web.portal.members).
         Index("ix_memberships_club_name", "club_id", "name"),
+        # Members joined over a period (wallet.loyalty.numbers).
+        Index("ix_memberships_club_created", "club_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -237,8 +239,9 @@ class Membership(Base):
     change_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     card_modified_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # "import" for a card made by a brand's CSV import of its existing
-    # members; empty for one enrolled through the API or a join form.
+    # Where the card was made: "join_page", "api", "import" (a brand's CSV
+    # of its existing members), "demo"; empty for cards made before this
+    # was recorded. See loyalty.numbers for how sources are counted.
     source: Mapped[str | None] = mapped_column(String(16))
 
     club: Mapped[Club] = relationship()

@@ -31,6 +31,7 @@ EVENT_TYPES = (
     "points.expiring",
     "card.installed",
     "card.removed",
+    "survey.answered",
 )
 
 

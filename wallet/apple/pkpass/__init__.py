@@ -21,6 +21,7 @@ from wallet.apple.pkpass.signature import signer_for
 from wallet.config import get_settings
 from wallet.loyalty.cardfacts import card_facts
 from wallet.loyalty.models import Club, Membership
+from wallet.loyalty.nps import survey_url
 
 MIME_TYPE = "application/vnd.apple.pkpass"
 
@@ -72,6 +73,7 @@ def pass_json(membership: Membership, settings: PassSettings) -> dict[str, Any]:
     return passdata.build_pass_json(
         facts, club_context(membership.club, settings),
         authentication_token=membership.auth_token, locale=_locale(membership),
+        survey_url=survey_url(settings.public_base_url, membership),
     )
 
 
@@ -98,7 +100,8 @@ def build_signed_pass(membership: Membership, settings: PassSettings, *, now: da
     club_part = club_json_for(club, facts.brand_name, settings,
                               lambda: passdata.club_json(facts, club_context(club, settings)))
     pass_json_data = passdata.pass_json_bytes(
-        facts, club_part, authentication_token=membership.auth_token, locale=_locale(membership)
+        facts, club_part, authentication_token=membership.auth_token, locale=_locale(membership),
+        survey_url=survey_url(settings.public_base_url, membership),
     )
     # 2. files
     static = static_files_for(club)

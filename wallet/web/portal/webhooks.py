@@ -32,6 +32,7 @@ EVENT_NAMES = {
     "points.expiring": _l("A member is warned that points expire soon"),
     "card.installed": _l("A card is added to a phone's wallet"),
     "card.removed": _l("A card is removed from a phone's wallet"),
+    "survey.answered": _l("A member answers the survey (how likely to recommend us)"),
 }
 ADDRESS_KINDS = {
     AddressKind.UNSPECIFIED: _l("an unspecified address"),

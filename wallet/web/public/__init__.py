@@ -10,4 +10,4 @@ from wallet.web.security import protect_pages
 bp = Blueprint("public", __name__)
 protect_pages(bp)
 
-from wallet.web.public import cards, catalogue, join, me, poster  # noqa: E402,F401  (routes register on bp)
+from wallet.web.public import cards, catalogue, join, me, poster, survey  # noqa: E402,F401  (routes register on bp)

@@ -26,8 +26,13 @@ from wallet.web.public import bp
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
+def valid_token(token: str) -> bool:
+    """Whether ``token`` has the shape of a card's URL token."""
+    return bool(_TOKEN.fullmatch(token))
+
+
 def membership_by_token(token: str) -> Membership | None:
-    if not _TOKEN.fullmatch(token):
+    if not valid_token(token):
         return None
     return get_read_session().scalar(
         select(Membership).where(Membership.download_token == token)

@@ -54,7 +54,8 @@ def join(club_id: int) -> Response | tuple[str, int] | str:
         try:
             member, created = enrol(db, get_club(db, club_id), email=email, phone=phone, name=form.name.data,
                                     birthday=form.birthday.data, locale=str(get_locale() or "en"),
-                                    referral_code=form.referral_code.data or None, actor="web")
+                                    referral_code=form.referral_code.data or None, actor="web",
+                                    source="join_page")
             token = member.download_token
             if not created:
                 # To the address the club has for the card, never to the page.
