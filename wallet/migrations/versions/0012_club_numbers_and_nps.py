@@ -5,8 +5,8 @@ log of cards added to and removed from phones' wallets (card_events, begun
 with the cards on phones now), and the indexes the club's numbers read over
 a period: the ledger and the memberships by club and time.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 import wallet.db
 
 
-revision = '0011'
-down_revision = '0010'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
