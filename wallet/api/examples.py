@@ -65,6 +65,16 @@ TRANSACTION_RESULT = {"transaction": TRANSACTION, "member": {**MEMBER, "balance"
 MESSAGE = {"text": "Double points all weekend!", "tier": None}
 MESSAGE_RESULT = {"cards": 1250}
 
+CAMPAIGN_CREATE = {"text": "We miss you: double points until Sunday", "segment": {"no_purchase_days": 60,
+                                                                                   "wallets": ["apple", "google"]},
+                   "send_at": "2026-12-05T09:00:00+00:00"}
+CAMPAIGN: dict[str, Any] = {
+    "id": 12, "club_id": 7, "text": "We miss you: double points until Sunday",
+    "segment": {"no_purchase_days": 60, "wallets": ["apple", "google"]}, "segment_name": None,
+    "send_at": "2026-12-05T09:00:00+00:00", "status": "sent", "cards": 340,
+    "results": {"queued": 0, "reached": 310, "silent": 12, "failed": 0, "no_wallet": 18},
+    "created_at": "2026-12-01T08:00:00+00:00"}
+
 API_KEY_CREATE = {"name": "till 3"}
 API_KEY: dict[str, Any] = {"id": 4, "name": "till 3", "prefix": "wc_live_Q2vX", "created_at": "2026-12-01T08:00:00",
                            "last_used_at": None, "revoked_at": None}

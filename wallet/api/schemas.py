@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import re
+from datetime import timezone
 from typing import Any
 
 import marshmallow as ma
@@ -27,6 +28,9 @@ from wallet.loyalty.members import MemberFieldsSchema
 from wallet.loyalty.program import (MAX_MONEY, MAX_POINTS, BonusRulesSchema, CashbackRulesSchema,
                                     DiscountRulesSchema, PointsRulesSchema, ProgramSchema, StampRulesSchema,
                                     TierLevelSchema, TierRulesSchema)
+from wallet.loyalty.campaign_models import CampaignStatus
+from wallet.loyalty.fields import RuleSet, Section
+from wallet.loyalty.segments import SegmentRulesSchema
 from wallet.loyalty.webhooks import EVENT_TYPES, DeliveryError
 
 TRANSACTION_TYPES = ("purchase", "redeem", "refund", "adjust")
@@ -268,6 +272,45 @@ class MessageRequestSchema(Request):
 
 class MessageResultSchema(ma.Schema):
     cards = fields.Integer(required=True, metadata={"description": "cards that will show the message"})
+
+
+# --- campaigns --------------------------------------------------------------------------
+
+
+class CampaignCreateSchema(RuleSet):
+    """A request whose segment answers invalid_segment, as the core's rule set does."""
+
+    error_code = "validation_error"
+    field_codes = {"segment": "invalid_segment"}
+
+    text = fields.String(required=True, validate=validate.Length(1, 500), metadata={
+        "description": "shown on the card's back and announced on the lock screen"})
+    segment = Section(SegmentRulesSchema, metadata={
+        "description": "which members: every rule narrows; absent or {}: every member"})
+    send_at = fields.AwareDateTime(default_timezone=timezone.utc, allow_none=True, metadata={
+        "description": "when to send (at most a year ahead); absent or null: now"})
+
+
+class CampaignResultsSchema(ma.Schema):
+    queued = fields.Integer(required=True, metadata={"description": "on the card, the wallets not told yet"})
+    reached = fields.Integer(required=True, metadata={"description": "a wallet holding the card notified"})
+    silent = fields.Integer(required=True, metadata={
+        "description": "only Google Wallet holds the card and it had its 3 notifications that day"})
+    failed = fields.Integer(required=True, metadata={"description": "a wallet could not be told yet; retried"})
+    no_wallet = fields.Integer(required=True, metadata={"description": "the card is in no wallet"})
+
+
+class CampaignSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    club_id = fields.Integer(required=True)
+    text = fields.String(required=True)
+    segment = fields.Nested(SegmentRulesSchema, required=True, metadata={"description": "the rules it was sent by"})
+    segment_name = fields.String(required=True, allow_none=True)
+    send_at = fields.DateTime(required=True)
+    status = fields.String(required=True, validate=validate.OneOf([c.value for c in CampaignStatus]))
+    cards = fields.Integer(required=True, metadata={"description": "cards the message was put on so far"})
+    results = fields.Nested(CampaignResultsSchema, required=True)
+    created_at = fields.DateTime(required=True)
 
 
 # --- API keys ----------------------------------------------------------------------

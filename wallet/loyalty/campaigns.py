@@ -27,14 +27,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from wallet.db import utcnow
 from wallet.loyalty.campaign_models import Campaign, CampaignStatus, DeliveryStatus, MessageDelivery, SavedSegment
-from wallet.loyalty.errors import NotFound, RuleViolation
+from wallet.loyalty.errors import Conflict, NotFound, RuleViolation
 from wallet.loyalty.fields import valid_text
 from wallet.loyalty.messages import MAX_MESSAGE, put_message
 from wallet.loyalty.models import Club, Membership, OutboxEvent
@@ -242,6 +242,38 @@ def preview(session: Session, club: Club, segment: Segment, text: str | None = N
         unchanged = session.scalar(select(func.count(Membership.id))
                                    .where(*segment_filter(club.id, segment, now), same)) or 0
     return Preview(members=count_segment(session, club.id, segment, now), unchanged_text=unchanged, **counts)
+
+
+def list_campaigns(session: Session, club_id: int, *, limit: int = 50, before_id: int | None = None) -> list[Campaign]:
+    """The club's campaigns, newest first, keyset-paginated by id."""
+    query = select(Campaign).where(Campaign.club_id == club_id)
+    if before_id is not None:
+        query = query.where(Campaign.id < before_id)
+    return list(session.scalars(query.order_by(Campaign.id.desc()).limit(limit)))
+
+
+def campaign_to_dict(session: Session, campaign: Campaign) -> dict[str, Any]:
+    """A campaign's one shape (the API's): what, to whom, when, and what
+    became of it per card."""
+    return {"id": campaign.id, "club_id": campaign.club_id, "text": campaign.text, "segment": campaign.rules,
+            "segment_name": campaign.segment_name, "send_at": campaign.send_at, "status": campaign.status,
+            "cards": campaign.targeted, "results": results(session, campaign.id), "created_at": campaign.created_at}
+
+
+def brand_campaign(session: Session, campaign_id: int, *, brand_id: int) -> Campaign:
+    """A campaign of one of the brand's clubs; NotFound for another brand's."""
+    campaign = session.scalar(select(Campaign).join(Club, Club.id == Campaign.club_id)
+                              .where(Campaign.id == campaign_id, Club.brand_id == brand_id))
+    if campaign is None:
+        raise NotFound("no such campaign", code="campaign_not_found")
+    return campaign
+
+
+def cancel_or_conflict(session: Session, campaign: Campaign) -> Campaign:
+    if not cancel_campaign(session, campaign) and campaign.status != CampaignStatus.CANCELLED:
+        raise Conflict("the campaign has started; it cannot be cancelled", code="campaign_started")
+    session.flush()
+    return campaign
 
 
 def club_campaign(session: Session, club: Club, campaign_id: int) -> Campaign:

@@ -36,7 +36,7 @@ from sqlalchemy import Select, Table, and_, exists, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from wallet.db import Base
-from wallet.loyalty.fields import Integer, RuleSet, Text, between
+from wallet.loyalty.fields import Integer, RuleSet, Text, between, one_of
 from wallet.loyalty.ledger_models import PURCHASE, LedgerTransaction, PointLot
 from wallet.loyalty.models import Membership
 from wallet.loyalty.program import MAX_MONEY, MAX_POINTS
@@ -75,12 +75,12 @@ class SegmentRulesSchema(RuleSet):
                           metadata=_doc("at most this many spendable points", None))
     expiring_within_days = Integer(load_default=None, allow_none=True, validate=between(1, MAX_DAYS),
                                    metadata=_doc("some points expire within this many days", 14))
-    wallets = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(WALLETS)), load_default=list,
+    wallets = ma.fields.List(ma.fields.String(validate=one_of(WALLETS)), load_default=list,
                              metadata=_doc("the card is in one of these wallets: apple, google, android, none",
                                            ["apple", "google"]))
     joined_within_days = Integer(load_default=None, allow_none=True, validate=between(1, MAX_DAYS),
                                  metadata=_doc("joined within this many days", 30))
-    nps = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(NPS_GROUPS)), load_default=list,
+    nps = ma.fields.List(ma.fields.String(validate=one_of(NPS_GROUPS)), load_default=list,
                          metadata=_doc("the latest survey answer: promoter, passive, detractor", ["detractor"]))
 
     @ma.validates_schema
