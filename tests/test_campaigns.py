@@ -31,7 +31,8 @@ from wallet.loyalty.fields import InvalidFields
 from wallet.loyalty.ledger_models import PointLot
 from wallet.loyalty.models import Club, Membership, OutboxEvent
 from wallet.loyalty.schedule import run_time_rules
-from wallet.loyalty.segments import Segment, count_segment, segment_ids
+from wallet.loyalty.nps import answer_survey, category
+from wallet.loyalty.segments import NPS_GROUPS, NPS_SCORES, Segment, count_segment, segment_ids
 
 PROGRAM = {"points": {**POINTS, "expiry_days": 30, "warning_days": 14}, "tiers": TIERS}
 
@@ -118,6 +119,27 @@ def ledger_id(db: Database, membership_id: int, amount: int) -> int:
     with db.session() as s:
         return s.scalar(select(LedgerTransaction.id).where(LedgerTransaction.membership_id == membership_id,
                                                            LedgerTransaction.amount == amount))
+
+
+def test_the_survey_answer_rule_reads_each_members_latest_answer(db: Database) -> None:
+    club_id = make_club(db, PROGRAM)
+    fan, meh, critic, converted, silent = (join(db, club_id) for _ in range(5))
+    answers = [(fan, 10, T0), (meh, 8, T0), (critic, 3, T0), (converted, 2, T0), (converted, 9, T0 + timedelta(days=100))]
+    for mid, score, at in answers:
+        with db.transaction() as s:
+            answer_survey(s, s.get(Membership, mid), score=score, now=at)
+    now = T0 + timedelta(days=101)
+    assert ids_of(db, club_id, {"nps": ["promoter"]}, now) == [fan, converted]
+    assert ids_of(db, club_id, {"nps": ["passive"]}, now) == [meh]
+    assert ids_of(db, club_id, {"nps": ["detractor"]}, now) == [critic]
+    assert ids_of(db, club_id, {"nps": ["passive", "detractor"]}, now) == [meh, critic]
+    assert silent not in ids_of(db, club_id, {"nps": list(NPS_GROUPS)}, now)
+
+
+def test_the_survey_categories_in_sql_are_the_surveys_own() -> None:
+    for score in range(11):
+        low, high = NPS_SCORES[category(score)]
+        assert low <= score <= high
 
 
 def test_segment_rules_refuse_what_makes_no_sense() -> None:

@@ -18,8 +18,8 @@ Rules:
   ``google`` (saved to Google Wallet), ``android`` (an Android wallet app
   speaking Apple's protocol), ``none`` (in no wallet).
 - ``joined_within_days``: joined in the last N days.
-- ``nps``: the member's latest survey answer makes them a promoter, a
-  passive or a detractor (once the club runs its survey).
+- ``nps``: the member's latest survey answer (wallet.loyalty.nps) makes
+  them a promoter, a passive or a detractor.
 
 The wallets' tables belong to wallet.apple and wallet.google, which the core
 does not import; their rows are read by name from the shared metadata.
@@ -39,11 +39,13 @@ from wallet.db import Base
 from wallet.loyalty.fields import Integer, RuleSet, Text, between, one_of
 from wallet.loyalty.ledger_models import PURCHASE, LedgerTransaction, PointLot
 from wallet.loyalty.models import Membership
+from wallet.loyalty.nps import NpsCategory
+from wallet.loyalty.numbers_models import NpsAnswer
 from wallet.loyalty.program import MAX_MONEY, MAX_POINTS
 
 MAX_DAYS = 3650
 WALLETS = ("apple", "google", "android", "none")
-NPS_GROUPS = ("promoter", "passive", "detractor")
+NPS_GROUPS = tuple(category.value for category in NpsCategory)
 # The registrations of Android wallet apps (wallet.apple.models.WalletApp).
 ANDROID_APPS = ("walletpasses", "walletunion", "walletunion_hms")
 # Google's limit of notifying updates per pass and day (wallet.google.sync).
@@ -162,18 +164,18 @@ def _wallet(kind: str) -> Any:
     return and_(not_(_wallet("apple")), not_(_wallet("android")), not_(google))
 
 
+# The scores of each answer category, as wallet.loyalty.nps.category reads them.
+NPS_SCORES = {NpsCategory.PROMOTER: (9, 10), NpsCategory.PASSIVE: (7, 8), NpsCategory.DETRACTOR: (0, 6)}
+
+
 def _nps(groups: tuple[str, ...]) -> Any:
-    """Members whose latest survey answer is in one of the groups; the
-    survey's table is the club numbers' (``nps_answers``) when it exists."""
-    answers = Base.metadata.tables.get("nps_answers")
-    if answers is None:
-        return Membership.id.is_(None)  # no survey: nobody answered
+    """Members whose latest survey answer (wallet.loyalty.nps) is in one of the groups."""
+    A = NpsAnswer
     latest = (
-        select(answers.c.score).where(answers.c.membership_id == Membership.id)
-        .order_by(answers.c.created_at.desc(), answers.c.id.desc()).limit(1).scalar_subquery()
+        select(A.score).where(A.membership_id == Membership.id)
+        .order_by(A.created_at.desc(), A.id.desc()).limit(1).scalar_subquery()
     )
-    bounds = {"promoter": (9, 10), "passive": (7, 8), "detractor": (0, 6)}
-    return or_(*(latest.between(*bounds[group]) for group in groups))
+    return or_(*(latest.between(*NPS_SCORES[NpsCategory(group)]) for group in groups))
 
 
 def segment_filter(club_id: int, segment: Segment, now: datetime) -> list[Any]:

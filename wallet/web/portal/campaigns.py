@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from wallet.db import Base, utcnow
+from wallet.db import utcnow
 from wallet.extensions import get_read_session, get_session, transactional
 from wallet.loyalty.automessages import club_auto_messages, set_auto_message
 from wallet.loyalty.campaign_models import AutoKind, Campaign, CampaignStatus, SavedSegment
@@ -55,10 +55,7 @@ def _segments(session: Session, club: Club) -> list[SavedSegment]:
 
 
 def _segment_form(club: Club, **kwargs: object) -> SegmentForm:
-    form = SegmentForm(**kwargs).setup(Program.of(club))
-    if "nps_answers" not in Base.metadata.tables:
-        del form.nps  # the club numbers' survey is not there to answer
-    return form
+    return SegmentForm(**kwargs).setup(Program.of(club))
 
 
 @bp.get("/clubs/<int:club_id>/campaigns")

@@ -53,8 +53,7 @@ class SegmentForm(PageForm):
     wallets = CheckboxesField(_l("Wallet"), choices=[SelectChoice(k, v) for k, v in WALLET_NAMES.items()],
                               description=_l("None chosen: any wallet, or none."))
     joined_within_days = _days(_l("Joined within the last (days)"))
-    nps = CheckboxesField(_l("Survey answer"), choices=[SelectChoice(k, v) for k, v in NPS_NAMES.items()
-                                                        if k in NPS_GROUPS],
+    nps = CheckboxesField(_l("Survey answer"), choices=[SelectChoice(k, NPS_NAMES[k]) for k in NPS_GROUPS],
                           description=_l("None chosen: whatever they answered, or nothing."))
 
     def setup(self, program: Program) -> SegmentForm:
@@ -77,7 +76,7 @@ class SegmentForm(PageForm):
                 except (ValueError, ArithmeticError):
                     out[name] = -1  # the core refuses it, under this field
         for name in ("tiers", "wallets", "nps"):
-            if name in self._fields and self[name].data:
+            if self[name].data:
                 out[name] = list(self[name].data)
         return out
 
