@@ -92,6 +92,9 @@ def test_a_campaign_walked_from_segment_to_results(new_page, shoot, live_server,
         assert figures.locator("[data-field=targeted]").inner_text() == "1"
         assert figures.locator("[data-field=reached]").inner_text() == "1"  # the iPhone, at the APNs stand-in
         shoot(page, "portal-campaign-results")
+        page.get_by_role("link", name="Campaigns").click()
+        assert "Gold lounge opens Friday" in page.locator("table").inner_text()
+        shoot(page, "portal-campaigns-sent")
     assert {r.token for r in standin.received()} == {"ab" * 32}
     with db.session() as s:
         assert s.get(Membership, ids[0]).message == "Gold lounge opens Friday (laptop)"

@@ -122,9 +122,13 @@ def _record_deliveries(db: Database, events: list[OutboxEvent], failed: dict[int
         status = (DeliveryStatus.FAILED if m in failed else DeliveryStatus.REACHED if m in reached
                   else DeliveryStatus.SILENT if m in silent else DeliveryStatus.NO_WALLET)
         outcomes.update({(m, occasion): status for occasion in occasions})
-    if outcomes:
+    if not outcomes:
+        return
+    try:
         with db.transaction() as session:
             record_outcomes(session, outcomes)
+    except Exception:  # the cards were pushed: a lost count must not push them again
+        log.exception("could not record what the wallets did with %d messages", len(outcomes))
 
 
 def handle_webhook(app: Any, db: Database, events: list[OutboxEvent]) -> Outcome:

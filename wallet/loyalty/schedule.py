@@ -1,6 +1,8 @@
 """Time-based rules, run by `flask --app wsgi expire-points` and the
 scheduled job: expiry, the end of pending windows, tier reviews, birthday
-bonuses and expiry warnings, all as of one instant.
+bonuses and expiry warnings, all as of one instant; with them the automatic
+messages a club switched on (wallet.loyalty.automessages): the expiry
+warning's, and win-back.
 
 Candidates are found with a few indexed queries, then each member is handled
 in a transaction of its own (row locked, like a till's purchase), so a run
