@@ -41,7 +41,8 @@ def list_campaigns(query: dict[str, Any], club_id: int) -> Any:
     club = _club(session, club_id)
     limit = query["limit"]
     rows = core.list_campaigns(session, club.id, limit=limit + 1, before_id=decode_cursor(query.get("cursor")))
-    return page(rows, limit, lambda c: core.campaign_to_dict(session, c), lambda c: c.id)
+    counts = core.results_of(session, [c.id for c in rows])
+    return page(rows, limit, lambda c: core.campaign_to_dict(session, c, counts[c.id]), lambda c: c.id)
 
 
 @bp.route("/campaigns/<int:campaign_id>", methods=["GET"])

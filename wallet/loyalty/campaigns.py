@@ -206,11 +206,21 @@ def record_outcomes(session: Session, outcomes: dict[tuple[int, str], DeliverySt
 
 def results(session: Session, campaign_id: int) -> dict[str, int]:
     """How many of the campaign's cards are in each DeliveryStatus."""
-    counts = dict(session.execute(
-        select(MessageDelivery.status, func.count(MessageDelivery.id))
-        .where(MessageDelivery.campaign_id == campaign_id).group_by(MessageDelivery.status)
-    ).tuples().all())
-    return {status.value: int(counts.get(status.value, 0)) for status in DeliveryStatus}
+    return results_of(session, [campaign_id])[campaign_id]
+
+
+def results_of(session: Session, campaign_ids: list[int]) -> dict[int, dict[str, int]]:
+    """``results`` of several campaigns in one query."""
+    out = {cid: {status.value: 0 for status in DeliveryStatus} for cid in campaign_ids}
+    if campaign_ids:
+        for cid, status, count in session.execute(
+            select(MessageDelivery.campaign_id, MessageDelivery.status, func.count(MessageDelivery.id))
+            .where(MessageDelivery.campaign_id.in_(campaign_ids))
+            .group_by(MessageDelivery.campaign_id, MessageDelivery.status)
+        ).tuples():
+            if cid is not None:
+                out[cid][status] = int(count)
+    return out
 
 
 @dataclass(frozen=True)
@@ -252,12 +262,13 @@ def list_campaigns(session: Session, club_id: int, *, limit: int = 50, before_id
     return list(session.scalars(query.order_by(Campaign.id.desc()).limit(limit)))
 
 
-def campaign_to_dict(session: Session, campaign: Campaign) -> dict[str, Any]:
+def campaign_to_dict(session: Session, campaign: Campaign, counts: dict[str, int] | None = None) -> dict[str, Any]:
     """A campaign's one shape (the API's): what, to whom, when, and what
-    became of it per card."""
+    became of it per card (``counts``: its ``results``, when read already)."""
     return {"id": campaign.id, "club_id": campaign.club_id, "text": campaign.text, "segment": campaign.rules,
             "segment_name": campaign.segment_name, "send_at": campaign.send_at, "status": campaign.status,
-            "cards": campaign.targeted, "results": results(session, campaign.id), "created_at": campaign.created_at}
+            "cards": campaign.targeted, "results": counts if counts is not None else results(session, campaign.id),
+            "created_at": campaign.created_at}
 
 
 def brand_campaign(session: Session, campaign_id: int, *, brand_id: int) -> Campaign:

@@ -23,6 +23,7 @@ from wallet.loyalty.campaigns import (
     create_campaign,
     preview,
     results,
+    results_of,
     save_segment,
 )
 from wallet.loyalty.errors import NotFound, RuleViolation
@@ -67,7 +68,8 @@ def campaigns(club_id: int) -> str:
                                 .order_by(Campaign.created_at.desc(), Campaign.id.desc()).limit(50)))
     segments = [(saved, count_segment(session, club.id, Segment.load(saved.rules), utcnow()))
                 for saved in _segments(session, club)]
-    return render_template("portal/campaigns.html", club=club, campaigns=[(c, results(session, c.id)) for c in rows],
+    counts = results_of(session, [c.id for c in rows])
+    return render_template("portal/campaigns.html", club=club, campaigns=[(c, counts[c.id]) for c in rows],
                            segments=segments, everyone=count_segment(session, club.id, Segment(), utcnow()),
                            statuses=STATUS_NAMES)
 
