@@ -25,7 +25,15 @@ from wallet.jobs.outbox import drain
 from wallet.loyalty import ledger
 from wallet.loyalty.automessages import set_auto_message
 from wallet.loyalty.campaign_models import AutoKind, Campaign, CampaignStatus, MessageDelivery
-from wallet.loyalty.campaigns import PAGE, cancel_campaign, create_campaign, preview, results
+from wallet.loyalty.campaigns import (
+    PAGE,
+    CampaignPayload,
+    cancel_campaign,
+    create_campaign,
+    preview,
+    results,
+    run_campaign_page,
+)
 from wallet.loyalty.errors import RuleViolation
 from wallet.loyalty.fields import InvalidFields
 from wallet.loyalty.ledger_models import PointLot
@@ -271,6 +279,41 @@ def test_a_google_card_that_had_its_three_notifications_today_gets_the_message_s
     assert message["messageType"] == "TEXT"
     with db.session() as s:
         assert results(s, campaign_id)["silent"] == 1
+
+
+def test_a_card_apns_keeps_refusing_counts_as_failed_until_the_retry_reaches_it(
+    standin: ApnsStandIn, app: Any, db: Database,
+) -> None:
+    club_id = make_club(db, PROGRAM)
+    mid = join(db, club_id, now=utcnow())
+    drain(app)
+    register(db, mid, 5)
+    standin.script(token(5), *[500] * 20)
+    with db.transaction() as s:
+        campaign_id = create_campaign(s, s.get(Club, club_id), text="Hello", segment=Segment()).id
+    drain(app)
+    with db.session() as s:
+        assert results(s, campaign_id)["failed"] == 1
+    standin.reset()  # APNs answers again; the outbox retries the card
+    with db.transaction() as s:
+        s.execute(update(OutboxEvent).where(OutboxEvent.done_at.is_(None)).values(available_at=utcnow()))
+    drain(app)
+    with db.session() as s:
+        assert results(s, campaign_id) == {"queued": 0, "reached": 1, "silent": 0, "failed": 0, "no_wallet": 0}
+
+
+def test_a_page_written_already_is_not_written_again(db: Database) -> None:
+    club_id = make_club(db, PROGRAM)
+    mid = join(db, club_id)
+    with db.transaction() as s:
+        campaign = create_campaign(s, s.get(Club, club_id), text="Once", segment=Segment())
+        payload = CampaignPayload(campaign_id=campaign.id, after_id=0)
+    for _ in range(2):  # a worker died after committing the page; another takes the row again
+        with db.transaction() as s:
+            run_campaign_page(s, payload)
+    with db.session() as s:
+        assert s.get(Campaign, payload.campaign_id).targeted == 1
+        assert s.scalar(select(func.count(MessageDelivery.id)).where(MessageDelivery.membership_id == mid)) == 1
 
 
 def test_a_campaign_is_written_a_page_at_a_time_and_a_cancelled_one_sends_nothing(app: Any, db: Database) -> None:
