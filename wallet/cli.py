@@ -85,12 +85,14 @@ def dev_certs_command(force: bool) -> None:
 
 
 @click.command("demo")
+@click.option("--history", is_flag=True,
+              help="Also give the points club 14 months of generated history, for its numbers page.")
 @schema_first
-def demo_command() -> None:
+def demo_command(history: bool) -> None:
     """Load a demo brand, two clubs and a few members; prints them as JSON."""
     from wallet.demo import load_demo
 
-    _echo_json(load_demo(current_app))
+    _echo_json(load_demo(current_app, history=history))
 
 
 @click.command("worker")

@@ -12,6 +12,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from wallet.apple.links import apple_pass_url
+from wallet.demo_history import load_history
 from wallet.extensions import get_db
 from wallet.google.links import google_save_url
 from wallet.loyalty.brands import create_api_key, create_brand
@@ -92,7 +93,17 @@ def _club(brand: Brand, spec: dict[str, Any]) -> Club:
     return Club(brand_id=brand.id, **data)
 
 
-def load_demo(app: Flask) -> dict[str, Any]:
+def load_demo(app: Flask, *, history: bool = False) -> dict[str, Any]:
+    """The demo brand, made once; ``history`` also gives its points club a
+    generated history (wallet.demo_history), once."""
+    db = get_db(app)
+    answer = _load_demo(app)
+    if history:
+        load_history(db, answer["club_ids"][0])
+    return answer
+
+
+def _load_demo(app: Flask) -> dict[str, Any]:
     db = get_db(app)
     with db.transaction() as session:
         brand = session.scalar(select(Brand).where(Brand.email == DEMO_EMAIL))

@@ -43,6 +43,7 @@ def init_app(app: Flask) -> None:
     from wallet.api.schemas import TRANSACTION_REQUESTS, ErrorSchema
     from wallet.api.views import bp
     import wallet.api.campaigns  # noqa: F401  (its routes register on bp)
+    import wallet.api.numbers  # noqa: F401  (its routes register on bp)
 
     app.config.setdefault("API_TITLE", "Wallet Clubs point-of-sale API")
     app.config.setdefault("API_VERSION", "v1")

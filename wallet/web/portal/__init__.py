@@ -72,5 +72,5 @@ def _require_sign_in():  # type: ignore[no-untyped-def]
 
 from wallet.web.portal import auth, clubs, dashboard, password, staff  # noqa: E402,F401  (routes register on bp)
 from wallet.web.portal import members, members_csv, till  # noqa: E402,F401
-from wallet.web.portal import clubs_edit, clubs_message, keys, webhooks  # noqa: E402,F401
+from wallet.web.portal import clubs_edit, clubs_message, keys, numbers, webhooks  # noqa: E402,F401
 from wallet.web.portal import campaigns  # noqa: E402,F401
