@@ -207,3 +207,25 @@ def test_a_period_is_whole_days_of_at_most_two_years() -> None:
         with pytest.raises(RuleViolation) as refused:
             period_of(start, end, today=today)
         assert refused.value.code == "invalid_period"
+
+
+def test_the_demo_history_gives_the_demo_club_every_number(app, db: Database) -> None:
+    from wallet.demo import load_demo
+    from wallet.demo_history import DAYS, load_history
+
+    club_id = load_demo(app)["club_ids"][0]
+    assert load_history(db, club_id, members_count=40) == 40
+    assert load_history(db, club_id, members_count=40) == 0  # made once
+    today = datetime.now(timezone.utc).date()
+    n = numbers_of(db, club_id, Period(today - timedelta(days=DAYS), today))
+    members, cards, points, purchases, nps = n["members"], n["cards"], n["points"], n["purchases"], n["nps"]
+    assert members["joined"] == 40 + 3 and members["active"] > 0  # and the demo's own 3 today
+    assert all(members["by_source"].values()), members["by_source"]
+    assert cards["installed"] > 0 and cards["removed"] > 0 and cards["members_with_card_share"] > 0
+    assert all(points[key] > 0 for key in ("issued", "redeemed", "expired", "reversed", "outstanding")), points
+    assert points["liability"]["RUB"] > 0 and points["breakage"] > 0
+    assert purchases["repeat_rate"] > 0 and purchases["refunds"]["RUB"] > 0
+    assert {row["tier"] for row in purchases["by_tier"]} >= {"Silver", "Gold"}
+    assert len(n["cohorts"]) >= 12 and any(m["share"] for c in n["cohorts"] for m in c["months"][1:])
+    assert nps["answers"] > 0 and nps["promoters"] > 0 and nps["detractors"] > 0 and nps["comments"]
+    assert sum(1 for month in nps["trend"] if month["nps"] is not None) >= 6

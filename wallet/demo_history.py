@@ -32,7 +32,7 @@ SEED = 20261202
 FIRST_NAMES = ("Anna", "Ivan", "Maria", "Oleg", "Elena", "Dmitry", "Olga", "Sergey", "Natalia", "Pavel")
 LAST_NAMES = ("Petrova", "Smirnov", "Ivanova", "Kuznetsov", "Popova", "Volkov", "Sokolova", "Lebedev")
 SOURCES = ("join_page", "join_page", "api", "api", "import")
-WALLETS = ("apple", "apple", "google", "google", "walletpasses", "walletunion")
+WALLETS = ("apple", "apple", "google", "google", "walletpasses", "walletunion", "walletunion_hms")
 COMMENTS = {
     "promoter": ("The best flat white in town", "Friendly baristas", "Love collecting points"),
     "passive": ("Good coffee, long queue in the mornings", "Fine, but the app could remind me"),
@@ -40,19 +40,19 @@ COMMENTS = {
 }
 
 
-def load_history(db: Database, club_id: int) -> int:
+def load_history(db: Database, club_id: int, *, members_count: int = MEMBERS, days: int = DAYS) -> int:
     """Makes the club's history unless it has one; returns its members."""
     with db.session() as session:
         if session.scalar(select(func.count()).select_from(NpsAnswer).where(NpsAnswer.club_id == club_id)):
             return 0
     rng = random.Random(SEED)
     today = utcnow().date()
-    start = today - timedelta(days=DAYS)
-    joins = sorted(rng.randrange(DAYS - 7) for _ in range(MEMBERS))
+    start = today - timedelta(days=days)
+    joins = sorted(rng.randrange(days - 7) for _ in range(members_count))
     members: list[int] = []
     loyal: dict[int, float] = {}
     receipts: dict[int, list[int]] = {}
-    for offset in range(DAYS + 1):
+    for offset in range(days + 1):
         day = start + timedelta(days=offset)
         if day.day == 1 and offset:
             run_time_rules(db, datetime.combine(day, time(0, 5), tzinfo=timezone.utc))
@@ -67,7 +67,7 @@ def load_history(db: Database, club_id: int) -> int:
                     name=f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}", now=moment,
                     source=rng.choice(SOURCES), referral_code=referrer.referral_code if referrer else None)
                 members.append(member.id)
-                loyal[member.id] = rng.choice((0.01, 0.03, 0.06, 0.12))
+                loyal[member.id] = rng.choice((0.004, 0.01, 0.03, 0.06, 0.12))
                 if rng.random() < 0.7:
                     wallet = rng.choice(WALLETS)
                     record_card_changes(session, member, before=[], after=[wallet], now=moment)
@@ -82,7 +82,7 @@ def load_history(db: Database, club_id: int) -> int:
                 at = moment + timedelta(minutes=rng.randrange(600))
                 kind = rng.random()
                 if kind < 0.08 and member.balance >= 50:
-                    redeem(session, member, points=rng.randrange(50, member.balance + 1), actor="demo", now=at)
+                    redeem(session, member, points=rng.randrange(50, max(51, member.balance // 2 + 1)), actor="demo", now=at)
                 elif kind < 0.11 and receipts.get(member_id):
                     try:
                         refund(session, member, refund_of=receipts[member_id].pop(), amount=10_000,
