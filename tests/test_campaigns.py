@@ -23,7 +23,7 @@ from wallet.db import Database, utcnow
 from wallet.google.models import GoogleObject
 from wallet.jobs.outbox import drain
 from wallet.loyalty import ledger
-from wallet.loyalty.automessages import set_auto_message
+from wallet.loyalty.automessages import auto_results, set_auto_message
 from wallet.loyalty.campaign_models import AutoKind, Campaign, CampaignStatus, MessageDelivery
 from wallet.loyalty.campaigns import (
     PAGE,
@@ -379,6 +379,9 @@ def test_an_automatic_expiry_warning_reaches_the_member_before_the_points_expire
         assert lot.remaining == 50 and lot.expires_at > T0 + timedelta(days=17)  # before they expire
         [delivery] = s.scalars(select(MessageDelivery).where(MessageDelivery.membership_id == mid)).all()
         assert (delivery.kind, delivery.status) == ("expiring", "reached")
+        counts = auto_results(s, club_id, T0)
+        assert (counts[AutoKind.EXPIRING]["sent"], counts[AutoKind.EXPIRING]["reached"]) == (1, 1)
+        assert counts[AutoKind.WINBACK]["sent"] == 0
     # Once per occasion: later runs warn nobody again.
     run_time_rules(db, T0 + timedelta(days=18))
     with db.session() as s:

@@ -117,6 +117,7 @@ def test_automatic_messages_are_switched_on_in_the_portal_in_russian_too(new_pag
     page.locator("#auto-expiring").get_by_label("Message").fill("{points} points expire on {date}")
     page.get_by_role("button", name="Save").click()
     assert "Automatic messages saved." in page.content()
+    assert page.locator("[data-sent=expiring]").inner_text() == "Last 30 days: 0 sent"
     shoot(page, "portal-auto-messages")
     with db.session() as s:
         saved = club_auto_messages(s, club_id)

@@ -163,3 +163,18 @@ def winback(session: Session, member: Membership, as_of: datetime) -> str | None
     if since > as_of - timedelta(days=days):
         return None
     return auto_message(session, member, AutoKind.WINBACK, since.date().isoformat(), as_of, days=days)
+
+
+def auto_results(session: Session, club_id: int, since: datetime) -> dict[AutoKind, dict[str, int]]:
+    """Per automatic message, how many went out since ``since`` and what
+    each wallet did with them (DeliveryStatus counts; "sent" is their sum)."""
+    out = {kind: {"sent": 0, **{status.value: 0 for status in DeliveryStatus}} for kind in AutoKind}
+    for kind, status, count in session.execute(
+        select(MessageDelivery.kind, MessageDelivery.status, func.count(MessageDelivery.id))
+        .where(MessageDelivery.club_id == club_id, MessageDelivery.created_at >= since,
+               MessageDelivery.kind.in_([k.value for k in AutoKind]))
+        .group_by(MessageDelivery.kind, MessageDelivery.status)
+    ).tuples():
+        out[AutoKind(kind)][status] = int(count)
+        out[AutoKind(kind)]["sent"] += int(count)
+    return out

@@ -5,6 +5,8 @@ what each wallet will do before anything is sent."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
@@ -14,7 +16,7 @@ from werkzeug.wrappers import Response
 
 from wallet.db import utcnow
 from wallet.extensions import get_read_session, get_session, transactional
-from wallet.loyalty.automessages import club_auto_messages, set_auto_message
+from wallet.loyalty.automessages import auto_results, club_auto_messages, set_auto_message
 from wallet.loyalty.campaign_models import AutoKind, Campaign, CampaignStatus, SavedSegment
 from wallet.loyalty.campaigns import (
     cancel_campaign,
@@ -46,6 +48,8 @@ from wallet.web.portal.campaigns_forms import (
 from wallet.web.portal.scope import brand_club_or_404
 from wallet.web.security import current_staff
 
+# The automatic messages page counts what went out over this many days.
+RESULT_DAYS = 30
 SEGMENT_FIELDS = {"tiers", "purchased_within_days", "no_purchase_days", "min_spend", "max_spend", "min_balance",
                   "max_balance", "expiring_within_days", "wallets", "joined_within_days", "nps"}
 
@@ -191,7 +195,9 @@ def auto_messages(club_id: int) -> Response | str | tuple[str, int]:
     if request.method == "GET":
         form = AutoMessagesForm(formdata=None, data={
             kind.value: {"enabled": row.enabled, "text": row.text, "days": row.days} for kind, row in current.items()})
-        return render_template("portal/auto_messages.html", club=club, form=form, names=AUTO_NAMES)
+        return render_template("portal/auto_messages.html", club=club, form=form, names=AUTO_NAMES,
+                               sent=auto_results(session, club.id, utcnow() - timedelta(days=RESULT_DAYS)),
+                               days=RESULT_DAYS)
     form = AutoMessagesForm()
     if form.validate_on_submit():
         refused = False
@@ -208,4 +214,6 @@ def auto_messages(club_id: int) -> Response | str | tuple[str, int]:
         if not refused:
             flash(_("Automatic messages saved."), "success")
             return redirect(url_for("portal.auto_messages", club_id=club.id))
-    return render_template("portal/auto_messages.html", club=club, form=form, names=AUTO_NAMES), REFUSED
+    return render_template("portal/auto_messages.html", club=club, form=form, names=AUTO_NAMES,
+                           sent=auto_results(session, club.id, utcnow() - timedelta(days=RESULT_DAYS)),
+                           days=RESULT_DAYS), REFUSED
