@@ -33,6 +33,8 @@ MIN_SIDE = 16
 # wide) needs, and to a PNG of at most STORED_MAX_BYTES (the loyalty core's
 # limit for a club image); photos that compress badly are scaled down further.
 STORED_MAX_SIDE = 1125
+# A poster card's artwork is drawn up to 1074 x 1344 (358 x 448 points @3x).
+ARTWORK_STORED_MAX_SIDE = 1344
 STORED_MAX_BYTES = 1024 * 1024
 ACCEPTED_FORMATS = {"PNG", "JPEG", "WEBP", "GIF"}
 
@@ -52,9 +54,9 @@ class ImageRejected(RuleViolation):
 # --------------------------------------------------------------------------
 
 
-def validate_and_normalize_image(data: bytes) -> bytes:
+def validate_and_normalize_image(data: bytes, *, max_side: int = STORED_MAX_SIDE) -> bytes:
     """Checks an upload and returns it as an RGBA PNG of at most
-    STORED_MAX_SIDE pixels a side and (but for absurd cases) STORED_MAX_BYTES.
+    ``max_side`` pixels a side and (but for absurd cases) STORED_MAX_BYTES.
 
     Raises ImageRejected for empty, oversized, broken, truncated, non-image and
     decompression-bomb inputs.
@@ -66,7 +68,7 @@ def validate_and_normalize_image(data: bytes) -> bytes:
             f"the file is {len(data) // 1024} KiB; at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB is accepted"
         )
     image = _decode(bytes(data))
-    image.thumbnail((STORED_MAX_SIDE, STORED_MAX_SIDE), Image.Resampling.LANCZOS)
+    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     while True:
         out = io.BytesIO()
         image.save(out, format="PNG", optimize=True)
@@ -133,6 +135,16 @@ def square_logo(logo: bytes | None, background_color: str, side: int) -> bytes:
                       margin=0.12))
 
 
+def poster_picture(artwork: bytes | None, logo: bytes | None, background_color: str,
+                   size: tuple[int, int]) -> Image.Image:
+    """A poster card's picture, to be cut to ``size`` by ``cover``: the
+    brand's artwork, or without one the logo on the club's colour."""
+    if artwork:
+        return load_or_default(artwork, "logo")
+    background = parse_hex_color(background_color) or DEFAULT_BACKGROUND
+    return fit(load_or_default(logo, "logo"), size, fill=background + (255,), align="center", margin=0.2)
+
+
 def load_or_default(data: bytes | None, kind: str) -> Image.Image:
     """The stored picture decoded, or the default one of its kind."""
     if data:
@@ -171,6 +183,18 @@ def fit(source: Image.Image, size: tuple[int, int], *, fill: tuple[int, int, int
     return canvas
 
 
+def cover(source: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Scales ``source`` to cover all of ``size`` keeping its proportions and
+    cuts the overhang evenly from both sides: a full-bleed picture."""
+    width, height = size
+    ratio = max(width / source.width, height / source.height)
+    scaled = source.resize((max(width, round(source.width * ratio)), max(height, round(source.height * ratio))),
+                           Image.Resampling.LANCZOS)
+    left = (scaled.width - width) // 2
+    top = (scaled.height - height) // 2
+    return scaled.crop((left, top, left + width, top + height))
+
+
 def to_png(image: Image.Image) -> bytes:
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=True)
@@ -198,13 +222,16 @@ def image_size(data: bytes) -> tuple[int, int]:
 
 
 __all__ = [
+    "ARTWORK_STORED_MAX_SIDE",
     "DEFAULT_BACKGROUND",
     "ImageRejected",
+    "cover",
     "default_artwork",
     "fit",
     "image_size",
     "load_or_default",
     "parse_hex_color",
+    "poster_picture",
     "square_logo",
     "to_png",
     "validate_and_normalize_image",

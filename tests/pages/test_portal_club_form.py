@@ -4,6 +4,7 @@ sections, and every refusal shown next to its field with nothing saved."""
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 
@@ -290,3 +291,70 @@ def test_the_preview_draws_the_pass_the_form_describes_or_says_what_keeps_it(cli
         answer = client.post("/portal/clubs/preview", data={**form, typed[0]: typed[1]})
         assert answer.status_code == 422 and reason in answer.get_data(as_text=True), typed
     assert _clubs(db) == []
+
+
+def _artwork_png() -> bytes:
+    """A tall picture with a red top half and a blue bottom half."""
+    image = Image.new("RGB", (800, 1000), (200, 30, 30))
+    image.paste((30, 30, 200), (0, 500, 800, 1000))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_a_brand_chooses_the_poster_card_with_artwork_and_links_and_the_preview_shows_both_looks(
+        new_page, shoot, db) -> None:
+    brand_id = brand(db, "owner@bean.test")
+    with db.transaction() as session:
+        club_id = create_club(session, brand_id, {"name": "Bean Club", "program": {"points": {}}}).id
+    page = new_page("laptop")
+    sign_in(page, "owner@bean.test")
+    page.goto(f"/portal/clubs/{club_id}/settings")
+    preview = _preview(page)
+    # Both looks from the start, the store card (the club's style) first.
+    expect(preview.locator("[data-look]")).to_have_count(2, timeout=PREVIEW_WAIT)
+    assert preview.locator("[data-look]").first.get_attribute("data-look") == "store_card"
+    expect(preview.locator("[data-poster-field=balance] .wpp-label")).to_have_text("Points")
+
+    page.get_by_label("Card style").select_option("poster")
+    page.get_by_label("Poster artwork").set_input_files(_upload("poster.png", _artwork_png()))
+    first = page.get_by_role("group", name="Link 1", exact=True)
+    first.get_by_label("Link", exact=True).select_option("membership_benefits")
+    first.get_by_label("Page it opens").fill("https://bean.test/benefits")
+    second = page.get_by_role("group", name="Link 2", exact=True)
+    second.get_by_label("Link", exact=True).select_option("shop")
+    second.get_by_label("Page it opens").fill("https://bean.test/shop")
+    expect(preview.locator("[data-look]").first).to_have_attribute("data-look", "poster", timeout=PREVIEW_WAIT)
+    poster = preview.locator("[data-look=poster]")
+    expect(poster.locator(".wp-actions li")).to_have_text(["› Membership benefits", "› Shop online"],
+                                                          timeout=PREVIEW_WAIT)
+    # The member's name is the poster's bold title; the card number its footer.
+    expect(poster.locator("[data-poster-field=member].wpp-title")).to_have_text("Anna Smith")
+    expect(poster.locator("[data-poster-field=card_number] .wpp-value")).to_have_text("400012345678")
+    style = poster.locator(".wallet-poster").get_attribute("style") or ""
+    shown = Image.open(io.BytesIO(base64.b64decode(style.split("base64,")[1].split(")")[0])))
+    assert shown.size == (358, 448)
+    assert shown.getpixel((179, 10))[:3] == (200, 30, 30) and shown.getpixel((179, 440))[:3] == (30, 30, 200)
+    shoot(page, "portal-club-poster")
+
+    # A link without its page is refused under its field; nothing is saved.
+    second.get_by_label("Page it opens").fill("")
+    page.get_by_role("button", name="Save the settings").click()
+    assert "required" in error_of(page.get_by_role("group", name="Link 2", exact=True), "Page it opens")
+    assert _clubs(db)[0].card_style == "store_card"
+    page.get_by_role("group", name="Link 2", exact=True).get_by_label("Page it opens").fill("https://bean.test/shop")
+    page.get_by_label("Poster artwork").set_input_files(_upload("poster.png", _artwork_png()))
+    page.get_by_role("button", name="Save the settings").click()
+    assert page.url.endswith(f"/portal/clubs/{club_id}")
+    [club] = _clubs(db)
+    assert club.card_style == "poster" and club.design_version == 2
+    assert club.featured_actions == [{"type": "membership_benefits", "url": "https://bean.test/benefits"},
+                                     {"type": "shop", "url": "https://bean.test/shop"}]
+    assert Image.open(io.BytesIO(club.artwork_png)).size == (800, 1000)
+
+    phone = new_page("phone")
+    sign_in(phone, "owner@bean.test")
+    phone.goto(f"/portal/clubs/{club_id}/settings")
+    expect(_preview(phone).locator("[data-look]").first).to_have_attribute("data-look", "poster")
+    assert phone.get_by_label("Card style").input_value() == "poster"
+    shoot(phone, "portal-club-poster")

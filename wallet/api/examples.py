@@ -31,7 +31,7 @@ CLUB: dict[str, Any] = {
     "label_color": "#D1D5DB", "barcode_format": "qr", "terms": "", "contact_email": None,
     "contact_phone": None, "website": None,
     "locations": [{"name": "Main St", "latitude": 52.52, "longitude": 13.405, "relevant_text": "Coffee is ready"}],
-    "program": PROGRAM, "design_version": 1, "message": None,
+    "program": PROGRAM, "card_style": "store_card", "featured_actions": [], "design_version": 1, "message": None,
     "created_at": "2026-12-01T09:30:00", "updated_at": "2026-12-01T09:30:00",
 }
 

@@ -22,7 +22,7 @@ from marshmallow import fields, validate
 from wallet.api import examples
 from wallet.db import MAX_ID
 from wallet.loyalty.clubs import FIELDS as CLUB_FIELDS
-from wallet.loyalty.clubs import ClubFieldsSchema, LocationSchema
+from wallet.loyalty.clubs import ClubFieldsSchema, FeaturedActionSchema, LocationSchema
 from wallet.loyalty.ledger import serialise
 from wallet.loyalty.members import MemberFieldsSchema
 from wallet.loyalty.program import (MAX_MONEY, MAX_POINTS, BonusRulesSchema, CashbackRulesSchema,
@@ -101,7 +101,7 @@ def page_schema(item: type[ma.Schema], name: str) -> type[ma.Schema]:
 # --- clubs -----------------------------------------------------------------------
 
 
-IMAGE_FIELDS = ("logo_png", "strip_png", "icon_png")
+IMAGE_FIELDS = ("logo_png", "strip_png", "icon_png", "artwork_png")
 
 
 class ClubCreateSchema(ClubFieldsSchema):
@@ -154,14 +154,18 @@ _PROGRAM_NAMES = {
 # Sections a club does not run are absent; those it runs carry every key.
 ProgramAnswerSchema = answer_schema(ProgramSchema, "ClubProgram", required=False, names=_PROGRAM_NAMES)
 LocationAnswerSchema = answer_schema(LocationSchema, "ClubLocation")
+FeaturedActionAnswerSchema = answer_schema(FeaturedActionSchema, "ClubFeaturedAction")
 
 
 class ClubSchema(answer_schema(ClubCreateSchema, "ClubBase",  # type: ignore[misc]
-                               names={**_PROGRAM_NAMES, LocationSchema: "ClubLocation"})):
+                               names={**_PROGRAM_NAMES, LocationSchema: "ClubLocation",
+                                      FeaturedActionSchema: "ClubFeaturedAction"})):
     """A club as its brand set it, with what the service adds."""
 
     id = fields.Integer(required=True)
     locations = fields.List(fields.Nested(LocationAnswerSchema), required=True)
+    featured_actions = fields.List(fields.Nested(FeaturedActionAnswerSchema), required=True, metadata={
+        "description": "at most 2 links shown under the card, in this order"})
     program = fields.Nested(ProgramAnswerSchema, required=True, metadata={
         "description": "the program rules, every key of each section the club runs (see Program)"})
     design_version = fields.Integer(required=True, metadata={"description": "grows when the artwork changes"})

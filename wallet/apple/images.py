@@ -1,14 +1,15 @@
 """Apple's renditions of a club's artwork: ``render_artwork`` makes icon, logo
 and strip at @1x/@2x/@3x in Apple's exact pixel sizes from the stored uploads
 (checked by wallet.artwork), scaled to fit and padded, never stretched or
-cropped."""
+cropped; a poster card also gets its artwork (scaled to cover the whole
+poster, the overhang cut evenly) and its primary logo."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from wallet.artwork import DEFAULT_BACKGROUND, fit, load_or_default, parse_hex_color, to_png
+from wallet.artwork import DEFAULT_BACKGROUND, cover, fit, load_or_default, parse_hex_color, poster_picture, to_png
 
 # Apple's storeCard image sizes in points (PassKit Programming Guide,
 # "Pass Design and Creation"): icon 29 x 29; logo 160 x 50 at most; strip
@@ -19,6 +20,14 @@ IMAGE_POINTS: Mapping[str, tuple[int, int]] = {
     "logo": (160, 50),
     "strip": (375, 123),
 }
+# A poster card (Human Interface Guidelines, Wallet, "Pass images"; poster
+# generic passes): the background artwork.png is 358 x 448 points, and
+# primaryLogo.png is 30 points high and 30 to 126 wide. The store card's
+# images stay in the pass for phones before iOS 27, which show the store card.
+POSTER_POINTS: Mapping[str, tuple[int, int]] = {
+    "artwork": (358, 448),
+    "primaryLogo": (126, 30),
+}
 SCALES = (1, 2, 3)
 
 
@@ -27,7 +36,7 @@ def rendition_name(kind: str, scale: int) -> str:
 
 
 def rendition_size(kind: str, scale: int) -> tuple[int, int]:
-    width, height = IMAGE_POINTS[kind]
+    width, height = IMAGE_POINTS[kind] if kind in IMAGE_POINTS else POSTER_POINTS[kind]
     return width * scale, height * scale
 
 
@@ -39,10 +48,13 @@ class Design:
     logo: bytes | None = None
     strip: bytes | None = None
     icon: bytes | None = None
+    poster: bool = False
+    artwork: bytes | None = None
 
 
 def render_artwork(design: Design) -> dict[str, bytes]:
-    """icon/logo/strip at @1x/@2x/@3x as PNG bytes, keyed by file name."""
+    """icon/logo/strip (and a poster's artwork and primaryLogo) at
+    @1x/@2x/@3x as PNG bytes, keyed by file name."""
     background = parse_hex_color(design.background_color) or DEFAULT_BACKGROUND
     logo = load_or_default(design.logo, "logo")
     strip = load_or_default(design.strip, "strip")
@@ -61,12 +73,21 @@ def render_artwork(design: Design) -> dict[str, bytes]:
         files[rendition_name("strip", scale)] = to_png(
             fit(strip, rendition_size("strip", scale), fill=background + (255,), align="center")
         )
+    if design.poster:
+        picture = poster_picture(design.artwork, design.logo, design.background_color,
+                                 rendition_size("artwork", SCALES[-1]))
+        for scale in SCALES:
+            files[rendition_name("artwork", scale)] = to_png(cover(picture, rendition_size("artwork", scale)))
+            files[rendition_name("primaryLogo", scale)] = to_png(
+                fit(logo, rendition_size("primaryLogo", scale), fill=(0, 0, 0, 0), align="left")
+            )
     return files
 
 
 __all__ = [
     "Design",
     "IMAGE_POINTS",
+    "POSTER_POINTS",
     "SCALES",
     "render_artwork",
     "rendition_name",

@@ -1,4 +1,10 @@
-"""pass.json of a member's store card, from the card facts.
+"""pass.json of a member's card, from the card facts.
+
+A club's card is a store card, or a poster card: Apple's poster generic pass
+("Creating a poster generic pass", iOS and watchOS 27) in ``posterGeneric``
+with the store card beside it in ``storeCard``, which Wallet shows where it
+cannot show the poster ("Ensure backward compatibility"). Both carry the
+club's featured actions (up to two links under the card, iOS 27).
 
 Labels and change messages are keys of pass.strings (passes/storeCard/*.lproj)
 so the phone shows them in its own language. Values that mix numbers and
@@ -47,6 +53,20 @@ LOGO_TEXT_MAX = 24
 BACK_VALUE_MAX = 2000
 # A store card shows at most four secondary and auxiliary fields together.
 FRONT_SLOTS = 4
+# A poster generic pass shows a header field, up to four primary fields (the
+# first without a label is drawn as a bold title) and one footer field.
+POSTER_PRIMARY_SLOTS = 4
+
+# Our featured action kinds (wallet.loyalty.clubs.FEATURED_ACTION_TYPES) as
+# Apple's action types (Wallet Passes, "Add Featured Actions").
+FEATURED_ACTION_TYPES = {
+    "membership_benefits": "membershipBenefits",
+    "offers_rewards": "viewOffersRewards",
+    "add_to_balance": "addToBalance",
+    "order": "order",
+    "shop": "shop",
+    "book_appointment": "bookAppointment",
+}
 
 DEFAULT_COLORS = {
     "foregroundColor": (255, 255, 255),
@@ -104,6 +124,12 @@ class ClubContext:
     label_color: str | None
     barcode_format: str
     locations: list[dict[str, Any]]
+    card_style: str = "store_card"
+    featured_actions: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def poster(self) -> bool:
+        return self.card_style == "poster"
 
 
 @lru_cache(maxsize=1)
@@ -131,7 +157,17 @@ def club_keys(facts: CardFacts, ctx: ClubContext) -> dict[str, Any]:
     locations = _locations(ctx.locations, facts.club_name)
     if locations:
         data["locations"] = locations
+    actions = featured_actions(ctx.featured_actions)
+    if actions:
+        data["featuredActions"] = actions
     return data
+
+
+def featured_actions(actions: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
+    """Pass.featuredActions: a unique identifier, Apple's action type and
+    the URL it opens, in the brand's order; at most two."""
+    return [{"identifier": kind, "type": FEATURED_ACTION_TYPES[kind], "url": url}
+            for kind, url in actions[:2] if kind in FEATURED_ACTION_TYPES]
 
 
 def club_back_fields(facts: CardFacts) -> list[dict[str, Any]]:
@@ -146,10 +182,11 @@ def club_back_fields(facts: CardFacts) -> list[dict[str, Any]]:
 
 
 def member_keys(facts: CardFacts, *, authentication_token: str, barcode_format: str,
-                locale: str, survey_url: str | None = None) -> dict[str, Any]:
-    """Top-level keys of one member; storeCard holds the member's fields
-    (the club's back fields follow them). ``survey_url`` opens the members'
-    survey (a link on the back of an active card)."""
+                locale: str, poster: bool = False, survey_url: str | None = None) -> dict[str, Any]:
+    """Top-level keys of one member; storeCard (and a poster card's
+    posterGeneric) hold the member's fields, the club's back fields follow
+    them. ``survey_url`` opens the members' survey (a link on the back of an
+    active card)."""
     data: dict[str, Any] = {
         "serialNumber": facts.serial_number,
         "authenticationToken": authentication_token,
@@ -159,10 +196,18 @@ def member_keys(facts: CardFacts, *, authentication_token: str, barcode_format: 
         data["voided"] = True
         ended = facts.ended_at or datetime.now(timezone.utc)
         data["expirationDate"] = w3c_datetime(ended)
-    data["storeCard"] = _fields(facts, locale)
+    store_card = _fields(facts, locale)
     if survey_url and facts.active:
-        data["storeCard"]["backFields"].append(_field("survey", TEXT["label_survey"], survey_url))
+        store_card["backFields"].append(_field("survey", TEXT["label_survey"], survey_url))
+    if poster:
+        data["posterGeneric"] = _poster_fields(store_card, facts)
+    data["storeCard"] = store_card
     return data
+
+
+def styles_of(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The style dictionaries a pass.json carries, the one Wallet prefers first."""
+    return [data[key] for key in ("posterGeneric", "storeCard") if key in data]
 
 
 def build_pass_json(facts: CardFacts, ctx: ClubContext, *, authentication_token: str,
@@ -170,8 +215,10 @@ def build_pass_json(facts: CardFacts, ctx: ClubContext, *, authentication_token:
     """The whole pass.json of one member as a dictionary."""
     data = club_keys(facts, ctx)
     data.update(member_keys(facts, authentication_token=authentication_token,
-                            barcode_format=ctx.barcode_format, locale=locale, survey_url=survey_url))
-    data["storeCard"]["backFields"].extend(club_back_fields(facts))
+                            barcode_format=ctx.barcode_format, locale=locale, poster=ctx.poster,
+                            survey_url=survey_url))
+    for style in styles_of(data):
+        style["backFields"].extend(club_back_fields(facts))
     return data
 
 
@@ -190,6 +237,7 @@ class ClubJson:
     keys: str
     back: str
     barcode_format: str
+    poster: bool = False
 
 
 def club_json(facts: CardFacts, ctx: ClubContext) -> ClubJson:
@@ -197,13 +245,16 @@ def club_json(facts: CardFacts, ctx: ClubContext) -> ClubJson:
         keys=_ENCODER.encode(club_keys(facts, ctx))[1:-1],
         back=",".join(_ENCODER.encode(field) for field in club_back_fields(facts)),
         barcode_format=ctx.barcode_format,
+        poster=ctx.poster,
     )
 
 
-# The club's back fields go last in the member's backFields; this marker
+# The club's back fields go last in each style's backFields; this marker
 # holds their place while the member's part is serialized in one call.
 _CLUB_BACK = "\ufdd0club-back\ufdd0"
-_CLUB_BACK_TAIL = f',"{_CLUB_BACK}"]}}}}'
+# As an array's last element: inside a JSON string a quote is escaped, so
+# this text can only be the marker itself, never a member's value.
+_CLUB_BACK_ITEM = f',"{_CLUB_BACK}"]'
 
 
 def pass_json_bytes(facts: CardFacts, club: ClubJson, *, authentication_token: str,
@@ -211,15 +262,16 @@ def pass_json_bytes(facts: CardFacts, club: ClubJson, *, authentication_token: s
     """pass.json of one member: the same JSON as ``dumps(build_pass_json())``
     up to key order, with only the member's part serialized here."""
     member = member_keys(facts, authentication_token=authentication_token,
-                         barcode_format=club.barcode_format, locale=locale, survey_url=survey_url)
-    member["storeCard"]["backFields"].append(_CLUB_BACK)
+                         barcode_format=club.barcode_format, locale=locale, poster=club.poster,
+                         survey_url=survey_url)
+    styles = styles_of(member)
+    for style in styles:
+        style["backFields"].append(_CLUB_BACK)
     text = _ENCODER.encode(member)
-    # storeCard is the member's last key and the marker its last back field,
-    # so the marker is exactly at the end, whatever the values contain.
-    if not text.endswith(_CLUB_BACK_TAIL):
+    if text.count(_CLUB_BACK_ITEM) != len(styles):
         raise AssertionError("unexpected pass.json layout")
-    club_back = "," + club.back if club.back else ""
-    return "".join(("{", club.keys, ",", text[1:-len(_CLUB_BACK_TAIL)], club_back, "]}}")).encode("utf-8")
+    text = text.replace(_CLUB_BACK_ITEM, ("," + club.back if club.back else "") + "]")
+    return "".join(("{", club.keys, ",", text[1:])).encode("utf-8")
 
 
 # --------------------------------------------------------------------------
@@ -298,6 +350,29 @@ def _fields(facts: CardFacts, locale: str) -> dict[str, list[dict[str, Any]]]:
         "auxiliaryFields": shown[2:],
         "backFields": back,
     }
+
+
+def _poster_fields(card: dict[str, list[dict[str, Any]]], facts: CardFacts) -> dict[str, list[dict[str, Any]]]:
+    """The poster's fields from the store card's, with the same keys so a
+    change shows the same message: the program's figure in the header, the
+    member's name as the bold title and then the tier and the other figures,
+    the card number in the footer (Apple: show the credential so a till can
+    type it where the barcode does not scan)."""
+    figure = card["primaryFields"][0]
+    header = [figure] if figure["key"] != "member" else []
+    primary: list[dict[str, Any]] = []
+    if facts.member_name:
+        primary.append({"key": "member", "value": cut(facts.member_name, FRONT_VALUE_MAX)})
+    shown = [f for f in card["secondaryFields"] + card["auxiliaryFields"] if f["key"] != "member"]
+    room = POSTER_PRIMARY_SLOTS - len(primary)
+    primary.extend(shown[:room])
+    footer = [_field("card_number", TEXT["label_card_number"], facts.card_number)]
+    dropped = {"card_number"} | ({"member_name"} if facts.member_name else set())
+    back = [f for f in card["backFields"] if f["key"] not in dropped]
+    # What the poster has no room for goes to the back, after the news.
+    after_news = next(i for i, f in enumerate(back) if f["key"] == "news") + 1
+    back[after_news:after_news] = shown[room:]
+    return {"headerFields": header, "primaryFields": primary, "footerFields": footer, "backFields": back}
 
 
 def _stamps_text(facts: CardFacts) -> str:

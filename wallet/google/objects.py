@@ -118,6 +118,32 @@ def logo_url(public_base_url: str, club: Club) -> str:
     return f"{public_base_url}/google/images/clubs/{club.id}/logo-{club.design_version}.png"
 
 
+def hero_url(public_base_url: str, club: Club) -> str:
+    return f"{public_base_url}/google/images/clubs/{club.id}/hero-{club.design_version}.png"
+
+
+# The featured actions' words on the Google card (the Apple pass's own words
+# are Wallet's), in pass.strings with the card's other labels.
+ACTION_LABELS = {
+    "membership_benefits": "Membership benefits",
+    "offers_rewards": "Offers and rewards",
+    "add_to_balance": "Add to balance",
+    "order": "Order",
+    "shop": "Shop",
+    "book_appointment": "Book an appointment",
+}
+
+
+def _action_links(club: Club) -> list[dict[str, Any]]:
+    links = []
+    for action in (club.featured_actions or [])[:2]:
+        key = ACTION_LABELS.get(action.get("type", ""))
+        if key:
+            links.append({"id": f"action-{action['type']}", "uri": action["url"],
+                          "description": _strings(LANGUAGES[0])[key], "localizedDescription": label(key)})
+    return links
+
+
 def loyalty_class(issuer_id: str, club: Club, *, public_base_url: str) -> dict[str, Any]:
     """The club's LoyaltyClass. Google approves classes itself: a write says
     UNDER_REVIEW, never APPROVED."""
@@ -146,7 +172,14 @@ def loyalty_class(issuer_id: str, club: Club, *, public_base_url: str) -> dict[s
                  for loc in (club.locations or [])[:LOCATIONS_MAX]]
     if locations:
         resource["locations"] = locations
-    links = []
+    if club.card_style == "poster":
+        # The poster card's artwork as the banner across the card.
+        resource["heroImage"] = {
+            "sourceUri": {"uri": hero_url(public_base_url, club)},
+            "contentDescription": localized({lang: club.name for lang in LANGUAGES}),
+        }
+    # The featured actions first, as the Apple card shows them under the card.
+    links = _action_links(club)
     if club.website:
         links.append({"id": "website", "uri": club.website, "description": club.website})
     if club.contact_email:

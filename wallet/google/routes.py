@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from wallet.artwork import square_logo
+from wallet.artwork import cover, poster_picture, square_logo, to_png
 from wallet.config import get_settings, made_on_first_use
 from wallet.db import utcnow
 from wallet.extensions import get_read_session, get_session, transactional
@@ -43,6 +43,8 @@ MAX_CALLBACK_BYTES = 64 * 1024
 bp = Blueprint("google", __name__, url_prefix="/google")
 
 PROGRAM_LOGO_SIDE = 660  # Google's recommended programLogo size
+# Google's recommended heroImage: 1032 x 336 pixels, 3:1 or wider (brand guidelines).
+HERO_SIZE = (1032, 336)
 
 
 @lru_cache(maxsize=256)
@@ -56,6 +58,23 @@ def program_logo(club_id: int, version: int) -> Response:
     if club is None or club.design_version != version:
         abort(404)
     data = _program_logo(club.id, club.design_version, club.logo_png, club.background_color)
+    response = Response(data, mimetype="image/png")
+    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response
+
+
+@lru_cache(maxsize=64)
+def _hero(club_id: int, design_version: int, artwork: bytes | None, logo: bytes | None, background: str) -> bytes:
+    return to_png(cover(poster_picture(artwork, logo, background, HERO_SIZE), HERO_SIZE))
+
+
+@bp.get("/images/clubs/<int:club_id>/hero-<int:version>.png")
+def hero_image(club_id: int, version: int) -> Response:
+    """The poster card's artwork cut to Google's banner, once per design."""
+    club = get_read_session().get(Club, club_id)
+    if club is None or club.design_version != version or club.card_style != "poster":
+        abort(404)
+    data = _hero(club.id, club.design_version, club.artwork_png, club.logo_png, club.background_color)
     response = Response(data, mimetype="image/png")
     response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
     return response

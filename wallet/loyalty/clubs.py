@@ -32,6 +32,14 @@ CATEGORIES = (
     "books", "kids", "pets", "travel", "fuel", "entertainment", "services", "other",
 )
 MAX_LOCATIONS = 10  # Apple Wallet shows at most 10 relevant locations
+# "store_card": today's card; "poster": a large artwork behind the fields
+# (Apple's poster generic pass, iOS 27; older phones show the store card).
+CARD_STYLES = ("store_card", "poster")
+# Links shown under the card, at most two (Apple's Featured Actions). The
+# kinds are those of Apple's list that open a link for a membership.
+FEATURED_ACTION_TYPES = ("membership_benefits", "offers_rewards", "add_to_balance", "order", "shop",
+                         "book_appointment")
+MAX_FEATURED_ACTIONS = 2
 MAX_IMAGE_BYTES = 1024 * 1024
 _COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 _PHONE = re.compile(r"^\+?[0-9 ()\-]{5,31}$")
@@ -40,7 +48,8 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Whether a change needs the card re-rendered and whether it changes the
 # artwork (design_version).
 DESIGN_FIELDS = frozenset(
-    {"foreground_color", "background_color", "label_color", "logo_png", "strip_png", "icon_png"}
+    {"foreground_color", "background_color", "label_color", "logo_png", "strip_png", "icon_png", "artwork_png",
+     "card_style"}
 )
 # What the card itself does not show: changing it re-renders nothing.
 OFF_CARD_FIELDS = frozenset({"description", "category", "country"})
@@ -82,6 +91,13 @@ def _website(value: Any) -> str | None:
     return text
 
 
+def _link(value: Any) -> str:
+    text = _website(value)
+    if text is None:
+        raise ma.ValidationError("must not be empty")
+    return text
+
+
 def _png(value: Any) -> bytes | None:
     if not isinstance(value, (bytes, bytearray)) or not bytes(value).startswith(_PNG_SIGNATURE):
         raise ma.ValidationError("must be a PNG image")
@@ -114,6 +130,24 @@ class LocationSchema(RuleSet):
     def _filled(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
         return {"name": data.get("name") or "", "latitude": data["latitude"], "longitude": data["longitude"],
                 "relevant_text": data.get("relevant_text")}
+
+
+class FeaturedActionSchema(RuleSet):
+    """A link under the card: what it does (its icon and words are the
+    wallet's) and the page it opens."""
+
+    error_code = "invalid_club"
+
+    type = ma.fields.String(required=True, validate=one_of(FEATURED_ACTION_TYPES),
+                            error_messages={"invalid": "must be a string", "required": "is required"},
+                            metadata={"example": "membership_benefits"})
+    url = Checked(_link, required=True, metadata={"format": "uri", "example": "https://example.com/benefits"})
+
+
+def _distinct_types(actions: list[dict[str, Any]]) -> None:
+    kinds = [a["type"] for a in actions]
+    if len(set(kinds)) != len(kinds):
+        raise ma.ValidationError("each featured action must be of its own type")
 
 
 class ClubFieldsSchema(RuleSet):
@@ -161,11 +195,26 @@ class ClubFieldsSchema(RuleSet):
     logo_png = _png_field("the logo, a PNG")
     strip_png = _png_field("the picture across the card, a PNG")
     icon_png = _png_field("the icon on the lock screen, a PNG")
+    card_style = ma.fields.String(validate=one_of(CARD_STYLES), error_messages={"invalid": "must be a string"},
+                                  metadata={"default": "store_card", "description": (
+                                      "store_card, or poster: Apple's poster card (iOS 27) with the club's "
+                                      "artwork behind the fields, the store card on older phones, and the "
+                                      "artwork as Google Wallet's hero image")})
+    artwork_png = _png_field("the poster card's artwork, a PNG")
+    featured_actions = ma.fields.List(
+        Section(FeaturedActionSchema), allow_none=True,
+        validate=[ma.validate.Length(max=MAX_FEATURED_ACTIONS,
+                                     error=f"at most {MAX_FEATURED_ACTIONS} featured actions"), _distinct_types],
+        error_messages={"invalid": "must be a list", "null": "must be a list"},
+        metadata={"description": f"at most {MAX_FEATURED_ACTIONS} links shown under the card (Apple Wallet's "
+                                 "featured actions, iOS 27) and on the Google card, in this order"})
 
     @ma.post_load
     def _empty_as_none(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
         if "locations" in data and data["locations"] is None:
             data["locations"] = []
+        if "featured_actions" in data and data["featured_actions"] is None:
+            data["featured_actions"] = []
         if "program" in data and data["program"] is None:
             data["program"] = {}
         return data
@@ -188,7 +237,8 @@ def create_club(session: Session, brand: Brand | int, data: dict[str, Any]) -> C
     """A new club of ``brand`` from ``data`` (see ``FIELDS``)."""
     brand_id = brand if isinstance(brand, int) else brand.id
     values = clean_club_fields(data, creating=True)
-    club = Club(brand_id=brand_id, design_version=1, **{"locations": [], "program": {}, **values})
+    club = Club(brand_id=brand_id, design_version=1,
+                **{"locations": [], "program": {}, "featured_actions": [], "card_style": "store_card", **values})
     session.add(club)
     session.flush()
     return club

@@ -91,6 +91,12 @@ class Club(Base):
     logo_png: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True, deferred_group="artwork")
     strip_png: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True, deferred_group="artwork")
     icon_png: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True, deferred_group="artwork")
+    # The card's style: "store_card", or "poster" (a large artwork behind the
+    # fields; phones that cannot show it show the store card).
+    card_style: Mapped[str] = mapped_column(String(16), default="store_card", server_default="store_card")
+    artwork_png: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True, deferred_group="artwork")
+    # [{"type", "url"}], at most two links shown under the card.
+    featured_actions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
     design_version: Mapped[int] = mapped_column(Integer, default=1)
     terms: Mapped[str] = mapped_column(Text, default="")
     contact_email: Mapped[str | None] = mapped_column(String(320))

@@ -60,6 +60,8 @@ def club_context(club: Club, settings: PassSettings) -> passdata.ClubContext:
         label_color=club.label_color,
         barcode_format=club.barcode_format,
         locations=club.locations or [],
+        card_style=club.card_style or "store_card",
+        featured_actions=tuple((a["type"], a["url"]) for a in club.featured_actions or []),
     )
 
 

@@ -1,6 +1,7 @@
 """The parts of a pass that are the same for every member of a club.
 
-Artwork renditions (icon/logo/strip @1x/@2x/@3x) and the pass.strings of each
+Artwork renditions (icon/logo/strip, and a poster's artwork/primaryLogo,
+@1x/@2x/@3x) and the pass.strings of each
 language are rendered, hashed and laid out as zip entries once per
 (club id, design version), and the club's part of pass.json is serialized once
 per club state; both are kept in bounded in-process LRUs, so a pass costs its
@@ -50,6 +51,8 @@ def design_of(club: Any) -> images.Design:
         logo=club.logo_png,
         strip=club.strip_png,
         icon=club.icon_png,
+        poster=club.card_style == "poster",
+        artwork=club.artwork_png if club.card_style == "poster" else None,
     )
 
 

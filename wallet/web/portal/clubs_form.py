@@ -27,8 +27,15 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional
 from wtforms.widgets import ColorInput, NumberInput
 
-from wallet.artwork import MAX_UPLOAD_BYTES, ImageRejected, validate_and_normalize_image
-from wallet.loyalty.clubs import BARCODE_FORMATS, CATEGORIES, MAX_LOCATIONS
+from wallet.artwork import ARTWORK_STORED_MAX_SIDE, MAX_UPLOAD_BYTES, ImageRejected, validate_and_normalize_image
+from wallet.loyalty.clubs import (
+    BARCODE_FORMATS,
+    CARD_STYLES,
+    CATEGORIES,
+    FEATURED_ACTION_TYPES,
+    MAX_FEATURED_ACTIONS,
+    MAX_LOCATIONS,
+)
 from wallet.loyalty.contacts import COUNTRIES
 from wallet.loyalty.errors import RuleViolation
 from wallet.loyalty.models import Club
@@ -42,6 +49,12 @@ LEVEL_ROWS = 4
 BARCODE_NAMES = {"qr": _l("QR code"), "pdf417": _l("PDF417"), "aztec": _l("Aztec"), "code128": _l("Code 128"),
                  "code39": _l("Code 39 (iOS 27)"), "codabar": _l("Codabar (iOS 27)"),
                  "ean13": _l("EAN-13 (iOS 27)"), "itf": _l("ITF, Interleaved 2 of 5 (iOS 27)")}
+CARD_STYLE_NAMES = {"store_card": _l("Store card"), "poster": _l("Poster card (iOS 27)")}
+FEATURED_ACTION_NAMES = {
+    "membership_benefits": _l("Membership benefits"), "offers_rewards": _l("Offers and rewards"),
+    "add_to_balance": _l("Add to balance"), "order": _l("Order delivery or pickup"), "shop": _l("Shop online"),
+    "book_appointment": _l("Book an appointment"),
+}
 ROUNDING_NAMES = {"down": _l("Round down"), "half_up": _l("Round half up")}
 
 
@@ -144,6 +157,13 @@ class LocationForm(SubForm):
     relevant_text = StringField(_l("Text on the lock screen nearby"))
 
 
+class FeaturedActionForm(SubForm):
+    type = SelectField(_l("Link"), default="", choices=[SelectChoice("", "—"), *(
+        SelectChoice(kind, FEATURED_ACTION_NAMES[kind]) for kind in FEATURED_ACTION_TYPES)])
+    url = StringField(_l("Page it opens"), render_kw={"type": "url", "autocomplete": "off",
+                                                      "placeholder": "https://"})
+
+
 SECTIONS = ("points", "tiers", "discount", "cashback", "stamps")
 
 
@@ -161,6 +181,16 @@ class ClubForm(PageForm):
     strip = FileField(_l("Strip image"), render_kw={"accept": "image/png,image/jpeg,image/webp,image/gif"},
                       description=_l("A wide picture behind the balance (375 × 123)."))
     remove_strip = BooleanField(_l("Remove the strip image"))
+    card_style = SelectField(_l("Card style"), validators=[NEEDED], default="store_card",
+                             choices=[SelectChoice(k, CARD_STYLE_NAMES[k]) for k in CARD_STYLES],
+                             description=_l("A poster card shows your artwork behind the balance on iPhones with "
+                                            "iOS 27 and on Google Wallet; older iPhones show the store card."))
+    artwork = FileField(_l("Poster artwork"), render_kw={"accept": "image/png,image/jpeg,image/webp,image/gif"},
+                        description=_l("A tall picture behind the poster card (358 × 448, 4:5); the edges may "
+                                       "be cut to fill the card. Without one, the logo on the card colour."))
+    remove_artwork = BooleanField(_l("Remove the poster artwork"))
+    featured_actions = FieldList(FormField(FeaturedActionForm), min_entries=MAX_FEATURED_ACTIONS,
+                                 max_entries=MAX_FEATURED_ACTIONS)
     background_color = _colour(_l("Background colour"), "#1F2937")
     foreground_color = _colour(_l("Text colour"), "#FFFFFF")
     label_color = _colour(_l("Label colour"), "#D1D5DB")
@@ -309,14 +339,14 @@ def _locations(form: ClubForm, errors: dict[Field, str]) -> list[dict[str, Any]]
     return locations
 
 
-def _picture(field: Field, errors: dict[Field, str]) -> bytes | None:
+def _picture(field: Field, errors: dict[Field, str], **limits: int) -> bytes | None:
     upload = field.data
     if upload is None or not getattr(upload, "filename", None):
         return None
     # One byte past the limit is enough to know it is too big.
     data = upload.stream.read(MAX_UPLOAD_BYTES + 1)
     try:
-        return validate_and_normalize_image(data)
+        return validate_and_normalize_image(data, **limits)
     except ImageRejected as exc:
         errors[field] = image_refusal(exc)
         return None
@@ -343,6 +373,9 @@ def club_fields(form: ClubForm, *, creating: bool) -> tuple[dict[str, Any], dict
         "website": form.website.data or None,
         "locations": _locations(form, errors),
         "program": _program(form, errors),
+        "card_style": form.card_style.data,
+        "featured_actions": [{"type": row.form.type.data, "url": row.form.url.data or ""}
+                             for row in form.featured_actions if row.form.type.data or row.form.url.data],
     }
     logo = _picture(form.logo, errors)
     if logo is not None:
@@ -352,6 +385,11 @@ def club_fields(form: ClubForm, *, creating: bool) -> tuple[dict[str, Any], dict
         data["strip_png"] = strip_png
     elif form.remove_strip.data and not creating:
         data["strip_png"] = None
+    artwork = _picture(form.artwork, errors, max_side=ARTWORK_STORED_MAX_SIDE)
+    if artwork is not None:
+        data["artwork_png"] = artwork
+    elif form.remove_artwork.data and not creating:
+        data["artwork_png"] = None
     return data, errors
 
 
@@ -371,8 +409,9 @@ def form_values(club: Club) -> dict[str, Any]:
     values: dict[str, Any] = {
         key: getattr(club, key) for key in (
             "name", "logo_text", "description", "category", "currency", "background_color", "foreground_color",
-            "label_color", "barcode_format", "terms", "contact_email", "contact_phone", "website")
+            "label_color", "barcode_format", "terms", "contact_email", "contact_phone", "website", "card_style")
     }
+    values["featured_actions"] = list(club.featured_actions or [])
     values["country"] = club.country or ""
     values["points"] = {"enabled": False} if points is None else {
         **points, "enabled": True,
@@ -434,6 +473,7 @@ _WORDING: tuple[tuple[re.Pattern[str], Any], ...] = tuple((re.compile(p), w) for
     (r"non-empty list", lambda m: _("Name at least one level.")),
     (r"at most \d+ levels", lambda m: _("Too many levels.")),
     (r"at most \d+ locations", lambda m: _("At most 10 shops.")),
+    (r"its own type", lambda m: _("Choose a different link for each row.")),
     (r"card numbers that \w+ cannot encode",
      lambda m: _("Your members already have card numbers this barcode cannot carry. Keep the current format.")),
     (r"currency cannot change", lambda m: _("The club has members: its currency can no longer change.")),
@@ -443,7 +483,7 @@ _WORDING: tuple[tuple[re.Pattern[str], Any], ...] = tuple((re.compile(p), w) for
 _FIELD_OF_CODE = {"currency_locked": "currency"}
 _PATH = re.compile(r"^(?P<path>[a-z_]+(?:\[\d+\])?(?:\.[a-z_]+(?:\[\d+\])?)*): (?P<text>.+)$", re.S)
 # The core's field names where the form's differ.
-_RENAMED = {"logo_png": "logo", "strip_png": "strip", "icon_png": "logo"}
+_RENAMED = {"logo_png": "logo", "strip_png": "strip", "icon_png": "logo", "artwork_png": "artwork"}
 
 
 def words_for(message: str) -> str:

@@ -5,8 +5,12 @@ It is drawn from what the pass itself is made of: a sample member's
 pass.json by the Apple renderer (``build_pass_json``), with the artwork
 renditions Apple's pass carries (logo and strip @2x) and the labels of the
 page's language from the pass's own pass.strings. The template lays that
-out the way Wallet shows a store card: logo and logo text, header fields,
-the strip with the primary field, secondary and auxiliary fields, barcode.
+out the way Wallet shows a store card (logo and logo text, header fields,
+the strip with the primary field, secondary and auxiliary fields, barcode)
+and a poster card (the artwork with the primary logo and header field on
+top, the name as a bold title, the other primary fields, the barcode and the
+footer below; iOS 27), the club's style first, with its featured actions
+under each; the pass.json is that of a poster card, which carries both.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -31,6 +35,7 @@ from wallet.loyalty.clubs import FIELDS
 from wallet.loyalty.models import Brand, Club, Membership
 from wallet.loyalty.program import Program
 from wallet.web.barcodes import barcode_png
+from wallet.web.portal.clubs_form import FEATURED_ACTION_NAMES
 
 # A sample number of the kind the club hands out (see wallet.loyalty.barcodes).
 SAMPLE_CARD_NUMBER = "400012345678"
@@ -49,17 +54,26 @@ def pass_strings(language: str) -> dict[str, str]:
     return {key.replace('\\"', '"'): value.replace('\\"', '"') for key, value in _STRING.findall(text)}
 
 
+# The renditions the preview shows: @2x but for the poster's artwork, whose
+# @1x (358 x 448) is already larger than the preview draws it.
+SHOWN = ("logo@2x.png", "strip@2x.png", "artwork.png", "primaryLogo@2x.png")
+
+
 @lru_cache(maxsize=16)
-def _artwork(digest: str, design: Design) -> tuple[str, str]:
+def _artwork(digest: str, design: Design) -> tuple[str, ...]:
     del digest  # the cache key: Design's bytes compare slowly
     files = render_artwork(design)
-    return tuple(base64.b64encode(files[f"{kind}@2x.png"]).decode("ascii") for kind in ("logo", "strip"))  # type: ignore[return-value]
+    return tuple(base64.b64encode(files[name]).decode("ascii") for name in SHOWN)
 
 
-def artwork(background: str, logo: bytes | None, strip: bytes | None) -> tuple[str, str]:
-    """Base64 PNGs of the logo and strip as the pass shows them (@2x)."""
-    digest = hashlib.sha256(b"|".join((background.encode(), logo or b"", b"|", strip or b""))).hexdigest()
-    return _artwork(digest, Design(background_color=background, logo=logo, strip=strip))
+def artwork(background: str, logo: bytes | None, strip: bytes | None,
+            poster_artwork: bytes | None = None) -> tuple[str, ...]:
+    """Base64 PNGs of the logo, strip, poster artwork and primary logo as
+    the pass shows them."""
+    digest = hashlib.sha256(b"|".join((background.encode(), logo or b"", b"|", strip or b"", b"|",
+                                       poster_artwork or b""))).hexdigest()
+    return _artwork(digest, Design(background_color=background, logo=logo, strip=strip, poster=True,
+                                   artwork=poster_artwork))
 
 
 def draft_club(values: dict[str, Any], brand_name: str, base: Club | None) -> Club:
@@ -68,7 +82,7 @@ def draft_club(values: dict[str, Any], brand_name: str, base: Club | None) -> Cl
     fields = {key: getattr(base, key) for key in FIELDS} if base is not None else {}
     draft = Club(**{"locations": [], "program": {}, "currency": "RUB", "foreground_color": "#FFFFFF",
                     "background_color": "#1F2937", "label_color": "#D1D5DB", "barcode_format": "qr",
-                    "terms": "", **fields, **values})
+                    "terms": "", "card_style": "store_card", "featured_actions": [], **fields, **values})
     draft.id = base.id if base is not None else 0
     draft.brand = Brand(name=brand_name)
     return draft
@@ -102,17 +116,25 @@ class Preview:
     pass_json: dict[str, Any]
     logo: str
     strip: str
+    artwork: str
+    primary_logo: str
     barcode: str
     barcode_format: str
     labels: dict[str, str]
+    card_style: str
+    # (the words the wallet shows, the page it opens) of each featured action
+    actions: tuple[tuple[str, str], ...]
 
 
 def preview(club: Club) -> Preview:
     language = _language()
     facts = card_facts(sample_member(club), club)
-    data = build_pass_json(facts, club_context(club, settings_for()), authentication_token="preview" * 4,
-                           locale=language)
-    logo, strip = artwork(club.background_color, club.logo_png, club.strip_png)
+    context = replace(club_context(club, settings_for()), card_style="poster")
+    data = build_pass_json(facts, context, authentication_token="preview" * 4, locale=language)
+    logo, strip, poster, primary_logo = artwork(club.background_color, club.logo_png, club.strip_png,
+                                                club.artwork_png)
     barcode = base64.b64encode(barcode_png(facts.card_number, club.barcode_format)).decode("ascii")
-    return Preview(pass_json=data, logo=logo, strip=strip, barcode=barcode, barcode_format=club.barcode_format,
-                   labels=pass_strings(language))
+    actions = tuple((str(FEATURED_ACTION_NAMES[a["identifier"]]), a["url"]) for a in data.get("featuredActions", []))
+    return Preview(pass_json=data, logo=logo, strip=strip, artwork=poster, primary_logo=primary_logo,
+                   barcode=barcode, barcode_format=club.barcode_format, labels=pass_strings(language),
+                   card_style=club.card_style or "store_card", actions=actions)
