@@ -145,7 +145,8 @@ def test_the_google_object_carries_the_same_format_where_google_has_it(app, db, 
     member_id = make_member(db, make_club(db, barcode_format=fmt), card_number=number)
     with app.app_context(), db.session() as session:
         membership = session.get(Membership, member_id)
-        obj = loyalty_object("3388000000011111111", membership, card_facts(membership))
+        obj = loyalty_object("3388000000011111111", membership, card_facts(membership),
+                              public_base_url="https://wallet.test")
     assert obj["barcode"] == {"type": GOOGLE[fmt], "value": number, "alternateText": number}
     assert problems("LoyaltyObject", obj) == []
 
@@ -154,7 +155,8 @@ def test_googles_itf_is_fourteen_digits_so_such_a_number_gets_itf14(app, db) -> 
     member_id = make_member(db, make_club(db, barcode_format="itf"), card_number="12345678901231")
     with app.app_context(), db.session() as session:
         membership = session.get(Membership, member_id)
-        obj = loyalty_object("3388000000011111111", membership, card_facts(membership))
+        obj = loyalty_object("3388000000011111111", membership, card_facts(membership),
+                              public_base_url="https://wallet.test")
     assert obj["barcode"]["type"] == "ITF_14"
 
 
