@@ -90,7 +90,7 @@ def test_a_period_the_page_cannot_show_is_said_next_to_the_field(new_page, club)
     page = new_page("laptop")
     sign_in(page, "owner@bean.test")
     page.goto(f"/portal/clubs/{club['club_id']}/numbers?from=2027-02-01&to=2027-01-01")
-    expect(page.get_by_label("From")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("First day")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#period-error")).to_contain_text("at most two years apart")
 
 

@@ -16,9 +16,12 @@ WIDTH = 640
 INK = "currentColor"
 
 
-def _svg(label: str, height: int, body: str) -> Markup:
+def _svg(label: str, height: int, body: str, *, width: int = WIDTH, natural: bool = False) -> Markup:
+    """``natural``: drawn at its own size (a grid keeps legible cells and
+    scrolls on a phone) instead of filling the width."""
+    size = f'width="{width}" height="{height}"' if natural else 'width="100%"'
     return Markup(
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
+        f'<svg class="chart" viewBox="0 0 {width} {height}" {size} role="img" '
         f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg" font-size="15">{body}</svg>'
     )
 
@@ -85,8 +88,8 @@ def rows(label: str, items: Sequence[tuple[str, float, str]]) -> Markup:
 def grid(label: str, row_names: Sequence[str], column_names: Sequence[str],
          cells: Sequence[Sequence[float | None]], written: Sequence[Sequence[str]]) -> Markup:
     """A table of shares (0 to 1) shaded by value; None leaves a cell empty."""
-    name_w, head, cell_h = 90, 26, 28
-    cell_w = min(80, (WIDTH - name_w) / max(len(column_names), 1))
+    name_w, head, cell_h, cell_w = 80, 26, 30, 54
+    width = name_w + cell_w * max(len(column_names), 1) + 4
     height = head + cell_h * max(len(row_names), 1) + 4
     parts = [f'<text x="{name_w + i * cell_w + cell_w / 2:.1f}" y="17" text-anchor="middle" fill="{INK}">'
              f'{escape(column)}</text>' for i, column in enumerate(column_names)]
@@ -102,4 +105,4 @@ def grid(label: str, row_names: Sequence[str], column_names: Sequence[str],
                          f'{escape(column_names[c])}: {escape(written[r][c])}</title></rect>'
                          f'<text x="{x + cell_w / 2:.1f}" y="{y + 18}" text-anchor="middle" '
                          f'fill="{"#fff" if value > 0.5 else INK}">{escape(written[r][c])}</text>')
-    return _svg(label, height, "".join(parts))
+    return _svg(label, height, "".join(parts), width=width, natural=True)

@@ -126,7 +126,7 @@ def _charts(n: dict[str, Any]) -> dict[str, Any]:
             str(_l("Share of each month's new members who bought, by month since joining")),
             [c["month"] for c in n["cohorts"]], [f"+{i}" for i in range(cohort_months)],
             [[m["share"] for m in c["months"]] for c in n["cohorts"]],
-            [[_share(m["share"]) for m in c["months"]] for c in n["cohorts"]]),
+            [[format_percent(m["share"] or 0, "#,##0%") for m in c["months"]] for c in n["cohorts"]]),
         "nps": charts.columns(str(_l("NPS per month")), [
             (m["month"], m["nps"]) for m in n["nps"]["trend"]], signed=True),
     }
