@@ -338,6 +338,22 @@ def test_a_campaign_is_written_a_page_at_a_time_and_a_cancelled_one_sends_nothin
         assert not cancel_campaign(s, s.get(Campaign, big))
 
 
+def test_the_preview_counts_cards_already_showing_the_text_where_apple_shows_nothing_new(app: Any, db: Database) -> None:
+    club_id = make_club(db, PROGRAM)
+    shown, other = join(db, club_id), join(db, club_id)
+    with db.transaction() as s:
+        create_campaign(s, s.get(Club, club_id), text="Same again", segment=Segment())
+    drain(app)
+    with db.transaction() as s:
+        s.get(Membership, other).message = "Something else"
+    with db.session() as s:
+        club = s.get(Club, club_id)
+        assert preview(s, club, Segment(), "Same again").unchanged_text == 1
+        assert preview(s, club, Segment(), "Brand new").unchanged_text == 0
+        assert preview(s, club, Segment(), "Same again").members == 2
+    assert member(db, shown).message == "Same again"
+
+
 def test_a_campaign_refuses_an_empty_text_a_past_time_and_an_unknown_tier(db: Database) -> None:
     club_id = make_club(db, PROGRAM)
     with db.transaction() as s:
