@@ -229,3 +229,29 @@ def test_the_demo_history_gives_the_demo_club_every_number(app, db: Database) ->
     assert len(n["cohorts"]) >= 12 and any(m["share"] for c in n["cohorts"] for m in c["months"][1:])
     assert nps["answers"] > 0 and nps["promoters"] > 0 and nps["detractors"] > 0 and nps["comments"]
     assert sum(1 for month in nps["trend"] if month["nps"] is not None) >= 6
+
+
+def test_the_numbers_are_a_fixed_set_of_aggregate_queries_whatever_the_history(db: Database,
+                                                                               history: dict[str, Any]) -> None:
+    """Each figure is a query the database answers with aggregates: more
+    history adds no statement (no per-row or per-member reading)."""
+    from sqlalchemy import event
+
+    def statements() -> int:
+        seen: list[str] = []
+
+        def count(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+            seen.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            numbers_of(db, history["club"])
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        return sum(1 for statement in seen if statement.lstrip().upper().startswith("SELECT"))
+
+    before = statements()
+    for day in range(1, 29):
+        buy(db, history["a"], 10_000, now=at(1, day))
+        join(db, history["club"], now=at(1, day))
+    assert statements() == before <= 20
