@@ -25,9 +25,11 @@ from wallet.apple.models import DeviceRegistration
 from wallet.config import get_settings
 from wallet.db import Database
 from wallet.jobs.outbox import drain
+from wallet.loyalty.card_events import record_card_changes
 from wallet.loyalty.cards import record_card_change
 from wallet.loyalty.ledger import purchase
 from wallet.loyalty.models import Membership, OutboxEvent
+from wallet.loyalty.numbers_models import CardEvent
 
 
 def token(n: int) -> str:
@@ -240,3 +242,27 @@ def test_token_authentication_sends_an_es256_provider_token(tmp_path: Path, dev_
     assert header["kid"] == "ABC123DEFG" and header["alg"] == "ES256"
     assert claims["iss"] == TEST_TEAM
     assert pushes[0].certificate_uid is None  # no client certificate with token auth
+
+
+def test_a_card_every_device_unregistered_counts_as_removed_from_apple_wallet(
+    app: Flask, db: Database, standin: ApnsStandIn, member: int
+) -> None:
+    register_devices(db, member, [token(1), token(2)])
+    with db.transaction() as session:  # as the web service logged the first registration
+        record_card_changes(session, session.get(Membership, member), before=[], after=["apple"])
+    standin.script(token(1), 410)
+    change_card(db, member)
+    drain(app)
+    assert _card_moves(db, member) == [("apple", True)]  # token 2 still holds it
+    standin.script(token(2), 410)
+    change_card(db, member)
+    drain(app)
+    assert remaining_tokens(db) == set()
+    assert _card_moves(db, member) == [("apple", True), ("apple", False)]
+
+
+def _card_moves(db: Database, member: int) -> list[tuple[str, bool]]:
+    with db.session() as session:
+        return [(wallet.value, installed) for wallet, installed in session.execute(
+            select(CardEvent.wallet, CardEvent.installed).where(CardEvent.membership_id == member)
+            .order_by(CardEvent.id))]

@@ -22,6 +22,8 @@ from wallet.apple.android import AndroidPusher, push_api
 from wallet.apple.apns import PushReport, client_for
 from wallet.apple.models import DeviceRegistration, WalletApp
 from wallet.db import Database
+from wallet.loyalty.card_events import record_card_changes
+from wallet.loyalty.models import Membership
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,30 @@ def _merge(report: PushReport, other: PushReport) -> None:
     report.unregistered.extend(other.unregistered)
     report.failed.update(other.failed)
     report.not_attempted.extend(other.not_attempted)
+
+
+def _remove_dead(session: Any, owners: list[int], dead: list[int]) -> None:
+    """Drop the registrations a push service called unregistered, of these
+    members, and log the wallets their cards left (the club's numbers count
+    removals). The members are locked first, in ascending id order, as the
+    web service locks one before changing its registrations."""
+    members = session.scalars(select(Membership).where(Membership.id.in_(owners)).order_by(Membership.id)
+                              .with_for_update(key_share=True)).all()
+
+    def apps() -> dict[int, set[str]]:
+        held: dict[int, set[str]] = defaultdict(set)
+        for membership_id, wallet_app in session.execute(
+                select(DeviceRegistration.membership_id, DeviceRegistration.app)
+                .where(DeviceRegistration.membership_id.in_(owners)).distinct()):
+            held[membership_id].add(WalletApp(wallet_app).value)
+        return held
+
+    before = apps()
+    session.execute(delete(DeviceRegistration).where(DeviceRegistration.id.in_(dead),
+                                                     DeviceRegistration.membership_id.in_(owners)))
+    after = apps()
+    for member in members:
+        record_card_changes(session, member, before=before[member.id], after=after[member.id])
 
 
 def push_memberships(app: Any, db: Database, membership_ids: Iterable[int]) -> MembershipPushResult:
@@ -113,9 +139,16 @@ def push_memberships(app: Any, db: Database, membership_ids: Iterable[int]) -> M
 
     if report.unregistered:
         dead = [reg for token in report.unregistered for reg, _m in by_token[token]]
+        dead_of: dict[int, list[int]] = defaultdict(list)
+        for token in report.unregistered:
+            for reg, membership_id in by_token[token]:
+                dead_of[membership_id].append(reg)
+        owners = sorted(dead_of)
         with db.transaction() as tx:
-            for start in range(0, len(dead), 1000):
-                tx.execute(delete(DeviceRegistration).where(DeviceRegistration.id.in_(dead[start : start + 1000])))
+            # At most 10 registrations a pass: 100 members name at most 1000 rows.
+            for start in range(0, len(owners), 100):
+                chunk = owners[start : start + 100]
+                _remove_dead(tx, chunk, [reg for m in chunk for reg in dead_of[m]])
         result.registrations_removed = len(dead)
         log.info("removed %d registrations their push service called unregistered", len(dead))
 
