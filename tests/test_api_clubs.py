@@ -20,7 +20,22 @@ def test_a_brand_creates_a_club_and_reads_it_back(client, db):
     assert club["program"] == {"discount": {"percent": "5"}}
     assert club["locations"][0]["latitude"] == 55.75
     assert club["design_version"] == 1
+    assert club["languages"] == ["en", "ru"]
     assert api.get(f"/clubs/{club['id']}").get_json() == club
+
+
+def test_a_club_chooses_the_languages_of_its_card(client, db):
+    api = Api(client, make_brand(db).key)
+    club = api.club(name="Kofe", languages=["ru"])
+    assert club["languages"] == ["ru"]
+    # Kept in the service's order, each once: the first is the card's fallback.
+    changed = api.patch(f"/clubs/{club['id']}", {"languages": ["ru", "en", "ru"]}).get_json()
+    assert changed["languages"] == ["en", "ru"]
+    for languages in ([], ["de"], "ru", None):
+        response = api.patch(f"/clubs/{club['id']}", {"languages": languages})
+        assert response.status_code == 422, (languages, response.get_json())
+        assert "languages" in response.get_json()["error"]["message"]
+    assert api.get(f"/clubs/{club['id']}").get_json()["languages"] == ["en", "ru"]
 
 
 def test_club_rules_are_checked(client, db):
@@ -37,6 +52,8 @@ def test_club_rules_are_checked(client, db):
         {"name": ""},
         {"name": "X" * 65},
         {"name": "X", "website": "ftp://example.com"},
+        {"name": "X", "languages": []},
+        {"name": "X", "languages": ["en", "fr"]},
     ]
     for body in bad:
         response = api.post("/clubs", body)

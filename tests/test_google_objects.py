@@ -30,9 +30,11 @@ PROGRAMS: dict[str, dict[str, Any]] = {
 }
 
 
-def _bodies(app, db, program: dict[str, Any], **member: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+def _bodies(app, db, program: dict[str, Any], languages: tuple[str, ...] = ("en", "ru"),
+            **member: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     club_id = make_club(db, program=program, website="https://coffee.test", country="RU",
-                        locations=[{"name": "Main St", "latitude": 55.75, "longitude": 37.61}])
+                        locations=[{"name": "Main St", "latitude": 55.75, "longitude": 37.61}],
+                        languages=list(languages))
     member_id = make_member(db, club_id, **member)
     with app.app_context(), db.session() as session:
         membership = session.get(Membership, member_id)
@@ -79,6 +81,18 @@ def test_the_object_shows_the_members_figures_tier_and_expiring_points(app, db) 
     assert modules["expiring"]["body"].startswith("300 points expire on")
     assert modules["expiring"]["localizedBody"]["translatedValues"][0]["value"].startswith("300 баллов сгорят")
     assert modules["terms"]["body"] == "Points are valid for one year."
+
+
+def test_a_club_in_russian_only_writes_its_card_in_russian_only(app, db) -> None:
+    cls, obj = _bodies(app, db, POINTS_TIERS_PROGRAM, languages=("ru",), balance=10, tier="Gold",
+                       expiring_points=300, expiring_on=date.today() + timedelta(days=9), locale="en")
+    assert problems("LoyaltyClass", cls) == [] and problems("LoyaltyObject", obj) == []
+    assert cls["accountIdLabel"] == "Номер карты"
+    assert cls["localizedAccountIdLabel"] == {"defaultValue": {"language": "ru-RU", "value": "Номер карты"}}
+    assert obj["loyaltyPoints"]["localizedLabel"] == {"defaultValue": {"language": "ru-RU", "value": "Баллы"}}
+    modules = {m["id"]: m for m in obj["textModulesData"]}
+    assert modules["expiring"]["body"].startswith("300 баллов сгорят")
+    assert "translatedValues" not in modules["expiring"]["localizedBody"]
 
 
 def test_an_ended_membership_is_expired_and_huge_figures_still_fit(app, db) -> None:

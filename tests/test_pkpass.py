@@ -29,6 +29,8 @@ from wallet.apple.pkpass import build_pkpass, render_pkpass, settings_for
 from wallet.apple.pkpass import files as pass_files
 from wallet.apple.pkpass.signature import signer_for
 from wallet.db import Database
+from wallet.loyalty.clubs import update_club
+from wallet.loyalty.locales import LOCALES as BOTH
 from wallet.loyalty.models import Club, Membership
 
 IMAGE_SIZES = {
@@ -172,16 +174,16 @@ def test_design_artwork_is_rendered_once_and_redone_when_design_changes(
     other = make_member(db, club_id)
     with app.app_context(), db.session() as session:
         membership = session.get(Membership, member)
-        first = pass_files.static_files_for(membership.club)
-        assert pass_files.static_files_for(membership.club) is first
-        assert pass_files.static_files_for(session.get(Membership, other).club) is first
+        first = pass_files.static_files_for(membership.club, BOTH)
+        assert pass_files.static_files_for(membership.club, BOTH) is first
+        assert pass_files.static_files_for(session.get(Membership, other).club, BOTH) is first
     with db.transaction() as session:
         club = session.get(Club, membership.club_id)
         club.background_color = "#FF0000"
         club.design_version += 1
     with app.app_context(), db.session() as session:
         club = session.get(Club, membership.club_id)
-        changed = pass_files.static_files_for(club)
+        changed = pass_files.static_files_for(club, BOTH)
     assert changed is not first
     assert dict(changed.files)["strip.png"] != dict(first.files)["strip.png"]
 
@@ -276,6 +278,27 @@ def test_strings_are_utf16_and_both_languages_have_the_same_keys(
     assert set(_strings(en)) == set(_strings(ru))
     assert _strings(ru)["Points"] == "Баллы"
     assert _strings(ru)["Points balance: %@"] == "Баланс баллов: %@"
+
+
+def test_a_club_written_in_one_language_carries_only_its_strings(app: Flask, db: Database) -> None:
+    club = make_club(db, languages=["ru"])
+    member = make_member(db, club, locale="en", balance=10, expiring_points=22,
+                         expiring_on=date(date.today().year, 3, 5))
+    files = unzip(_render(app, db, member))
+    assert [name for name in files if name.endswith(".lproj/pass.strings")] == ["ru.lproj/pass.strings"]
+    manifest = json.loads(files["manifest.json"])
+    assert "ru.lproj/pass.strings" in manifest and "en.lproj/pass.strings" not in manifest
+    # The English-speaking member's card is in the card's own language.
+    fields = _all_fields(json.loads(files["pass.json"])["storeCard"])
+    assert "сгор" in fields["expiring"]["value"]
+
+
+def test_changing_a_clubs_languages_changes_its_passes_strings(app: Flask, db: Database, member: int) -> None:
+    assert {"en.lproj/pass.strings", "ru.lproj/pass.strings"} <= set(unzip(_render(app, db, member)))
+    with db.transaction() as session:
+        update_club(session, session.get(Membership, member).club, {"languages": ["en"]})
+    names = set(unzip(_render(app, db, member)))
+    assert "en.lproj/pass.strings" in names and "ru.lproj/pass.strings" not in names
 
 
 def test_russian_member_sees_russian_values(app: Flask, db: Database) -> None:
@@ -417,7 +440,7 @@ def test_every_label_and_message_is_translated() -> None:
     from wallet.apple.passdata import TEXT
 
     for lang in ("en", "ru"):
-        strings = _strings(dict(pass_files.strings_files())[f"{lang}.lproj/pass.strings"])
+        strings = _strings(dict(pass_files.strings_files(BOTH))[f"{lang}.lproj/pass.strings"])
         missing = {text for text in TEXT.values() if text not in strings}
         assert not missing, (lang, missing)
         for text in TEXT.values():

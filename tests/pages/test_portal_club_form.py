@@ -108,10 +108,14 @@ def test_a_brand_signs_up_makes_a_club_with_a_logo_sees_the_preview_and_edits_it
     page.get_by_label("Reward", exact=True).fill("A free coffee")
     page.get_by_label("Points earned", exact=True).fill("3")
     expect(_preview(page).locator("[data-field=stamps] .wp-value")).to_have_text("3 / 6", timeout=PREVIEW_WAIT)
+    # A card in Russian only: the preview labels it in Russian on an English page.
+    page.get_by_role("group", name="Languages of the card").get_by_label("English").uncheck()
+    expect(_preview(page).locator("[data-field=balance] .wp-label")).to_have_text("Баллы", timeout=PREVIEW_WAIT)
     page.get_by_role("button", name="Save the settings").click()
     assert page.url.endswith(f"/portal/clubs/{club.id}")
     [club] = _clubs(db)
     assert club.program["stamps"] == {"required": 6, "reward": "A free coffee"}
+    assert club.languages == ["ru"]
     assert club.program["points"]["earn_points"] == 3 and club.logo_png  # the logo is kept
 
     phone = new_page("phone")
@@ -217,10 +221,19 @@ def test_the_settings_form_refuses_bad_input_and_changes_nothing(new_page, shoot
     page.get_by_label("Days before new points can be spent").fill("7")
     page.get_by_role("button", name="Save the settings").click()
     assert "expire before they can be spent" in error_of(page, "Points expire after (days)")
+    page.get_by_label("Points expire after (days)").fill("")
+    languages = page.get_by_role("group", name="Languages of the card")
+    for language in ("English", "Русский"):
+        languages.get_by_label(language).uncheck()
+    page.get_by_role("button", name="Save the settings").click()
+    languages = page.get_by_role("group", name="Languages of the card")
+    assert "Choose at least one language." in languages.locator(".error").inner_text()
+    assert languages.get_by_label("English").is_checked() is False
     shoot(page, "portal-club-settings-refused")
     after = _clubs(db)[0]
-    assert (after.name, after.currency, after.program, after.contact_email, after.design_version) == (
-        before.name, before.currency, before.program, before.contact_email, before.design_version)
+    assert (after.name, after.currency, after.program, after.contact_email, after.design_version,
+            after.languages) == (before.name, before.currency, before.program, before.contact_email,
+                                 before.design_version, ["en", "ru"])
 
 
 def test_a_russian_browser_gets_the_club_form_in_russian(new_page, shoot, db) -> None:
@@ -279,7 +292,8 @@ def test_the_preview_draws_the_pass_the_form_describes_or_says_what_keeps_it(cli
             "barcode_format": "pdf417", "points-enabled": "y", "points-earn_points": "2", "points-per_amount": "100",
             "points-rounding": "down", "points-min_purchase": "0", "points-redeem_value": "1",
             "points-pending_days": "0", "points-warning_days": "14", "cashback-enabled": "y",
-            "cashback-percent": "2,5", "tiers-window_days": "365", "tiers-review_days": "30"}
+            "cashback-percent": "2,5", "tiers-window_days": "365", "tiers-review_days": "30",
+            "languages": ["en", "ru"]}
     answer = client.post("/portal/clubs/preview", data=form)
     html = answer.get_data(as_text=True)
     assert answer.status_code == 200

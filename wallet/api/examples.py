@@ -28,7 +28,7 @@ CLUB_UPDATE = {"background_color": "#0B3D2E", "terms": "Points expire a year aft
 CLUB: dict[str, Any] = {
     "id": 12, "name": "Morning Beans", "description": "", "category": "cafe", "logo_text": None,
     "currency": "EUR", "country": "DE", "foreground_color": "#FFFFFF", "background_color": "#1F2937",
-    "label_color": "#D1D5DB", "barcode_format": "qr", "terms": "", "contact_email": None,
+    "label_color": "#D1D5DB", "barcode_format": "qr", "languages": ["en", "ru"], "terms": "", "contact_email": None,
     "contact_phone": None, "website": None,
     "locations": [{"name": "Main St", "latitude": 52.52, "longitude": 13.405, "relevant_text": "Coffee is ready"}],
     "program": PROGRAM, "card_style": "store_card", "featured_actions": [], "design_version": 1, "message": None,

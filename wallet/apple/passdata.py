@@ -9,7 +9,7 @@ club's featured actions (up to two links under the card, iOS 27).
 Labels and change messages are keys of pass.strings (passes/storeCard/*.lproj)
 so the phone shows them in its own language. Values that mix numbers and
 words ("350 points expire on 1 Dec") cannot be localised by Wallet, so they
-are written in the customer's language. Every field a member sees change
+are written in the card's language for the customer (``CardFacts.language``). Every field a member sees change
 carries a changeMessage, which Wallet shows on the lock screen.
 """
 
@@ -182,7 +182,7 @@ def club_back_fields(facts: CardFacts) -> list[dict[str, Any]]:
 
 
 def member_keys(facts: CardFacts, *, authentication_token: str, barcode_format: str,
-                locale: str, poster: bool = False, survey_url: str | None = None) -> dict[str, Any]:
+                poster: bool = False, survey_url: str | None = None) -> dict[str, Any]:
     """Top-level keys of one member; storeCard (and a poster card's
     posterGeneric) hold the member's fields, the club's back fields follow
     them. ``survey_url`` opens the members' survey (a link on the back of an
@@ -196,7 +196,7 @@ def member_keys(facts: CardFacts, *, authentication_token: str, barcode_format: 
         data["voided"] = True
         ended = facts.ended_at or datetime.now(timezone.utc)
         data["expirationDate"] = w3c_datetime(ended)
-    store_card = _fields(facts, locale)
+    store_card = _fields(facts, facts.language)
     if survey_url and facts.active:
         store_card["backFields"].append(_field("survey", TEXT["label_survey"], survey_url))
     if poster:
@@ -211,11 +211,11 @@ def styles_of(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def build_pass_json(facts: CardFacts, ctx: ClubContext, *, authentication_token: str,
-                    locale: str, survey_url: str | None = None) -> dict[str, Any]:
+                    survey_url: str | None = None) -> dict[str, Any]:
     """The whole pass.json of one member as a dictionary."""
     data = club_keys(facts, ctx)
     data.update(member_keys(facts, authentication_token=authentication_token,
-                            barcode_format=ctx.barcode_format, locale=locale, poster=ctx.poster,
+                            barcode_format=ctx.barcode_format, poster=ctx.poster,
                             survey_url=survey_url))
     for style in styles_of(data):
         style["backFields"].extend(club_back_fields(facts))
@@ -258,11 +258,11 @@ _CLUB_BACK_ITEM = f',"{_CLUB_BACK}"]'
 
 
 def pass_json_bytes(facts: CardFacts, club: ClubJson, *, authentication_token: str,
-                    locale: str, survey_url: str | None = None) -> bytes:
+                    survey_url: str | None = None) -> bytes:
     """pass.json of one member: the same JSON as ``dumps(build_pass_json())``
     up to key order, with only the member's part serialized here."""
     member = member_keys(facts, authentication_token=authentication_token,
-                         barcode_format=club.barcode_format, locale=locale, poster=club.poster,
+                         barcode_format=club.barcode_format, poster=club.poster,
                          survey_url=survey_url)
     styles = styles_of(member)
     for style in styles:

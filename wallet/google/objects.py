@@ -1,8 +1,9 @@
 """Google Wallet LoyaltyClass and LoyaltyObject resources, as data.
 
 Drawn from the same CardFacts as the Apple pass, and labelled with the same
-words (passes/storeCard/<lang>.lproj/pass.strings), so both wallets show
-the same figures. Field names and types are those of the walletobjects v1
+words (passes/storeCard/<lang>.lproj/pass.strings, ``wallet.passtext``) in
+the languages the club's card is written in, so both wallets show the same
+figures in the same words. Field names and types are those of the walletobjects v1
 discovery document (the tests validate every body against it): int64
 values, such as Money.micros, travel as strings.
 """
@@ -12,19 +13,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from functools import lru_cache
 from typing import Any
 
-from wallet.config import LANGUAGES, PROJECT_ROOT
 from wallet.loyalty.barcodes import LINEAR, encodable
-from wallet.loyalty.cardfacts import CardFacts
+from wallet.loyalty.cardfacts import CardFacts, card_languages
 from wallet.loyalty.locales import expiring_text, format_percent
 from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.money import to_micros
 from wallet.loyalty.nps import survey_url
+from wallet.passtext import labels
 
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-_STRING_LINE = re.compile(r'^"((?:[^"\\]|\\.)*)"\s*=\s*"((?:[^"\\]|\\.)*)";\s*$')
 
 # Google's language tags for our languages (BCP 47, as its examples write them).
 LANGUAGE_TAGS = {"en": "en-US", "ru": "ru-RU"}
@@ -67,26 +66,20 @@ def fingerprint(resource: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(resource, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-@lru_cache(maxsize=len(LANGUAGES))
-def _strings(lang: str) -> dict[str, str]:
-    """The pass's labels in ``lang``, read from the Apple pass's pass.strings."""
-    path = PROJECT_ROOT / "passes" / "storeCard" / f"{lang}.lproj" / "pass.strings"
-    table: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        found = _STRING_LINE.match(line.strip())
-        if found:
-            table[found.group(1)] = found.group(2)
-    return table
+def word(key: str, lang: str) -> str:
+    """One of the pass's labels in ``lang``."""
+    return labels(lang).get(key, key)
 
 
-def label(key: str) -> dict[str, Any]:
-    """A LocalizedString of one of the pass's labels in every language."""
-    return localized({lang: _strings(lang).get(key, key) for lang in LANGUAGES})
+def label(key: str, languages: tuple[str, ...]) -> dict[str, Any]:
+    """A LocalizedString of one of the pass's labels in each of ``languages``."""
+    return localized({lang: word(key, lang) for lang in languages})
 
 
 def localized(values: dict[str, str]) -> dict[str, Any]:
-    """A LocalizedString: the first language's text is the default."""
-    first, *others = LANGUAGES
+    """A LocalizedString of ``values`` by language: the first one's text is
+    the default."""
+    first, *others = values
     result: dict[str, Any] = {"defaultValue": {"language": LANGUAGE_TAGS[first], "value": values[first]}}
     translated = [{"language": LANGUAGE_TAGS[lang], "value": values[lang]} for lang in others
                   if values.get(lang) and values[lang] != values[first]]
@@ -100,12 +93,12 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _text_module(module_id: str, header_key: str, body: str, *, localized_body: dict[str, str] | None = None
-                 ) -> dict[str, Any]:
+def _text_module(module_id: str, header_key: str, body: str, languages: tuple[str, ...], *,
+                 localized_body: dict[str, str] | None = None) -> dict[str, Any]:
     module: dict[str, Any] = {
         "id": module_id,
-        "header": _cut(_strings(LANGUAGES[0]).get(header_key, header_key), HEADER_MAX),
-        "localizedHeader": label(header_key),
+        "header": _cut(word(header_key, languages[0]), HEADER_MAX),
+        "localizedHeader": label(header_key, languages),
         "body": _cut(body, BODY_MAX),
     }
     if localized_body:
@@ -148,22 +141,23 @@ def loyalty_class(issuer_id: str, club: Club, *, public_base_url: str) -> dict[s
     """The club's LoyaltyClass. Google approves classes itself: a write says
     UNDER_REVIEW, never APPROVED."""
     issuer_name = _cut(club.brand.name or club.name, ISSUER_NAME_MAX)
+    languages = card_languages(club)
     resource: dict[str, Any] = {
         "id": class_id(issuer_id, club.id),
         "issuerName": issuer_name,
-        "localizedIssuerName": localized({lang: issuer_name for lang in LANGUAGES}),
+        "localizedIssuerName": localized({lang: issuer_name for lang in languages}),
         "programName": club.name,
-        "localizedProgramName": localized({lang: club.name for lang in LANGUAGES}),
+        "localizedProgramName": localized({lang: club.name for lang in languages}),
         "programLogo": {
             "sourceUri": {"uri": logo_url(public_base_url, club)},
-            "contentDescription": localized({lang: club.name for lang in LANGUAGES}),
+            "contentDescription": localized({lang: club.name for lang in languages}),
         },
         "hexBackgroundColor": club.background_color.lower(),
         "reviewStatus": "UNDER_REVIEW",
-        "accountNameLabel": _strings(LANGUAGES[0])["Member"],
-        "localizedAccountNameLabel": label("Member"),
-        "accountIdLabel": _strings(LANGUAGES[0])["Card number"],
-        "localizedAccountIdLabel": label("Card number"),
+        "accountNameLabel": word("Member", languages[0]),
+        "localizedAccountNameLabel": label("Member", languages),
+        "accountIdLabel": word("Card number", languages[0]),
+        "localizedAccountIdLabel": label("Card number", languages),
         "callbackOptions": {"url": f"{public_base_url}/google/callback"},
     }
     if club.country:
@@ -197,26 +191,28 @@ def _balance_int(value: int) -> dict[str, Any]:
     return {"int": value} if -INT32_MAX <= value <= INT32_MAX else {"string": str(value)}
 
 
+def _figure(key: str, balance: dict[str, Any], languages: tuple[str, ...]) -> dict[str, Any]:
+    return {"label": word(key, languages[0]), "localizedLabel": label(key, languages), "balance": balance}
+
+
 def _points(facts: CardFacts) -> dict[str, Any]:
-    return {"label": _strings(LANGUAGES[0])["Points"], "localizedLabel": label("Points"),
-            "balance": _balance_int(facts.balance)}
+    return _figure("Points", _balance_int(facts.balance), facts.languages)
 
 
 def _cash(facts: CardFacts) -> dict[str, Any]:
     money = {"micros": str(to_micros(facts.cash_balance, facts.currency)), "currencyCode": facts.currency}
-    return {"label": _strings(LANGUAGES[0])["Cashback"], "localizedLabel": label("Cashback"),
-            "balance": {"money": money}}
+    return _figure("Cashback", {"money": money}, facts.languages)
 
 
 def _stamps(facts: CardFacts) -> dict[str, Any]:
-    return {"label": _strings(LANGUAGES[0])["Stamps"], "localizedLabel": label("Stamps"),
-            "balance": _balance_int(facts.stamps)}
+    return _figure("Stamps", _balance_int(facts.stamps), facts.languages)
 
 
-def message_body(text: str) -> dict[str, Any]:
-    """A club message as a Google Message (addMessage)."""
-    header = _strings(LANGUAGES[0])["Latest news"]
-    return {"header": header, "localizedHeader": label("Latest news"), "body": _cut(text, BODY_MAX)}
+def message_body(text: str, languages: tuple[str, ...]) -> dict[str, Any]:
+    """A club message as a Google Message (addMessage), headed in the card's
+    ``languages``."""
+    return {"header": word("Latest news", languages[0]), "localizedHeader": label("Latest news", languages),
+            "body": _cut(text, BODY_MAX)}
 
 
 def loyalty_object(issuer_id: str, membership: Membership, facts: CardFacts, *,
@@ -246,26 +242,28 @@ def loyalty_object(issuer_id: str, membership: Membership, facts: CardFacts, *,
     elif facts.has_stamps:
         resource["secondaryLoyaltyPoints"] = _stamps(facts)
     modules = []
+    languages = facts.languages
     if facts.tier:
-        modules.append(_text_module("tier", "Level", facts.tier))
+        modules.append(_text_module("tier", "Level", facts.tier, languages))
     if facts.has_stamps and facts.has_cashback:
-        modules.append(_text_module("stamps", "Stamps", str(facts.stamps)))
+        modules.append(_text_module("stamps", "Stamps", str(facts.stamps), languages))
     if facts.discount_percent is not None:
         modules.append(_text_module(
-            "discount", "Discount", format_percent(facts.discount_percent, LANGUAGES[0]),
-            localized_body={lang: format_percent(facts.discount_percent, lang) for lang in LANGUAGES}))
+            "discount", "Discount", format_percent(facts.discount_percent, languages[0]), languages,
+            localized_body={lang: format_percent(facts.discount_percent, lang) for lang in languages}))
     if facts.has_points and facts.expiring_points > 0 and facts.expiring_on:
         modules.append(_text_module(
-            "expiring", "Expiring", expiring_text(facts.expiring_points, facts.expiring_on, LANGUAGES[0]),
+            "expiring", "Expiring", expiring_text(facts.expiring_points, facts.expiring_on, languages[0]),
+            languages,
             localized_body={lang: expiring_text(facts.expiring_points, facts.expiring_on, lang)
-                            for lang in LANGUAGES}))
+                            for lang in languages}))
     if facts.terms:
-        modules.append(_text_module("terms", "Terms", facts.terms))
+        modules.append(_text_module("terms", "Terms", facts.terms, languages))
     if modules:
         resource["textModulesData"] = modules
     if facts.active:
         question = "How likely are you to recommend us?"
         resource["linksModuleData"] = {"uris": [{
-            "id": "survey", "uri": survey_url(public_base_url, membership), "description": question,
-            "localizedDescription": label(question)}]}
+            "id": "survey", "uri": survey_url(public_base_url, membership), "description": word(question, languages[0]),
+            "localizedDescription": label(question, languages)}]}
     return resource

@@ -208,7 +208,7 @@ class _Run:
         try:
             if not inserted:
                 if facts.message:
-                    body["messages"] = [{**message_body(facts.message), "id": f"msg-{message[:20]}",
+                    body["messages"] = [{**message_body(facts.message, facts.languages), "id": f"msg-{message[:20]}",
                                          "messageType": "TEXT"}]
                 self._write(body, False, insert=self.api.insert_object,
                             patch=lambda: self.api.patch_object(body["id"], body))
@@ -225,7 +225,7 @@ class _Run:
                 if message is not None and message != state.sent_message:
                     notify = count < NOTIFICATIONS_PER_DAY
                     self.result.calls += 1
-                    self.api.add_message(body["id"], {**message_body(facts.message or ""),
+                    self.api.add_message(body["id"], {**message_body(facts.message or "", facts.languages),
                                                       "id": f"msg-{message[:20]}",
                                                       "messageType": "TEXT_AND_NOTIFY" if notify else "TEXT"})
                     count += 1 if notify else 0

@@ -1,8 +1,11 @@
 """What a member's card shows, as plain data.
 
 The Apple and Google renderers (and any card page) draw from this one
-function, so every wallet shows the same figures. The program's rules are
-the club's typed ``Program`` (``wallet.loyalty.program``), never its raw JSON.
+function, so every wallet shows the same figures. The member's figures are
+its one shape (``wallet.loyalty.ledger.serialise.member_values``), the one
+the API and webhooks send, so a card never disagrees with them; the
+program's rules are the club's typed ``Program`` (``wallet.loyalty.program``),
+never its raw JSON.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
+from wallet.loyalty.ledger.serialise import member_values
+from wallet.loyalty.locales import LOCALES
 from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.program import Program
 
@@ -50,6 +55,11 @@ class CardFacts:
     contact_email: str | None
     contact_phone: str | None
     website: str | None
+    # The languages the card is written in, and the one its values (texts
+    # that mix numbers and words) are written in: the member's own if the
+    # card has it, else the card's first.
+    languages: tuple[str, ...]
+    language: str
 
 
 def _latest_message(membership: Membership, club: Club) -> str | None:
@@ -64,38 +74,51 @@ def _latest_message(membership: Membership, club: Club) -> str | None:
     return membership.message
 
 
+def card_languages(club: Club) -> tuple[str, ...]:
+    return tuple(club.languages or LOCALES)
+
+
+def card_language(locale: str | None, languages: tuple[str, ...]) -> str:
+    return locale if locale in languages else languages[0]
+
+
 def card_facts(membership: Membership, club: Club | None = None) -> CardFacts:
     club = club or membership.club
     program = Program.of(club)
+    member = member_values(membership)
+    expiring = member["expiring"] or {"points": 0, "date": None}
+    languages = card_languages(club)
     return CardFacts(
         club_id=club.id,
         club_name=club.name,
         brand_name=club.brand.name,
-        member_name=membership.name,
-        card_number=membership.card_number,
-        serial_number=membership.serial_number,
+        member_name=member["name"],
+        card_number=member["card_number"],
+        serial_number=member["serial_number"],
         currency=club.currency,
         version=membership.version,
         modified_at=membership.card_modified_at,
-        active=membership.status == "active",
+        active=member["status"] == "active",
         ended_at=membership.ended_at,
         has_points=program.points is not None,
-        balance=membership.balance,
-        pending=membership.pending,
+        balance=member["balance"],
+        pending=member["pending"],
         has_cashback=program.cashback_percent is not None,
-        cash_balance=membership.cash_balance,
+        cash_balance=member["cash_balance"],
         cashback_percent=program.cashback_percent or None,
-        discount_percent=program.discount_for(membership.tier),
-        tier=membership.tier,
+        discount_percent=program.discount_for(member["tier"]),
+        tier=member["tier"],
         has_stamps=program.stamps_required is not None,
-        stamps=membership.stamps,
+        stamps=member["stamps"],
         stamps_required=program.stamps_required,
         stamp_reward=program.stamp_reward,
-        expiring_points=membership.expiring_points,
-        expiring_on=membership.expiring_on,
+        expiring_points=expiring["points"],
+        expiring_on=expiring["date"],
         message=_latest_message(membership, club),
         terms=club.terms,
         contact_email=club.contact_email,
         contact_phone=club.contact_phone,
         website=club.website,
+        languages=languages,
+        language=card_language(member["locale"], languages),
     )

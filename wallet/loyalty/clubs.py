@@ -23,6 +23,7 @@ from wallet.loyalty.cards import record_club_card_changes
 from wallet.loyalty.contacts import normalize_country, normalize_email
 from wallet.loyalty.errors import NotFound, RuleViolation
 from wallet.loyalty.fields import Checked, Number, RuleSet, Section, Text, between, clean_text, one_of
+from wallet.loyalty.locales import LOCALES
 from wallet.loyalty.models import Brand, Club, Membership
 from wallet.loyalty.money import is_currency
 from wallet.loyalty.program import ProgramSchema
@@ -115,6 +116,22 @@ def _png_field(description: str) -> Checked:
     return Checked(_png, allow_none=True, json_type="string", metadata={"description": description})
 
 
+class Languages(ma.fields.List):
+    """Some of the languages cards are written in (``LOCALES``), at least
+    one; kept in ``LOCALES``' order without repeats, so the first is the
+    same whichever order a brand ticked them in."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            ma.fields.String(validate=one_of(LOCALES), error_messages={"invalid": "must be a string"}),
+            validate=ma.validate.Length(min=1, error="must name at least one language"),
+            error_messages={"invalid": "must be a list", "null": "must be a list"}, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
+        chosen = set(super()._deserialize(value, attr, data, **kwargs))
+        return [code for code in LOCALES if code in chosen]
+
+
 class LocationSchema(RuleSet):
     """A shop where the card comes up on the lock screen."""
 
@@ -190,6 +207,9 @@ class ClubFieldsSchema(RuleSet):
         validate=ma.validate.Length(max=MAX_LOCATIONS, error=f"at most {MAX_LOCATIONS} locations"),
         error_messages={"invalid": "must be a list", "null": "must be a list"},
         metadata={"description": f"at most {MAX_LOCATIONS}, as Apple Wallet shows no more"})
+    languages = Languages(metadata={
+        "description": "the languages the card is written in; the first is the card's language for a "
+                       "member whose own is not among them", "default": list(LOCALES), "example": ["en", "ru"]})
     program = Section(ProgramSchema, allow_none=True, metadata={
         "description": "the program rules; null or absent: none"})
     logo_png = _png_field("the logo, a PNG")

@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from wallet.db import Base, utcnow
+from wallet.loyalty.locales import LOCALES
 from wallet.loyalty.outbox import OutboxKind, OutboxPayload
 
 # BigInteger primary keys that still autoincrement on SQLite.
@@ -105,6 +106,11 @@ class Club(Base):
     # [{"name", "latitude", "longitude", "relevant_text"}], at most 10.
     locations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     program: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The languages the card is written in, some of locales.LOCALES in their
+    # order: the pass carries their .lproj strings, Google's class and object
+    # their translations, and the first is the card's language for a member
+    # whose own language is not among them.
+    languages: Mapped[list[str]] = mapped_column(JSON, default=lambda: list(LOCALES))
     # The latest club-wide message, shown in the pass's news field.
     message: Mapped[str | None] = mapped_column(Text)
     message_at: Mapped[datetime | None]

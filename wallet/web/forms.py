@@ -14,7 +14,8 @@ from collections.abc import Mapping
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import Field, FieldList, FormField
+from wtforms import Field, FieldList, FormField, SelectMultipleField
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from wallet.loyalty.errors import LoyaltyError
 
@@ -33,6 +34,14 @@ class PageForm(FlaskForm):
             if strip not in filters and not issubclass(unbound_field.field_class, (FormField, FieldList)):
                 unbound_field.kwargs["filters"] = (strip, *filters)
             return unbound_field.bind(form=form, **options)
+
+
+class CheckboxesField(SelectMultipleField):
+    """Choices as checkboxes, each with its own label (templates draw it with
+    the ``checkboxes`` macro: a fieldset whose legend is the field's label)."""
+
+    widget = ListWidget(prefix_label=False, html_tag="ul")
+    option_widget = CheckboxInput()
 
 
 # Page wording for the core's error codes; a code missing here shows the

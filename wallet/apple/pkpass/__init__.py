@@ -65,16 +65,12 @@ def club_context(club: Club, settings: PassSettings) -> passdata.ClubContext:
     )
 
 
-def _locale(membership: Membership) -> str:
-    return membership.locale or "en"
-
-
 def pass_json(membership: Membership, settings: PassSettings) -> dict[str, Any]:
     """pass.json of the member as a dictionary (for checks and tools)."""
     facts = card_facts(membership)
     return passdata.build_pass_json(
         facts, club_context(membership.club, settings),
-        authentication_token=membership.auth_token, locale=_locale(membership),
+        authentication_token=membership.auth_token,
         survey_url=survey_url(settings.public_base_url, membership),
     )
 
@@ -102,11 +98,11 @@ def build_signed_pass(membership: Membership, settings: PassSettings, *, now: da
     club_part = club_json_for(club, facts.brand_name, settings,
                               lambda: passdata.club_json(facts, club_context(club, settings)))
     pass_json_data = passdata.pass_json_bytes(
-        facts, club_part, authentication_token=membership.auth_token, locale=_locale(membership),
+        facts, club_part, authentication_token=membership.auth_token,
         survey_url=survey_url(settings.public_base_url, membership),
     )
     # 2. files
-    static = static_files_for(club)
+    static = static_files_for(club, facts.languages)
     dynamic = [("pass.json", pass_json_data)]
     # 3. manifest
     manifest_json = manifest.finish(static.manifest, dynamic)

@@ -1,8 +1,8 @@
 """The parts of a pass that are the same for every member of a club.
 
 Artwork renditions (icon/logo/strip, and a poster's artwork/primaryLogo,
-@1x/@2x/@3x) and the pass.strings of each
-language are rendered, hashed and laid out as zip entries once per
+@1x/@2x/@3x) and the pass.strings of each language the club's card is
+written in are rendered, hashed and laid out as zip entries once per
 (club id, design version), and the club's part of pass.json is serialized once
 per club state; both are kept in bounded in-process LRUs, so a pass costs its
 member fields, manifest and signature only.
@@ -20,10 +20,8 @@ from typing import Any, Generic, Hashable, TypeVar
 
 from wallet.apple import images, passdata
 from wallet.apple.pkpass import archive, manifest
-from wallet.config import PROJECT_ROOT
+from wallet.passtext import strings_source
 
-STRINGS_DIR = PROJECT_ROOT / "passes" / "storeCard"
-LANGUAGES = ("en", "ru")
 CACHE_SIZE = 128
 
 
@@ -34,15 +32,12 @@ class StaticFiles:
     zip: archive.ZipPrefix
 
 
-@lru_cache(maxsize=1)
-def strings_files() -> tuple[tuple[str, bytes], ...]:
-    """en.lproj/pass.strings, ru.lproj/pass.strings as UTF-16 (Apple reads
-    .strings files as UTF-16; the sources are kept in UTF-8)."""
-    result = []
-    for lang in LANGUAGES:
-        text = (STRINGS_DIR / f"{lang}.lproj" / "pass.strings").read_text(encoding="utf-8")
-        result.append((f"{lang}.lproj/pass.strings", text.encode("utf-16")))
-    return tuple(result)
+@lru_cache(maxsize=8)
+def strings_files(languages: tuple[str, ...]) -> tuple[tuple[str, bytes], ...]:
+    """<lang>.lproj/pass.strings of each of ``languages`` as UTF-16 (Apple
+    reads .strings files as UTF-16; the sources are kept in UTF-8). A phone
+    whose language the card lacks shows the first one's."""
+    return tuple((f"{lang}.lproj/pass.strings", strings_source(lang).encode("utf-16")) for lang in languages)
 
 
 def design_of(club: Any) -> images.Design:
@@ -56,9 +51,9 @@ def design_of(club: Any) -> images.Design:
     )
 
 
-def build_static_files(design: images.Design) -> StaticFiles:
+def build_static_files(design: images.Design, languages: tuple[str, ...]) -> StaticFiles:
     artwork = images.render_artwork(design)
-    files = tuple(artwork.items()) + strings_files()
+    files = tuple(artwork.items()) + strings_files(languages)
     return StaticFiles(
         files=files,
         manifest=manifest.build_prefix(files),
@@ -103,18 +98,19 @@ _cache: LRU[StaticFiles] = LRU(CACHE_SIZE)
 _club_json_cache: LRU[passdata.ClubJson] = LRU(CACHE_SIZE * 4)
 
 
-def design_key(club: Any) -> Hashable:
+def design_key(club: Any, languages: tuple[str, ...]) -> Hashable:
     # created_at tells apart a deleted club and a new one that got its id.
-    return (club.id, club.design_version, club.created_at)
+    return (club.id, club.design_version, club.created_at, languages)
 
 
-def static_files_for(club: Any) -> StaticFiles:
-    """The club design's files, rendered on first use and then reused."""
-    key = design_key(club)
+def static_files_for(club: Any, languages: tuple[str, ...]) -> StaticFiles:
+    """The club design's files in the card's ``languages``, rendered on first
+    use and then reused."""
+    key = design_key(club, languages)
     found = _cache.get(key)
     if found is None:
         # Two threads may both render a new design once; both results are equal.
-        found = build_static_files(design_of(club))
+        found = build_static_files(design_of(club), languages)
         _cache.put(key, found)
     return found
 

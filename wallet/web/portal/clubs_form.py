@@ -37,10 +37,12 @@ from wallet.loyalty.clubs import (
     MAX_LOCATIONS,
 )
 from wallet.loyalty.contacts import COUNTRIES
+from wallet.loyalty.locales import LOCALES
 from wallet.loyalty.errors import RuleViolation
 from wallet.loyalty.models import Club
 from wallet.loyalty.money import currencies, exponent, to_major, to_minor
-from wallet.web.forms import GENERIC, PageForm
+from wallet.web.forms import GENERIC, CheckboxesField, PageForm
+from wallet.web.site import LANGUAGE_NAMES
 from wallet.web.wording import CATEGORY_NAMES
 
 # Rows the form offers for tier levels; a club given more through the API
@@ -198,6 +200,11 @@ class ClubForm(PageForm):
                                  choices=[SelectChoice(k, BARCODE_NAMES[k]) for k in BARCODE_FORMATS], default="qr",
                                  description=_l("What your tills scan. iPhones before iOS 27 show Code 128 or a QR "
                                                 "code instead of the four newest formats."))
+    languages = CheckboxesField(_l("Languages of the card"), validators=[NEEDED],
+                                choices=[SelectChoice(code, LANGUAGE_NAMES[code]) for code in LOCALES],
+                                default=list(LOCALES),
+                                description=_l("The card is written in these. A phone in another language "
+                                               "shows the first."))
     points = FormField(PointsForm)
     tiers = FormField(TiersForm)
     discount = FormField(DiscountForm)
@@ -367,6 +374,7 @@ def club_fields(form: ClubForm, *, creating: bool) -> tuple[dict[str, Any], dict
         "foreground_color": form.foreground_color.data,
         "label_color": form.label_color.data,
         "barcode_format": form.barcode_format.data,
+        "languages": list(form.languages.data or []),
         "terms": form.terms.data or "",
         "contact_email": form.contact_email.data or None,
         "contact_phone": form.contact_phone.data or None,
@@ -409,7 +417,8 @@ def form_values(club: Club) -> dict[str, Any]:
     values: dict[str, Any] = {
         key: getattr(club, key) for key in (
             "name", "logo_text", "description", "category", "currency", "background_color", "foreground_color",
-            "label_color", "barcode_format", "terms", "contact_email", "contact_phone", "website", "card_style")
+            "label_color", "barcode_format", "languages", "terms", "contact_email", "contact_phone", "website",
+            "card_style")
     }
     values["featured_actions"] = list(club.featured_actions or [])
     values["country"] = club.country or ""
@@ -476,6 +485,7 @@ _WORDING: tuple[tuple[re.Pattern[str], Any], ...] = tuple((re.compile(p), w) for
     (r"its own type", lambda m: _("Choose a different link for each row.")),
     (r"card numbers that \w+ cannot encode",
      lambda m: _("Your members already have card numbers this barcode cannot carry. Keep the current format.")),
+    (r"at least one language", lambda m: _("Choose at least one language.")),
     (r"currency cannot change", lambda m: _("The club has members: its currency can no longer change.")),
 ))
 

@@ -4,7 +4,8 @@ It is drawn from what the pass itself is made of: a sample member's
 ``card_facts`` under the club as the form describes it, turned into
 pass.json by the Apple renderer (``build_pass_json``), with the artwork
 renditions Apple's pass carries (logo and strip @2x) and the labels of the
-page's language from the pass's own pass.strings. The template lays that
+page's language (if the card is written in it, else the card's first) from
+the pass's own pass.strings. The template lays that
 out the way Wallet shows a store card (logo and logo text, header fields,
 the strip with the primary field, secondary and auxiliary fields, barcode)
 and a poster card (the artwork with the primary logo and header field on
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
@@ -28,30 +28,18 @@ from flask_babel import gettext as _
 from wallet.apple.images import Design, render_artwork
 from wallet.apple.passdata import build_pass_json
 from wallet.apple.pkpass import club_context, settings_for
-from wallet.apple.pkpass.files import STRINGS_DIR
 from wallet.loyalty.barcodes import ean13_check_digit
 from wallet.loyalty.cardfacts import card_facts
 from wallet.loyalty.clubs import FIELDS
 from wallet.loyalty.models import Brand, Club, Membership
 from wallet.loyalty.program import Program
+from wallet.passtext import labels
 from wallet.web.barcodes import barcode_png
 from wallet.web.portal.clubs_form import FEATURED_ACTION_NAMES
 
 # A sample number of the kind the club hands out (see wallet.loyalty.barcodes).
 SAMPLE_CARD_NUMBER = "400012345678"
 SAMPLE_EAN13_BODY = "200012345678"
-_STRING = re.compile(r'^"((?:[^"\\]|\\.)*)"\s*=\s*"((?:[^"\\]|\\.)*)";', re.M)
-
-
-@lru_cache(maxsize=4)
-def pass_strings(language: str) -> dict[str, str]:
-    """The pass's labels in ``language`` (its .lproj/pass.strings), keyed
-    by the English text pass.json carries."""
-    path = STRINGS_DIR / f"{language}.lproj" / "pass.strings"
-    if not path.exists():
-        return {}
-    text = path.read_text(encoding="utf-8")
-    return {key.replace('\\"', '"'): value.replace('\\"', '"') for key, value in _STRING.findall(text)}
 
 
 # The renditions the preview shows: @2x but for the poster's artwork, whose
@@ -127,14 +115,13 @@ class Preview:
 
 
 def preview(club: Club) -> Preview:
-    language = _language()
     facts = card_facts(sample_member(club), club)
     context = replace(club_context(club, settings_for()), card_style="poster")
-    data = build_pass_json(facts, context, authentication_token="preview" * 4, locale=language)
+    data = build_pass_json(facts, context, authentication_token="preview" * 4)
     logo, strip, poster, primary_logo = artwork(club.background_color, club.logo_png, club.strip_png,
                                                 club.artwork_png)
     barcode = base64.b64encode(barcode_png(facts.card_number, club.barcode_format)).decode("ascii")
     actions = tuple((str(FEATURED_ACTION_NAMES[a["identifier"]]), a["url"]) for a in data.get("featuredActions", []))
     return Preview(pass_json=data, logo=logo, strip=strip, artwork=poster, primary_logo=primary_logo,
-                   barcode=barcode, barcode_format=club.barcode_format, labels=pass_strings(language),
+                   barcode=barcode, barcode_format=club.barcode_format, labels=labels(facts.language),
                    card_style=club.card_style or "store_card", actions=actions)

@@ -10,17 +10,16 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
-from wtforms import SelectMultipleField, URLField
+from wtforms import URLField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
-from wtforms.widgets import CheckboxInput, ListWidget
 
 from wallet.extensions import get_read_session, get_session, transactional, webhook_targets
 from wallet.loyalty.errors import RuleViolation
 from wallet.loyalty.webhook_targets import MAX_URL, AddressKind, PrivateAddress
 from wallet.loyalty.webhooks import (EVENT_TYPES, MAX_WEBHOOKS_PER_BRAND, Webhook, create_webhook, delete_webhook,
                                      list_webhooks)
-from wallet.web.forms import PageForm, refuse
+from wallet.web.forms import CheckboxesField, PageForm, refuse
 from wallet.web.portal import bp
 from wallet.web.portal.actions import act
 from wallet.web.portal.auth import REFUSED
@@ -43,13 +42,6 @@ ADDRESS_KINDS = {
     AddressKind.PRIVATE: _l("a private network"),
     AddressKind.RESERVED: _l("a reserved address"),
 }
-
-
-class CheckboxesField(SelectMultipleField):
-    """Choices as checkboxes, each with its own label."""
-
-    widget = ListWidget(prefix_label=False, html_tag="ul")
-    option_widget = CheckboxInput()
 
 
 class WebhookForm(PageForm):
