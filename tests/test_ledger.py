@@ -203,6 +203,28 @@ def test_every_nth_purchase_earns_the_stamp_reward(db: Database) -> None:
     assert assert_consistent(db, mid).stamps == 1
 
 
+def test_a_stamp_without_a_purchase_counts_towards_the_same_reward(db: Database) -> None:
+    mid = join(db, make_club(db, {"stamps": {"required": 3, "reward": "Free coffee"}}))
+    buy(db, mid, 100)
+    first = book(db, ledger.stamp, mid)
+    assert (first["type"], first["stamps_change"], first["points"], first["amount"]) == ("stamp", 1, 0, None)
+    assert assert_consistent(db, mid).stamps == 2
+    full = book(db, ledger.stamp, mid)
+    [reward] = [e for e in entries(db, mid) if e.type == "reward"]
+    assert (reward.reason, reward.details["source_id"]) == ("Free coffee", full["id"])
+    assert assert_consistent(db, mid).stamps == 0
+
+
+def test_a_club_without_stamps_refuses_a_stamp_and_books_nothing(db: Database) -> None:
+    mid = join(db, make_club(db, {"points": POINTS}))
+    before = entries(db, mid)
+    with pytest.raises(RuleViolation) as refused:
+        book(db, ledger.stamp, mid)
+    assert refused.value.code == "no_stamps"
+    assert entries(db, mid) == before
+    assert assert_consistent(db, mid).stamps == 0
+
+
 def test_a_member_starts_in_the_first_tier_and_upgrades_at_once(db: Database) -> None:
     mid = join(db, make_club(db, {"points": POINTS, "tiers": TIERS}))
     assert member(db, mid).tier == "Silver"

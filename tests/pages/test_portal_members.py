@@ -12,6 +12,7 @@ from typing import Any
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from tests.support.portal import client_sign_in
 from wallet.db import Database
 from wallet.loyalty.brands import register_brand
 from wallet.loyalty.clubs import create_club
@@ -171,6 +172,50 @@ def test_a_double_submit_of_a_booking_form_books_once(new_page, db: Database) ->
     assert _entries(db, ann.id, "adjust") == 1
 
 
+def test_a_stamp_club_gives_a_stamp_at_the_till_once_per_tap_and_the_reward_when_full(new_page, shoot,
+                                                                                      db: Database) -> None:
+    brand_id, club_id = _brand(db, "owner@bean.test", "Bean Club",
+                               {"stamps": {"required": 3, "reward": "A free coffee"}})
+    _staff(db, brand_id, StaffRole.CASHIER, "kate@bean.test")
+    ann = _member(db, club_id, "Ann Lee", "ann@example.com")
+    page = new_page("phone")
+    _sign_in(page, "kate@bean.test")
+    page.goto(f"/portal/clubs/{club_id}/till?card={ann.card_number}")
+    shoot(page, "portal-till-stamps")
+    # A double tap on a slow network: the same rendered form three times at once.
+    statuses = page.evaluate("""async () => {
+        const form = document.querySelector("form[action$='/stamps']");
+        const body = new URLSearchParams(new FormData(form));
+        const sends = [0, 1, 2].map(() => fetch(form.action, {method: "POST", body, redirect: "manual"}));
+        return (await Promise.all(sends)).map((answer) => answer.type === "opaqueredirect" ? 302 : answer.status);
+    }""")
+    assert statuses == [302, 302, 302]
+    assert _entries(db, ann.id, "stamp") == 1
+    page.reload()
+    assert page.locator("[data-field=stamps]").inner_text() == "1 / 3"
+    page.get_by_role("button", name="Add a stamp").click()
+    assert "Stamp added: 2 so far." in page.get_by_role("status").inner_text()
+    page.get_by_role("button", name="Add a stamp").click()
+    assert "give the reward, A free coffee" in page.get_by_role("status").inner_text()
+    assert page.locator("[data-field=stamps]").inner_text() == "0 / 3"
+    shoot(page, "portal-till-stamp-reward")
+    assert (_entries(db, ann.id, "stamp"), _entries(db, ann.id, "reward")) == (3, 1)
+
+
+def test_a_club_without_stamps_has_no_stamp_button_and_refuses_a_stamp(app, db: Database) -> None:
+    _brand_id, club_id = _brand(db, "owner@bean.test", "Bean Club")
+    ann = _member(db, club_id, "Ann Lee", "ann@example.com")
+    client = app.test_client()
+    token = client_sign_in(client, "owner@bean.test")
+    html = client.get(f"/portal/clubs/{club_id}/till?card={ann.card_number}").get_data(as_text=True)
+    assert "/stamps" not in html
+    once = re.search(r'name="once" type="hidden" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
+    response = client.post(f"/portal/clubs/{club_id}/till/{ann.id}/stamps", data={"csrf_token": token, "once": once})
+    assert response.status_code == 422
+    assert "This club gives no stamps." in response.get_data(as_text=True)
+    assert _entries(db, ann.id, "stamp") == 0
+
+
 def test_every_booking_form_refuses_bad_input_with_a_message_and_books_nothing(
     new_page, shoot, db: Database
 ) -> None:
@@ -236,7 +281,7 @@ def test_other_brands_get_404_and_a_cashier_403_on_the_members_pages(app, db: Da
     till_pages = [f"/portal/clubs/{club_id}/till", f"/portal/clubs/{club_id}/till?card={ann.card_number}"]
     posts = [f"/portal/clubs/{club_id}/members/{ann.id}/adjustments",
              f"/portal/clubs/{club_id}/till/{ann.id}/purchases", f"/portal/clubs/{club_id}/till/{ann.id}/redemptions",
-             f"/portal/clubs/{club_id}/imports"]
+             f"/portal/clubs/{club_id}/till/{ann.id}/stamps", f"/portal/clubs/{club_id}/imports"]
 
     stranger = app.test_client()
     _login(stranger, "owner@books.test")

@@ -34,7 +34,8 @@ BONUS = "bonus"  # welcome, referral, birthday (see ``details["bonus"]``)
 RELEASE = "release"  # pending points become spendable (points 0: moves pending -> balance)
 TIER = "tier"  # tier change (points 0; ``tier`` is the new tier)
 REWARD = "reward"  # stamp card full: reward earned (stamps -required)
-TYPES = (PURCHASE, REDEEM, REFUND, ADJUST, EXPIRE, BONUS, RELEASE, TIER, REWARD)
+STAMP = "stamp"  # a stamp given at the till without a purchase to book (stamps +1)
+TYPES = (PURCHASE, REDEEM, REFUND, ADJUST, EXPIRE, BONUS, RELEASE, TIER, REWARD, STAMP)
 
 
 class LedgerTransaction(Base):

@@ -47,4 +47,5 @@ ENTRY_NAMES = {
     "release": _l("Now spendable"),
     "tier": _l("Level"),
     "reward": _l("Reward"),
+    "stamp": _l("Stamp"),
 }

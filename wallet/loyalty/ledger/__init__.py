@@ -39,7 +39,8 @@ from __future__ import annotations
 from wallet.loyalty.ledger.booking import finish_booking, set_tier
 from wallet.loyalty.ledger.figures import expiring_figures, get_member_for_update, window_spend
 from wallet.loyalty.ledger.lots import apply_due
-from wallet.loyalty.ledger.operations import adjust, grant_bonus, list_transactions, purchase, redeem, refund
+from wallet.loyalty.ledger.operations import (adjust, grant_bonus, list_transactions, purchase, redeem, refund,
+                                              stamp)
 from wallet.loyalty.ledger.serialise import member_to_dict, transaction_to_dict
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "redeem",
     "refund",
     "set_tier",
+    "stamp",
     "transaction_to_dict",
     "window_spend",
 ]

@@ -1,6 +1,7 @@
 """The ledger's operations: a purchase (with its stamp reward, referral bonus
-and tier upgrade), a redemption, a refund, a manual adjustment, a one-off
-bonus, and the member's list of entries. Each runs in the caller's
+and tier upgrade), a stamp without a purchase (with its reward), a
+redemption, a refund, a manual adjustment, a one-off bonus, and the member's
+list of entries. Each runs in the caller's
 transaction; the caller commits."""
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from wallet.loyalty.errors import Conflict, NotFound, RuleViolation
 from wallet.loyalty.ledger.booking import book, finish_booking, prepare, require_int, set_tier, valid_actor
 from wallet.loyalty.ledger.figures import get_member_for_update, window_spend
 from wallet.loyalty.ledger.lots import apply_due, credit, open_lot, refresh_expiring, take, take_fifo
-from wallet.loyalty.ledger_models import ADJUST, BONUS, PURCHASE, REDEEM, REFUND, REWARD, LedgerTransaction, PointLot
+from wallet.loyalty.ledger_models import (ADJUST, BONUS, PURCHASE, REDEEM, REFUND, REWARD, STAMP, LedgerTransaction,
+                                          PointLot)
 from wallet.loyalty.models import Membership
 from wallet.loyalty.fields import valid_text
 from wallet.loyalty.program import MAX_EARN, MAX_MONEY, MAX_POINTS, Program
@@ -100,10 +102,7 @@ def purchase(
     open_lot(session, member, txn, earned, program=program, now=now, pending=pending, balance_before=before)
     booked.append(txn)
 
-    if program.stamps_required and member.stamps >= program.stamps_required:
-        session.flush([txn])  # the purchase's id, recorded in the reward; the rest is written once, later
-        booked.append(book(session, member, REWARD, actor=actor, now=now, stamps=-program.stamps_required,
-                           reason=program.stamp_reward, details={"source_id": txn.id}))
+    booked.extend(_reward_if_full(session, member, program, txn, actor=actor, now=now))
 
     if first_purchase and program.referral_points > 0:
         booked.extend(_referral_bonus(session, member, program, now=now, source=txn))
@@ -115,6 +114,32 @@ def purchase(
             booked.append(set_tier(session, member, target.name, actor=actor, now=now, reason="upgrade",
                                    details={"window_spend": spend}))
 
+    finish_booking(session, member, club, booked)
+    return txn
+
+
+def _reward_if_full(session: Session, member: Membership, program: Program, source: LedgerTransaction, *,
+                    actor: str, now: datetime) -> list[LedgerTransaction]:
+    """The reward, when ``source`` (a purchase or a stamp) filled the card."""
+    if not program.stamps_required or member.stamps < program.stamps_required:
+        return []
+    session.flush([source])  # its id, recorded in the reward; the member's row is written once, later
+    return [book(session, member, REWARD, actor=actor, now=now, stamps=-program.stamps_required,
+                 reason=program.stamp_reward, details={"source_id": source.id})]
+
+
+def stamp(session: Session, membership: Membership, *, actor: str, now: datetime | None = None) -> LedgerTransaction:
+    """A stamp without a purchase to book: what a cashier gives for a coffee
+    the point-of-sale has already rung up. The reward follows when the card
+    is full, as after a purchase. A club that runs no stamps refuses it."""
+    actor = valid_actor(actor)
+    member, club, program, now = prepare(session, membership, now)
+    if not program.stamps_required:
+        raise RuleViolation("this club gives no stamps", code="no_stamps")
+    booked = apply_due(session, member, program, now)
+    txn = book(session, member, STAMP, actor=actor, now=now, stamps=1)
+    booked.append(txn)
+    booked.extend(_reward_if_full(session, member, program, txn, actor=actor, now=now))
     finish_booking(session, member, club, booked)
     return txn
 

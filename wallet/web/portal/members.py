@@ -22,7 +22,7 @@ from wallet.loyalty import ledger
 from wallet.loyalty.cardfacts import card_facts
 from wallet.loyalty.contacts import normalize_email, normalize_phone
 from wallet.loyalty.errors import LoyaltyError
-from wallet.loyalty.ledger_models import LedgerTransaction
+from wallet.loyalty.ledger_models import REWARD, STAMP, LedgerTransaction
 from wallet.loyalty.models import Club, Membership
 from wallet.web.barcodes import barcode_base64
 from wallet.web.filters import points
@@ -45,6 +45,7 @@ BOOKING_REFUSALS = {
     "membership_ended": lambda: _("This card has ended: nothing can be booked on it."),
     "invalid_reason": lambda: _("Enter a reason of at most 500 characters, on one or more lines."),
     "invalid_amount": lambda: _("This amount is outside what the club's rules allow."),
+    "no_stamps": lambda: _("This club gives no stamps."),
 }
 
 
@@ -148,6 +149,15 @@ def flash_booked(session: Session, entry_id: int) -> None:
     if entry is None:  # deleted with its member since
         return
     member = session.get(Membership, entry.membership_id)
+    if entry.type == STAMP:
+        reward = session.scalar(select(LedgerTransaction).where(
+            LedgerTransaction.membership_id == entry.membership_id, LedgerTransaction.type == REWARD,
+            LedgerTransaction.id > entry.id).order_by(LedgerTransaction.id).limit(1))
+        if reward is not None and (reward.details or {}).get("source_id") == entry.id:
+            flash(_("The card is full: give the reward, %(reward)s.", reward=reward.reason or ""), "success")
+        else:
+            flash(_("Stamp added: %(stamps)s so far.", stamps=member.stamps if member else 0), "success")
+        return
     flash(_("Booked: %(change)s points. The balance is now %(balance)s.",
             change=f"{entry.points:+d}", balance=points(member.balance if member else 0)), "success")
 

@@ -62,6 +62,12 @@ class RedeemForm(PageForm):
     once = once_field()
 
 
+class StampForm(PageForm):
+    """A stamp alone: nothing to type, only the key that books it once."""
+
+    once = once_field()
+
+
 class ImportForm(PageForm):
     file = FileField(_l("CSV file"), validators=[FileRequired(_l("Choose a CSV file."))],
                      render_kw={"accept": ".csv,text/csv"})

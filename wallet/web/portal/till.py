@@ -1,10 +1,12 @@
 """The till: a phone-sized page for brands without a point-of-sale
 integration. The cashier types or scans the card number (the camera through
 the browser's BarcodeDetector where there is one, static/portal.js), sees
-the member, and books a purchase or a redemption through the same core
-operations as the API, each form render with its own key so that a double
-tap books once (members_booking). A club that runs stamps counts a stamp
-with every purchase, as the core does for the API.
+the member, and books a purchase, a redemption or a stamp through the core's
+operations (the first two the API's own), each form render with its own key
+so that a double tap books once (members_booking). A club that runs stamps
+counts a stamp with every purchase, as the core does for the API, and its
+till also gives a stamp alone (``ledger.stamp``), for a purchase rung up
+elsewhere.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from wallet.web.portal import EVERYONE, bp, staff_roles
 from wallet.web.portal.auth import REFUSED
 from wallet.web.portal.members import club_member_or_404, actor, flash_booked, refuse_booking
 from wallet.web.portal.members_booking import FormReused, book_once
-from wallet.web.portal.members_forms import CardForm, PurchaseForm, RedeemForm
+from wallet.web.portal.members_forms import CardForm, PurchaseForm, RedeemForm, StampForm
 from wallet.web.portal.scope import brand_club_or_404
 
 
@@ -42,14 +44,19 @@ def _card_number(text: str) -> str:
     return guarded.group(1) if guarded else number
 
 
-def _page(club: Club, card_form: CardForm, member: Membership | None = None,
-          purchase: PurchaseForm | None = None, redeem: RedeemForm | None = None,
+BookingForm = PurchaseForm | RedeemForm | StampForm
+# The till's booking forms, by the name the template knows each by.
+FORMS: dict[str, type[BookingForm]] = {"purchase": PurchaseForm, "redeem": RedeemForm, "stamp": StampForm}
+
+
+def _page(club: Club, card_form: CardForm, member: Membership | None = None, refused: BookingForm | None = None,
           status: int = 200) -> tuple[str, int]:
+    """The till; ``refused`` is shown with its errors, the other forms fresh."""
     facts = card_facts(member) if member is not None else None
     step = Decimal(1).scaleb(-exponent(club.currency))
+    forms = {name: refused if isinstance(refused, kind) else kind(formdata=None) for name, kind in FORMS.items()}
     return render_template("portal/till.html", club=club, card_form=card_form, member=member, facts=facts,
-                           purchase=purchase or PurchaseForm(formdata=None),
-                           redeem=redeem or RedeemForm(formdata=None), amount_step=step), status
+                           amount_step=step, **forms), status
 
 
 @bp.get("/clubs/<int:club_id>/till")
@@ -72,7 +79,7 @@ def till(club_id: int) -> tuple[str, int]:
     return _page(club, CardForm(formdata=None, card=member.card_number), member)
 
 
-def _book(club_id: int, member_id: int, form: PurchaseForm | RedeemForm, field: str,
+def _book(club_id: int, member_id: int, form: BookingForm, field: str,
           values: dict[str, object], operation) -> Response | tuple[str, int]:  # type: ignore[no-untyped-def]
     """Books ``operation(write_session, member)`` once for the form's key and
     goes back to the member at the till; a refusal shows under ``field``."""
@@ -96,11 +103,9 @@ def _book(club_id: int, member_id: int, form: PurchaseForm | RedeemForm, field: 
     return redirect(url_for("portal.till", club_id=club_id, card=member.card_number))
 
 
-def _refused(member: Membership, form: PurchaseForm | RedeemForm) -> tuple[str, int]:
+def _refused(member: Membership, form: BookingForm) -> tuple[str, int]:
     card = CardForm(formdata=None, card=member.card_number)
-    if isinstance(form, PurchaseForm):
-        return _page(member.club, card, member, purchase=form, status=REFUSED)
-    return _page(member.club, card, member, redeem=form, status=REFUSED)
+    return _page(member.club, card, member, refused=form, status=REFUSED)
 
 
 @bp.post("/clubs/<int:club_id>/till/<int:member_id>/purchases")
@@ -130,3 +135,13 @@ def till_redeem(club_id: int, member_id: int) -> Response | tuple[str, int]:
     points = form.points.data
     return _book(club_id, member_id, form, "points", {"type": "redeem", "points": points},
                  lambda write, m: ledger.redeem(write, m, points=points, actor=actor()))
+
+
+@bp.post("/clubs/<int:club_id>/till/<int:member_id>/stamps")
+@staff_roles(*EVERYONE)
+def till_stamp(club_id: int, member_id: int) -> Response | tuple[str, int]:
+    form = StampForm()
+    if not form.validate_on_submit():
+        return _refused(club_member_or_404(get_read_session(), club_id, member_id), form)
+    return _book(club_id, member_id, form, "once", {"type": "stamp"},
+                 lambda write, m: ledger.stamp(write, m, actor=actor()))
