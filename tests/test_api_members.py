@@ -111,6 +111,21 @@ def test_purchase_redeem_refund_adjust(client, db):
         assert recompute_figures(s, m).balance == m.balance == 12
 
 
+def test_a_stamp_club_books_a_stamp_alone_and_its_reward(client, db):
+    api = Api(client, make_brand(db).key)
+    club = api.club(program={"stamps": {"required": 2, "reward": "Free tea"}})
+    mid = api.member(club["id"])["id"]
+    api.purchase(mid, 500)
+    stamped = api.post(f"/members/{mid}/transactions", {"type": "stamp"})
+    assert stamped.status_code == 201, stamped.get_json()
+    assert (stamped.get_json()["transaction"]["type"], stamped.get_json()["transaction"]["stamps_change"]) == (
+        "stamp", 1)
+    assert stamped.get_json()["member"]["stamps"] == 0  # the second stamp filled the card
+    listed = api.get(f"/members/{mid}/transactions").get_json()["items"]
+    assert [(t["type"], t["stamps_change"], t["reason"]) for t in listed] == [
+        ("reward", -2, "Free tea"), ("stamp", 1, None), ("purchase", 1, None)]
+
+
 def test_rule_breaking_transactions_are_422_and_book_nothing(client, db):
     api = Api(client, make_brand(db).key)
     club = api.club()
@@ -134,6 +149,8 @@ def test_rule_breaking_transactions_are_422_and_book_nothing(client, db):
         ({"type": "refund", "refund_of": bought["transaction"]["id"], "amount": 100001}, "refund_exceeds_purchase"),
         ({"type": "adjust", "points": -51, "reason": "oops"}, "insufficient_balance"),
         ({"type": "adjust", "points": 5}, "validation_error"),
+        ({"type": "stamp"}, "no_stamps"),
+        ({"type": "stamp", "amount": 100}, "unknown_field"),
     ]
     for body, code in cases:
         response = api.post(path, body)

@@ -42,7 +42,8 @@ ERROR_CODES: dict[int, tuple[str, ...]] = {
         # the core's rules
         "unknown_referral_code", "card_number_conflict", "currency_locked", "barcode_format_locked",
         "invalid_amount", "membership_ended", "insufficient_balance", "refund_exceeds_purchase", "invalid_reason",
-        "invalid_receipt_id", "invalid_actor", "invalid_card_number", "invalid_text", "unknown_tier", "invalid_events",
+        "invalid_receipt_id", "no_stamps", "invalid_actor", "invalid_card_number", "invalid_text", "unknown_tier",
+        "invalid_events",
         "too_many_webhooks", "invalid_url", "private_address", "unresolvable_host", "rule_violation",
         "invalid_segment", "invalid_send_at",
     ),

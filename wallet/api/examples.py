@@ -52,6 +52,7 @@ TRANSACTION_REQUESTS = {
     "redeem": {"type": "redeem", "points": 100},
     "refund": {"type": "refund", "refund_of": 345, "amount": 5000},
     "adjust": {"type": "adjust", "points": 25, "reason": "coffee machine was down"},
+    "stamp": {"type": "stamp"},
 }
 TRANSACTION: dict[str, Any] = {
     "id": 345, "member_id": 7, "club_id": 12, "type": "purchase", "points": 150, "balance_change": 150,

@@ -33,7 +33,7 @@ from wallet.loyalty.fields import RuleSet, Section
 from wallet.loyalty.segments import SegmentRulesSchema
 from wallet.loyalty.webhooks import EVENT_TYPES, DeliveryError
 
-TRANSACTION_TYPES = ("purchase", "redeem", "refund", "adjust")
+TRANSACTION_TYPES = ("purchase", "redeem", "refund", "adjust", "stamp")
 _ASCII_INTEGER = re.compile(r"-?[0-9]{1,20}")
 
 
@@ -226,16 +226,23 @@ class AdjustRequestSchema(Request):
     reason = fields.String(required=True, validate=validate.Length(1, 500))
 
 
+class StampRequestSchema(Request):
+    """A stamp without a purchase (a club that runs stamps; a purchase gives one too)."""
+
+    type = _type("stamp")
+
+
 TRANSACTION_REQUESTS: dict[str, type[Request]] = {
     "purchase": PurchaseRequestSchema,
     "redeem": RedeemRequestSchema,
     "refund": RefundRequestSchema,
     "adjust": AdjustRequestSchema,
+    "stamp": StampRequestSchema,
 }
 
 
 def transaction_request_doc() -> dict[str, Any]:
-    """The request body as oneOf the four types (a discriminated union),
+    """The request body as oneOf the types (a discriminated union),
     which marshmallow cannot express but clients and fuzzers need."""
     names = {kind: f"{kind.capitalize()}Request" for kind in TRANSACTION_REQUESTS}
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": {

@@ -192,7 +192,7 @@ def get_member(member_id: int) -> Any:
 @bp.doc(**s.transaction_request_doc())
 @bp.response(201, s.TransactionResultSchema, example=ex.TRANSACTION_RESULT)
 def create_transaction(member_id: int) -> Any:
-    """Book a purchase, redemption, refund or adjustment"""
+    """Book a purchase, redemption, refund, adjustment or stamp"""
     try:
         data = s.load_transaction_request(g.get("api_json", {}))
     except ma.ValidationError as exc:
@@ -209,8 +209,10 @@ def create_transaction(member_id: int) -> Any:
         txn = ledger.redeem(session, member, points=data["points"], actor=actor)
     elif kind == "refund":
         txn = ledger.refund(session, member, refund_of=data["refund_of"], amount=data["amount"], actor=actor)
-    else:
+    elif kind == "adjust":
         txn = ledger.adjust(session, member, points=data["points"], reason=data["reason"], actor=actor)
+    else:
+        txn = ledger.stamp(session, member, actor=actor)
     session.flush()
     return {"transaction": transaction_values(txn), "member": member_json(member)}, 201
 
