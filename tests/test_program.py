@@ -11,6 +11,7 @@ import marshmallow as ma
 import pytest
 
 from tests.support.api import Api, make_brand
+from wallet.loyalty.clubs import clean_club_fields
 from wallet.loyalty.errors import RuleViolation
 from wallet.loyalty.fields import InvalidFields, Section
 from wallet.loyalty.program import SECTIONS, Program, ProgramSchema, validate_program
@@ -144,6 +145,35 @@ def test_a_refusal_addresses_each_field_for_a_form() -> None:
         "program.points.rounding": ["must be one of down, half_up"],
         "program.stamps.reward": ["is required"],
     }
+    # Each problem also says what it is, with the values it names, for a page
+    # to word in its own language.
+    assert err.value.codes == {"program.points.earn_points": ["out_of_range"],
+                               "program.points.rounding": ["not_a_choice"],
+                               "program.stamps.reward": ["required"]}
+    assert err.value.errors["program.points.earn_points"][0].params == {"low": 0, "high": 1_000_000_000}
+
+
+def test_every_refusal_of_a_club_carries_a_code_per_field() -> None:
+    with pytest.raises(InvalidFields) as err:
+        clean_club_fields({"name": "N" * 65, "currency": "ABC", "background_color": "red", "languages": [],
+                           "contact_email": "nobody", "website": "ftp://x", "country": "XX",
+                           "locations": [{"latitude": 1, "longitude": 1}] * 11,
+                           "program": {"points": {"expiry_days": 3, "pending_days": 7},
+                                       "tiers": {"levels": [{"name": "A", "min_spend": 5},
+                                                            {"name": "A", "min_spend": 1}]},
+                                       "cashback": {"percent": "1.234"}}}, creating=True)
+    assert err.value.codes == {
+        "name": ["too_long"], "currency": ["not_currency"], "country": ["invalid_country"],
+        "background_color": ["not_colour"], "contact_email": ["invalid_email"], "website": ["not_url"],
+        "locations": ["too_many_locations"], "languages": ["no_language"],
+        "program.points.expiry_days": ["expires_before_spendable"],
+        "program.tiers.levels[0].min_spend": ["first_level_not_zero"],
+        "program.tiers.levels[1].name": ["duplicate_level"],
+        "program.tiers.levels[1].min_spend": ["levels_not_ascending"],
+        "program.cashback.percent": ["too_many_decimals"],
+    }
+    assert err.value.errors["name"][0].params == {"max": 64}
+    assert err.value.errors["locations"][0].params == {"max": 10}
 
 
 def _reference() -> str:

@@ -44,9 +44,12 @@ DEFAULT_BACKGROUND = (31, 41, 55)
 
 
 class ImageRejected(RuleViolation):
-    """The uploaded file is not an image we can put on a card; says why."""
+    """The uploaded file is not an image we can put on a card; says why, and
+    its code says what: image_empty, image_too_big (bytes), image_too_small,
+    image_too_large (pixels), image_not_accepted (not a PNG or JPEG),
+    image_broken."""
 
-    default_code = "invalid_image"
+    default_code = "image_broken"
 
 
 # --------------------------------------------------------------------------
@@ -62,11 +65,11 @@ def validate_and_normalize_image(data: bytes, *, max_side: int = STORED_MAX_SIDE
     decompression-bomb inputs.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)) or len(data) == 0:
-        raise ImageRejected("the file is empty")
+        raise ImageRejected("the file is empty", code="image_empty")
     if len(data) > MAX_UPLOAD_BYTES:
         raise ImageRejected(
-            f"the file is {len(data) // 1024} KiB; at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB is accepted"
-        )
+            f"the file is {len(data) // 1024} KiB; at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB is accepted",
+            code="image_too_big")
     image = _decode(bytes(data))
     image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     while True:
@@ -100,9 +103,9 @@ def _decode(data: bytes) -> Image.Image:
         except ImageRejected:
             raise
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-            raise ImageRejected(f"the image is too large to decode safely ({exc})") from exc
+            raise ImageRejected(f"the image is too large to decode safely ({exc})", code="image_too_large") from exc
         except UnidentifiedImageError as exc:
-            raise ImageRejected("the file is not a PNG or JPEG image") from exc
+            raise ImageRejected("the file is not a PNG or JPEG image", code="image_not_accepted") from exc
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             # Pillow reports broken and truncated data as these.
             raise ImageRejected(f"the image is broken or truncated ({exc})") from exc
@@ -112,14 +115,15 @@ def _decode(data: bytes) -> Image.Image:
 
 def _check_header(fmt: str | None, width: int, height: int) -> None:
     if fmt not in ACCEPTED_FORMATS:
-        raise ImageRejected(f"{fmt or 'this'} images are not accepted; upload a PNG or JPEG")
+        raise ImageRejected(f"{fmt or 'this'} images are not accepted; upload a PNG or JPEG",
+                            code="image_not_accepted")
     if width < MIN_SIDE or height < MIN_SIDE:
-        raise ImageRejected(f"the image is {width}x{height} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed")
+        raise ImageRejected(f"the image is {width}x{height} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed",
+                            code="image_too_small")
     if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
         raise ImageRejected(
             f"the image is {width}x{height} pixels; at most {MAX_SIDE} pixels a side and "
-            f"{MAX_PIXELS // 1_000_000} megapixels are accepted"
-        )
+            f"{MAX_PIXELS // 1_000_000} megapixels are accepted", code="image_too_large")
 
 
 # --------------------------------------------------------------------------

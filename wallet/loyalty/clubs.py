@@ -22,7 +22,8 @@ from wallet.loyalty.barcodes import EAN13_DIGITS, FORMATS as BARCODE_FORMATS
 from wallet.loyalty.cards import record_club_card_changes
 from wallet.loyalty.contacts import normalize_country, normalize_email
 from wallet.loyalty.errors import NotFound, RuleViolation
-from wallet.loyalty.fields import Checked, Number, RuleSet, Section, Text, between, clean_text, one_of
+from wallet.loyalty.fields import (NOT_LIST, NOT_TEXT, Checked, Number, Problem, RuleSet, Section, Text, at_least_one,
+                                   at_most, between, clean_text, one_of)
 from wallet.loyalty.locales import LOCALES
 from wallet.loyalty.models import Brand, Club, Membership
 from wallet.loyalty.money import is_currency
@@ -60,13 +61,13 @@ FROZEN_WITH_MEMBERS = frozenset({"currency"})
 
 def _currency(value: Any) -> str:
     if not is_currency(value):
-        raise ma.ValidationError("must be an ISO 4217 currency code such as RUB or EUR")
+        raise ma.ValidationError(Problem("not_currency", "must be an ISO 4217 currency code such as RUB or EUR"))
     return str(value).upper()
 
 
 def _colour(value: Any) -> str:
     if not isinstance(value, str) or not _COLOUR.match(value):
-        raise ma.ValidationError("must be a colour #RRGGBB")
+        raise ma.ValidationError(Problem("not_colour", "must be a colour #RRGGBB"))
     return value.upper()
 
 
@@ -78,7 +79,7 @@ def _contact_email(value: Any) -> str | None:
 def _contact_phone(value: Any) -> str | None:
     phone = clean_text(value, max_len=32, allow_empty=True)
     if phone and not _PHONE.match(phone):
-        raise ma.ValidationError("must be a phone number such as +7 495 123-45-67")
+        raise ma.ValidationError(Problem("invalid_phone", "must be a phone number such as +7 495 123-45-67"))
     return phone or None
 
 
@@ -88,22 +89,22 @@ def _website(value: Any) -> str | None:
         return None
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ma.ValidationError("must be an http(s) URL")
+        raise ma.ValidationError(Problem("not_url", "must be an http(s) URL"))
     return text
 
 
 def _link(value: Any) -> str:
     text = _website(value)
     if text is None:
-        raise ma.ValidationError("must not be empty")
+        raise ma.ValidationError(Problem("required", "must not be empty"))
     return text
 
 
 def _png(value: Any) -> bytes | None:
     if not isinstance(value, (bytes, bytearray)) or not bytes(value).startswith(_PNG_SIGNATURE):
-        raise ma.ValidationError("must be a PNG image")
+        raise ma.ValidationError(Problem("not_png", "must be a PNG image"))
     if len(value) > MAX_IMAGE_BYTES:
-        raise ma.ValidationError(f"may be at most {MAX_IMAGE_BYTES} bytes")
+        raise ma.ValidationError(Problem("too_big", f"may be at most {MAX_IMAGE_BYTES} bytes", max=MAX_IMAGE_BYTES))
     return bytes(value)
 
 
@@ -123,9 +124,9 @@ class Languages(ma.fields.List):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(
-            ma.fields.String(validate=one_of(LOCALES), error_messages={"invalid": "must be a string"}),
-            validate=ma.validate.Length(min=1, error="must name at least one language"),
-            error_messages={"invalid": "must be a list", "null": "must be a list"}, **kwargs)
+            ma.fields.String(validate=one_of(LOCALES), error_messages={"invalid": NOT_TEXT}),
+            validate=at_least_one("no_language", "must name at least one language"),
+            error_messages={"invalid": NOT_LIST, "null": NOT_LIST}, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
         chosen = set(super()._deserialize(value, attr, data, **kwargs))
@@ -156,7 +157,7 @@ class FeaturedActionSchema(RuleSet):
     error_code = "invalid_club"
 
     type = ma.fields.String(required=True, validate=one_of(FEATURED_ACTION_TYPES),
-                            error_messages={"invalid": "must be a string", "required": "is required"},
+                            error_messages={"invalid": NOT_TEXT, "required": Problem("required", "is required")},
                             metadata={"example": "membership_benefits"})
     url = Checked(_link, required=True, metadata={"format": "uri", "example": "https://example.com/benefits"})
 
@@ -164,7 +165,7 @@ class FeaturedActionSchema(RuleSet):
 def _distinct_types(actions: list[dict[str, Any]]) -> None:
     kinds = [a["type"] for a in actions]
     if len(set(kinds)) != len(kinds):
-        raise ma.ValidationError("each featured action must be of its own type")
+        raise ma.ValidationError(Problem("repeated_action", "each featured action must be of its own type"))
 
 
 class ClubFieldsSchema(RuleSet):
@@ -178,7 +179,7 @@ class ClubFieldsSchema(RuleSet):
     name = Text(max_len=64, allow_empty=False, required=True, metadata={"example": "Morning Beans"})
     description = Text(max_len=2000, multiline=True, metadata={"description": "for the club catalogue",
                                                                 "default": ""})
-    category = ma.fields.String(validate=one_of(CATEGORIES), error_messages={"invalid": "must be a string"},
+    category = ma.fields.String(validate=one_of(CATEGORIES), error_messages={"invalid": NOT_TEXT},
                                 metadata={"default": "other"})
     logo_text = Text(max_len=64, allow_none=True, empty=None, metadata={
         "description": "text beside the logo on the card; null: the club's name"})
@@ -191,7 +192,7 @@ class ClubFieldsSchema(RuleSet):
     background_color = _colour_field("colour of the card", "#1F2937")
     label_color = _colour_field("colour of the card's labels", "#D1D5DB")
     barcode_format = ma.fields.String(validate=one_of(BARCODE_FORMATS),
-                                      error_messages={"invalid": "must be a string"}, metadata={
+                                      error_messages={"invalid": NOT_TEXT}, metadata={
         "default": "qr",
         "description": "the card's barcode, as Apple Wallet draws it. code39, codabar, ean13 and itf are drawn "
                        "by iOS 27 and later; the pass carries Code 128 and QR after them for older phones "
@@ -204,8 +205,8 @@ class ClubFieldsSchema(RuleSet):
     website = Checked(_website, allow_none=True, metadata={"format": "uri", "example": "https://example.com"})
     locations = ma.fields.List(
         Section(LocationSchema), allow_none=True,
-        validate=ma.validate.Length(max=MAX_LOCATIONS, error=f"at most {MAX_LOCATIONS} locations"),
-        error_messages={"invalid": "must be a list", "null": "must be a list"},
+        validate=at_most(MAX_LOCATIONS, "too_many_locations", f"at most {MAX_LOCATIONS} locations"),
+        error_messages={"invalid": NOT_LIST, "null": NOT_LIST},
         metadata={"description": f"at most {MAX_LOCATIONS}, as Apple Wallet shows no more"})
     languages = Languages(metadata={
         "description": "the languages the card is written in; the first is the card's language for a "
@@ -215,7 +216,7 @@ class ClubFieldsSchema(RuleSet):
     logo_png = _png_field("the logo, a PNG")
     strip_png = _png_field("the picture across the card, a PNG")
     icon_png = _png_field("the icon on the lock screen, a PNG")
-    card_style = ma.fields.String(validate=one_of(CARD_STYLES), error_messages={"invalid": "must be a string"},
+    card_style = ma.fields.String(validate=one_of(CARD_STYLES), error_messages={"invalid": NOT_TEXT},
                                   metadata={"default": "store_card", "description": (
                                       "store_card, or poster: Apple's poster card (iOS 27) with the club's "
                                       "artwork behind the fields, the store card on older phones, and the "
@@ -223,9 +224,9 @@ class ClubFieldsSchema(RuleSet):
     artwork_png = _png_field("the poster card's artwork, a PNG")
     featured_actions = ma.fields.List(
         Section(FeaturedActionSchema), allow_none=True,
-        validate=[ma.validate.Length(max=MAX_FEATURED_ACTIONS,
-                                     error=f"at most {MAX_FEATURED_ACTIONS} featured actions"), _distinct_types],
-        error_messages={"invalid": "must be a list", "null": "must be a list"},
+        validate=[at_most(MAX_FEATURED_ACTIONS, "too_many_actions", f"at most {MAX_FEATURED_ACTIONS} featured actions"),
+                  _distinct_types],
+        error_messages={"invalid": NOT_LIST, "null": NOT_LIST},
         metadata={"description": f"at most {MAX_FEATURED_ACTIONS} links shown under the card (Apple Wallet's "
                                  "featured actions, iOS 27) and on the Google card, in this order"})
 

@@ -32,7 +32,7 @@ from wallet.loyalty.barcodes import new_card_number
 from wallet.loyalty.cards import record_card_change, record_card_issued
 from wallet.loyalty.contacts import MAX_EMAIL, MAX_PHONE_INPUT, normalize_email, normalize_phone
 from wallet.loyalty.errors import NotFound, RuleViolation
-from wallet.loyalty.fields import Checked, RuleSet, Text, clean_text, valid_text
+from wallet.loyalty.fields import Checked, Problem, RuleSet, Text, clean_text, valid_text
 from wallet.loyalty.identity import still_tied
 from wallet.loyalty.ledger import grant_bonus, member_to_dict, set_tier
 from wallet.loyalty.locales import LOCALES
@@ -58,11 +58,11 @@ def _birthday(value: Any) -> date | None:
         try:
             parsed = date.fromisoformat(value.strip())
         except ValueError:
-            raise ma.ValidationError(f"must be a date YYYY-MM-DD, not {value!r}") from None
+            raise ma.ValidationError(Problem("not_a_date", f"must be a date YYYY-MM-DD, not {value!r}")) from None
     else:
-        raise ma.ValidationError("must be a date YYYY-MM-DD")
+        raise ma.ValidationError(Problem("not_a_date", "must be a date YYYY-MM-DD"))
     if parsed.year < 1900 or parsed > date.today():
-        raise ma.ValidationError("must be a past date after 1900")
+        raise ma.ValidationError(Problem("not_a_past_date", "must be a past date after 1900"))
     return parsed
 
 
@@ -73,7 +73,7 @@ def _locale(value: Any) -> str:
         language = value.strip().replace("_", "-").split("-")[0].lower()
         if language in LOCALES:
             return language
-    raise ma.ValidationError(f"must be one of {', '.join(LOCALES)}")
+    raise ma.ValidationError(Problem("not_a_choice", f"must be one of {', '.join(LOCALES)}"))
 
 
 def _email(value: Any) -> str | None:
@@ -96,7 +96,7 @@ class Phone(ma.fields.String):
         try:
             return normalize_phone(text, country=country)
         except RuleViolation as exc:
-            raise ma.ValidationError(exc.message.removeprefix("phone: ")) from None
+            raise ma.ValidationError(Problem(exc.code, exc.message.removeprefix("phone: "))) from None
 
 
 _NO_CLUB = object()
@@ -133,7 +133,7 @@ class MemberFieldsSchema(RuleSet):
     @ma.validates_schema
     def _email_or_phone(self, data: dict[str, Any], partial: Any = None, **_: Any) -> None:
         if not partial and not data.get("email") and not data.get("phone"):
-            raise ma.ValidationError("give an email or a phone")
+            raise ma.ValidationError(Problem("email_or_phone_required", "give an email or a phone"))
 
     @ma.post_load
     def _filled(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:

@@ -22,7 +22,8 @@ from typing import Any
 
 import marshmallow as ma
 
-from wallet.loyalty.fields import Flag, Integer, InvalidFields, Percent, RuleSet, Section, Text, between, one_of
+from wallet.loyalty.fields import (NOT_TEXT, Flag, Integer, InvalidFields, Percent, Problem, RuleSet, Section, Text,
+                                   at_least_one, at_most, between, one_of)
 
 MAX_POINTS = 1_000_000_000  # any single points figure in the rules
 MAX_MONEY = 100_000_000_000_000  # minor units; 1e12 major units is absurd already
@@ -60,7 +61,7 @@ class PointsRulesSchema(_ProgramPart):
     per_amount = Integer(load_default=100, validate=between(1, MAX_MONEY), metadata=_doc(
         "money (minor units) that earns earn_points: 100 is 1.00 of a two-decimal currency", 10000))
     rounding = ma.fields.String(load_default="down", validate=one_of(ROUNDINGS),
-                                error_messages={"invalid": "must be a string"},
+                                error_messages={"invalid": NOT_TEXT},
                                 metadata=_doc("how a purchase between two steps of per_amount is "
                                               "rounded: down, or half_up", "down"))
     min_purchase = Integer(load_default=0, validate=between(0, MAX_MONEY), metadata=_doc(
@@ -80,8 +81,8 @@ class PointsRulesSchema(_ProgramPart):
     @ma.validates_schema
     def _spendable_before_expiry(self, data: dict[str, Any], **_: Any) -> None:
         if data["expiry_days"] is not None and data["expiry_days"] <= data["pending_days"]:
-            raise ma.ValidationError("must be longer than points.pending_days (points would expire "
-                                     "before they can be spent)", "expiry_days")
+            raise ma.ValidationError(Problem("expires_before_spendable", "must be longer than points.pending_days "
+                                             "(points would expire before they can be spent)"), "expiry_days")
 
 
 class TierLevelSchema(_ProgramPart):
@@ -105,23 +106,27 @@ class TierRulesSchema(_ProgramPart):
         "days between tier reviews, which may move a member down (moving up happens at the purchase)", 30))
     levels = ma.fields.List(
         Section(TierLevelSchema), required=True,
-        validate=[ma.validate.Length(min=1, error="must be a non-empty list"),
-                  ma.validate.Length(max=MAX_LEVELS, error=f"may hold at most {MAX_LEVELS} levels")],
-        error_messages={"invalid": "must be a non-empty list", "required": "is required"},
+        validate=[at_least_one("no_levels", "must be a non-empty list"),
+                  at_most(MAX_LEVELS, "too_many_levels", f"may hold at most {MAX_LEVELS} levels")],
+        error_messages={"invalid": Problem("no_levels", "must be a non-empty list"),
+                        "required": Problem("required", "is required")},
         metadata=_doc("the levels, lowest first, in strictly ascending min_spend"))
 
     @ma.validates_schema
     def _ascending_unique(self, data: dict[str, Any], **_: Any) -> None:
-        errors: dict[int, dict[str, list[str]]] = {}
+        errors: dict[int, dict[str, list[Problem]]] = {}
         names: set[str] = set()
         for i, level in enumerate(data["levels"]):
             if level["name"] in names:
-                errors.setdefault(i, {})["name"] = [f"duplicate tier name {level['name']!r}"]
+                errors.setdefault(i, {})["name"] = [
+                    Problem("duplicate_level", f"duplicate tier name {level['name']!r}")]
             names.add(level["name"])
             if i == 0 and level["min_spend"] != 0:
-                errors.setdefault(i, {})["min_spend"] = ["the first level must start at 0"]
+                errors.setdefault(i, {})["min_spend"] = [
+                    Problem("first_level_not_zero", "the first level must start at 0")]
             if i > 0 and level["min_spend"] <= data["levels"][i - 1]["min_spend"]:
-                errors.setdefault(i, {})["min_spend"] = ["levels must be in strictly ascending min_spend"]
+                errors.setdefault(i, {})["min_spend"] = [
+                    Problem("levels_not_ascending", "levels must be in strictly ascending min_spend")]
         if errors:
             raise ma.ValidationError({"levels": errors})
 

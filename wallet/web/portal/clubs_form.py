@@ -6,14 +6,15 @@ same dict the API's POST /api/v1/clubs takes: money in minor units, the
 program as its sections); it only reads input (a number typed "1,50", an
 uploaded picture) and leaves every rule to the core, which answers with
 ``clean_club_fields`` / ``validate_program``. ``show_refusal`` puts what the
-core refused next to the field it names. ``form_values`` fills the form
+core refused next to the field it names, worded by the code of each problem
+(never by reading the core's English). ``form_values`` fills the form
 from a club.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -39,6 +40,7 @@ from wallet.loyalty.clubs import (
 from wallet.loyalty.contacts import COUNTRIES
 from wallet.loyalty.locales import LOCALES
 from wallet.loyalty.errors import RuleViolation
+from wallet.loyalty.fields import InvalidFields, Problem
 from wallet.loyalty.models import Club
 from wallet.loyalty.money import currencies, exponent, to_major, to_minor
 from wallet.web.forms import GENERIC, CheckboxesField, PageForm
@@ -454,84 +456,73 @@ def fit_rows(form: ClubForm) -> None:
 
 # --- from the core's refusal to the field --------------------------------------------
 
-# The core's words for what it refuses, and the page's for each, so a
-# Russian page says it in Russian. Anything else shows GENERIC.
-_WORDING: tuple[tuple[re.Pattern[str], Any], ...] = tuple((re.compile(p), w) for p, w in (
-    (r"must be between (?P<low>-?[\d.]+) and (?P<high>-?[\d.]+)",
-     lambda m: _("Enter a number from %(low)s to %(high)s.", low=m["low"], high=m["high"])),
-    (r"may be at most (?P<num>\d+) characters", lambda m: _("Use at most %(num)s characters.", num=m["num"])),
-    (r"is required|must not be empty|must not be null|may not be null", lambda m: _("This field is required.")),
-    (r"must be an integer|not a valid integer", lambda m: _("Enter a whole number.")),
-    (r"must be a number|not a decimal number|must be a finite number|must be a number or a decimal",
-     lambda m: _("Enter a number.")),
-    (r"may have at most 2 decimal places", lambda m: _("Use at most 2 digits after the point.")),
-    (r"control characters|NUL characters|not valid Unicode", lambda m: _("Remove the special characters.")),
-    (r"must be a colour", lambda m: _("Choose a colour.")),
-    (r"ISO 4217", lambda m: _("Choose a currency from the list.")),
-    (r"ISO 3166", lambda m: _("Choose a country from the list.")),
-    (r"must be one of", lambda m: _("Choose one of the options.")),
-    (r"must be an http\(s\) URL", lambda m: _("Enter an address starting with https://.")),
-    (r"phone number", lambda m: _("Enter a phone number, like +7 495 123-45-67.")),
-    (r"email|e-mail", lambda m: _("Enter an email address like name@example.com.")),
-    (r"longer than points.pending_days",
-     lambda m: _("Points would expire before they can be spent: make this longer than the days before "
-                 "new points can be spent.")),
-    (r"first level must start at 0", lambda m: _("The first level starts at 0.")),
-    (r"strictly ascending", lambda m: _("Each level needs more spending than the one before.")),
-    (r"duplicate tier name", lambda m: _("Give each level its own name.")),
-    (r"non-empty list", lambda m: _("Name at least one level.")),
-    (r"at most \d+ levels", lambda m: _("Too many levels.")),
-    (r"at most \d+ locations", lambda m: _("At most 10 shops.")),
-    (r"its own type", lambda m: _("Choose a different link for each row.")),
-    (r"card numbers that \w+ cannot encode",
-     lambda m: _("Your members already have card numbers this barcode cannot carry. Keep the current format.")),
-    (r"at least one language", lambda m: _("Choose at least one language.")),
-    (r"currency cannot change", lambda m: _("The club has members: its currency can no longer change.")),
-))
-
+# The page's words for each code of the core's Problems (wallet.loyalty.fields),
+# given the values the problem names, so a Russian page says it in Russian.
+# A code missing here shows GENERIC, never the core's English.
+_WORDING: dict[str, Callable[[dict[str, Any]], str]] = {
+    "required": lambda p: _("This field is required."),
+    "too_long": lambda p: _("Use at most %(num)s characters.", num=p["max"]),
+    "control_characters": lambda p: _("Remove the special characters."),
+    "not_integer": lambda p: _("Enter a whole number."),
+    "not_number": lambda p: _("Enter a number."),
+    "out_of_range": lambda p: _("Enter a number from %(low)s to %(high)s.", low=p["low"], high=p["high"]),
+    "too_many_decimals": lambda p: _("Use at most 2 digits after the point."),
+    "not_colour": lambda p: _("Choose a colour."),
+    "not_currency": lambda p: _("Choose a currency from the list."),
+    "invalid_country": lambda p: _("Choose a country from the list."),
+    "not_a_choice": lambda p: _("Choose one of the options."),
+    "not_url": lambda p: _("Enter an address starting with https://."),
+    "invalid_phone": lambda p: _("Enter a phone number, like +7 495 123-45-67."),
+    "invalid_email": lambda p: _("Enter an email address like name@example.com."),
+    "expires_before_spendable": lambda p: _(
+        "Points would expire before they can be spent: make this longer than the days before new points can "
+        "be spent."),
+    "first_level_not_zero": lambda p: _("The first level starts at 0."),
+    "levels_not_ascending": lambda p: _("Each level needs more spending than the one before."),
+    "duplicate_level": lambda p: _("Give each level its own name."),
+    "no_levels": lambda p: _("Name at least one level."),
+    "too_many_levels": lambda p: _("Too many levels."),
+    "too_many_locations": lambda p: _("At most %(num)s shops.", num=p["max"]),
+    "repeated_action": lambda p: _("Choose a different link for each row."),
+    "no_language": lambda p: _("Choose at least one language."),
+    "currency_locked": lambda p: _("The club has members: its currency can no longer change."),
+    "barcode_format_locked": lambda p: _(
+        "Your members already have card numbers this barcode cannot carry. Keep the current format."),
+}
 # Refusals that name no field: where they belong.
-_FIELD_OF_CODE = {"currency_locked": "currency"}
-_PATH = re.compile(r"^(?P<path>[a-z_]+(?:\[\d+\])?(?:\.[a-z_]+(?:\[\d+\])?)*): (?P<text>.+)$", re.S)
+_FIELD_OF_CODE = {"currency_locked": "currency", "barcode_format_locked": "barcode_format"}
 # The core's field names where the form's differ.
 _RENAMED = {"logo_png": "logo", "strip_png": "strip", "icon_png": "logo", "artwork_png": "artwork"}
+# What the artwork checks refuse (ImageRejected's codes).
+_IMAGE_WORDING: dict[str, Callable[[], str]] = {
+    "image_empty": lambda: _("The file is empty."),
+    "image_too_big": lambda: _("The file is too big: at most %(num)s MB.", num=MAX_UPLOAD_BYTES // (1024 * 1024)),
+    "image_too_small": lambda: _("The picture is too small: at least 16 × 16 pixels."),
+    "image_too_large": lambda: _("The picture is too large: at most 6000 pixels a side."),
+    "image_not_accepted": lambda: _("This file is not a picture. Upload a PNG or JPEG."),
+}
 
 
-def words_for(message: str) -> str:
-    for pattern, wording in _WORDING:
-        match = pattern.search(message)
-        if match:
-            return str(wording(match))
-    return str(GENERIC)
+def words_for(found: Problem) -> str:
+    """The page's words for one Problem the core names."""
+    wording = _WORDING.get(found.code)
+    return str(wording(found.params)) if wording else str(GENERIC)
 
 
 def image_refusal(exc: ImageRejected) -> str:
-    text = exc.message
-    if "empty" in text:
-        return _("The file is empty.")
-    if "KiB" in text:
-        return _("The file is too big: at most %(num)s MB.", num=MAX_UPLOAD_BYTES // (1024 * 1024))
-    if "at least" in text:
-        return _("The picture is too small: at least 16 × 16 pixels.")
-    if "pixels" in text or "too large" in text:
-        return _("The picture is too large: at most 6000 pixels a side.")
-    if "not accepted" in text or "not a PNG" in text:
-        return _("This file is not a picture. Upload a PNG or JPEG.")
-    return _("The picture is broken or cut short. Save it again and upload it.")
+    wording = _IMAGE_WORDING.get(exc.code)
+    return wording() if wording else _("The picture is broken or cut short. Save it again and upload it.")
 
 
-def refusals(exc: RuleViolation) -> Iterator[tuple[str, str]]:
-    """(the core's field path, its message) for each problem ``exc`` names."""
-    errors = getattr(exc, "errors", None)
-    if isinstance(errors, dict):
-        for path, texts in errors.items():
-            for text in texts:
-                yield str(path), str(text)
-        return
-    match = _PATH.match(exc.message)
-    if match:
-        yield match["path"], match["text"]
+def refusals(exc: RuleViolation) -> Iterator[tuple[str, Problem]]:
+    """(the core's field path, its Problem) for each problem ``exc`` names;
+    a refusal of no field (currency_locked) where it belongs."""
+    if isinstance(exc, InvalidFields):
+        for path, found in exc.errors.items():
+            for one in found:
+                yield path, one
     else:
-        yield _FIELD_OF_CODE.get(exc.code, ""), exc.message
+        yield _FIELD_OF_CODE.get(exc.code, ""), Problem(exc.code, exc.message)
 
 
 def all_fields(form: Form) -> Iterator[Field]:
@@ -566,12 +557,12 @@ def _field_at(form: ClubForm, path: str) -> Field | None:
 
 def show_refusal(form: ClubForm, exc: RuleViolation) -> None:
     """Each problem the core names, worded for the page, under its field."""
-    for path, text in refusals(exc):
+    for path, found in refusals(exc):
         field = _field_at(form, path)
         if field is None:
-            form.form_errors.append(words_for(text))
+            form.form_errors.append(words_for(found))
         else:
-            field.errors = [*field.errors, words_for(text)]
+            field.errors = [*field.errors, words_for(found)]
 
 
 def show_unreadable(errors: dict[Field, str]) -> None:
