@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Flask, render_template, request
+from flask import Flask, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
@@ -51,7 +51,12 @@ def _error_page(exc: HTTPException):  # type: ignore[no-untyped-def]
     if status == 400 and exc.description and "CSRF" in exc.description:
         text = _l("This form was open too long or came from elsewhere. Reload the page and send it again.")
     response = exc.get_response()
-    body = render_template("errors/error.html", status=status, title=title, text=text)
+    # Someone in the portal whose role does not include a page goes back to
+    # the portal, which offers what the role may open.
+    back = ((url_for("portal.dashboard"), _l("Back to the portal"))
+            if status == 403 and (request.path + "/").startswith("/portal/") else
+            (url_for("public.home"), _l("Go to the home page")))
+    body = render_template("errors/error.html", status=status, title=title, text=text, back=back)
     response.set_data(body)
     response.mimetype = "text/html"
     if status == 429 and "Retry-After" not in response.headers:

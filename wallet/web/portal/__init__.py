@@ -3,7 +3,9 @@
 Every view of this blueprint needs a signed-in staff user unless it is marked
 ``@public_view`` (sign-up, sign-in, and the like), and is the owner's alone
 unless ``@staff_roles(...)`` lets other roles in: a new page is private and
-owner-only by default. A role that may not open a page gets 403. Views load
+owner-only by default. A role that may not open a page gets 403, and no
+page links to it: templates offer a portal link only if ``may_open`` says
+the reader's role may follow it (a cashier sees the till only). Views load
 what they show through ``wallet.web.portal.scope``, which answers 404 for
 anything of another brand.
 
@@ -58,6 +60,23 @@ MANAGERS = (StaffRole.MANAGER,)
 EVERYONE = (StaffRole.MANAGER, StaffRole.CASHIER)
 
 
+def _roles_of(view: object) -> frozenset[StaffRole]:
+    return getattr(view, "portal_roles", frozenset({StaffRole.OWNER}))
+
+
+@bp.app_template_global()
+def may_open(endpoint: str) -> bool:
+    """Whether the signed-in person may open the portal view ``endpoint``, by
+    the rule ``_require_sign_in`` enforces: a page offers only the links its
+    reader can follow."""
+    view = current_app.view_functions.get(endpoint)
+    if view is None:
+        return False
+    if getattr(view, "portal_public", False):
+        return True
+    return bool(current_user.is_authenticated) and current_staff().role in _roles_of(view)
+
+
 @bp.before_request
 def _require_sign_in():  # type: ignore[no-untyped-def]
     view = current_app.view_functions.get(request.endpoint or "")
@@ -65,7 +84,7 @@ def _require_sign_in():  # type: ignore[no-untyped-def]
         return None
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
-    if current_staff().role not in getattr(view, "portal_roles", {StaffRole.OWNER}):
+    if current_staff().role not in _roles_of(view):
         abort(403)
     return None
 
