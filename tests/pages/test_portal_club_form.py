@@ -186,7 +186,7 @@ def test_the_preview_of_an_ean13_club_shows_an_ean13_card_number(client: FlaskCl
     answer = client.post("/portal/clubs/preview", data={
         "csrf_token": token, "name": "Till Club", "category": "cafe", "currency": "EUR",
         "background_color": "#102030", "foreground_color": "#ffffff", "label_color": "#cccccc",
-        "barcode_format": "ean13"})
+        "barcode_format": "ean13", "languages": ["en", "ru"]})
     html = answer.get_data(as_text=True)
     assert answer.status_code == 200 and "barcode-ean13" in html
     number = re.search(r'class="wp-alt">(\d+)<', html)
