@@ -135,29 +135,51 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
 
-def _make_root() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-    key = _new_key()
-    name = x509.Name([
-        x509.NameAttribute(NameOID.COMMON_NAME, "Wallet Clubs Development Root CA"),
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Development only"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Wallet Clubs"),
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
-    ])
+def _name(*parts: tuple[x509.ObjectIdentifier, str]) -> x509.Name:
+    return x509.Name([x509.NameAttribute(oid, value) for oid, value in parts])
+
+
+def _certificate(
+    key: rsa.RSAPrivateKey,
+    name: x509.Name,
+    *,
+    days: int,
+    constraints: x509.BasicConstraints,
+    usage: x509.KeyUsage,
+    issuer: tuple[rsa.RSAPrivateKey, x509.Certificate] | None = None,
+    extensions: tuple[x509.ExtensionType, ...] = (),
+) -> x509.Certificate:
+    """A development certificate of ``key`` named ``name``, valid from
+    yesterday for ``days``, signed by ``issuer`` (key and certificate) or by
+    itself; ``extensions`` are added as non-critical."""
+    signer, issuer_name = (issuer[0], issuer[1].subject) if issuer else (key, name)
     now = _now()
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
-        .issuer_name(name)
+        .issuer_name(issuer_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(_ca_key_usage(), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(constraints, critical=True)
+        .add_extension(usage, critical=True)
     )
-    return key, cert
+    for extension in (*extensions, x509.SubjectKeyIdentifier.from_public_key(key.public_key())):
+        builder = builder.add_extension(extension, critical=False)
+    if issuer:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), critical=False)
+    return builder.sign(signer, hashes.SHA256())
+
+
+def _make_root() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    key = _new_key()
+    name = _name((NameOID.COMMON_NAME, "Wallet Clubs Development Root CA"),
+                 (NameOID.ORGANIZATIONAL_UNIT_NAME, "Development only"),
+                 (NameOID.ORGANIZATION_NAME, "Wallet Clubs"), (NameOID.COUNTRY_NAME, "US"))
+    return key, _certificate(key, name, days=3650, constraints=x509.BasicConstraints(ca=True, path_length=None),
+                             usage=_key_usage(cert_sign=True))
 
 
 def _make_wwdr(
@@ -165,30 +187,11 @@ def _make_wwdr(
 ) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     key = _new_key()
     # Apple's WWDR G4 subject, so code reading it behaves as with the real one.
-    name = x509.Name([
-        x509.NameAttribute(NameOID.COMMON_NAME, "Apple Worldwide Developer Relations Certification Authority"),
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "G4"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Apple Inc."),
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
-    ])
-    now = _now()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(root_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=3000))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_ca_key_usage(), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False
-        )
-        .sign(root_key, hashes.SHA256())
-    )
-    return key, cert
+    name = _name((NameOID.COMMON_NAME, "Apple Worldwide Developer Relations Certification Authority"),
+                 (NameOID.ORGANIZATIONAL_UNIT_NAME, "G4"), (NameOID.ORGANIZATION_NAME, "Apple Inc."),
+                 (NameOID.COUNTRY_NAME, "US"))
+    return key, _certificate(key, name, days=3000, constraints=x509.BasicConstraints(ca=True, path_length=0),
+                             usage=_key_usage(cert_sign=True), issuer=(root_key, root_cert))
 
 
 def _make_pass_leaf(
@@ -198,53 +201,26 @@ def _make_pass_leaf(
     team_identifier: str,
 ) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     key = _new_key()
-    name = x509.Name([
-        x509.NameAttribute(NameOID.USER_ID, pass_type_identifier),
-        x509.NameAttribute(NameOID.COMMON_NAME, f"Pass Type ID: {pass_type_identifier}"),
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, team_identifier),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Wallet Clubs Development"),
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
-    ])
-    now = _now()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(wwdr_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=395))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                crl_sign=False, encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
-        # clientAuth: the same certificate is the TLS client certificate for APNs.
-        .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH, APPLE_PASS_EKU]), critical=False
-        )
-        .add_extension(
+    name = _name((NameOID.USER_ID, pass_type_identifier),
+                 (NameOID.COMMON_NAME, f"Pass Type ID: {pass_type_identifier}"),
+                 (NameOID.ORGANIZATIONAL_UNIT_NAME, team_identifier),
+                 (NameOID.ORGANIZATION_NAME, "Wallet Clubs Development"), (NameOID.COUNTRY_NAME, "US"))
+    return key, _certificate(
+        key, name, days=395, constraints=x509.BasicConstraints(ca=False, path_length=None),
+        usage=_key_usage(cert_sign=False), issuer=(wwdr_key, wwdr_cert),
+        extensions=(
+            # clientAuth: the same certificate is the TLS client certificate for APNs.
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH, APPLE_PASS_EKU]),
             x509.UnrecognizedExtension(PASS_TYPE_ID_EXTENSION, _der_utf8(pass_type_identifier)),
-            critical=False,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(wwdr_key.public_key()), critical=False
-        )
-        .sign(wwdr_key, hashes.SHA256())
-    )
-    return key, cert
+        ))
 
 
-def _ca_key_usage() -> x509.KeyUsage:
+def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
+    """Signing, and for a CA signing certificates and CRLs."""
     return x509.KeyUsage(
         digital_signature=True, content_commitment=False, key_encipherment=False,
-        data_encipherment=False, key_agreement=False, key_cert_sign=True,
-        crl_sign=True, encipher_only=False, decipher_only=False,
+        data_encipherment=False, key_agreement=False, key_cert_sign=cert_sign,
+        crl_sign=cert_sign, encipher_only=False, decipher_only=False,
     )
 
 
