@@ -12,6 +12,7 @@ elsewhere.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
 
 from flask import flash, redirect, render_template, request, url_for
@@ -23,6 +24,7 @@ from wallet.extensions import get_read_session
 from wallet.loyalty import ledger
 from wallet.loyalty.cardfacts import card_facts
 from wallet.loyalty.errors import LoyaltyError
+from wallet.loyalty.ledger_models import LedgerTransaction
 from wallet.loyalty.members import find_membership
 from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.money import exponent, to_minor
@@ -79,12 +81,28 @@ def till(club_id: int) -> tuple[str, int]:
     return _page(club, CardForm(formdata=None, card=member.card_number), member)
 
 
+# What a booking form asks for: the values its key stands for (the same
+# values book once) and the core operation, given the member at the till.
+Booking = tuple[dict[str, object], Callable[[Session, Membership], LedgerTransaction]]
+
+
+class _Unreadable(Exception):
+    """What was typed cannot be booked as it is; the form's field says why."""
+
+
 def _book(club_id: int, member_id: int, form: BookingForm, field: str,
-          values: dict[str, object], operation) -> Response | tuple[str, int]:  # type: ignore[no-untyped-def]
-    """Books ``operation(write_session, member)`` once for the form's key and
-    goes back to the member at the till; a refusal shows under ``field``."""
+          booking: Callable[[Membership], Booking]) -> Response | tuple[str, int]:
+    """Checks the posted ``form``, then books ``booking(member)`` once for
+    the form's key and goes back to the member at the till; a refusal shows
+    under ``field``."""
     session = get_read_session()
     member = club_member_or_404(session, club_id, member_id)
+    if not form.validate_on_submit():
+        return _refused(member, form)
+    try:
+        values, operation = booking(member)
+    except _Unreadable:
+        return _refused(member, form)
 
     def work(write: Session) -> int:
         entry = operation(write, club_member_or_404(write, club_id, member_id))
@@ -112,36 +130,32 @@ def _refused(member: Membership, form: BookingForm) -> tuple[str, int]:
 @staff_roles(*EVERYONE)
 def till_purchase(club_id: int, member_id: int) -> Response | tuple[str, int]:
     form = PurchaseForm()
-    if not form.validate_on_submit():
-        return _refused(club_member_or_404(get_read_session(), club_id, member_id), form)
-    member = club_member_or_404(get_read_session(), club_id, member_id)
-    currency = member.club.currency
-    try:
-        amount = to_minor(form.amount.data, currency)
-    except ValueError:
-        form.amount.errors = [_("Use at most %(digits)s digits after the point for %(currency)s.",
-                                digits=exponent(currency), currency=currency)]
-        return _refused(member, form)
-    return _book(club_id, member_id, form, "amount", {"type": "purchase", "amount": amount},
-                 lambda write, m: ledger.purchase(write, m, amount=amount, actor=actor()))
+
+    def booking(member: Membership) -> Booking:
+        currency = member.club.currency
+        try:
+            amount = to_minor(form.amount.data, currency)
+        except ValueError:
+            form.amount.errors = [_("Use at most %(digits)s digits after the point for %(currency)s.",
+                                    digits=exponent(currency), currency=currency)]
+            raise _Unreadable from None
+        return ({"type": "purchase", "amount": amount},
+                lambda write, m: ledger.purchase(write, m, amount=amount, actor=actor()))
+
+    return _book(club_id, member_id, form, "amount", booking)
 
 
 @bp.post("/clubs/<int:club_id>/till/<int:member_id>/redemptions")
 @staff_roles(*EVERYONE)
 def till_redeem(club_id: int, member_id: int) -> Response | tuple[str, int]:
     form = RedeemForm()
-    if not form.validate_on_submit():
-        return _refused(club_member_or_404(get_read_session(), club_id, member_id), form)
-    points = form.points.data
-    return _book(club_id, member_id, form, "points", {"type": "redeem", "points": points},
-                 lambda write, m: ledger.redeem(write, m, points=points, actor=actor()))
+    return _book(club_id, member_id, form, "points", lambda _member: (
+        {"type": "redeem", "points": form.points.data},
+        lambda write, m: ledger.redeem(write, m, points=form.points.data, actor=actor())))
 
 
 @bp.post("/clubs/<int:club_id>/till/<int:member_id>/stamps")
 @staff_roles(*EVERYONE)
 def till_stamp(club_id: int, member_id: int) -> Response | tuple[str, int]:
-    form = StampForm()
-    if not form.validate_on_submit():
-        return _refused(club_member_or_404(get_read_session(), club_id, member_id), form)
-    return _book(club_id, member_id, form, "once", {"type": "stamp"},
-                 lambda write, m: ledger.stamp(write, m, actor=actor()))
+    return _book(club_id, member_id, StampForm(), "once", lambda _member: (
+        {"type": "stamp"}, lambda write, m: ledger.stamp(write, m, actor=actor())))
