@@ -201,9 +201,17 @@ def redeem(
     txn = book(session, member, REDEEM, actor=actor, now=now, balance=-points,
                amount=points * redeem_value, currency=club.currency,
                details={"redeem_value": redeem_value})
+    return _after_points_left(session, member, program, now, booked, txn)
+
+
+def _after_points_left(session: Session, member: Membership, program: Program, now: datetime,
+                       booked: list[LedgerTransaction], txn: LedgerTransaction) -> LedgerTransaction:
+    """The end of a booking that took points: the member's expiring figures
+    read again (the lots taken may have been the expiring ones), then the
+    booking finished with ``txn`` last."""
     booked.append(txn)
     refresh_expiring(session, member, program, now)
-    finish_booking(session, member, club, booked)
+    finish_booking(session, member, member.club, booked)
     return txn
 
 
@@ -266,10 +274,7 @@ def refund(
     original.refunded_amount = after_cum
     txn = book(session, member, REFUND, actor=actor, now=now, balance=-from_balance, pending=-from_pending,
                cash=-cash, amount=amount, currency=club.currency, refund_of_id=original.id, details=details)
-    booked.append(txn)
-    refresh_expiring(session, member, program, now)
-    finish_booking(session, member, club, booked)
-    return txn
+    return _after_points_left(session, member, program, now, booked, txn)
 
 
 def adjust(
