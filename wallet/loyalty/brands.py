@@ -104,15 +104,21 @@ def _add_unique(session: Session, row: object, taken: BrandError) -> None:
         raise taken from None
 
 
+def staff_by_email(session: Session, email: object) -> StaffUser | None:
+    """The staff user whose address ``email`` is, as someone typed it; None
+    for anything else (no such person, not an address)."""
+    try:
+        normalized = normalize_email(email) if isinstance(email, str) else None
+    except BrandError:
+        return None
+    return session.scalar(select(StaffUser).where(StaffUser.email == normalized)) if normalized else None
+
+
 def authenticate_staff(session: Session, email: object, password: object) -> StaffUser:
     """The staff user signing in with ``email`` and ``password``;
     NotAuthenticated (code invalid_login) otherwise."""
     global _DUMMY_HASH
-    try:
-        normalized = normalize_email(email) if isinstance(email, str) else None
-    except BrandError:
-        normalized = None
-    staff = session.scalar(select(StaffUser).where(StaffUser.email == normalized)) if normalized else None
+    staff = staff_by_email(session, email)
     if staff is None:
         if _DUMMY_HASH is None:
             _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))

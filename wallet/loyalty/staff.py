@@ -36,6 +36,7 @@ from wallet.loyalty.brands import (
     check_new_password,
     hash_password,
     normalize_email,
+    staff_by_email,
     token_digest,
 )
 from wallet.loyalty.errors import NotFound, RuleViolation
@@ -203,11 +204,7 @@ def request_password_reset(session: Session, email: object,
     """A reset link for the staff user of ``email``: (person, token), or None
     when there is nobody with that address or they have had
     MAX_RESETS_PER_HOUR links this hour. Callers answer the same either way."""
-    try:
-        normalized = normalize_email(email) if isinstance(email, str) else None
-    except BrandError:
-        normalized = None
-    staff = session.scalar(select(StaffUser).where(StaffUser.email == normalized)) if normalized else None
+    staff = staff_by_email(session, email)
     if staff is None:
         return None
     now = now or utcnow()
