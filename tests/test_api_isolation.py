@@ -34,6 +34,8 @@ def test_every_endpoint_with_an_id_answers_404_for_another_brands_id(app, client
     bought = a.purchase(member["id"], 20000)
     hook = a.post("/webhooks", {"url": "https://hooks.example.com/hook"}).get_json()
     a_key = a.post("/api-keys", {"name": "till 2"}).get_json()
+    send_at = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
+    campaign = a.post(f"/clubs/{club['id']}/campaigns", {"text": "Tomorrow", "send_at": send_at}).get_json()
     b_member = b.member(b.club()["id"])
     ledger_rows = _count(db, LedgerTransaction)
 
@@ -44,6 +46,11 @@ def test_every_endpoint_with_an_id_answers_404_for_another_brands_id(app, client
         ("POST", f"/clubs/{cid}/members", {"email": "spy@example.com"}),
         ("GET", f"/clubs/{cid}/members", None),
         ("POST", f"/clubs/{cid}/messages", {"text": "Hello from Beta"}),
+        ("GET", f"/clubs/{cid}/numbers", None),
+        ("POST", f"/clubs/{cid}/campaigns", {"text": "Hello from Beta"}),
+        ("GET", f"/clubs/{cid}/campaigns", None),
+        ("GET", f"/campaigns/{campaign['id']}", None),
+        ("DELETE", f"/campaigns/{campaign['id']}", None),
         ("GET", f"/members/{mid}", None),
         ("POST", f"/members/{mid}/transactions", {"type": "purchase", "amount": 100}),
         ("GET", f"/members/{mid}/transactions", None),
@@ -76,6 +83,7 @@ def test_every_endpoint_with_an_id_answers_404_for_another_brands_id(app, client
     with db.session() as s:
         assert s.get(Club, cid).name == "Beans"
         assert s.get(Webhook, hook["id"]).active
+    assert a.get(f"/campaigns/{campaign['id']}").get_json()["status"] == "scheduled"
     assert Api(client, a_key["key"]).get(f"/clubs/{cid}").status_code == 200
     assert a.get(f"/members/{mid}").get_json()["balance"] == member["balance"] + 10
 
