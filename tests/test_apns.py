@@ -24,6 +24,7 @@ from wallet.apple.apns import ApnsClient, ApnsSettings
 from wallet.apple.models import DeviceRegistration
 from wallet.config import get_settings
 from wallet.db import Database
+from wallet.jobs import dispatch
 from wallet.jobs.outbox import drain
 from wallet.loyalty.card_events import record_card_changes
 from wallet.loyalty.cards import record_card_change
@@ -111,6 +112,42 @@ def test_several_changes_of_one_card_are_one_push(app: Flask, db: Database, stan
         change_card(db, member)
     assert drain(app) == 5
     assert standin.accepted_tokens() == {token(1): 1}
+
+
+def test_changes_of_one_card_waiting_in_later_batches_join_its_push(
+    app: Flask, db: Database, standin: ApnsStandIn
+) -> None:
+    club = make_club(db)
+    a, b, c = (make_member(db, club) for _ in range(3))
+    for n, m in enumerate((a, b, c), start=1):
+        register_devices(db, m, [token(n)])
+    app.extensions["wallet.settings"] = replace(get_settings(app), outbox_batch_size=4)
+    # Batch one takes a, b, c, a; the later changes of a and c come with it.
+    for m in (a, b, c, a, c, a, a, a):
+        change_card(db, m)
+    assert drain(app) == 8
+    assert standin.accepted_tokens() == {token(1): 1, token(2): 1, token(3): 1}
+    assert all(row.done_at is not None for row in outbox(db))
+
+
+def test_a_change_committed_while_its_card_is_pushed_is_pushed_again(
+    app: Flask, db: Database, standin: ApnsStandIn, member: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register_devices(db, member, [token(1)])
+    for _ in range(3):
+        change_card(db, member)
+    changed_meanwhile: list[int] = []
+
+    def pusher_while_the_card_changes(app_: Any, db_: Database, membership_ids: list[int]) -> Any:
+        if not changed_meanwhile:  # a till books after the batch was claimed
+            change_card(db, member)
+            changed_meanwhile.append(member)
+        return dispatch.apple_pusher(app_, db_, membership_ids)
+
+    monkeypatch.setattr(dispatch, "CARD_PUSHERS", [pusher_while_the_card_changes])
+    assert drain(app) == 4
+    assert standin.accepted_tokens() == {token(1): 2}
+    assert all(row.done_at is not None for row in outbox(db))
 
 
 def test_410_and_bad_device_token_remove_the_registration(

@@ -3,7 +3,9 @@
 A worker claims a batch of due rows by stamping ``locked_until`` (now + lease)
 and ``locked_by`` in a short transaction (PostgreSQL: SELECT ... FOR UPDATE
 SKIP LOCKED, so concurrent workers take different rows without waiting;
-SQLite: the write transaction itself is the lock). It then does the work
+SQLite: the write transaction itself is the lock), with every other pending
+card.changed row of the cards it took, so a card is pushed once however often
+it changed (a change committed after the claim pushes again). It then does the work
 outside any transaction and marks the rows done, or failed with a back-off.
 A worker that dies leaves its rows locked until the lease runs out; then
 any other worker claims them again. So a row is never lost, and what is done
@@ -27,6 +29,7 @@ from sqlalchemy import and_, delete, or_, select, update
 
 from wallet.db import Database, utcnow
 from wallet.loyalty.models import OutboxEvent
+from wallet.loyalty.outbox import OutboxKind
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,7 @@ def claim(db: Database, owner: str, *, limit: int, lease_seconds: float) -> list
         ids = list(session.scalars(query))
         if not ids:
             return []
+        ids += _same_cards(session, db, ids, now, limit)
         session.execute(
             update(OutboxEvent)
             .where(OutboxEvent.id.in_(ids))
@@ -84,6 +88,28 @@ def claim(db: Database, owner: str, *, limit: int, lease_seconds: float) -> list
         events = list(session.scalars(select(OutboxEvent).where(OutboxEvent.id.in_(ids)).order_by(OutboxEvent.id)))
         session.expunge_all()
         return events
+
+
+def _same_cards(session: Any, db: Database, ids: list[int], now: Any, limit: int) -> list[int]:
+    """The other pending card.changed rows of the cards these rows change,
+    also those waiting out a back-off: they join the batch, so a card
+    changed five times is pushed once (the pushers render the card as it is
+    when they run). A row committed after this claim is not among them and
+    pushes again. At most ``limit`` more rows; any beyond wait their turn."""
+    cards = select(OutboxEvent.membership_id).where(
+        OutboxEvent.id.in_(ids), OutboxEvent.kind == OutboxKind.CARD_CHANGED, OutboxEvent.membership_id.is_not(None)
+    )
+    query = (
+        select(OutboxEvent.id)
+        .where(OutboxEvent.kind == OutboxKind.CARD_CHANGED, OutboxEvent.membership_id.in_(cards),
+               OutboxEvent.done_at.is_(None), OutboxEvent.id.not_in(ids),
+               or_(OutboxEvent.locked_until.is_(None), OutboxEvent.locked_until < now))
+        .order_by(OutboxEvent.id)
+        .limit(limit)
+    )
+    if not db.is_sqlite:
+        query = query.with_for_update(skip_locked=True)
+    return list(session.scalars(query))
 
 
 def extend_lease(db: Database, ids: Sequence[int], owner: str, lease_seconds: float) -> None:
