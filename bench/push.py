@@ -1,6 +1,6 @@
 """Club-message fan-out to N iPhones: pushes, then every phone fetching its changed pass.
 
-    .venv/bin/python -m bench.push [--devices 2000] [--web-workers 4] [--clients 16]
+    .venv/bin/python -m bench.push [--devices 2000 ...] [--web-workers 4] [--clients 16]
 
 Sets up, in a temporary directory: a database (DATABASE_URL if set, else
 SQLite), the development certificates, a brand with an API key and one club
@@ -22,7 +22,10 @@ threads); and gunicorn with several workers for the web tier.
    process, thread CPU time) times the passes served, over the CPU time the
    gunicorn workers spent.
 
-Delivered means pushed and fetched: N over the time of both. The last line is
+Delivered means pushed and fetched: N over the time of both. Several sizes
+(``--devices 10000 100000``) each run on a fresh setup, one after the other,
+and a line compares their times per device (linear growth keeps it near 1).
+The last line, of the largest size, is
 `devices=<n> delivered_per_s=<x> pushes_per_s=<y> passes_served_per_s=<z>`.
 """
 
@@ -57,29 +60,40 @@ from wallet.schema import upgrade_schema
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--devices", type=int, default=2000)
+    parser.add_argument("--devices", type=int, nargs="+", default=[2000])
     parser.add_argument("--web-workers", type=int, default=4)
     parser.add_argument("--worker-concurrency", type=int, default=2)
     parser.add_argument("--clients", type=int, default=16)
     args = parser.parse_args()
 
-    processes: list[subprocess.Popen[Any]] = []
-    with tempfile.TemporaryDirectory(prefix="push-bench-") as tmp:
-        root = Path(tmp)
-        try:
-            run(args, root, processes)
-        finally:
-            for process in processes:
-                if process.poll() is None:
-                    process.send_signal(signal.SIGTERM)
-            for process in processes:
-                try:
-                    process.wait(15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+    figures: list[dict[str, float]] = []
+    for devices in sorted(args.devices):
+        processes: list[subprocess.Popen[Any]] = []
+        with tempfile.TemporaryDirectory(prefix="push-bench-") as tmp:
+            try:
+                figures.append(run(argparse.Namespace(**{**vars(args), "devices": devices}), Path(tmp), processes))
+            finally:
+                for process in processes:
+                    if process.poll() is None:
+                        process.send_signal(signal.SIGTERM)
+                for process in processes:
+                    try:
+                        process.wait(15)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
+    if len(figures) > 1:
+        first = figures[0]
+        print("growth: " + "; ".join(
+            f"{f['devices']:.0f} devices: push {1000 * f['push_s'] / f['devices']:.3f} ms, "
+            f"refetch {1000 * f['serve_s'] / f['devices']:.3f} ms per device "
+            f"(x{(f['push_s'] + f['serve_s']) / f['devices'] / ((first['push_s'] + first['serve_s']) / first['devices']):.2f} "
+            f"of {first['devices']:.0f}'s)" for f in figures))
+    last = figures[-1]
+    print(f"devices={last['devices']:.0f} delivered_per_s={last['delivered_per_s']:.0f} "
+          f"pushes_per_s={last['pushes_per_s']:.0f} passes_served_per_s={last['passes_per_s']:.0f}")
 
 
-def run(args: argparse.Namespace, root: Path, processes: list[subprocess.Popen[Any]]) -> None:
+def run(args: argparse.Namespace, root: Path, processes: list[subprocess.Popen[Any]]) -> dict[str, float]:
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{root / 'bench.sqlite3'}"
     if "postgresql" in database_url:
         # A schema of our own, so the bench never touches other data.
@@ -228,8 +242,8 @@ def run(args: argparse.Namespace, root: Path, processes: list[subprocess.Popen[A
           "the load generator shares the same cores")
     delivered_per_s = args.devices / (fanout + serve_seconds)
     print(f"  delivered (pushed and fetched): {args.devices} devices in {fanout + serve_seconds:.1f}s; {machine()}")
-    print(f"devices={args.devices} delivered_per_s={delivered_per_s:.0f} pushes_per_s={pushes_per_s:.0f} "
-          f"passes_served_per_s={passes_per_s:.0f}")
+    return {"devices": args.devices, "push_s": fanout, "serve_s": serve_seconds, "delivered_per_s": delivered_per_s,
+            "pushes_per_s": pushes_per_s, "passes_per_s": passes_per_s}
 
 
 class _SchemaDropper:
