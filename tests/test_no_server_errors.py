@@ -16,21 +16,20 @@ from __future__ import annotations
 import json
 import re
 import socket
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import pytest
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from werkzeug.serving import make_server
 
 from tests.support.api import Api, error_code, make_brand
 from tests.support.app import TEST_PASS_TYPE
+from tests.support.server import live_server
 from wallet.apple.models import DeviceRegistration
 from wallet.apple.webservice import MAX_DEVICES_PER_PASS
 from wallet.config import get_settings
@@ -336,14 +335,9 @@ def test_every_route_with_an_id_refuses_ids_beyond_64_bits_and_non_ascii_digits(
 def served(app: Flask) -> Iterator[tuple[str, int]]:
     """The app under werkzeug's WSGI server on a loopback socket, which
     reads chunked bodies as gunicorn does (wsgi.input_terminated)."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield "127.0.0.1", server.port
-    finally:
-        server.shutdown()
-        thread.join(5)
+    with live_server(app) as url:
+        address = urlsplit(url)
+        yield str(address.hostname), int(address.port or 80)
 
 
 def _chunked_post(address: tuple[str, int], path: str, headers: dict[str, str], body: bytes,

@@ -24,10 +24,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from tests.support.app import TEST_PASS_TYPE
 from tests.support.apple import make_club, make_member
+from tests.support.server import live_server
 from wallet.apple.models import DeviceLogEntry, DeviceRegistration
 from wallet.apple.webservice import MAX_DEVICES_PER_PASS, MAX_LOG_LINE, MAX_LOG_LINES_PER_REQUEST
 from wallet.config import get_settings
@@ -376,21 +376,16 @@ def test_successful_requests_do_not_use_up_the_budget(app: Flask, client: FlaskC
 
 
 @pytest.fixture
-def live_server(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/apple"
-    finally:
-        server.shutdown()
-        thread.join(5)
+def web_service(app: Flask) -> Iterator[str]:
+    """The pass's webServiceURL, served on a real socket."""
+    with live_server(app) as url:
+        yield f"{url}/apple"
 
 
-def test_device_conversation_from_apples_documentation(live_server: str, db: Database, member: dict,
+def test_device_conversation_from_apples_documentation(web_service: str, db: Database, member: dict,
                                                        backend: str) -> None:
     """Apple: "Adding a Web Service to Update Passes", step by step."""
-    web_service_url = live_server  # the pass's webServiceURL
+    web_service_url = web_service  # the pass's webServiceURL
     serial, token = member["serial"], member["token"]
     device, push_token = "f1e2d3c4b5a6978877665544332211aa", "0123456789abcdef" * 4
     registration = f"{web_service_url}/v1/devices/{device}/registrations/{TEST_PASS_TYPE}/{serial}"
@@ -444,7 +439,7 @@ def test_device_conversation_from_apples_documentation(live_server: str, db: Dat
 
 
 def test_devices_registering_one_pass_at_once_make_one_installed_event_and_keep_the_limit(
-    live_server: str, db: Database, member: dict
+    web_service: str, db: Database, member: dict
 ) -> None:
     with db.transaction() as session:
         brand_id = session.scalar(select(Club.brand_id).where(Club.id == member["club_id"]))
@@ -453,7 +448,7 @@ def test_devices_registering_one_pass_at_once_make_one_installed_event_and_keep_
     lock = threading.Lock()
 
     def device(n: int) -> None:
-        url = f"{live_server}/v1/devices/device{n:04d}/registrations/{TEST_PASS_TYPE}/{member['serial']}"
+        url = f"{web_service}/v1/devices/device{n:04d}/registrations/{TEST_PASS_TYPE}/{member['serial']}"
         with httpx.Client(timeout=30) as http:
             status = http.post(url, json={"pushToken": f"{n:064x}"}, headers=auth(member)).status_code
             with lock:
@@ -474,14 +469,14 @@ def _dates(answer: httpx.Response) -> tuple[datetime, datetime]:
     return parsedate_to_datetime(answer.headers["last-modified"]), parsedate_to_datetime(answer.headers["date"])
 
 
-def test_last_modified_is_never_later_than_date(live_server: str, db: Database, member: dict) -> None:
+def test_last_modified_is_never_later_than_date(web_service: str, db: Database, member: dict) -> None:
     """A card changed twice within a second is dated a second ahead (so the
     two versions differ), and another machine's clock may run ahead: the
     answer still says it was modified no later than it was sent, and a
     device that sends that date back still gets the newer pass."""
-    pass_url = f"{live_server}/v1/passes/{TEST_PASS_TYPE}/{member['serial']}"
+    pass_url = f"{web_service}/v1/passes/{TEST_PASS_TYPE}/{member['serial']}"
     with db.transaction() as session:
-        download = f"{live_server}/cards/{session.get(Membership, member['id']).download_token}.pkpass"  # type: ignore[union-attr]
+        download = f"{web_service}/cards/{session.get(Membership, member['id']).download_token}.pkpass"  # type: ignore[union-attr]
     with httpx.Client(timeout=10, headers=auth(member)) as http:
         bump(db, member["id"])
         bump(db, member["id"])  # the same second: dated a second ahead

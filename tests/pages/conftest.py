@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,8 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, make_server
+
+from tests.support.server import live_server as serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -38,19 +38,15 @@ class LiveServer:
 def live_server(app_config: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     """The test app behind a werkzeug server on 127.0.0.1, in a thread; its
     PUBLIC_BASE_URL is that server, so links in pages and passes lead back to it."""
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, Flask("placeholder"), threaded=True)
-    url = f"http://127.0.0.1:{server.server_port}"
-    app_config["PUBLIC_BASE_URL"] = url
-    app: Flask = request.getfixturevalue("app")
-    server.app = app
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    try:
-        yield LiveServer(url, app)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+    made: list[Flask] = []
+
+    def app_at(url: str) -> Flask:
+        app_config["PUBLIC_BASE_URL"] = url
+        made.append(request.getfixturevalue("app"))
+        return made[0]
+
+    with serve(app_at) as url:
+        yield LiveServer(url, made[0])
 
 
 @pytest.fixture(scope="session")
