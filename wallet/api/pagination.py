@@ -10,8 +10,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
+
+from sqlalchemy import Select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from wallet.api.errors import ApiError
 from wallet.db import MAX_ID
@@ -45,3 +48,25 @@ def page(rows: Sequence[T], limit: int, dump: Callable[[T], Any], key: Callable[
         "items": [dump(r) for r in items],
         "next_cursor": encode_cursor(key(items[-1])) if more and items else None,
     }
+
+
+def listed(query: Mapping[str, Any], fetch: Callable[[int, int | None], Sequence[T]],
+           dump: Callable[[T], Any]) -> dict[str, Any]:
+    """The page a list endpoint answers for its ``query`` (a ListQuery):
+    ``fetch(count, cursor_id)`` reads ``count`` rows (one more than the page
+    holds) after, or before, the cursor's id (None: from the start)."""
+    limit = query["limit"]
+    return page(fetch(limit + 1, decode_cursor(query.get("cursor"))), limit, dump, lambda row: row.id)
+
+
+def selected(session: Session, stmt: Select[Any], column: InstrumentedAttribute[int], query: Mapping[str, Any],
+             dump: Callable[[Any], Any], *, newest_first: bool = False) -> dict[str, Any]:
+    """``listed`` of the rows ``stmt`` selects, keyset-paginated by ``column``
+    (an id), oldest or ``newest_first``."""
+
+    def fetch(count: int, cursor: int | None) -> list[Any]:
+        where = stmt if cursor is None else stmt.where(column < cursor if newest_first else column > cursor)
+        rows = session.scalars(where.order_by(column.desc() if newest_first else column).limit(count))
+        return list(rows.unique())
+
+    return listed(query, fetch, dump)

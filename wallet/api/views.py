@@ -23,7 +23,7 @@ from wallet.api import schemas as s
 from wallet.api.auth import authenticate, check_request, current_brand_id, rate_limit_key
 from wallet.api.errors import ApiError, error_response, invalid_body, response_for
 from wallet.api.idempotency import HEADER, write_endpoint
-from wallet.api.pagination import decode_cursor, page
+from wallet.api.pagination import listed, selected
 from wallet.apple.links import apple_pass_url
 from wallet.config import get_settings
 from wallet.extensions import get_read_session, get_session, limiter, webhook_targets
@@ -112,10 +112,8 @@ def create_club(data: dict[str, Any]) -> Any:
 @bp.response(200, s.page_schema(s.ClubSchema, "ClubPage"), example=ex.page(ex.CLUB))
 def list_clubs(query: dict[str, Any]) -> Any:
     """The brand's clubs"""
-    limit = query["limit"]
-    rows = club_core.list_clubs(get_read_session(), current_brand_id(), limit=limit + 1,
-                                after_id=decode_cursor(query.get("cursor")))
-    return page(rows, limit, lambda c: c, lambda c: c.id)
+    return listed(query, lambda count, after: club_core.list_clubs(get_read_session(), current_brand_id(),
+                                                                   limit=count, after_id=after), lambda c: c)
 
 
 @bp.route("/clubs/<int:club_id>", methods=["GET"])
@@ -165,18 +163,12 @@ def list_members(query: dict[str, Any], club_id: int) -> Any:
     """A club's members, optionally found by card_number, email or phone"""
     session = get_read_session()
     club = _club(session, club_id)
-    limit = query["limit"]
     try:
         stmt = member_core.find_members(club, card_number=query.get("card_number") or None,
                                         email=query.get("email") or None, phone=query.get("phone") or None)
     except LoyaltyError as exc:
         raise ApiError(400, "invalid_query", exc.message) from None
-    stmt = stmt.options(joinedload(Membership.club))
-    after = decode_cursor(query.get("cursor"))
-    if after is not None:
-        stmt = stmt.where(Membership.id > after)
-    rows = list(session.scalars(stmt.order_by(Membership.id).limit(limit + 1)).unique())
-    return page(rows, limit, member_json, lambda m: m.id)
+    return selected(session, stmt.options(joinedload(Membership.club)), Membership.id, query, member_json)
 
 
 @bp.route("/members/<int:member_id>", methods=["GET"])
@@ -224,10 +216,8 @@ def list_transactions(query: dict[str, Any], member_id: int) -> Any:
     """A member's ledger, newest first"""
     session = get_read_session()
     member = _member(session, member_id)
-    limit = query["limit"]
-    before = decode_cursor(query.get("cursor"))
-    rows = ledger.list_transactions(session, member.id, limit=limit + 1, before_id=before)
-    return page(rows, limit, transaction_values, lambda t: t.id)
+    return listed(query, lambda count, before: ledger.list_transactions(session, member.id, limit=count,
+                                                                        before_id=before), transaction_values)
 
 
 # --- messages ------------------------------------------------------------------------
@@ -271,13 +261,8 @@ def create_api_key(data: dict[str, Any]) -> Any:
 @bp.response(200, s.page_schema(s.ApiKeySchema, "ApiKeyPage"), example=ex.page(ex.API_KEY))
 def list_api_keys(query: dict[str, Any]) -> Any:
     """The brand's API keys (never the keys themselves)"""
-    limit = query["limit"]
-    stmt = select(ApiKey).where(ApiKey.brand_id == current_brand_id())
-    after = decode_cursor(query.get("cursor"))
-    if after is not None:
-        stmt = stmt.where(ApiKey.id > after)
-    rows = list(get_read_session().scalars(stmt.order_by(ApiKey.id).limit(limit + 1)))
-    return page(rows, limit, _key_json, lambda r: r.id)
+    return selected(get_read_session(), select(ApiKey).where(ApiKey.brand_id == current_brand_id()), ApiKey.id,
+                    query, _key_json)
 
 
 @bp.route("/api-keys/<int:key_id>", methods=["DELETE"])
@@ -315,10 +300,8 @@ def create_webhook(data: dict[str, Any]) -> Any:
 @bp.response(200, s.page_schema(s.WebhookSchema, "WebhookPage"), example=ex.page(ex.WEBHOOK))
 def list_webhooks(query: dict[str, Any]) -> Any:
     """The brand's webhook endpoints"""
-    limit = query["limit"]
-    rows = webhook_core.list_webhooks(get_read_session(), current_brand_id(), limit=limit + 1,
-                                      after_id=decode_cursor(query.get("cursor")))
-    return page(rows, limit, _hook_json, lambda h: h.id)
+    return listed(query, lambda count, after: webhook_core.list_webhooks(
+        get_read_session(), current_brand_id(), limit=count, after_id=after), _hook_json)
 
 
 @bp.route("/webhooks/<int:webhook_id>", methods=["GET"])
@@ -345,11 +328,5 @@ def list_webhook_deliveries(query: dict[str, Any], webhook_id: int) -> Any:
     """Every delivery attempt to one endpoint, newest first"""
     session = get_read_session()
     hook = webhook_core.get_webhook(session, webhook_id, brand_id=current_brand_id())
-    limit = query["limit"]
     D = webhook_core.WebhookDelivery
-    stmt = select(D).where(D.webhook_id == hook.id)
-    before = decode_cursor(query.get("cursor"))
-    if before is not None:
-        stmt = stmt.where(D.id < before)
-    rows = list(session.scalars(stmt.order_by(D.id.desc()).limit(limit + 1)))
-    return page(rows, limit, lambda d: d, lambda d: d.id)
+    return selected(session, select(D).where(D.webhook_id == hook.id), D.id, query, lambda d: d, newest_first=True)
