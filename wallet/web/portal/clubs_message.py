@@ -14,12 +14,12 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from wallet.extensions import get_read_session, get_session, transactional
-from wallet.loyalty.errors import RuleViolation
 from wallet.loyalty.messages import MAX_MESSAGE, send_club_message
 from wallet.loyalty.models import Club
 from wallet.loyalty.program import Program
 from wallet.web.forms import PageForm, refuse
 from wallet.web.portal import MANAGERS, bp, staff_roles
+from wallet.web.portal.actions import submitted
 from wallet.web.portal.auth import REFUSED
 from wallet.web.portal.scope import brand_club_or_404
 
@@ -53,16 +53,14 @@ def send_message(club_id: int) -> Response | tuple[str, int]:
     session = get_session()
     club = brand_club_or_404(session, club_id)
     form = _form(club)
-    if form.validate_on_submit():
-        try:
-            cards = send_club_message(session, club, text=form.text.data, tier=form.tier.data or None)
-        except RuleViolation as exc:
-            refuse(form, exc, {"unknown_tier": "tier"}, default="text", wording={
-                "invalid_text": _("Write up to 500 characters, without special characters."),
-                "unknown_tier": _("The club has no such level any more. Choose again."),
-            })
-        else:
-            flash(ngettext("The message is on its way to %(num)s card.", "The message is on its way to %(num)s cards.",
-                          cards), "success")
-            return redirect(url_for("portal.club", club_id=club.id))
-    return render_template("portal/club_message.html", club=club, form=form), REFUSED
+    cards = submitted(
+        form, lambda: send_club_message(session, club, text=form.text.data, tier=form.tier.data or None),
+        lambda exc: refuse(form, exc, {"unknown_tier": "tier"}, default="text", wording={
+            "invalid_text": _("Write up to 500 characters, without special characters."),
+            "unknown_tier": _("The club has no such level any more. Choose again."),
+        }))
+    if cards is None:
+        return render_template("portal/club_message.html", club=club, form=form), REFUSED
+    flash(ngettext("The message is on its way to %(num)s card.", "The message is on its way to %(num)s cards.",
+                   cards), "success")
+    return redirect(url_for("portal.club", club_id=club.id))

@@ -16,11 +16,10 @@ from wtforms.validators import DataRequired, Length
 
 from wallet.extensions import get_read_session, get_session, transactional
 from wallet.loyalty.brands import create_api_key, revoke_api_key
-from wallet.loyalty.errors import RuleViolation
 from wallet.loyalty.models import ApiKey, Brand
 from wallet.web.forms import PageForm, refuse
 from wallet.web.portal import bp
-from wallet.web.portal.actions import act
+from wallet.web.portal.actions import act, submitted
 from wallet.web.portal.auth import REFUSED
 from wallet.web.security import current_staff
 
@@ -50,15 +49,13 @@ def keys() -> tuple[str, int]:
 def create_key() -> tuple[str, int]:
     form = KeyForm()
     session = get_session()
-    if form.validate_on_submit():
-        try:
-            created = create_api_key(session, session.get_one(Brand, current_staff().brand_id), form.name.data)
-        except RuleViolation as exc:
-            refuse(form, exc, {}, default="name",
-                   wording={"invalid_name": _("Enter a name of at most 100 characters, without special characters.")})
-        else:
-            return _page(session, KeyForm(formdata=None), created=created, status=201)
-    return _page(session, form, status=REFUSED)
+    created = submitted(
+        form, lambda: create_api_key(session, session.get_one(Brand, current_staff().brand_id), form.name.data),
+        lambda exc: refuse(form, exc, {}, default="name", wording={
+            "invalid_name": _("Enter a name of at most 100 characters, without special characters.")}))
+    if created is None:
+        return _page(session, form, status=REFUSED)
+    return _page(session, KeyForm(formdata=None), created=created, status=201)
 
 
 @bp.post("/keys/<int:key_id>/revoke")

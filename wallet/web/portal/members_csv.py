@@ -20,6 +20,7 @@ from wallet.loyalty.imports import cell, error_report, start_import
 from wallet.loyalty.models import Club, Membership
 from wallet.web.forms import MESSAGES, refuse
 from wallet.web.portal import MANAGERS, bp, staff_roles
+from wallet.web.portal.actions import submitted
 from wallet.web.portal.auth import REFUSED
 from wallet.web.portal.members_forms import ImportForm
 from wallet.web.portal.scope import brand_club_or_404
@@ -110,17 +111,17 @@ def start_members_import(club_id: int) -> Response | tuple[str, int]:
     session = get_session()
     club = brand_club_or_404(session, club_id)
     form = ImportForm()
-    if form.validate_on_submit():
-        upload = form.file.data
-        try:
-            job = start_import(session, club, file_name=upload.filename or "", content=upload.read(),
-                               staff_user_id=current_staff().staff_id)
-        except LoyaltyError as exc:
-            wording = FILE_MESSAGES.get(exc.code)
-            refuse(form, exc, {}, default="file", wording={exc.code: wording()} if wording else None)
-        else:
-            return redirect(url_for("portal.member_import", club_id=club.id, import_id=job.id))
-    return _imports_page(session, club, form, REFUSED)
+
+    def refused(exc: LoyaltyError) -> None:
+        wording = FILE_MESSAGES.get(exc.code)
+        refuse(form, exc, {}, default="file", wording={exc.code: wording()} if wording else None)
+
+    job = submitted(form, lambda: start_import(session, club, file_name=form.file.data.filename or "",
+                                               content=form.file.data.read(), staff_user_id=current_staff().staff_id),
+                    refused, refused_by=LoyaltyError)
+    if job is None:
+        return _imports_page(session, club, form, REFUSED)
+    return redirect(url_for("portal.member_import", club_id=club.id, import_id=job.id))
 
 
 def _import_of(session: Session, club_id: int, import_id: int) -> tuple[Club, MemberImport]:

@@ -35,7 +35,7 @@ from wallet.loyalty.staff import (
 )
 from wallet.web.forms import refuse
 from wallet.web.portal import bp, public_view
-from wallet.web.portal.actions import act
+from wallet.web.portal.actions import act, submitted
 from wallet.web.portal.auth import REFUSED
 from wallet.web.portal.forms import AcceptInviteForm, InviteForm, RoleForm
 from wallet.web.security import PortalUser, current_staff
@@ -87,20 +87,20 @@ def staff() -> tuple[str, int]:
 def invite() -> tuple[str, int]:
     form = InviteForm()
     session = get_session()
-    if form.validate_on_submit():
-        try:
-            invitation, token = invite_staff(session, current_staff().brand_id, email=form.email.data,
-                                             role=StaffRole(form.role.data), invited_by=current_staff().staff_id)
-        except BrandError as exc:
-            refuse(form, exc, {}, default="email",
-                   wording={"email_taken": _("This address already signs in to a brand. Invite another one.")})
-        else:
-            link = public_url("portal.accept_invitation", token=token)
-            _send_invitation(session, invitation, link)
-            # Drawn from the session that wrote, so the new invitation is listed.
-            return _page(session, InviteForm(formdata=None, role=StaffRole.CASHIER.value), link=link,
-                         invited=invitation.email, status=201)
-    return _page(session, form, status=REFUSED)
+    made = submitted(
+        form, lambda: invite_staff(session, current_staff().brand_id, email=form.email.data,
+                                   role=StaffRole(form.role.data), invited_by=current_staff().staff_id),
+        lambda exc: refuse(form, exc, {}, default="email", wording={
+            "email_taken": _("This address already signs in to a brand. Invite another one.")}),
+        refused_by=BrandError)
+    if made is None:
+        return _page(session, form, status=REFUSED)
+    invitation, token = made
+    link = public_url("portal.accept_invitation", token=token)
+    _send_invitation(session, invitation, link)
+    # Drawn from the session that wrote, so the new invitation is listed.
+    return _page(session, InviteForm(formdata=None, role=StaffRole.CASHIER.value), link=link,
+                 invited=invitation.email, status=201)
 
 
 def _act(action: Callable[[Session], object], done: str) -> Response:

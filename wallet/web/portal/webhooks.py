@@ -21,7 +21,7 @@ from wallet.loyalty.webhooks import (EVENT_TYPES, MAX_WEBHOOKS_PER_BRAND, Webhoo
                                      list_webhooks)
 from wallet.web.forms import CheckboxesField, PageForm, refuse
 from wallet.web.portal import bp
-from wallet.web.portal.actions import act
+from wallet.web.portal.actions import act, submitted
 from wallet.web.portal.auth import REFUSED
 from wallet.web.security import current_staff
 
@@ -83,15 +83,13 @@ def webhooks() -> tuple[str, int]:
 def create_hook() -> tuple[str, int]:
     form = WebhookForm()
     session = get_session()
-    if form.validate_on_submit():
-        try:
-            hook = create_webhook(session, current_staff().brand_id, url=form.url.data,
-                                  events=list(form.events.data or []), targets=webhook_targets())
-        except RuleViolation as exc:
-            refuse(form, exc, {"invalid_events": "events"}, default="url", wording={exc.code: _refusal(exc)})
-        else:
-            return _page(session, WebhookForm(formdata=None), created=hook, status=201)
-    return _page(session, form, status=REFUSED)
+    hook = submitted(
+        form, lambda: create_webhook(session, current_staff().brand_id, url=form.url.data,
+                                     events=list(form.events.data or []), targets=webhook_targets()),
+        lambda exc: refuse(form, exc, {"invalid_events": "events"}, default="url", wording={exc.code: _refusal(exc)}))
+    if hook is None:
+        return _page(session, form, status=REFUSED)
+    return _page(session, WebhookForm(formdata=None), created=hook, status=201)
 
 
 @bp.post("/webhooks/<int:webhook_id>/delete")
