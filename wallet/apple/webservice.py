@@ -27,9 +27,11 @@ thousands of pushes.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request
@@ -161,18 +163,35 @@ def _json_body() -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+DeviceView = Callable[[Any, Membership, WalletApp, str, str], Response]
+
+
+def _device_of_the_pass(view: DeviceView) -> Callable[..., Response]:
+    """A device's route about one pass: the pass authenticated and its row
+    locked, then ``view(session, membership, wallet_app, device_id,
+    pass_type)``; 401
+    for a wrong pass or token."""
+
+    @functools.wraps(view)
+    def run(device_id: str, pass_type: str, serial: str) -> Response:
+        session = get_session()
+        try:
+            membership = _authenticated_membership(session, pass_type, serial, lock=True)
+        except _Unauthorized:
+            return _unauthorized()
+        presented = _presented()
+        assert presented is not None  # authenticated above
+        return view(session, membership, presented[0], device_id, pass_type)
+
+    return run
+
+
 @bp.post("/devices/<device_id>/registrations/<pass_type>/<serial>")
 @_auth_failures
 @transactional
-def register(device_id: str, pass_type: str, serial: str) -> Response:
-    session = get_session()
-    try:
-        membership = _authenticated_membership(session, pass_type, serial, lock=True)
-    except _Unauthorized:
-        return _unauthorized()
-    presented = _presented()
-    assert presented is not None  # authenticated above
-    wallet_app = presented[0]
+@_device_of_the_pass
+def register(session: Any, membership: Membership, wallet_app: WalletApp, device_id: str,
+             pass_type: str) -> Response:
     body = _json_body()
     push_token = body.get("pushToken") if body else None
     if not _DEVICE_ID.fullmatch(device_id) or not _valid_push_token(wallet_app, push_token):
@@ -243,12 +262,9 @@ def _registrations_newest_first(session: Any, membership_id: int) -> list[int]:
 @bp.delete("/devices/<device_id>/registrations/<pass_type>/<serial>")
 @_auth_failures
 @transactional
-def unregister(device_id: str, pass_type: str, serial: str) -> Response:
-    session = get_session()
-    try:
-        membership = _authenticated_membership(session, pass_type, serial, lock=True)
-    except _Unauthorized:
-        return _unauthorized()
+@_device_of_the_pass
+def unregister(session: Any, membership: Membership, wallet_app: WalletApp, device_id: str,
+               _pass_type: str) -> Response:
     apps_before = _apps_holding(session, membership.id)
     removed = session.execute(
         delete(DeviceRegistration).where(
@@ -259,9 +275,7 @@ def unregister(device_id: str, pass_type: str, serial: str) -> Response:
     if removed:
         record_card_changes(session, membership, before=apps_before, after=_apps_holding(session, membership.id))
     if removed and not _registrations_newest_first(session, membership.id):
-        presented = _presented()
-        assert presented is not None  # authenticated above
-        _emit_card_event(session, membership, "card.removed", presented[0])
+        _emit_card_event(session, membership, "card.removed", wallet_app)
     # Apple documents 200 for a successful unregistration; a device that was
     # not registered has nothing left to undo, which is the same outcome.
     return _empty(200)
