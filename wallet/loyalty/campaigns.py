@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
@@ -46,6 +46,7 @@ PAGE = 500
 # How far ahead a campaign may be scheduled.
 MAX_AHEAD = timedelta(days=366)
 CAMPAIGN = "campaign"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -85,11 +86,17 @@ def save_segment(session: Session, club: Club, *, name: str, segment: Segment,
     return saved
 
 
+def _of_club(session: Session, model: type[T], club: Club, row_id: int, what: str) -> T:
+    """The club's row ``row_id`` of ``model``; NotFound ("<what>_not_found")
+    for an unknown id or another club's."""
+    row = session.get(model, row_id)
+    if row is None or row.club_id != club.id:  # type: ignore[attr-defined]
+        raise NotFound(f"no such {what}", code=f"{what}_not_found")
+    return row
+
+
 def club_segment(session: Session, club: Club, segment_id: int) -> SavedSegment:
-    saved = session.get(SavedSegment, segment_id)
-    if saved is None or saved.club_id != club.id:
-        raise NotFound("no such segment", code="segment_not_found")
-    return saved
+    return _of_club(session, SavedSegment, club, segment_id, "segment")
 
 
 def create_campaign(session: Session, club: Club, *, text: str, segment: Segment, send_at: datetime | None = None,
@@ -288,7 +295,4 @@ def cancel_or_conflict(session: Session, campaign: Campaign) -> Campaign:
 
 
 def club_campaign(session: Session, club: Club, campaign_id: int) -> Campaign:
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None or campaign.club_id != club.id:
-        raise NotFound("no such campaign", code="campaign_not_found")
-    return campaign
+    return _of_club(session, Campaign, club, campaign_id, "campaign")

@@ -154,15 +154,20 @@ def new_campaign(club_id: int) -> Response | str | tuple[str, int]:
     return redirect(url_for("portal.campaign", club_id=club.id, campaign_id=campaign.id))
 
 
+def _campaign_or_404(session: Session, club_id: int, campaign_id: int) -> tuple[Club, Campaign]:
+    """The brand's club and its campaign, or 404 (another brand's or club's too)."""
+    club = brand_club_or_404(session, club_id)
+    try:
+        return club, club_campaign(session, club, campaign_id)
+    except NotFound:
+        abort(404)
+
+
 @bp.get("/clubs/<int:club_id>/campaigns/<int:campaign_id>")
 @staff_roles(*MANAGERS)
 def campaign(club_id: int, campaign_id: int) -> str:
     session = get_read_session()
-    club = brand_club_or_404(session, club_id)
-    try:
-        found = club_campaign(session, club, campaign_id)
-    except NotFound:
-        abort(404)
+    club, found = _campaign_or_404(session, club_id, campaign_id)
     return render_template("portal/campaign.html", club=club, campaign=found, results=results(session, found.id),
                            rules=Segment.load(found.rules).to_json(), wallets=WALLET_NAMES, nps=NPS_NAMES,
                            statuses=STATUS_NAMES, scheduled=found.status == CampaignStatus.SCHEDULED)
@@ -173,11 +178,7 @@ def campaign(club_id: int, campaign_id: int) -> str:
 @transactional
 def cancel(club_id: int, campaign_id: int) -> Response:
     session = get_session()
-    club = brand_club_or_404(session, club_id)
-    try:
-        found = club_campaign(session, club, campaign_id)
-    except NotFound:
-        abort(404)
+    club, found = _campaign_or_404(session, club_id, campaign_id)
     if cancel_campaign(session, found):
         flash(_("The campaign is cancelled: nothing was sent."), "success")
     else:
