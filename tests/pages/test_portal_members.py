@@ -132,6 +132,18 @@ def test_the_brand_adjusts_a_balance_the_cashier_books_a_purchase_and_the_card_s
     assert _balance(db, ann.id) == 60
 
 
+def _sent_at_once(page, action: str, *, times: int) -> list[int]:  # type: ignore[no-untyped-def]
+    """The page's form posting to ``action`` sent ``times`` times at once, as
+    it stands (the same key each time), around the page's own script that
+    disables the button: each answer's status, a redirect as 302."""
+    return page.evaluate("""async ([action, times]) => {
+        const form = document.querySelector(`form[action$='${action}']`);
+        const body = new URLSearchParams(new FormData(form));
+        const sends = Array.from({length: times}, () => fetch(form.action, {method: "POST", body, redirect: "manual"}));
+        return (await Promise.all(sends)).map((answer) => answer.type === "opaqueredirect" ? 302 : answer.status);
+    }""", [action, times])
+
+
 def test_a_double_submit_of_a_booking_form_books_once(new_page, db: Database) -> None:
     _brand_id, club_id = _brand(db, "owner@bean.test", "Bean Club")
     ann = _member(db, club_id, "Ann Lee", "ann@example.com")
@@ -142,13 +154,7 @@ def test_a_double_submit_of_a_booking_form_books_once(new_page, db: Database) ->
     # The same rendered form sent three times at once, as a double tap on a
     # slow network would (the page's own script disables the button; this
     # goes around it).
-    statuses = page.evaluate("""async () => {
-        const form = document.querySelector("form[action$='/purchases']");
-        const body = new URLSearchParams(new FormData(form));
-        const sends = [0, 1, 2].map(() => fetch(form.action, {method: "POST", body, redirect: "manual"}));
-        return (await Promise.all(sends)).map((answer) => answer.type === "opaqueredirect" ? 302 : answer.status);
-    }""")
-    assert statuses == [302, 302, 302]
+    assert _sent_at_once(page, "/purchases", times=3) == [302, 302, 302]
     page.get_by_role("button", name="Book the purchase").click()  # and once more, the normal way
     assert _entries(db, ann.id, "purchase") == 1
     assert _balance(db, ann.id) == 100
@@ -156,11 +162,7 @@ def test_a_double_submit_of_a_booking_form_books_once(new_page, db: Database) ->
     page.goto(f"/portal/clubs/{club_id}/members/{ann.id}")
     page.get_by_label("Points").fill("-30")
     page.get_by_label("Reason").fill("Returned goods")
-    page.evaluate("""async () => {
-        const form = document.querySelector("form[action$='/adjustments']");
-        const body = new URLSearchParams(new FormData(form));
-        await Promise.all([0, 1].map(() => fetch(form.action, {method: "POST", body, redirect: "manual"})));
-    }""")
+    _sent_at_once(page, "/adjustments", times=2)
     assert _entries(db, ann.id, "adjust") == 1
     assert _balance(db, ann.id) == 70
     # The same key with other values (Back, change, send): refused, nothing booked.
@@ -183,13 +185,7 @@ def test_a_stamp_club_gives_a_stamp_at_the_till_once_per_tap_and_the_reward_when
     page.goto(f"/portal/clubs/{club_id}/till?card={ann.card_number}")
     shoot(page, "portal-till-stamps")
     # A double tap on a slow network: the same rendered form three times at once.
-    statuses = page.evaluate("""async () => {
-        const form = document.querySelector("form[action$='/stamps']");
-        const body = new URLSearchParams(new FormData(form));
-        const sends = [0, 1, 2].map(() => fetch(form.action, {method: "POST", body, redirect: "manual"}));
-        return (await Promise.all(sends)).map((answer) => answer.type === "opaqueredirect" ? 302 : answer.status);
-    }""")
-    assert statuses == [302, 302, 302]
+    assert _sent_at_once(page, "/stamps", times=3) == [302, 302, 302]
     assert _entries(db, ann.id, "stamp") == 1
     page.reload()
     assert page.locator("[data-field=stamps]").inner_text() == "1 / 3"
