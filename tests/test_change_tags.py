@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from tests.support.app import TEST_PASS_TYPE
 from tests.support.apple import make_club, make_member
+from tests.support.ledger import page_messages
 from wallet.db import Database
 from wallet.loyalty import ledger
 from wallet.loyalty.messages import send_club_message
@@ -108,6 +109,7 @@ def test_a_club_message_lists_every_card_of_the_club(client: FlaskClient, db: Da
     _, tag = _listed(client, None)
     with db.transaction() as s:
         assert send_club_message(s, s.get(Club, club), text="Double points on Friday") == 3
+    page_messages(db)
     assert _listed(client, tag)[0] == sorted(m["serial"] for m in members)
 
 

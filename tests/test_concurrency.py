@@ -151,6 +151,7 @@ def test_concurrent_purchases_with_the_same_receipt_book_once(db: Database) -> N
 
 
 def test_club_messages_and_referral_purchases_alongside_tills_never_deadlock(db: Database) -> None:
+    from tests.support.ledger import page_messages
     from wallet.loyalty.messages import send_club_message
 
     club_id = make_club(db, {"points": POINTS, "bonuses": {"referral_points": 10}})
@@ -165,6 +166,7 @@ def test_club_messages_and_referral_purchases_alongside_tills_never_deadlock(db:
             for n in range(6):
                 with db.transaction() as s:
                     send_club_message(s, s.get(Club, club_id), text=f"News {n}")
+                page_messages(db)  # the workers' part, page by page, beside the tills
             return
         rng = random.Random(i)
         for _ in range(10):

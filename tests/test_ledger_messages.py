@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import func, select
+import threading
+from typing import Any
 
-from tests.support.ledger import TIERS, buy, join, make_club, member
+import pytest
+from sqlalchemy import func, insert, select
+
+from tests.support.ledger import TIERS, buy, join, make_club, member, page_messages
 from wallet.db import Database
 from wallet.loyalty.errors import RuleViolation
-from wallet.loyalty.messages import send_club_message
+from wallet.loyalty.messages import PAGE, send_club_message
 from wallet.loyalty.models import Club, Membership, OutboxEvent
 
 
@@ -21,6 +24,7 @@ def test_a_club_message_bumps_every_active_members_card(db: Database) -> None:
         before = s.scalar(select(func.max(OutboxEvent.id)))
     with db.transaction() as s:
         assert send_club_message(s, s.get(Club, club_id), text="Double points this weekend") == 4
+    assert page_messages(db) == 1
     with db.session() as s:
         club = s.get(Club, club_id)
         assert club.message == "Double points this weekend" and club.message_at is not None
@@ -36,6 +40,8 @@ def test_a_message_to_one_tier_reaches_only_that_tier(db: Database) -> None:
     buy(db, gold, 300_000)
     with db.transaction() as s:
         assert send_club_message(s, s.get(Club, club_id), text="Gold lounge is open", tier="Gold") == 1
+    assert member(db, gold).message is None  # the workers put it on the card
+    assert page_messages(db) == 1
     assert member(db, gold).message == "Gold lounge is open"
     assert member(db, silver).message is None
     with db.session() as s:
@@ -52,7 +58,7 @@ def test_a_message_needs_text_and_a_known_tier(db: Database) -> None:
         assert err.value.code == "unknown_tier"
 
 
-def test_a_message_to_ten_thousand_members_is_set_based(db: Database) -> None:
+def test_a_message_to_ten_thousand_members_is_set_based_and_paged(db: Database) -> None:
     club_id = make_club(db)
     with db.transaction() as s:
         club = s.get(Club, club_id)
@@ -61,11 +67,81 @@ def test_a_message_to_ten_thousand_members_is_set_based(db: Database) -> None:
                        serial_number=f"s{i}", auth_token=f"t{i:020d}", download_token=f"d{i:020d}")
             for i in range(10_000)
         )
+    with db.session() as s:
+        first, last = s.execute(select(func.min(Membership.id), func.max(Membership.id))).one()
+    before = [member(db, mid).version for mid in (first, last)]
     statements: list[str] = []
     from sqlalchemy import event
 
+    def count(conn: object, cursor: object, statement: str, *rest: object) -> None:
+        statements.append(statement)
+
     with db.transaction() as s:
-        event.listen(s.connection(), "before_cursor_execute",
-                     lambda *a: statements.append(a[2]))
+        event.listen(s.connection(), "before_cursor_execute", count)
         assert send_club_message(s, s.get(Club, club_id), text="Hello all") == 10_000
-    assert len(statements) < 60  # a handful per thousand members, not one per member
+    assert len(statements) < 10  # the request only stores the message and queues its first page
+    statements.clear()
+    event.listen(db.write_engine, "before_cursor_execute", count)
+    try:
+        assert page_messages(db) == 10_000 // PAGE + 1  # the last one finds nobody left
+    finally:
+        event.remove(db.write_engine, "before_cursor_execute", count)
+    assert len(statements) < 15 * (10_000 // PAGE)  # a handful per page, not one per member
+    assert [member(db, mid).version for mid in (first, last)] == [v + 1 for v in before]
+
+
+def test_a_message_to_more_than_a_page_reaches_every_card_once_while_the_tills_go_on(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wallet.jobs.dispatch import handle_club_message
+    from wallet.loyalty import messages
+
+    club_id = make_club(db)
+    early = join(db, club_id)
+    with db.transaction() as s:
+        s.execute(insert(Membership), [
+            {"club_id": club_id, "email": f"p{i}@example.test", "card_number": str(10**11 + i),
+             "serial_number": f"page-{i}", "auth_token": f"t{i:020d}", "download_token": f"page{i:020d}"}
+            for i in range(PAGE + 3)])
+    late = join(db, club_id)
+    with db.session() as s:
+        versions = dict(s.execute(select(Membership.id, Membership.version).where(Membership.club_id == club_id)).all())
+        queued_before = s.scalar(select(func.max(OutboxEvent.id)))
+    with db.transaction() as s:
+        assert send_club_message(s, s.get(Club, club_id), text="Everyone") == PAGE + 5
+    bought = {early: 0, late: 0}
+    assert page_messages(db, pages=1) == 1
+    # Between pages a till books on a member the message has not reached yet.
+    buy(db, late, 10_000)
+    bought[late] += 1
+    if not db.is_sqlite:
+        # And while a page's transaction is open, a till of the same club
+        # commits on a member outside that page (SQLite has one writer).
+        write_page = messages.record_club_card_changes
+        till_done: list[bool] = []
+
+        def page_with_a_till(session: Any, ids: Any, **kw: Any) -> int:
+            count = write_page(session, ids, **kw)
+            till = threading.Thread(target=lambda: till_done.append(bool(buy(db, early, 10_000))))
+            till.start()
+            till.join(timeout=20)
+            assert till_done == [True], "the till waited for the message's page"
+            return count
+
+        monkeypatch.setattr(messages, "record_club_card_changes", page_with_a_till)
+        bought[early] += 1
+    assert page_messages(db) == 1  # the second page has 5 members: the last
+    monkeypatch.undo()
+    # A worker that died after committing a page: its row is taken again, nothing is written twice.
+    with db.session() as s:
+        steps = list(s.scalars(select(OutboxEvent).where(OutboxEvent.kind == "club.message").order_by(OutboxEvent.id)))
+    assert len(steps) == 2
+    for step in steps:
+        assert handle_club_message(None, db, [step]).done == {step.id}
+    with db.session() as s:
+        now = dict(s.execute(select(Membership.id, Membership.version).where(Membership.club_id == club_id)).all())
+        pushes = dict(s.execute(select(OutboxEvent.membership_id, func.count(OutboxEvent.id))
+                                .where(OutboxEvent.kind == "card.changed", OutboxEvent.id > queued_before)
+                                .group_by(OutboxEvent.membership_id)).all())
+    assert {mid: now[mid] - v for mid, v in versions.items()} == {mid: 1 + bought.get(mid, 0) for mid in versions}
+    assert pushes == {mid: 1 + bought.get(mid, 0) for mid in versions}

@@ -18,7 +18,8 @@ from wallet.db import Database
 from wallet.loyalty import ledger
 from wallet.loyalty.ledger_models import TIER, LedgerTransaction, PointLot
 from wallet.loyalty.members import enrol
-from wallet.loyalty.models import Brand, Club, Membership
+from wallet.loyalty.models import Brand, Club, Membership, OutboxEvent
+from wallet.loyalty.outbox import OutboxKind
 from wallet.loyalty.program import validate_program
 from wallet.loyalty.webhooks import Webhook
 
@@ -60,6 +61,26 @@ def book(db: Database, op: Callable[..., LedgerTransaction], member_id: int, **k
 
 def buy(db: Database, member_id: int, amount: int, **kw: Any) -> dict[str, Any]:
     return book(db, ledger.purchase, member_id, amount=amount, **kw)
+
+
+def page_messages(db: Database, *, pages: int | None = None) -> int:
+    """Do the workers' part of club messages (their club.message outbox
+    rows, a page of members each, wallet.loyalty.messages) through the
+    workers' handler, leaving every other row (the pushes) queued; at most
+    ``pages`` pages. Returns how many pages ran."""
+    from wallet.jobs.dispatch import handle_club_message
+
+    ran = 0
+    while pages is None or ran < pages:
+        with db.session() as s:
+            step = s.scalars(select(OutboxEvent).where(OutboxEvent.kind == OutboxKind.CLUB_MESSAGE,
+                                                      OutboxEvent.done_at.is_(None)).order_by(OutboxEvent.id)).first()
+        if step is None:
+            break
+        outcome = handle_club_message(None, db, [step])
+        assert outcome.done == {step.id}, outcome.failed
+        ran += 1
+    return ran
 
 
 def member(db: Database, member_id: int) -> Membership:

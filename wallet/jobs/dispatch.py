@@ -15,7 +15,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from wallet.db import Database
+from sqlalchemy import update
+
+from wallet.db import Database, utcnow
 from wallet.logtext import printable
 from wallet.loyalty.models import OutboxEvent
 from wallet.loyalty.outbox import OutboxKind
@@ -160,7 +162,10 @@ def _step_by_step(db: Database, events: list[OutboxEvent], payload_type: Any, ru
     """Each row does one step of a long job (a chunk of an import, a page
     of a campaign) in a transaction of its own, which also queues the next
     step: the job goes on between other work, and a worker that dies loses
-    at most its uncommitted step. A row whose payload does not fit is dropped."""
+    at most its uncommitted step. The row is marked done in the step's own
+    transaction, so a step whose commit a dead worker could not report (or
+    that two workers hold, one's lease having run out) is not done again.
+    A row whose payload does not fit is dropped."""
     from wallet.loyalty.outbox import MalformedPayload
 
     outcome = Outcome()
@@ -173,7 +178,14 @@ def _step_by_step(db: Database, events: list[OutboxEvent], payload_type: Any, ru
             continue
         try:
             with db.transaction() as session:
-                run(session, payload)
+                # Locks the row (PostgreSQL) until the step commits.
+                claimed = session.execute(
+                    update(OutboxEvent).where(OutboxEvent.id == event.id, OutboxEvent.done_at.is_(None))
+                    .values(done_at=utcnow(), locked_until=None, last_error=None)
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                if claimed:
+                    run(session, payload)
         except Exception as exc:
             log.exception("%s step %s failed", what, payload)
             outcome.failed[event.id] = f"{type(exc).__name__}: {exc}"
@@ -196,6 +208,13 @@ def handle_campaign(_app: Any, db: Database, events: list[OutboxEvent]) -> Outco
     return _step_by_step(db, events, CampaignPayload, run_campaign_page, "campaign")
 
 
+def handle_club_message(_app: Any, db: Database, events: list[OutboxEvent]) -> Outcome:
+    """Each row puts a club message on one page of its members (wallet.loyalty.messages)."""
+    from wallet.loyalty.messages import ClubMessagePayload, run_message_page
+
+    return _step_by_step(db, events, ClubMessagePayload, run_message_page, "club message")
+
+
 # One handler for every kind (tests/test_outbox.py checks that none is missing).
 HANDLERS: dict[str, Handler] = {
     OutboxKind.CARD_CHANGED: handle_card_changed,
@@ -203,6 +222,7 @@ HANDLERS: dict[str, Handler] = {
     OutboxKind.NOTIFICATION: handle_notification,
     OutboxKind.MEMBER_IMPORT: handle_member_import,
     OutboxKind.CAMPAIGN: handle_campaign,
+    OutboxKind.CLUB_MESSAGE: handle_club_message,
 }
 
 

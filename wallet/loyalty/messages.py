@@ -1,46 +1,108 @@
-"""Club-wide messages shown on members' cards (the pass's news field)."""
+"""Club-wide messages shown on members' cards (the pass's news field).
+
+``send_club_message`` stores the message and queues an outbox row of kind
+``club.message``; the workers (wallet.jobs.dispatch) put it on the cards
+``PAGE`` members at a time (``run_message_page``), each page in its own
+transaction that also queues the next, as a campaign's pages go
+(wallet.loyalty.campaigns). So a message to 100,000 members never holds
+the club's member rows, and its tills, for more than one page. The step's
+outbox row is marked done in the page's own transaction (the workers'
+``_step_by_step``), so a worker that dies after committing a page never
+writes it again.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from wallet.db import utcnow
 from wallet.loyalty.cards import record_club_card_changes
 from wallet.loyalty.errors import RuleViolation
-from wallet.loyalty.models import Club, Membership
+from wallet.loyalty.models import Club, Membership, OutboxEvent
 from wallet.loyalty.fields import valid_text
+from wallet.loyalty.outbox import OutboxKind, OutboxPayload, require
 from wallet.loyalty.program import Program
 
 MAX_MESSAGE = 500
+# Members written per transaction.
+PAGE = 500
+
+
+@dataclass(frozen=True)
+class ClubMessagePayload(OutboxPayload):
+    """An outbox row of kind club.message: the page of the club's active
+    members (of ``tier`` only, if given) after membership id ``after_id``.
+    A message to everyone is the club's (``club.message``: the cards only
+    change version); a tier's ``text`` goes on each of its members' cards
+    (``membership.message``), dated ``sent_at`` (ISO 8601)."""
+
+    kind: ClassVar[OutboxKind] = OutboxKind.CLUB_MESSAGE
+
+    club_id: int
+    after_id: int
+    sent_at: str
+    tier: str | None = None
+    text: str | None = None
+
+    def __post_init__(self) -> None:
+        require(self.club_id, int, "club_id")
+        require(self.after_id, int, "after_id")
+        require(self.sent_at, str, "sent_at")
+        datetime.fromisoformat(self.sent_at)
+        if self.tier is not None:
+            require(self.tier, str, "tier")
+            require(self.text, str, "text")
+
+
+def _targets(club_id: int, tier: str | None):  # type: ignore[no-untyped-def]
+    query = select(Membership.id).where(Membership.club_id == club_id, Membership.status == "active")
+    return query if tier is None else query.where(Membership.tier == tier)
 
 
 def send_club_message(session: Session, club: Club, *, text: str, tier: str | None = None) -> int:
     """Put ``text`` on the cards of every active member (of ``tier`` only, if
-    given) and queue their pushes. Returns how many cards were bumped.
+    given): store it and queue the pages that bump the cards and queue their
+    pushes. Returns how many cards will show it (the active members now).
 
     A message to everyone is the club's; a message to one tier is stored on
     each targeted membership (membership.message), since other tiers must not
-    see it. Set-based, so 10,000 members cost a few statements per thousand.
+    see it.
     """
     text = valid_text(text, "text", max_len=MAX_MESSAGE, code="invalid_text", multiline=True)
     now = utcnow()
-    query = select(Membership.id).where(Membership.club_id == club.id, Membership.status == "active")
     if tier is not None:
         program = Program.of(club)
         if not program.tiers or program.tiers.rank(tier) < 0:
             raise RuleViolation(f"the club has no tier {tier!r}", code="unknown_tier")
-        query = query.where(Membership.tier == tier)
-    if tier is not None:
-        return put_message(session, list(session.scalars(query.order_by(Membership.id))), text=text, now=now)
-    # Lock the targeted rows in ascending id order, the order every ledger
-    # writer uses, so a message never deadlocks a till.
-    ids = list(session.scalars(query.order_by(Membership.id).with_for_update(key_share=True)))
-    club.message = text
-    club.message_at = now
+    else:
+        club.message = text
+        club.message_at = now
+    cards = session.scalar(select(func.count()).select_from(_targets(club.id, tier).subquery())) or 0
+    if cards:
+        session.add(OutboxEvent.carrying(
+            ClubMessagePayload(club_id=club.id, after_id=0, sent_at=now.isoformat(), tier=tier,
+                               text=text if tier is not None else None), club_id=club.id))
+    return cards
+
+
+def run_message_page(session: Session, payload: ClubMessagePayload) -> int:
+    """Write the page the payload names and queue the next, in the caller's
+    transaction (in which the workers mark the step's row done).
+    Returns how many cards were bumped."""
+    ids = list(session.scalars(_targets(payload.club_id, payload.tier)
+                               .where(Membership.id > payload.after_id).order_by(Membership.id).limit(PAGE)))
+    if len(ids) == PAGE:
+        session.add(OutboxEvent.carrying(
+            ClubMessagePayload(club_id=payload.club_id, after_id=ids[-1], sent_at=payload.sent_at,
+                               tier=payload.tier, text=payload.text), club_id=payload.club_id))
+    if payload.tier is not None and payload.text is not None:
+        return put_message(session, ids, text=payload.text, now=datetime.fromisoformat(payload.sent_at))
     return record_club_card_changes(session, ids)
 
 

@@ -40,6 +40,9 @@ class OutboxKind(StrEnum):
     # The next page of a campaign's segment to put its message on (CampaignPayload,
     # wallet.loyalty.campaigns); ``available_at`` is the campaign's time.
     CAMPAIGN = "campaign.send"
+    # The next page of a club's members to put a club message on (ClubMessagePayload,
+    # wallet.loyalty.messages).
+    CLUB_MESSAGE = "club.message"
 
 
 class MalformedPayload(LoyaltyError):
