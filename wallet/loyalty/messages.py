@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from wallet.db import utcnow
 from wallet.loyalty.cards import record_club_card_changes
 from wallet.loyalty.errors import RuleViolation
-from wallet.loyalty.models import Club, Membership, OutboxEvent
 from wallet.loyalty.fields import valid_text
+from wallet.loyalty.models import Club, Membership, OutboxEvent
 from wallet.loyalty.outbox import OutboxKind, OutboxPayload, require
 from wallet.loyalty.program import Program
 
@@ -60,7 +60,7 @@ class ClubMessagePayload(OutboxPayload):
             require(self.text, str, "text")
 
 
-def _targets(club_id: int, tier: str | None):  # type: ignore[no-untyped-def]
+def _targets(club_id: int, tier: str | None) -> Select[tuple[int]]:
     query = select(Membership.id).where(Membership.club_id == club_id, Membership.status == "active")
     return query if tier is None else query.where(Membership.tier == tier)
 
