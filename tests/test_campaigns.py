@@ -17,7 +17,7 @@ from sqlalchemy import func, insert, select, update
 from tests.support.android_push import AndroidPushStandIn
 from tests.support.apns_standin import ApnsStandIn
 from tests.support.app import TEST_PASS_TYPE
-from tests.support.ledger import POINTS, T0, TIERS, book, buy, join, make_club, member
+from tests.support.ledger import POINTS, T0, TIERS, add_members, book, buy, join, make_club, member
 from wallet.apple.models import DeviceRegistration, WalletApp
 from wallet.db import Database, utcnow
 from wallet.google.models import GoogleObject
@@ -319,10 +319,7 @@ def test_a_page_written_already_is_not_written_again(db: Database) -> None:
 def test_a_campaign_is_written_a_page_at_a_time_and_a_cancelled_one_sends_nothing(app: Any, db: Database) -> None:
     club_id = make_club(db, PROGRAM)
     with db.transaction() as s:
-        s.execute(insert(Membership), [
-            {"club_id": club_id, "email": f"p{i}@example.test", "card_number": str(10**11 + i),
-             "serial_number": f"page-{i}", "auth_token": f"t{i:020d}", "download_token": f"page{i:020d}"}
-            for i in range(PAGE + 3)])
+        add_members(s, club_id, PAGE + 3)
         club = s.get(Club, club_id)
         big = create_campaign(s, club, text="Everyone", segment=Segment()).id
         later = create_campaign(s, club, text="Never", segment=Segment(), send_at=utcnow() + timedelta(hours=1))

@@ -6,9 +6,9 @@ import threading
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
-from tests.support.ledger import TIERS, buy, join, make_club, member, page_messages
+from tests.support.ledger import TIERS, add_members, buy, join, make_club, member, page_messages
 from wallet.db import Database
 from wallet.loyalty.errors import RuleViolation
 from wallet.loyalty.messages import PAGE, send_club_message
@@ -61,12 +61,7 @@ def test_a_message_needs_text_and_a_known_tier(db: Database) -> None:
 def test_a_message_to_ten_thousand_members_is_set_based_and_paged(db: Database) -> None:
     club_id = make_club(db)
     with db.transaction() as s:
-        club = s.get(Club, club_id)
-        s.add_all(
-            Membership(club_id=club_id, email=f"c{i}@example.test", card_number=str(10**11 + i),
-                       serial_number=f"s{i}", auth_token=f"t{i:020d}", download_token=f"d{i:020d}")
-            for i in range(10_000)
-        )
+        add_members(s, club_id, 10_000)
     with db.session() as s:
         first, last = s.execute(select(func.min(Membership.id), func.max(Membership.id))).one()
     before = [member(db, mid).version for mid in (first, last)]
@@ -99,10 +94,7 @@ def test_a_message_to_more_than_a_page_reaches_every_card_once_while_the_tills_g
     club_id = make_club(db)
     early = join(db, club_id)
     with db.transaction() as s:
-        s.execute(insert(Membership), [
-            {"club_id": club_id, "email": f"p{i}@example.test", "card_number": str(10**11 + i),
-             "serial_number": f"page-{i}", "auth_token": f"t{i:020d}", "download_token": f"page{i:020d}"}
-            for i in range(PAGE + 3)])
+        add_members(s, club_id, PAGE + 3)
     late = join(db, club_id)
     with db.session() as s:
         versions = dict(s.execute(select(Membership.id, Membership.version).where(Membership.club_id == club_id)).all())

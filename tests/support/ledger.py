@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, insert, select
 from sqlalchemy.orm import Session
 
 from wallet.db import Database
@@ -61,6 +61,15 @@ def book(db: Database, op: Callable[..., LedgerTransaction], member_id: int, **k
 
 def buy(db: Database, member_id: int, amount: int, **kw: Any) -> dict[str, Any]:
     return book(db, ledger.purchase, member_id, amount=amount, **kw)
+
+
+def add_members(session: Session, club_id: int, count: int) -> None:
+    """``count`` active members of the club in one statement (set-based:
+    for the tests of what goes a page at a time)."""
+    session.execute(insert(Membership), [
+        {"club_id": club_id, "email": f"p{i}@example.test", "card_number": str(10**11 + i),
+         "serial_number": f"page-{i}", "auth_token": f"t{i:020d}", "download_token": f"page{i:020d}"}
+        for i in range(count)])
 
 
 def page_messages(db: Database, *, pages: int | None = None) -> int:
