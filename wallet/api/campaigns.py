@@ -12,7 +12,7 @@ from wallet.api import schemas as s
 from wallet.api.auth import current_brand_id
 from wallet.api.idempotency import write_endpoint
 from wallet.api.pagination import decode_cursor, page
-from wallet.api.views import _club, _idempotency_doc, bp
+from wallet.api.views import bp, club_of_brand, idempotency_doc
 from wallet.extensions import get_read_session, get_session
 from wallet.loyalty import campaigns as core
 from wallet.loyalty.segments import Segment
@@ -20,13 +20,13 @@ from wallet.loyalty.segments import Segment
 
 @bp.route("/clubs/<int:club_id>/campaigns", methods=["POST"])
 @write_endpoint("optional")
-@bp.doc(**_idempotency_doc(False))
+@bp.doc(**idempotency_doc(False))
 @bp.arguments(s.CampaignCreateSchema, example=ex.CAMPAIGN_CREATE)
 @bp.response(202, s.CampaignSchema, example=ex.CAMPAIGN)
 def create_campaign(data: dict[str, Any], club_id: int) -> Any:
     """Send a message to a segment of the club's members, now or at send_at"""
     session = get_session()
-    club = _club(session, club_id)
+    club = club_of_brand(session, club_id)
     campaign = core.create_campaign(session, club, text=data["text"], segment=Segment.load(data.get("segment")),
                                     send_at=data.get("send_at"), created_by="api")
     return core.campaign_to_dict(session, campaign)
@@ -38,7 +38,7 @@ def create_campaign(data: dict[str, Any], club_id: int) -> Any:
 def list_campaigns(query: dict[str, Any], club_id: int) -> Any:
     """The club's campaigns, newest first"""
     session = get_read_session()
-    club = _club(session, club_id)
+    club = club_of_brand(session, club_id)
     limit = query["limit"]
     rows = core.list_campaigns(session, club.id, limit=limit + 1, before_id=decode_cursor(query.get("cursor")))
     counts = core.results_of(session, [c.id for c in rows])

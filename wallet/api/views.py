@@ -45,7 +45,8 @@ bp = Blueprint("api_v1", __name__, url_prefix="/api/v1", description="Point-of-s
 limiter.limit(lambda: get_settings().api_rate_limit, key_func=rate_limit_key)(bp)
 
 
-def _idempotency_doc(required: bool) -> dict[str, Any]:
+def idempotency_doc(required: bool) -> dict[str, Any]:
+    """The Idempotency-Key header as an operation documents it."""
     return {"parameters": [{
         "in": "header", "name": HEADER, "required": required,
         "description": "a fresh unique value per operation; a retry with the same key and body "
@@ -76,7 +77,8 @@ def _error(exc: Exception) -> Any:
 # --- loading with the tenant check ----------------------------------------------
 
 
-def _club(session: Session, club_id: int) -> Club:
+def club_of_brand(session: Session, club_id: int) -> Club:
+    """The signed-in brand's club; another brand's id is not found, like an unknown one."""
     return club_core.get_club(session, club_id, brand_id=current_brand_id())
 
 
@@ -99,7 +101,7 @@ def member_json(member: Membership) -> dict[str, Any]:
 
 @bp.route("/clubs", methods=["POST"])
 @write_endpoint("optional")
-@bp.doc(**_idempotency_doc(False))
+@bp.doc(**idempotency_doc(False))
 @bp.arguments(s.ClubCreateSchema, example=ex.CLUB_CREATE)
 @bp.response(201, s.ClubSchema, example=ex.CLUB)
 def create_club(data: dict[str, Any]) -> Any:
@@ -120,7 +122,7 @@ def list_clubs(query: dict[str, Any]) -> Any:
 @bp.response(200, s.ClubSchema, example=ex.CLUB)
 def get_club(club_id: int) -> Any:
     """One club"""
-    return _club(get_read_session(), club_id)
+    return club_of_brand(get_read_session(), club_id)
 
 
 @bp.route("/clubs/<int:club_id>", methods=["PATCH"])
@@ -130,7 +132,7 @@ def get_club(club_id: int) -> Any:
 def update_club(data: dict[str, Any], club_id: int) -> Any:
     """Change a club; cards re-render when what they show changes"""
     session = get_session()
-    return club_core.update_club(session, _club(session, club_id), data)
+    return club_core.update_club(session, club_of_brand(session, club_id), data)
 
 
 # --- members -----------------------------------------------------------------------
@@ -138,7 +140,7 @@ def update_club(data: dict[str, Any], club_id: int) -> Any:
 
 @bp.route("/clubs/<int:club_id>/members", methods=["POST"])
 @write_endpoint("optional")
-@bp.doc(**_idempotency_doc(False))
+@bp.doc(**idempotency_doc(False))
 @bp.arguments(s.EnrolSchema, example=ex.ENROL)
 @bp.response(201, s.MemberSchema, description="enrolled", example=ex.MEMBER)
 @bp.alt_response(200, schema=s.MemberSchema, description="already a member: the existing member",
@@ -146,7 +148,7 @@ def update_club(data: dict[str, Any], club_id: int) -> Any:
 def enrol(data: dict[str, Any], club_id: int) -> Any:
     """Enrol a customer (by email or phone) into a club"""
     session = get_session()
-    club = _club(session, club_id)
+    club = club_of_brand(session, club_id)
     member, created = member_core.enrol(
         session, club, email=data.get("email"), phone=data.get("phone"), name=data.get("name") or "",
         birthday=data.get("birthday"), locale=data.get("locale"), referral_code=data.get("referral_code"),
@@ -162,7 +164,7 @@ def enrol(data: dict[str, Any], club_id: int) -> Any:
 def list_members(query: dict[str, Any], club_id: int) -> Any:
     """A club's members, optionally found by card_number, email or phone"""
     session = get_read_session()
-    club = _club(session, club_id)
+    club = club_of_brand(session, club_id)
     try:
         stmt = member_core.find_members(club, card_number=query.get("card_number") or None,
                                         email=query.get("email") or None, phone=query.get("phone") or None)
@@ -180,7 +182,7 @@ def get_member(member_id: int) -> Any:
 
 @bp.route("/members/<int:member_id>/transactions", methods=["POST"])
 @write_endpoint("required")
-@bp.doc(**_idempotency_doc(True))
+@bp.doc(**idempotency_doc(True))
 @bp.doc(**s.transaction_request_doc())
 @bp.response(201, s.TransactionResultSchema, example=ex.TRANSACTION_RESULT)
 def create_transaction(member_id: int) -> Any:
@@ -225,13 +227,13 @@ def list_transactions(query: dict[str, Any], member_id: int) -> Any:
 
 @bp.route("/clubs/<int:club_id>/messages", methods=["POST"])
 @write_endpoint("optional")
-@bp.doc(**_idempotency_doc(False))
+@bp.doc(**idempotency_doc(False))
 @bp.arguments(s.MessageRequestSchema, example=ex.MESSAGE)
 @bp.response(202, s.MessageResultSchema, example=ex.MESSAGE_RESULT)
 def send_message(data: dict[str, Any], club_id: int) -> Any:
     """Show a message on every member's card (or one tier's)"""
     session = get_session()
-    club = _club(session, club_id)
+    club = club_of_brand(session, club_id)
     return {"cards": send_club_message(session, club, text=data["text"], tier=data.get("tier"))}
 
 
@@ -245,7 +247,7 @@ def _key_json(row: ApiKey) -> dict[str, Any]:
 
 @bp.route("/api-keys", methods=["POST"])
 @write_endpoint("optional")
-@bp.doc(**_idempotency_doc(False))
+@bp.doc(**idempotency_doc(False))
 @bp.arguments(s.ApiKeyCreateSchema, example=ex.API_KEY_CREATE)
 @bp.response(201, s.ApiKeyCreatedSchema, example=ex.API_KEY_CREATED)
 def create_api_key(data: dict[str, Any]) -> Any:
@@ -285,7 +287,7 @@ def _hook_json(hook: webhook_core.Webhook) -> dict[str, Any]:
 
 @bp.route("/webhooks", methods=["POST"])
 @write_endpoint("optional")
-@bp.doc(**_idempotency_doc(False))
+@bp.doc(**idempotency_doc(False))
 @bp.arguments(s.WebhookCreateSchema, example=ex.WEBHOOK_CREATE)
 @bp.response(201, s.WebhookCreatedSchema, example=ex.WEBHOOK_CREATED)
 def create_webhook(data: dict[str, Any]) -> Any:
