@@ -127,13 +127,13 @@ ACTION_LABELS = {
 }
 
 
-def _action_links(club: Club) -> list[dict[str, Any]]:
+def _action_links(club: Club, languages: tuple[str, ...]) -> list[dict[str, Any]]:
     links = []
     for action in (club.featured_actions or [])[:2]:
         key = ACTION_LABELS.get(action.get("type", ""))
         if key:
             links.append({"id": f"action-{action['type']}", "uri": action["url"],
-                          "description": _strings(LANGUAGES[0])[key], "localizedDescription": label(key)})
+                          "description": word(key, languages[0]), "localizedDescription": label(key, languages)})
     return links
 
 
@@ -170,10 +170,10 @@ def loyalty_class(issuer_id: str, club: Club, *, public_base_url: str) -> dict[s
         # The poster card's artwork as the banner across the card.
         resource["heroImage"] = {
             "sourceUri": {"uri": hero_url(public_base_url, club)},
-            "contentDescription": localized({lang: club.name for lang in LANGUAGES}),
+            "contentDescription": localized({lang: club.name for lang in languages}),
         }
     # The featured actions first, as the Apple card shows them under the card.
-    links = _action_links(club)
+    links = _action_links(club, languages)
     if club.website:
         links.append({"id": "website", "uri": club.website, "description": club.website})
     if club.contact_email:
