@@ -17,6 +17,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.support.android_push import AndroidPushStandIn
 from tests.support.apns_standin import ApnsStandIn
 from tests.support.app import PG_URL, TEST_PASS_TYPE, TEST_TEAM, empty_tables, make_test_config, pg_schema
 from wallet import create_app
@@ -121,3 +122,12 @@ def google(app_config: dict[str, Any], service_account: Any) -> Iterator[Any]:
 @pytest.fixture
 def backend(database_url: str) -> str:
     return "sqlite" if database_url.startswith("sqlite") else "postgresql"
+
+
+@pytest.fixture
+def walletpasses(app_config: dict[str, Any]) -> Iterator[AndroidPushStandIn]:
+    """WalletPasses' push API on loopback, and the app pointed at it."""
+    with AndroidPushStandIn(api_key="wp-key") as server:
+        app_config.update(WALLETPASSES_PUSH_URL=server.url, WALLETPASSES_API_KEY="wp-key",
+                          APNS_BACKOFF_BASE=0.01)
+        yield server

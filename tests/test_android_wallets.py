@@ -25,14 +25,6 @@ DEVICE = "android-0f1e2d3c4b5a6978"
 
 
 @pytest.fixture
-def walletpasses(app_config: dict[str, Any]) -> Iterator[AndroidPushStandIn]:
-    with AndroidPushStandIn(api_key="wp-key") as server:
-        app_config.update(WALLETPASSES_PUSH_URL=server.url, WALLETPASSES_API_KEY="wp-key",
-                          APNS_BACKOFF_BASE=0.01)
-        yield server
-
-
-@pytest.fixture
 def walletunion(app_config: dict[str, Any]) -> Iterator[AndroidPushStandIn]:
     with AndroidPushStandIn(api_key="wu-key") as server:
         app_config.update(WALLETUNION_PUSH_URL=server.url, WALLETUNION_API_KEY="wu-key")

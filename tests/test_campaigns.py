@@ -6,7 +6,6 @@ automatic expiry warning reaches the member before the points expire."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -184,13 +183,6 @@ def app_config(app_config: dict[str, Any], standin: ApnsStandIn) -> dict[str, An
     app_config.update(APNS_URL=standin.url, APNS_CA_FILE=str(standin.ca_file), APNS_BACKOFF_BASE=0.01,
                       OUTBOX_BACKOFF_SECONDS=60)
     return app_config
-
-
-@pytest.fixture
-def walletpasses(app_config: dict[str, Any]) -> Iterator[AndroidPushStandIn]:
-    with AndroidPushStandIn(api_key="wp-key") as server:
-        app_config.update(WALLETPASSES_PUSH_URL=server.url, WALLETPASSES_API_KEY="wp-key")
-        yield server
 
 
 def google_messages(google: Any) -> dict[str, list[dict[str, Any]]]:
