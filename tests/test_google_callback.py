@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from tests.support.apple import make_club, make_member
 from tests.support.google_callbacks import CallbackSigner
 from tests.support.webhooks import Receiver
 from wallet.google.identity import get_identity
-from wallet.google.models import GoogleObject, GoogleWalletEvent
+from wallet.google.models import GoogleObject, GoogleWalletEvent, WalletEventType
 from wallet.google.objects import class_id, object_id
-from wallet.google.routes import wallet_counts
 from wallet.jobs.outbox import drain
 from wallet.loyalty.models import Club, Membership, OutboxEvent
 from wallet.loyalty.numbers_models import CardEvent
@@ -46,6 +46,16 @@ def card(signer, app, db) -> dict[str, Any]:
 
 def _post(client, body: bytes):
     return client.post("/google/callback", data=body, content_type="application/json")
+
+
+def wallet_counts(session: Session, club_id: int) -> dict[str, int]:
+    """The club's cards in Google Wallets now, and saves and deletions ever."""
+    installed = session.scalar(select(func.count()).select_from(GoogleObject).where(
+        GoogleObject.club_id == club_id, GoogleObject.installed.is_(True))) or 0
+    by_type = dict(session.execute(select(GoogleWalletEvent.event_type, func.count()).where(
+        GoogleWalletEvent.club_id == club_id).group_by(GoogleWalletEvent.event_type)).tuples().all())
+    return {"installed": installed, "saves": by_type.get(WalletEventType.SAVE, 0),
+            "removals": by_type.get(WalletEventType.DELETE, 0)}
 
 
 def _events(db) -> int:

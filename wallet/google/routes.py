@@ -17,7 +17,7 @@ import time
 from functools import lru_cache
 
 from flask import Blueprint, Flask, Response, abort, request
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -170,12 +170,3 @@ def _record(session: Session, membership: Membership, event_type: WalletEventTyp
                    data={"member_id": membership.id, "club_id": membership.club_id,
                          "serial_number": membership.serial_number, "platform": "google", "wallet": "google"})
 
-
-def wallet_counts(session: Session, club_id: int) -> dict[str, int]:
-    """The club's cards in Google Wallets now, and saves and deletions ever."""
-    installed = session.scalar(select(func.count()).select_from(GoogleObject).where(
-        GoogleObject.club_id == club_id, GoogleObject.installed.is_(True))) or 0
-    by_type = dict(session.execute(select(GoogleWalletEvent.event_type, func.count()).where(
-        GoogleWalletEvent.club_id == club_id).group_by(GoogleWalletEvent.event_type)).tuples().all())
-    return {"installed": installed, "saves": by_type.get(WalletEventType.SAVE, 0),
-            "removals": by_type.get(WalletEventType.DELETE, 0)}
