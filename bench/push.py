@@ -1,23 +1,28 @@
 """Club-message fan-out to N iPhones: pushes, then every phone fetching its changed pass.
 
     .venv/bin/python -m bench.push [--devices 2000 ...] [--web-workers 4] [--clients 16]
+        [--worker-processes 2] [--pushes-only]
 
 Sets up, in a temporary directory: a database (DATABASE_URL if set, else
 SQLite), the development certificates, a brand with an API key and one club
-whose N members each have a registered device; the APNs stand-in
-(tests/support/apns_standin.py) as a process of its own; an outbox worker process
-(`flask --app wsgi worker`: Celery when BROKER_URL is set, else the polling
-threads); and gunicorn with several workers for the web tier.
+whose N members each have a registered device (made by INSERT ... SELECT in
+the database, so a million cost no memory here); the APNs stand-in
+(tests/support/apns_standin.py) as a process of its own, keeping counts per
+token only; an outbox worker process per core (`flask --app wsgi worker`:
+Celery when BROKER_URL is set, else the polling threads); and gunicorn with
+several workers for the web tier.
 
 1. Fan-out: one POST /api/v1/clubs/<id>/messages (the brand's till or portal
    would make it). Measured from just before the call to the moment the
    stand-in accepted the last of the N pushes. CPU time is read for the
    stand-in process and the worker process over the same interval, giving
    the share of the work that is the stand-in's and ours (our code includes
-   the HTTP/2 stack, httpcore + h2). Signing plays no part here: a push carries
-   no pass; the phone fetches it afterwards.
+   the HTTP/2 stack, h2). Signing plays no part here: a push carries
+   no pass; the phone fetches it afterwards. Meanwhile the outbox's pending
+   rows and the workers' memory are sampled: both stay bounded whatever N.
 2. Refetch: every phone fetches its changed pass, GET
-   /apple/v1/passes/<type>/<serial>, C clients at once through gunicorn. The
+   /apple/v1/passes/<type>/<serial>, C clients at once through gunicorn
+   (the cards are read from the database a page at a time as they go). The
    signing share is the measured cost of one bare RSA-2048 signature (in this
    process, thread CPU time) times the passes served, over the CPU time the
    gunicorn workers spent.
@@ -58,12 +63,17 @@ from wallet.loyalty.brands import create_brand
 from wallet.loyalty.models import Club, Membership
 from wallet.schema import upgrade_schema
 
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", type=int, nargs="+", default=[2000])
     parser.add_argument("--web-workers", type=int, default=4)
     parser.add_argument("--worker-concurrency", type=int, default=2)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--worker-processes", type=int, default=os.cpu_count() or 1,
+                        help="outbox worker processes (default: one per core)")
+    parser.add_argument("--pushes-only", action="store_true",
+                        help="stop after the fan-out (to profile the push side); passes_served_per_s=0")
     args = parser.parse_args()
 
     figures: list[dict[str, float]] = []
@@ -89,6 +99,8 @@ def main() -> None:
             f"(x{(f['push_s'] + f['serve_s']) / f['devices'] / ((first['push_s'] + first['serve_s']) / first['devices']):.2f} "
             f"of {first['devices']:.0f}'s)" for f in figures))
     last = figures[-1]
+    if args.pushes_only:
+        print(f"pushes only; {machine()}")
     print(f"devices={last['devices']:.0f} delivered_per_s={last['delivered_per_s']:.0f} "
           f"pushes_per_s={last['pushes_per_s']:.0f} passes_served_per_s={last['passes_per_s']:.0f}")
 
@@ -110,7 +122,7 @@ def run(args: argparse.Namespace, root: Path, processes: list[subprocess.Popen[A
 
     standin = subprocess.Popen(
         [sys.executable, "-m", "tests.support.apns_standin", "--client-ca", str(certs["ca_bundle"]),
-         "--workdir", str(root / "standin"), "--topic", PASS_TYPE],
+         "--workdir", str(root / "standin"), "--topic", PASS_TYPE, "--counts-only"],
         cwd=ROOT, stdout=subprocess.PIPE, text=True,
     )
     processes.append(standin)
@@ -145,12 +157,15 @@ def run(args: argparse.Namespace, root: Path, processes: list[subprocess.Popen[A
         cwd=ROOT, env=env,
     )
     processes.append(web)
-    worker = subprocess.Popen(
-        [str(Path(sys.executable).with_name("flask")), "--app", "wsgi", "worker",
-         "--concurrency", str(args.worker_concurrency)],
-        cwd=ROOT, env=env, stdout=(root / "worker.log").open("wb"), stderr=subprocess.STDOUT,
-    )
-    processes.append(worker)
+    workers = [
+        subprocess.Popen(
+            [str(Path(sys.executable).with_name("flask")), "--app", "wsgi", "worker",
+             "--concurrency", str(args.worker_concurrency)],
+            cwd=ROOT, env=env, stdout=(root / f"worker{i}.log").open("wb"), stderr=subprocess.STDOUT,
+        )
+        for i in range(args.worker_processes)
+    ]
+    processes.extend(workers)
     base = f"http://127.0.0.1:{port}"
     wait_http(base + "/apple/v1/devices/x/registrations/x")
 
@@ -163,7 +178,11 @@ def run(args: argparse.Namespace, root: Path, processes: list[subprocess.Popen[A
 
     # ---- 1. fan-out ---------------------------------------------------
     time.sleep(1.0)  # let the worker settle on an empty outbox
-    s0, w0 = stats(), tree_cpu(worker.pid)
+    def workers_cpu() -> float:
+        return sum(tree_cpu(w.pid) for w in workers)
+
+    s0, w0 = stats(), workers_cpu()
+    sampler = _Sampler(db, [w.pid for w in workers])
     t0 = time.time()
     via = "API"
     response = httpx.post(
@@ -183,40 +202,39 @@ def run(args: argparse.Namespace, root: Path, processes: list[subprocess.Popen[A
         current = stats()
         if current["distinct"] >= args.devices:
             break
-        if worker.poll() is not None:
-            raise SystemExit("worker died: " + (root / "worker.log").read_text()[-2000:])
+        for i, w in enumerate(workers):
+            if w.poll() is not None:
+                raise SystemExit("worker died: " + (root / f"worker{i}.log").read_text()[-2000:])
         time.sleep(0.05)
     fanout = current["last_accept_at"] - t0
     standin_cpu = current["cpu_seconds"] - s0["cpu_seconds"]
-    worker_cpu = tree_cpu(worker.pid) - w0
+    worker_cpu = workers_cpu() - w0
+    sampler.stop()
     pushes_per_s = args.devices / fanout
     print(f"fan-out via {via}: call answered in {api_seconds:.2f}s; last of {args.devices} pushes accepted "
           f"{fanout:.2f}s after the call; {pushes_per_s:.0f} pushes/s; repeats {current['accepted'] - args.devices}")
     total = standin_cpu + worker_cpu
-    print(f"  CPU: stand-in {standin_cpu:.2f}s ({100 * standin_cpu / total:.0f}%), our worker incl. HTTP/2 stack (httpcore/h2) "
-          f"{worker_cpu:.2f}s ({100 * worker_cpu / total:.0f}%), signing 0s (a push carries no pass); "
-          f"wall {fanout:.2f}s on {os.cpu_count()} cores")
+    print(f"  CPU: stand-in {standin_cpu:.2f}s ({100 * standin_cpu / total:.0f}%), our {len(workers)} worker processes "
+          f"incl. HTTP/2 stack (h2) {worker_cpu:.2f}s ({100 * worker_cpu / total:.0f}%) = "
+          f"{1000 * worker_cpu / args.devices:.3f} ms per push, signing 0s (a push carries no pass); "
+          f"wall {fanout:.2f}s on {os.cpu_count()} cores; {machine()}")
+    print(f"  bounded: at most {sampler.max_pending} outbox rows pending; largest worker {sampler.max_rss_mb:.0f} MB "
+          f"resident")
+    if args.pushes_only:
+        return {"devices": args.devices, "push_s": fanout, "serve_s": 0.0, "delivered_per_s": 0.0,
+                "pushes_per_s": pushes_per_s, "passes_per_s": 0.0}
 
     # ---- 2. pass serving ----------------------------------------------
-    with db.transaction() as session:
-        members = session.execute(
-            select(Membership.serial_number, Membership.auth_token).where(Membership.club_id == club_id)
-            .order_by(Membership.id)
-        ).all()
     identity = get_identity(app)
     sign_cost = bare_signature_cost(identity)
-    next_index = iter(range(len(members)))
+    cards = _Cards(db, club_id)
     lock = threading.Lock()
     failures: list[int] = []
 
     def client_loop() -> None:
         with httpx.Client(base_url=base, timeout=60) as http:
-            while True:
-                with lock:
-                    i = next(next_index, None)
-                if i is None:
-                    return
-                serial, token = members[i]
+            while (card := cards.next()) is not None:
+                serial, token = card
                 r = http.get(f"/apple/v1/passes/{PASS_TYPE}/{serial}", headers={"Authorization": f"ApplePass {token}"})
                 if r.status_code != 200 or r.headers.get("content-type") != "application/vnd.apple.pkpass":
                     with lock:
@@ -231,7 +249,7 @@ def run(args: argparse.Namespace, root: Path, processes: list[subprocess.Popen[A
         thread.join()
     serve_seconds = time.perf_counter() - t1
     web_cpu = tree_cpu(web.pid) - g0
-    served = len(members) - len(failures)
+    served = cards.handed_out - len(failures)
     passes_per_s = served / serve_seconds
     signing = sign_cost * served
     print(f"passes: {served} served ({len(failures)} failed) by gunicorn -w {args.web_workers} to "
@@ -244,6 +262,75 @@ def run(args: argparse.Namespace, root: Path, processes: list[subprocess.Popen[A
     print(f"  delivered (pushed and fetched): {args.devices} devices in {fanout + serve_seconds:.1f}s; {machine()}")
     return {"devices": args.devices, "push_s": fanout, "serve_s": serve_seconds, "delivered_per_s": delivered_per_s,
             "pushes_per_s": pushes_per_s, "passes_per_s": passes_per_s}
+
+
+class _Cards:
+    """The club's cards (serial number, authentication token) for the
+    phones, read a page at a time by id: a million cost one page of memory."""
+
+    PAGE = 2000
+
+    def __init__(self, db: Any, club_id: int) -> None:
+        self.db, self.club_id = db, club_id
+        self.lock = threading.Lock()
+        self.page: list[tuple[str, str]] = []
+        self.after = 0
+        self.done = False
+        self.handed_out = 0
+
+    def next(self) -> tuple[str, str] | None:
+        with self.lock:
+            if not self.page and not self.done:
+                with self.db.transaction() as session:
+                    rows = session.execute(
+                        select(Membership.id, Membership.serial_number, Membership.auth_token)
+                        .where(Membership.club_id == self.club_id, Membership.id > self.after)
+                        .order_by(Membership.id).limit(self.PAGE)
+                    ).all()
+                if rows:
+                    self.after = rows[-1][0]
+                    self.page = [(serial, token) for _id, serial, token in reversed(rows)]
+                else:
+                    self.done = True
+            if not self.page:
+                return None
+            self.handed_out += 1
+            return self.page.pop()
+
+
+class _Sampler:
+    """Every half second during the fan-out: the outbox rows not yet done and
+    the workers' resident memory; keeps the largest of each."""
+
+    def __init__(self, db: Any, pids: list[int]) -> None:
+        self.db, self.pids = db, pids
+        self.max_pending = 0
+        self.max_rss_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        from sqlalchemy import func
+
+        from wallet.loyalty.models import OutboxEvent
+
+        while not self._stop.wait(0.5):
+            with self.db.transaction() as session:
+                pending = session.scalar(select(func.count()).select_from(OutboxEvent)
+                                         .where(OutboxEvent.done_at.is_(None))) or 0
+            self.max_pending = max(self.max_pending, pending)
+            for pid in self.pids:
+                try:
+                    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                        if line.startswith("VmRSS:"):
+                            self.max_rss_mb = max(self.max_rss_mb, int(line.split()[1]) / 1024)
+                except FileNotFoundError:
+                    pass
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 class _SchemaDropper:
