@@ -127,6 +127,17 @@ def transactional(view: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def request_session() -> Session:
+    """Where a request's first read goes (the API key's lookup): for a
+    method that writes, the write session its unit of work goes on in, so
+    the read and the work share one connection checkout (and, on SQLite,
+    one write lock); for any other, the read session."""
+    return _write_session() if request.method in WRITE_METHODS else get_read_session()
+
+
 def get_read_session() -> Session:
     """The request's read-only session, for handlers that never write."""
     if "db_read_session" not in g:

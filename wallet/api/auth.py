@@ -21,7 +21,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from wallet.api.errors import ApiError
 from wallet.config import get_settings
 from wallet.db import utcnow
-from wallet.extensions import get_db, get_read_session
+from wallet.extensions import get_db, request_session
 from wallet.loyalty.brands import authenticate_api_key, key_use_is_stale, record_key_use
 from wallet.loyalty.errors import NotAuthenticated
 
@@ -52,20 +52,18 @@ def rate_limit_key() -> str:
 
 def authenticate() -> None:
     token = _bearer_token()
-    session = get_read_session()
+    session = request_session()
     try:
         key = authenticate_api_key(session, token)
     except NotAuthenticated as exc:
         raise ApiError(401, exc.code, exc.message, {"WWW-Authenticate": "Bearer"}) from None
     g.api_brand_id = key.brand_id
     g.api_key_prefix = key.prefix  # names the key in ledger actors
-    key_id, now = key.id, utcnow()
-    stale = key_use_is_stale(key, now)
-    # Release the read snapshot: views read and write through their own
-    # sessions. (``key`` is expired now: touching it would read again.)
-    session.rollback()
-    if stale:
-        _record_use(key_id, now)
+    now = utcnow()
+    if key_use_is_stale(key, now):
+        # Our transaction ends first: on SQLite a second writer would wait on it.
+        session.rollback()
+        _record_use(key.id, now)
 
 
 def _record_use(key_id: int, now: datetime) -> None:
