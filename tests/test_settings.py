@@ -33,7 +33,7 @@ def test_nothing_set_is_the_embedded_mode(tmp_path: Path) -> None:
     assert settings.database_url == f"sqlite:///{tmp_path / 'wallet.sqlite3'}"
     assert settings.dev_certs_dir == tmp_path / "dev-certs"
     assert settings.broker_url is None and settings.embedded_worker
-    assert settings.ratelimit_storage_uri == "memory://"
+    assert settings.ratelimit_storage_uri == "wallet-memory://"
 
 
 def test_values_are_typed_and_cleaned() -> None:

@@ -151,7 +151,8 @@ class Settings:
     api_max_body: int = 1024 * 1024
     max_content_length: int = 16 * 1024 * 1024
     # Where rate-limit counters live: BROKER_URL's Redis when that is set, so
-    # every process shares them; otherwise this process's memory.
+    # every process shares them; otherwise this process's memory
+    # (wallet-memory://, wallet.ratelimit).
     ratelimit_storage_uri: str
     # Reverse proxies in front of us that we trust to set X-Forwarded-*
     # (werkzeug's ProxyFix): how many hops of each header to believe. 0, the
@@ -199,7 +200,7 @@ class Settings:
         values["instance_path"] = instance
         values.setdefault("database_url", f"sqlite:///{instance / 'wallet.sqlite3'}")
         values.setdefault("dev_certs_dir", instance / "dev-certs")
-        values.setdefault("ratelimit_storage_uri", values.get("broker_url") or "memory://")
+        values.setdefault("ratelimit_storage_uri", values.get("broker_url") or "wallet-memory://")
         for name, value in values.items():
             if name.startswith("proxy_x_") and value < 0:
                 raise SettingsError(f"{name.upper()} must be 0 or more (the number of proxies to trust)")

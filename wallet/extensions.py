@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from wallet.config import LANGUAGES, PROJECT_ROOT, get_settings
 from wallet.db import Database
 from wallet.loyalty.webhook_targets import TargetPolicy
+from wallet.ratelimit import ProcessMemoryStorage  # noqa: F401  (registers wallet-memory://)
 
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 babel = Babel()
