@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import Select, and_, delete, or_, select, union_all, update
 
 from wallet.db import Database, utcnow
 from wallet.loyalty.models import OutboxEvent
@@ -69,47 +69,56 @@ def _due(now: Any) -> Any:
 
 
 def claim(db: Database, owner: str, *, limit: int, lease_seconds: float) -> list[OutboxEvent]:
-    """Lease up to ``limit`` due rows to ``owner``; returns them detached."""
+    """Lease up to ``limit`` due rows to ``owner`` (and the other pending
+    changes of their cards); returns them detached, by id."""
     now = utcnow()
+    lease = {"locked_until": now + timedelta(seconds=lease_seconds), "locked_by": owner[:64]}
     with db.transaction() as session:
-        query = select(OutboxEvent.id).where(_due(now)).order_by(OutboxEvent.available_at, OutboxEvent.id).limit(limit)
         if not db.is_sqlite:
-            query = query.with_for_update(skip_locked=True)
-        ids = list(session.scalars(query))
-        if not ids:
-            return []
-        ids += _same_cards(session, db, ids, now, limit)
-        session.execute(
-            update(OutboxEvent)
-            .where(OutboxEvent.id.in_(ids))
-            .values(locked_until=now + timedelta(seconds=lease_seconds), locked_by=owner[:64])
-            .execution_options(synchronize_session=False)
-        )
-        events = list(session.scalars(select(OutboxEvent).where(OutboxEvent.id.in_(ids)).order_by(OutboxEvent.id)))
+            # One statement: pick, join the same cards' rows, lease, return them.
+            picked = _due_rows(now, limit).add_columns(OutboxEvent.kind, OutboxEvent.membership_id) \
+                .with_for_update(skip_locked=True).cte("picked")
+            same = _same_cards(select(picked.c.membership_id).where(picked.c.kind == OutboxKind.CARD_CHANGED),
+                               select(picked.c.id), now, limit).with_for_update(skip_locked=True).cte("same")
+            events = list(session.scalars(
+                update(OutboxEvent)
+                .where(OutboxEvent.id.in_(union_all(select(picked.c.id), select(same.c.id))))
+                .values(**lease)
+                .returning(OutboxEvent)
+                .execution_options(synchronize_session=False)
+            ))
+        else:  # the write transaction is the lock
+            ids = list(session.scalars(_due_rows(now, limit)))
+            if not ids:
+                return []
+            cards = select(OutboxEvent.membership_id).where(OutboxEvent.id.in_(ids),
+                                                            OutboxEvent.kind == OutboxKind.CARD_CHANGED)
+            ids += session.scalars(_same_cards(cards, ids, now, limit))
+            session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(ids)).values(**lease)
+                            .execution_options(synchronize_session=False))
+            events = list(session.scalars(select(OutboxEvent).where(OutboxEvent.id.in_(ids))))
         session.expunge_all()
-        return events
+    return sorted(events, key=lambda event: event.id)
 
 
-def _same_cards(session: Any, db: Database, ids: list[int], now: Any, limit: int) -> list[int]:
-    """The other pending card.changed rows of the cards these rows change,
+def _due_rows(now: Any, limit: int) -> Select[tuple[int]]:
+    return select(OutboxEvent.id).where(_due(now)).order_by(OutboxEvent.available_at, OutboxEvent.id).limit(limit)
+
+
+def _same_cards(cards: Any, taken: Any, now: Any, limit: int) -> Select[tuple[int]]:
+    """The other pending card.changed rows of ``cards`` (not ``taken``),
     also those waiting out a back-off: they join the batch, so a card
     changed five times is pushed once (the pushers render the card as it is
     when they run). A row committed after this claim is not among them and
     pushes again. At most ``limit`` more rows; any beyond wait their turn."""
-    cards = select(OutboxEvent.membership_id).where(
-        OutboxEvent.id.in_(ids), OutboxEvent.kind == OutboxKind.CARD_CHANGED, OutboxEvent.membership_id.is_not(None)
-    )
-    query = (
+    return (
         select(OutboxEvent.id)
         .where(OutboxEvent.kind == OutboxKind.CARD_CHANGED, OutboxEvent.membership_id.in_(cards),
-               OutboxEvent.done_at.is_(None), OutboxEvent.id.not_in(ids),
+               OutboxEvent.done_at.is_(None), OutboxEvent.id.not_in(taken),
                or_(OutboxEvent.locked_until.is_(None), OutboxEvent.locked_until < now))
         .order_by(OutboxEvent.id)
         .limit(limit)
     )
-    if not db.is_sqlite:
-        query = query.with_for_update(skip_locked=True)
-    return list(session.scalars(query))
 
 
 def extend_lease(db: Database, ids: Sequence[int], owner: str, lease_seconds: float) -> None:
