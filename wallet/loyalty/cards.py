@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, Select, Text, bindparam, cast, func, insert, select, update
+from sqlalchemy import BigInteger, Integer, Select, String, Text, bindparam, cast, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from wallet.db import utcnow
@@ -184,11 +184,15 @@ def record_club_card_changes(
         session.connection().execute(
             bump, [{"b_id": member_id, "b_modified": _next_modified_at(modified, now)} for member_id, modified in rows]
         )
-        session.execute(
-            insert(OutboxEvent),
-            [{"kind": OutboxKind.CARD_CHANGED, "membership_id": member_id, "payload": payload, "attempts": 0,
-              "available_at": now, "created_at": now} for member_id, _ in rows],
-        )
+        # The outbox rows made by the database from the page's ids: no row of them built in Python.
+        session.execute(insert(OutboxEvent).from_select(
+            ["kind", "membership_id", "payload", "attempts", "available_at", "created_at"],
+            select(literal(OutboxKind.CARD_CHANGED.value, String), Membership.id,
+                   literal(payload, OutboxEvent.__table__.c.payload.type), literal(0, Integer),
+                   literal(now, OutboxEvent.__table__.c.available_at.type),
+                   literal(now, OutboxEvent.__table__.c.created_at.type))
+            .where(Membership.id.in_([member_id for member_id, _ in rows])),
+        ))
         count += len(rows)
     return count
 
