@@ -63,7 +63,8 @@ def _fetch(job: tuple[str, list[Request], int]) -> tuple[int, float, int]:
         size += len(response.read())
         conn.close()
         if response.status != expected:
-            raise SystemExit(f"{path} answered {response.status}, not {expected}")
+            # Not SystemExit: a pool worker that exits leaves map() waiting forever.
+            raise RuntimeError(f"{path} answered {response.status}, not {expected}")
     return len(requests), time.perf_counter() - start, size
 
 
