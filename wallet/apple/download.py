@@ -10,13 +10,10 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, Response, jsonify
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
 from wallet.apple.pkpass import MIME_TYPE, settings_for
-from wallet.apple.serving import signed_pass_of
-from wallet.extensions import get_read_session
-from wallet.loyalty.models import Club, Membership
+from wallet.apple.serving import read_card_by_download_token, signed_pass
+from wallet.extensions import get_db
 
 bp = Blueprint("apple_download", __name__)
 
@@ -32,18 +29,14 @@ def _not_found() -> tuple[Response, int]:
 def download_pass(token: str) -> Response | tuple[Response, int]:
     if not _TOKEN.fullmatch(token):
         return _not_found()
-    session = get_read_session()
-    membership = session.scalar(
-        select(Membership)
-        .where(Membership.download_token == token)
-        .options(joinedload(Membership.club).joinedload(Club.brand))
-    )
-    if membership is None:
+    db = get_db()
+    state = read_card_by_download_token(db, token)
+    signed = signed_pass(db, state, settings_for()) if state is not None else None
+    if state is None or signed is None:
         return _not_found()
-    signed, _state = signed_pass_of(membership, settings_for())
     response = Response(signed.parts, mimetype=MIME_TYPE)
     response.content_length = len(signed)
     response.headers["Content-Disposition"] = 'attachment; filename="card.pkpass"'
     response.headers["Cache-Control"] = "no-store"
-    response.last_modified = membership.card_modified_at
+    response.last_modified = state.modified_at
     return response

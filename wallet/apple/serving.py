@@ -1,92 +1,234 @@
 """A pass as phones fetch it, at the cost of what must be new.
 
 After each push a phone fetches its pass, with If-Modified-Since when it has
-one, and every device holding the card fetches the same state. So one query
-reads what decides the answer (the pass's token, its Last-Modified and what
-the signed pass depends on); a 304 needs nothing more; and a signed pass is
-built once per card state and kept, in a bounded per-process cache, for the
-next fetch of that state. Only the pass's own zip entries are kept: the club
-design's entries are shared (``pkpass.files``).
+one, and every device holding the card fetches the same state. So:
+
+- one query (``read_card``) reads the pass's token, its Last-Modified and
+  every column of the membership its pass shows, with the key of its club's
+  state; a 304 is decided from it and nothing else is read;
+- what every member of a club shares (the club's row, its artwork and
+  strings with their manifest hashes and zip entries, the club's part of
+  pass.json) is kept per process per club state (``ClubDesign``), loaded
+  once when the club or its design changes;
+- a signed pass is built once per card state and kept, in a bounded
+  per-process cache, for the next fetch of that state: only the pass's own
+  zip entries are kept, the club design's are shared.
+
+On PostgreSQL the query runs on a connection each thread keeps (autocommit,
+so every read sees what committed before it): taking one from the pool per
+request, with its liveness ping and its reset on return, cost more than the
+query itself. A connection that broke is dropped and the read tried once
+more on a new one, so a restarted server costs one failed attempt, not a
+failed request; a server that stays down is the caller's error (503).
 """
 
 from __future__ import annotations
 
+import os
+import threading
+import weakref
 from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import Connection, Engine, Row, bindparam, event, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import joinedload
 
-from wallet.apple.pkpass import PassSettings, SignedPass, build_signed_pass
+from wallet.apple.pkpass import ClubDesign, ClubState, PassSettings, SignedPass, cached_design, club_design, sign_card
 from wallet.apple.pkpass.files import LRU
+from wallet.db import Database
+from wallet.loyalty.cardfacts import card_facts
 from wallet.loyalty.models import Brand, Club, Membership
+from wallet.loyalty.nps import survey_url
 
 # Own entries of a pass are a few kilobytes: a few thousand card states.
 CACHE_SIZE = 4096
 
 _M, _C, _B = Membership.__table__.c, Club.__table__.c, Brand.__table__.c
-# Everything a member's signed pass depends on, besides the service's
-# settings: the card's version (it grows with every change the card shows),
-# its club's state and design, the brand's name. Serial and creation times
-# tell a row apart from a deleted one whose id was used again.
-_STATE_COLUMNS = (_M.id, _M.auth_token, _M.card_modified_at, _M.serial_number, _M.version,
-                  _C.id, _C.updated_at, _C.design_version, _C.created_at, _B.name)
-_STATE = select(*_STATE_COLUMNS).select_from(
+# What the card shows of the member (wallet.loyalty.cardfacts and the survey
+# link read these attributes, by the membership's own names), then the state
+# of its club (wallet.apple.pkpass.club_state).
+_MEMBER_COLUMNS = ("id", "auth_token", "card_modified_at", "version", "club_id", "card_number",
+                   "serial_number", "download_token", "name", "email", "phone", "birthday", "locale",
+                   "status", "ended_at", "balance", "pending", "cash_balance", "stamps", "tier",
+                   "expiring_points", "expiring_on", "message", "message_at", "referral_code", "created_at")
+_CARD = select(
+    *(_M[name] for name in _MEMBER_COLUMNS),
+    _C.updated_at.label("club_updated_at"), _C.design_version.label("club_design_version"),
+    _C.created_at.label("club_created_at"), _B.name.label("brand_name"),
+).select_from(
     Membership.__table__.join(Club.__table__, _M.club_id == _C.id).join(Brand.__table__, _C.brand_id == _B.id)
 )
+_BY_SERIAL = _CARD.where(_M.serial_number == bindparam("key"))
+_BY_DOWNLOAD_TOKEN = _CARD.where(_M.download_token == bindparam("key"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CardState:
+    """A membership's row as its pass shows it. ``key`` names the card
+    state: the same key, the same signed pass."""
+
     membership_id: int
     auth_token: str
     modified_at: datetime
     key: Hashable
+    club_key: ClubState
+    row: Row[Any]
 
 
-def _state(row: tuple) -> CardState:  # type: ignore[type-arg]
-    return CardState(membership_id=row[0], auth_token=row[1], modified_at=row[2], key=tuple(row[2:]))
+def _state(row: Row[Any]) -> CardState:
+    club_key = (row.club_id, row.club_updated_at, row.club_design_version, row.club_created_at, row.brand_name)
+    return CardState(
+        membership_id=row.id,
+        auth_token=row.auth_token,
+        modified_at=row.card_modified_at,
+        # The version grows with every change the card shows; the serial and
+        # the modification time tell a row from a deleted one with its id.
+        key=(row.id, row.version, row.card_modified_at, row.serial_number, club_key),
+        club_key=club_key,
+        row=row,
+    )
 
 
-def card_state(session: Session, serial_number: str) -> CardState | None:
+class _Reader:
+    """Connections for pass reads on PostgreSQL, one kept by each thread.
+
+    A thread that ended gives its connection back when the next one is
+    taken; disposing of the engine (tests, a forked child) closes them all,
+    except a forked child's copies of its parent's, which it only forgets."""
+
+    def __init__(self, db: Database) -> None:
+        self._engine = db.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._mine = threading.local()
+        self._held: dict[int, tuple[threading.Thread, int, Connection]] = {}
+        self._lock = threading.Lock()
+        event.listen(db.engine, "engine_disposed", self._close_all)
+
+    def connection(self) -> Connection:
+        connection = getattr(self._mine, "connection", None)
+        if connection is not None and self._mine.pid == os.getpid() and not connection.invalidated:
+            return cast(Connection, connection)
+        connection = self._engine.connect()
+        thread, pid = threading.current_thread(), os.getpid()
+        with self._lock:
+            for key, (other, other_pid, held) in list(self._held.items()):
+                if other_pid != pid or not other.is_alive():
+                    del self._held[key]
+                    if other_pid == pid:
+                        held.close()
+            self._held[id(thread)] = (thread, pid, connection)
+        self._mine.connection, self._mine.pid = connection, pid
+        return connection
+
+    def drop(self, connection: Connection) -> None:
+        """Forget a connection that failed; the next read takes a new one."""
+        self._mine.connection = None
+        with self._lock:
+            self._held.pop(id(threading.current_thread()), None)
+        try:
+            connection.close()
+        except DBAPIError:
+            pass
+
+    def _close_all(self, _engine: Engine) -> None:
+        pid = os.getpid()
+        with self._lock:
+            held, self._held = self._held, {}
+        for _thread, held_pid, connection in held.values():
+            if held_pid == pid:
+                try:
+                    connection.close()
+                except DBAPIError:
+                    pass
+
+
+_readers: weakref.WeakKeyDictionary[Database, _Reader] = weakref.WeakKeyDictionary()
+_readers_lock = threading.Lock()
+
+
+def _reader(db: Database) -> _Reader:
+    found = _readers.get(db)
+    if found is None:
+        with _readers_lock:
+            found = _readers.get(db)
+            if found is None:
+                found = _readers[db] = _Reader(db)
+    return found
+
+
+def _read(db: Database, statement: Any, key: str) -> Row[Any] | None:
+    if db.is_sqlite:
+        # A SQLite read is a deferred transaction (a snapshot of the WAL):
+        # one per request, ended when the connection goes back.
+        with db.engine.connect() as connection:
+            return connection.execute(statement, {"key": key}).first()
+    reader = _reader(db)
+    connection = reader.connection()
+    try:
+        return connection.execute(statement, {"key": key}).first()
+    except DBAPIError as exc:
+        reader.drop(connection)
+        if not exc.connection_invalidated:
+            raise
+    # The server closed the kept connection (a restart, an idle timeout):
+    # once more on a new one, which the pool checks first.
+    connection = reader.connection()
+    try:
+        return connection.execute(statement, {"key": key}).first()
+    except DBAPIError:
+        reader.drop(connection)
+        raise
+
+
+def read_card(db: Database, serial_number: str) -> CardState | None:
     """The state of the pass with this serial number, in one query."""
-    row = session.execute(_STATE.where(_M.serial_number == serial_number)).first()
-    return None if row is None else _state(tuple(row))
+    row = _read(db, _BY_SERIAL, serial_number)
+    return None if row is None else _state(row)
 
 
-def _state_of(membership: Membership) -> CardState:
-    club = membership.club
-    return _state((membership.id, membership.auth_token, membership.card_modified_at, membership.serial_number,
-                   membership.version, club.id, club.updated_at, club.design_version, club.created_at,
-                   club.brand.name))
+def read_card_by_download_token(db: Database, token: str) -> CardState | None:
+    """The state of the pass downloaded by this token, in one query."""
+    row = _read(db, _BY_DOWNLOAD_TOKEN, token)
+    return None if row is None else _state(row)
 
 
 _passes: LRU[SignedPass] = LRU(CACHE_SIZE)
 
 
-def signed_pass_of(membership: Membership, settings: PassSettings) -> tuple[SignedPass, CardState]:
-    """The member's signed pass (club and brand loaded), built once per card state."""
-    state = _state_of(membership)
-    found = _passes.get((state.key, settings))
+def _design(db: Database, state: CardState, settings: PassSettings) -> ClubDesign | None:
+    """The club's share of every pass, loaded once per club state (the
+    club's row, then its artwork if the design is new to this process).
+    A club that changed since the card was read is taken as it is now;
+    None if it is gone."""
+    found = cached_design(state.club_key, settings)
     if found is None:
-        found = build_signed_pass(membership, settings)
-        _passes.put((state.key, settings), found)
-    return found, state
+        with db.session() as session:
+            club = session.scalar(select(Club).where(Club.id == state.row.club_id).options(joinedload(Club.brand)))
+            if club is None:
+                return None
+            found = club_design(club, settings)
+    return found
 
 
-def signed_pass(session: Session, state: CardState, settings: PassSettings) -> tuple[SignedPass, CardState] | None:
-    """The signed pass of a card state read by ``card_state``: from the cache,
-    or built from the membership as it is now (and then the state it was
-    built from is returned). None if the membership is gone meanwhile."""
-    found = _passes.get((state.key, settings))
-    if found is not None:
-        return found, state
-    membership = session.scalar(
-        select(Membership)
-        .where(Membership.id == state.membership_id)
-        .options(joinedload(Membership.club).joinedload(Club.brand))
-    )
-    if membership is None:
-        return None
-    return signed_pass_of(membership, settings)
+def signed_pass(db: Database, state: CardState, settings: PassSettings) -> SignedPass | None:
+    """The signed pass of a card state read by ``read_card``: from the cache,
+    or built from the row that was read. None if the club is gone."""
+    key = (state.key, settings)
+    found = _passes.get(key)
+    if found is None:
+        design = _design(db, state, settings)
+        if design is None:
+            return None
+        # The row carries the membership's columns under their own names.
+        member = cast(Membership, state.row)
+        found = sign_card(card_facts(member, design.club), design, settings,
+                          authentication_token=state.auth_token,
+                          survey_url=survey_url(settings.public_base_url, member))
+        _passes.put(key, found)
+    return found
+
+
+def clear_cache() -> None:
+    _passes.clear()

@@ -41,10 +41,10 @@ from sqlalchemy.exc import IntegrityError
 from wallet.apple.certs import get_identity
 from wallet.apple.models import DeviceLogEntry, DeviceRegistration, WalletApp
 from wallet.apple.pkpass import MIME_TYPE, settings_for
-from wallet.apple.serving import card_state, signed_pass
+from wallet.apple.serving import read_card, signed_pass
 from wallet.config import get_settings
 from wallet.db import utcnow
-from wallet.extensions import get_read_session, get_session, limiter, transactional
+from wallet.extensions import get_db, get_read_session, get_session, limiter, transactional
 from wallet.logtext import printable
 from wallet.loyalty.card_events import record_card_changes
 from wallet.loyalty.cards import changed_since
@@ -328,23 +328,19 @@ def latest_pass(pass_type: str, serial: str) -> Response:
     token = presented[1]
     if not _our_pass_type(pass_type):
         return _unauthorized()
-    session = get_read_session()
-    try:
-        state = card_state(session, serial)
-        if not _token_matches(token, state.auth_token if state is not None else None) or state is None:
-            return _unauthorized()
-        # Decided by one date, before anything else is loaded.
-        since = request.if_modified_since
-        if since is not None and state.modified_at.replace(microsecond=0) <= since:
-            response = _empty(304)
-            response.last_modified = state.modified_at.replace(microsecond=0)
-            return response
-        found = signed_pass(session, state, settings_for())
-    finally:
-        session.rollback()
-    if found is None:
+    db = get_db()
+    state = read_card(db, serial)
+    if not _token_matches(token, state.auth_token if state is not None else None) or state is None:
+        return _unauthorized()
+    # Decided by one date, from the one read.
+    since = request.if_modified_since
+    if since is not None and state.modified_at.replace(microsecond=0) <= since:
+        response = _empty(304)
+        response.last_modified = state.modified_at.replace(microsecond=0)
+        return response
+    signed = signed_pass(db, state, settings_for())
+    if signed is None:
         return _unauthorized()  # the pass was deleted meanwhile
-    signed, state = found
     response = Response(signed.parts, mimetype=MIME_TYPE)
     response.content_length = len(signed)
     response.last_modified = state.modified_at.replace(microsecond=0)

@@ -7,19 +7,21 @@ signature (detached CMS over the manifest) -> zip.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 from flask import Flask, current_app
 
 from wallet.apple import passdata
 from wallet.apple.certs import SigningIdentity, get_identity
 from wallet.apple.pkpass import archive, manifest
-from wallet.apple.pkpass.files import club_json_for, static_files_for
+from wallet.apple.pkpass.files import LRU, StaticFiles, static_files_for
 from wallet.apple.pkpass.signature import signer_for
 from wallet.config import get_settings
-from wallet.loyalty.cardfacts import card_facts
+from wallet.loyalty.cardfacts import CardFacts, card_facts, card_languages
 from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.nps import survey_url
 
@@ -90,30 +92,99 @@ class SignedPass:
         return b"".join(self.parts)
 
 
-def build_signed_pass(membership: Membership, settings: PassSettings, *, now: datetime | None = None) -> SignedPass:
+class ClubSnapshot:
+    """A club's columns (its artwork aside) and its brand's name, copied out
+    of the session they were loaded in: a cached design must not change or
+    expire with somebody's session."""
+
+    def __init__(self, club: Club) -> None:
+        for attr in _CLUB_COLUMNS:
+            setattr(self, attr, copy.deepcopy(getattr(club, attr)))
+        self.brand = SimpleNamespace(name=club.brand.name)
+
+
+_CLUB_COLUMNS = tuple(a.key for a in Club.__mapper__.column_attrs if not a.deferred)
+
+
+class ClubDesign:
+    """What every pass of one club state shares: the club's columns, its
+    artwork and strings laid out as files, manifest hashes and zip entries,
+    and the club's part of pass.json, serialized on first use."""
+
+    def __init__(self, club: Club, static: StaticFiles, settings: PassSettings) -> None:
+        # Read as a club by the card facts and pass.json's club part.
+        self.club = cast(Club, ClubSnapshot(club))
+        self.static = static
+        self._settings = settings
+        self._json: passdata.ClubJson | None = None
+
+    def json(self, facts: CardFacts) -> passdata.ClubJson:
+        """The club's keys and back fields (``facts`` of any member)."""
+        if self._json is None:
+            self._json = passdata.club_json(facts, club_context(self.club, self._settings))
+        return self._json
+
+
+ClubState = tuple[int, datetime, int, datetime, str]
+
+
+def club_state(club: Club) -> ClubState:
+    """What a club's share of its passes depends on: every column of a club
+    is behind updated_at (set on insert and on every update), its artwork
+    behind design_version too; created_at tells a club from a deleted one
+    whose id was used again; the brand's name is on the card."""
+    return (club.id, club.updated_at, club.design_version, club.created_at, club.brand.name)
+
+
+_designs: LRU[ClubDesign] = LRU(512)
+
+
+def cached_design(state: ClubState, settings: PassSettings) -> ClubDesign | None:
+    return _designs.get((state, settings))
+
+
+def club_design(club: Club, settings: PassSettings) -> ClubDesign:
+    """The club's share of its passes, made once per club state (the
+    artwork rendered once per design): ``club`` with its brand loaded, and
+    its artwork loadable on first use of a design."""
+    key = (club_state(club), settings)
+    found = _designs.get(key)
+    if found is None:
+        found = ClubDesign(club, static_files_for(club, card_languages(club)), settings)
+        _designs.put(key, found)
+    return found
+
+
+def sign_card(facts: CardFacts, design: ClubDesign, settings: PassSettings, *, authentication_token: str,
+              survey_url: str | None, now: datetime | None = None) -> SignedPass:
+    """The pass of a member's card facts in the club's design: per pass only
+    pass.json's member part, the manifest's last entry, the signature and
+    the zip's last entries are made."""
     moment = now or datetime.now(timezone.utc)
-    club = membership.club
     # 1. model
-    facts = card_facts(membership)
-    club_part = club_json_for(club, facts.brand_name, settings,
-                              lambda: passdata.club_json(facts, club_context(club, settings)))
-    pass_json_data = passdata.pass_json_bytes(
-        facts, club_part, authentication_token=membership.auth_token,
-        survey_url=survey_url(settings.public_base_url, membership),
-    )
+    pass_json_data = passdata.pass_json_bytes(facts, design.json(facts), authentication_token=authentication_token,
+                                              survey_url=survey_url)
     # 2. files
-    static = static_files_for(club, facts.languages)
     dynamic = [("pass.json", pass_json_data)]
     # 3. manifest
-    manifest_json = manifest.finish(static.manifest, dynamic)
+    manifest_json = manifest.finish(design.static.manifest, dynamic)
     # 4. signature
     signature = signer_for(settings.identity).sign(manifest_json, moment)
     # 5. zip
     return SignedPass(archive.finish_parts(
-        static.zip,
+        design.static.zip,
         dynamic + [("manifest.json", manifest_json), ("signature", signature)],
         moment,
     ))
+
+
+def build_signed_pass(membership: Membership, settings: PassSettings, *, now: datetime | None = None) -> SignedPass:
+    """The member's pass (club and brand loaded with it)."""
+    club = membership.club
+    facts = card_facts(membership, club)
+    design = club_design(club, settings)
+    return sign_card(facts, design, settings, authentication_token=membership.auth_token,
+                     survey_url=survey_url(settings.public_base_url, membership), now=now)
 
 
 def build_pkpass(membership: Membership, settings: PassSettings, *, now: datetime | None = None) -> bytes:

@@ -3,9 +3,8 @@
 Artwork renditions (icon/logo/strip, and a poster's artwork/primaryLogo,
 @1x/@2x/@3x) and the pass.strings of each language the club's card is
 written in are rendered, hashed and laid out as zip entries once per
-(club id, design version), and the club's part of pass.json is serialized once
-per club state; both are kept in bounded in-process LRUs, so a pass costs its
-member fields, manifest and signature only.
+(club id, design version) and kept in a bounded in-process LRU; a club
+state's share of every pass (wallet.apple.pkpass.ClubDesign) holds them.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
-from collections.abc import Callable
 from typing import Any, Generic, Hashable, TypeVar
 
 from wallet.apple import images, passdata
@@ -95,7 +93,6 @@ class LRU(Generic[V]):
 
 
 _cache: LRU[StaticFiles] = LRU(CACHE_SIZE)
-_club_json_cache: LRU[passdata.ClubJson] = LRU(CACHE_SIZE * 4)
 
 
 def design_key(club: Any, languages: tuple[str, ...]) -> Hashable:
@@ -115,22 +112,5 @@ def static_files_for(club: Any, languages: tuple[str, ...]) -> StaticFiles:
     return found
 
 
-def club_json_for(club: Any, brand_name: str, settings: Hashable,
-                  build: Callable[[], passdata.ClubJson]) -> passdata.ClubJson:
-    """The club's part of pass.json, serialized once per club state.
-
-    Every column of the club is behind updated_at (set on insert and on each
-    ORM or Core update, so it also tells a new club from a deleted one with
-    the same id); the brand's name and the service settings are in the key too.
-    """
-    key = (club.id, club.updated_at, club.design_version, brand_name, settings)
-    found = _club_json_cache.get(key)
-    if found is None:
-        found = build()
-        _club_json_cache.put(key, found)
-    return found
-
-
 def clear_cache() -> None:
     _cache.clear()
-    _club_json_cache.clear()
