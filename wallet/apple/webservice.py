@@ -31,10 +31,13 @@ import functools
 import hmac
 import logging
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request
+from flask_limiter.util import get_remote_address
+from limits import RateLimitItem, parse_many
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -80,24 +83,89 @@ MAX_LOG_LINE = 1000
 MAX_LOG_ROWS = 10_000
 
 
-def _auth_failure_limit() -> str:
-    return get_settings().apple_auth_failure_limit
-
-
 def _log_limit() -> str:
     return get_settings().apple_log_limit
 
 
 # One budget of failed authentications per client address, shared by every
-# authenticated endpoint and counted only on 401s: a device that knows its
-# token never meets it, someone guessing tokens is stopped after a few tries.
-# The limiter's storage (RATELIMIT_STORAGE_URI, Redis in scale mode) is shared
-# by every gunicorn worker.
-_auth_failures = limiter.shared_limit(
-    _auth_failure_limit,
-    scope="apple-auth-failures",
-    deduct_when=lambda response: response.status_code == 401,
-)
+# authenticated endpoint and spent only by 401s: a device that knows its
+# token never meets it, someone guessing tokens is stopped after a few tries
+# (and then refused before the token is looked at, so a right guess is
+# refused too). The counters are Flask-Limiter's, in its storage
+# (RATELIMIT_STORAGE_URI, Redis in scale mode, shared by every gunicorn
+# worker), under the key its shared limit "apple-auth-failures" used. They
+# are read and spent here directly: Flask-Limiter's per-request machinery
+# cost a pass fetch more than its database read.
+_AUTH_FAILURES = "apple-auth-failures"
+_budgeted: set[str] = set()
+
+
+@functools.lru_cache(maxsize=8)
+def _limits_of(text: str) -> tuple[RateLimitItem, ...]:
+    return tuple(parse_many(text))
+
+
+def _auth_failure_limits() -> tuple[RateLimitItem, ...]:
+    return _limits_of(get_settings().apple_auth_failure_limit)
+
+
+def _budget_spent(address: str) -> RateLimitItem | None:
+    """The limit this address has used up, if any; None too when the
+    storage cannot answer (the limiter's errors are swallowed, as
+    RATELIMIT_SWALLOW_ERRORS says)."""
+    try:
+        strategy = limiter.limiter
+        for item in _auth_failure_limits():
+            if not strategy.test(item, address, _AUTH_FAILURES):
+                return item
+    except Exception as exc:  # noqa: BLE001 - the storage's own errors, whatever its client
+        log.warning("rate limit storage failed, the request goes on unlimited: %s", exc)
+    return None
+
+
+def _spend_budget(address: str) -> None:
+    try:
+        strategy = limiter.limiter
+        for item in _auth_failure_limits():
+            strategy.hit(item, address, _AUTH_FAILURES)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("rate limit storage failed, a failed authentication was not counted: %s", exc)
+
+
+def _too_many(item: RateLimitItem, address: str) -> Response:
+    response = _empty(429)
+    try:
+        reset_at = limiter.limiter.get_window_stats(item, address, _AUTH_FAILURES).reset_time
+        response.headers["Retry-After"] = str(max(1, int(reset_at - time.time()) + 1))
+    except Exception:  # noqa: BLE001
+        response.headers["Retry-After"] = str(item.get_expiry())
+    return response
+
+
+def _auth_failures(view: Callable[..., Response]) -> Callable[..., Response]:
+    """A view that authenticates a pass, under the failed-authentication budget."""
+    _budgeted.add(f"{bp.name}.{view.__name__}")
+
+    @functools.wraps(view)
+    def run(*args: Any, **kwargs: Any) -> Response:
+        if not limiter.enabled:
+            return view(*args, **kwargs)
+        address = get_remote_address()
+        spent = _budget_spent(address)
+        if spent is not None:
+            return _too_many(spent, address)
+        response = view(*args, **kwargs)
+        if response.status_code == 401:
+            _spend_budget(address)
+        return response
+
+    return run
+
+
+@limiter.request_filter
+def _counted_here() -> bool:
+    # Flask-Limiter's own check has nothing to do for these endpoints.
+    return request.endpoint in _budgeted
 
 
 class _Unauthorized(Exception):
