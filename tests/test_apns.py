@@ -303,3 +303,15 @@ def _card_moves(db: Database, member: int) -> list[tuple[str, bool]]:
         return [(wallet.value, installed) for wallet, installed in session.execute(
             select(CardEvent.wallet, CardEvent.installed).where(CardEvent.membership_id == member)
             .order_by(CardEvent.id))]
+
+
+def test_a_connection_apns_closes_mid_batch_loses_and_doubles_no_push(
+    app: Flask, db: Database, standin: ApnsStandIn, member: int
+) -> None:
+    register_devices(db, member, [token(i) for i in range(300)])
+    standin.goaway_after = 70  # GOAWAY after 70 answers on each connection
+    change_card(db, member)
+    drain(app)
+    assert standin.accepted_tokens() == {token(i): 1 for i in range(300)}
+    assert standin.connections >= 5
+    assert all(row.done_at is not None for row in outbox(db))

@@ -127,6 +127,8 @@ class _Connection(asyncio.Protocol):
         self.streams: dict[int, dict[str, Any]] = {}
         self.uid: str | None = None
         self.has_cert = False
+        self.answered = 0
+        self.going_away = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -148,6 +150,8 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
             return
         for event in events:
+            if self.going_away:
+                break
             if isinstance(event, h2.events.RequestReceived):
                 self.streams[event.stream_id] = {"headers": dict(event.headers), "body": b""}
             elif isinstance(event, h2.events.DataReceived):
@@ -164,6 +168,8 @@ class _Connection(asyncio.Protocol):
                 self.transport.close()
         assert self.transport is not None
         self.transport.write(self.conn.data_to_send())
+        if self.going_away:
+            self.transport.close()
 
     def _answer(self, stream_id: int, stream: dict[str, Any]) -> None:
         headers = stream["headers"]
@@ -176,6 +182,12 @@ class _Connection(asyncio.Protocol):
         self.conn.send_headers(stream_id, response, end_stream=not payload)
         if payload:
             self.conn.send_data(stream_id, payload, end_stream=True)
+        self.answered += 1
+        if self.standin.goaway_after is not None and self.answered >= self.standin.goaway_after:
+            # As APNs may: GOAWAY naming the last stream answered, then close;
+            # the client must send the streams it left unanswered again.
+            self.conn.close_connection(last_stream_id=stream_id)
+            self.going_away = True
 
 
 class ApnsStandIn:
@@ -215,6 +227,8 @@ class ApnsStandIn:
         self.port = 0
         self.ca_file, self._cert_file, self._key_file = _write_server_cert(self.workdir)
         self.on_push: Callable[[Received], None] | None = None
+        # Answer this many requests per connection, then GOAWAY and close it.
+        self.goaway_after: int | None = None
 
     # -- scripting and inspection ---------------------------------------
     def script(self, token: str, *statuses: int) -> None:
