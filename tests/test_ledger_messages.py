@@ -6,10 +6,12 @@ import threading
 from typing import Any
 
 import pytest
+from flask import Flask
 from sqlalchemy import func, select
 
 from tests.support.ledger import TIERS, add_members, buy, join, make_club, member, page_messages
 from wallet.db import Database
+from wallet.jobs.outbox import drain
 from wallet.loyalty.errors import RuleViolation
 from wallet.loyalty.messages import PAGE, send_club_message
 from wallet.loyalty.models import Club, Membership, OutboxEvent
@@ -137,3 +139,24 @@ def test_a_message_to_more_than_a_page_reaches_every_card_once_while_the_tills_g
                                 .group_by(OutboxEvent.membership_id)).all())
     assert {mid: now[mid] - v for mid, v in versions.items()} == {mid: 1 + bought.get(mid, 0) for mid in versions}
     assert pushes == {mid: 1 + bought.get(mid, 0) for mid in versions}
+
+
+def test_a_messages_next_page_waits_for_the_pushes_of_the_page_before(app: Flask, db: Database) -> None:
+    """The workers take rows oldest first and a page queues the next behind
+    its own cards' rows, so the outbox holds about two pages of a message
+    whatever its size (a million-card message never puts a million rows in it)."""
+    club_id = make_club(db)
+    with db.transaction() as s:
+        add_members(s, club_id, 5 * PAGE)
+    with db.transaction() as s:
+        assert send_club_message(s, s.get(Club, club_id), text="Everyone") == 5 * PAGE
+    most_pending = 0
+    while drain(app, max_batches=1):
+        with db.session() as s:
+            pending = s.scalar(select(func.count()).select_from(OutboxEvent).where(OutboxEvent.done_at.is_(None)))
+        most_pending = max(most_pending, pending or 0)
+    assert PAGE < most_pending <= 2 * PAGE + 1
+    with db.session() as s:
+        pushed = s.scalar(select(func.count(func.distinct(OutboxEvent.membership_id)))
+                          .where(OutboxEvent.kind == "card.changed", OutboxEvent.done_at.is_not(None)))
+    assert pushed == 5 * PAGE

@@ -8,7 +8,8 @@ transaction that also queues the next, as a campaign's pages go
 the club's member rows, and its tills, for more than one page. The step's
 outbox row is marked done in the page's own transaction (the workers'
 ``_step_by_step``), so a worker that dies after committing a page never
-writes it again.
+writes it again. A page queues the next behind its own pushes, so a
+message to a million cards keeps about two pages of rows in the outbox.
 """
 
 from __future__ import annotations
@@ -97,13 +98,19 @@ def run_message_page(session: Session, payload: ClubMessagePayload) -> int:
     Returns how many cards were bumped."""
     ids = list(session.scalars(_targets(payload.club_id, payload.tier)
                                .where(Membership.id > payload.after_id).order_by(Membership.id).limit(PAGE)))
+    if payload.tier is not None and payload.text is not None:
+        count = put_message(session, ids, text=payload.text, now=datetime.fromisoformat(payload.sent_at))
+    else:
+        count = record_club_card_changes(session, ids)
     if len(ids) == PAGE:
+        # Queued after this page's card rows (and dated after them): the
+        # workers, oldest first, take this page's pushes before the next
+        # page, so the outbox holds about two pages of a message whatever
+        # its size.
         session.add(OutboxEvent.carrying(
             ClubMessagePayload(club_id=payload.club_id, after_id=ids[-1], sent_at=payload.sent_at,
                                tier=payload.tier, text=payload.text), club_id=payload.club_id))
-    if payload.tier is not None and payload.text is not None:
-        return put_message(session, ids, text=payload.text, now=datetime.fromisoformat(payload.sent_at))
-    return record_club_card_changes(session, ids)
+    return count
 
 
 def put_message(session: Session, membership_ids: Sequence[int], *, text: str, now: datetime,
