@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, or_, select, union_all, update
+from sqlalchemy import Select, and_, delete, or_, select, text, union_all, update
 
 from wallet.db import Database, utcnow
 from wallet.loyalty.models import OutboxEvent
@@ -75,6 +75,11 @@ def claim(db: Database, owner: str, *, limit: int, lease_seconds: float) -> list
     lease = {"locked_until": now + timedelta(seconds=lease_seconds), "locked_by": owner[:64]}
     with db.transaction() as session:
         if not db.is_sqlite:
+            # A done row leaves a dead entry in the pending index until a
+            # vacuum; a bitmap scan visits every one of them at each claim
+            # (72 ms per claim after 100,000 pushes, growing), a plain index
+            # scan marks them dead as it passes and skips them afterwards.
+            session.execute(_NO_BITMAP_SCAN)
             # One statement: pick, join the same cards' rows, lease, return them.
             picked = _due_rows(now, limit).add_columns(OutboxEvent.kind, OutboxEvent.membership_id) \
                 .with_for_update(skip_locked=True).cte("picked")
@@ -99,6 +104,9 @@ def claim(db: Database, owner: str, *, limit: int, lease_seconds: float) -> list
             events = list(session.scalars(select(OutboxEvent).where(OutboxEvent.id.in_(ids))))
         session.expunge_all()
     return sorted(events, key=lambda event: event.id)
+
+
+_NO_BITMAP_SCAN = text("SET LOCAL enable_bitmapscan = off")
 
 
 def _due_rows(now: Any, limit: int) -> Select[tuple[int]]:
