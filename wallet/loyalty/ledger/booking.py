@@ -19,7 +19,9 @@ from wallet.loyalty.ledger.serialise import member_to_dict, transaction_to_dict
 from wallet.loyalty.ledger_models import RELEASE, TIER, LedgerTransaction
 from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.program import Program
-from wallet.loyalty.webhooks import emit_events
+from wallet.loyalty.webhooks import emit_events, subscribers
+
+TRANSACTION_CREATED = "transaction.created"
 
 
 def require_int(value: Any, name: str, *, low: int, high: int) -> int:
@@ -35,10 +37,12 @@ def valid_actor(actor: str) -> str:
 
 
 def prepare(
-    session: Session, membership: Membership, now: datetime | None
+    session: Session, membership: Membership, now: datetime | None, *, with_referrer: bool = False
 ) -> tuple[Membership, Club, Program, datetime]:
-    """The member locked and active, its club, the club's rules and the time."""
-    member = get_member_for_update(session, membership.id)
+    """The member locked and active (``with_referrer``: its referrer locked
+    too, see ``get_member_for_update``), its club, the club's rules and the
+    time."""
+    member = get_member_for_update(session, membership.id, with_referrer=with_referrer)
     if member.status != "active":
         raise RuleViolation(f"member {member.id} has left the club", code="membership_ended")
     club = member.club
@@ -118,7 +122,11 @@ def finish_booking(
         record_card_change(session, member, occasions=occasions)
     session.flush()  # the entries' ids, for the webhook payloads
     shown = [txn for txn in txns if txn.type not in (TIER, RELEASE)]
-    if shown:
+    if not shown:
+        return
+    # Described only for the webhooks that want it: most brands have none.
+    hooks = subscribers(session, brand_id=club.brand_id, event_type=TRANSACTION_CREATED)
+    if hooks:
         figures = member_to_dict(member)
-        emit_events(session, brand_id=club.brand_id, event_type="transaction.created",
+        emit_events(session, brand_id=club.brand_id, event_type=TRANSACTION_CREATED, hooks=hooks,
                     items=[{"transaction": transaction_to_dict(txn), "member": figures} for txn in shown])

@@ -4,8 +4,9 @@ the points about to expire and the rolling spend that decides the tier."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from functools import cache
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import Select, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session, contains_eager
 
 from wallet.loyalty.errors import NotFound
@@ -14,6 +15,32 @@ from wallet.loyalty.models import Club, Membership
 
 
 _LOCKED = "wallet.ledger.locked_members"
+
+_ID = bindparam("member_id")
+
+
+@cache
+def _lock_statement(with_referrer: bool, of_brand: bool) -> Select[tuple[Membership]]:
+    """The lock query of ``get_member_for_update``, built once per variant:
+    a statement object used again keeps its cache key and compiled form, so
+    a booking pays neither for building it nor for looking it up."""
+    M = Membership
+    wanted = M.id == _ID
+    if with_referrer:
+        wanted = or_(wanted, M.id == select(M.referred_by_id).where(M.id == _ID).scalar_subquery())
+    query = (
+        select(M)
+        .join(M.club)
+        .join(Club.brand)
+        .options(contains_eager(M.club).contains_eager(Club.brand))
+        .where(wanted)
+        .order_by(M.id)  # locked in this order
+        .with_for_update(key_share=True, of=M)
+        .execution_options(populate_existing=True)
+    )
+    if of_brand:
+        query = query.where(Club.brand_id == bindparam("brand_id"))
+    return query
 
 
 def get_member_for_update(
@@ -37,24 +64,10 @@ def get_member_for_update(
         member = session.get(Membership, membership_id)
         if member is not None and (not with_referrer or member.referred_by_id in (None, *locked)):
             return member
-    M = Membership
-    wanted = M.id == membership_id
-    if with_referrer:
-        referrer = select(M.referred_by_id).where(M.id == membership_id).scalar_subquery()
-        wanted = or_(wanted, M.id == referrer)
-    query = (
-        select(M)
-        .join(M.club)
-        .join(Club.brand)
-        .options(contains_eager(M.club).contains_eager(Club.brand))
-        .where(wanted)
-        .order_by(M.id)  # locked in this order
-        .with_for_update(key_share=True, of=M)
-        .execution_options(populate_existing=True)
-    )
+    params: dict[str, int] = {"member_id": membership_id}
     if brand_id is not None:
-        query = query.where(Club.brand_id == brand_id)
-    rows = session.scalars(query).unique().all()
+        params["brand_id"] = brand_id
+    rows = session.scalars(_lock_statement(with_referrer, brand_id is not None), params).unique().all()
     session.info[_LOCKED] = (session.get_transaction(), locked | {row.id for row in rows})
     member = next((row for row in rows if row.id == membership_id), None)
     if member is None:
@@ -87,19 +100,19 @@ def expiring_figures(
     return sum(r for r, at in lots if at.date() == first), first
 
 
+_T = LedgerTransaction
+_WINDOW_SPEND = select(
+    func.coalesce(func.sum(case((_T.type == PURCHASE, _T.amount), else_=-_T.amount)), 0)
+).where(
+    _T.membership_id == _ID,
+    _T.type.in_((PURCHASE, REFUND)),
+    _T.created_at > bindparam("since"),
+    _T.created_at <= bindparam("as_of"),
+)
+
+
 def window_spend(session: Session, member: Membership, *, days: int, as_of: datetime) -> int:
     """Purchases minus refunds over the rolling window ending at ``as_of``."""
-    T = LedgerTransaction
-    value = session.scalar(
-        select(
-            func.coalesce(
-                func.sum(case((T.type == PURCHASE, T.amount), else_=-T.amount)), 0
-            )
-        ).where(
-            T.membership_id == member.id,
-            T.type.in_((PURCHASE, REFUND)),
-            T.created_at > as_of - timedelta(days=days),
-            T.created_at <= as_of,
-        )
-    )
+    value = session.scalar(_WINDOW_SPEND,
+                           {"member_id": member.id, "since": as_of - timedelta(days=days), "as_of": as_of})
     return int(value or 0)

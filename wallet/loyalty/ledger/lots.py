@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from wallet.loyalty.ledger.booking import book
@@ -110,6 +110,18 @@ def credit(
     return txn
 
 
+_DUE_LOTS = (
+    select(PointLot)
+    .where(
+        PointLot.membership_id == bindparam("member_id"),
+        PointLot.exhausted.is_(False),
+        or_(PointLot.released.is_(False) & (PointLot.spendable_at <= bindparam("now")),
+            PointLot.expires_at <= bindparam("now")),
+    )
+    .order_by(PointLot.earned_at, PointLot.id)
+)
+
+
 def apply_due(session: Session, member: Membership, program: Program, now: datetime) -> list[LedgerTransaction]:
     """Book what time has made due for one (locked) member: pending lots whose
     window ended become spendable, lots past their expiry expire. Each lot is
@@ -121,16 +133,7 @@ def apply_due(session: Session, member: Membership, program: Program, now: datet
     (wallet.loyalty.schedule), so no member loses points unwarned even when
     the schedule did not run for a while."""
     warns = bool(program.points and program.points.warning_days > 0)
-    L = PointLot
-    lots = session.scalars(
-        select(L)
-        .where(
-            L.membership_id == member.id,
-            L.exhausted.is_(False),
-            or_(L.released.is_(False) & (L.spendable_at <= now), L.expires_at <= now),
-        )
-        .order_by(L.earned_at, L.id)
-    ).all()
+    lots = session.scalars(_DUE_LOTS, {"member_id": member.id, "now": now}).all()
     booked: list[LedgerTransaction] = []
     for lot in lots:
         if not lot.released and lot.spendable_at <= now:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,13 @@ from wallet.loyalty.ledger_models import (ADJUST, BONUS, PURCHASE, REDEEM, REFUN
 from wallet.loyalty.models import Membership
 from wallet.loyalty.fields import valid_text
 from wallet.loyalty.program import MAX_EARN, MAX_MONEY, MAX_POINTS, Program
+
+
+# Statements of the hot path, built once (see figures._lock_statement).
+_A_PURCHASE = (select(LedgerTransaction.id)
+               .where(LedgerTransaction.membership_id == bindparam("member_id"),
+                      LedgerTransaction.type == PURCHASE)
+               .limit(1))
 
 
 def purchase(
@@ -42,17 +49,15 @@ def purchase(
     if receipt_id is not None:
         receipt_id = valid_text(receipt_id, "receipt_id", max_len=100, code="invalid_receipt_id")
     # The referrer too (lower id, locked first): a first purchase credits it.
-    get_member_for_update(session, membership.id, with_referrer=True)
-    member, club, program, now = prepare(session, membership, now)
+    member, club, program, now = prepare(session, membership, now, with_referrer=True)
     if receipt_id is not None:
         _check_receipt(session, club.id, receipt_id)
     booked = apply_due(session, member, program, now)
     refresh_expiring(session, member, program, now)
 
-    T = LedgerTransaction
     first_purchase = (
         member.referred_by_id is not None
-        and session.scalar(select(T.id).where(T.membership_id == member.id, T.type == PURCHASE).limit(1)) is None
+        and session.scalar(_A_PURCHASE, {"member_id": member.id}) is None
     )
     earned = program.points_for(amount, member.tier)
     if earned > MAX_EARN:
@@ -144,9 +149,12 @@ def stamp(session: Session, membership: Membership, *, actor: str, now: datetime
     return txn
 
 
+_RECEIPT = select(LedgerTransaction.id).where(LedgerTransaction.club_id == bindparam("club_id"),
+                                               LedgerTransaction.receipt_id == bindparam("receipt_id"))
+
+
 def _check_receipt(session: Session, club_id: int, receipt_id: str) -> None:
-    T = LedgerTransaction
-    existing = session.scalar(select(T.id).where(T.club_id == club_id, T.receipt_id == receipt_id))
+    existing = session.scalar(_RECEIPT, {"club_id": club_id, "receipt_id": receipt_id})
     if existing is not None:
         raise Conflict(
             f"receipt {receipt_id!r} is already booked in this club as transaction {existing}",
