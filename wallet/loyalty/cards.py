@@ -30,11 +30,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from sqlalchemy import BigInteger, Integer, Select, String, Text, bindparam, cast, func, insert, literal, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from wallet.db import utcnow
 from wallet.loyalty.models import ChangeCounter, Membership, OutboxEvent
@@ -121,26 +123,59 @@ def _payload(occasions: Sequence[str]) -> dict[str, Any]:
     return CardChange(occasions=list(occasions)).to_json() if occasions else {}
 
 
-def record_card_change(session: Session, membership: Membership, *, occasions: Sequence[str] = ()) -> OutboxEvent:
+_OUTBOX = OutboxEvent.__table__
+_QUEUE_CARD = insert(_OUTBOX).values(kind=OutboxKind.CARD_CHANGED.value, attempts=0)
+
+
+def _queue_card(session: Session, membership_id: int, payload: dict[str, Any]) -> None:
+    # A Core INSERT, written at once: the unit of work would cost more than
+    # the row (wallet.jobs.nudge still sees it and wakes the workers).
+    now = utcnow()
+    session.execute(_QUEUE_CARD, {"membership_id": membership_id, "payload": payload, "available_at": now,
+                                  "created_at": now})
+
+
+@cache
+def _card_update(postgresql: bool, columns: tuple[str, ...]) -> Any:
+    """UPDATE of a card's version, tag and Last-Modified with ``columns``,
+    built once per set of columns."""
+    table = Membership.__table__
+    values: dict[str, Any] = {key: bindparam(key) for key in ("version", "card_modified_at", *columns)}
+    values["change_seq"] = _TRANSACTION_ID if postgresql else bindparam("change_seq")
+    return update(table).where(table.c.id == bindparam("b_id")).values(values)
+
+
+def record_card_change(session: Session, membership: Membership, *, occasions: Sequence[str] = (),
+                       columns: Sequence[str] = ()) -> None:
     """Bump the card's version and queue its re-render and push. The row
     names only the membership (and the messages it delivers): the pushers
     render the card as it is when they run, so whatever changed meanwhile
-    goes out too."""
-    membership.version = (membership.version or 0) + 1
-    membership.change_seq = change_tag(session)
-    membership.card_modified_at = _next_modified_at(membership.card_modified_at, utcnow())
-    event = OutboxEvent(kind=OutboxKind.CARD_CHANGED, membership_id=membership.id, payload=_payload(occasions))
-    session.add(event)
-    return event
+    goes out too.
+
+    Written at once, by Core statements, with the membership's ``columns``
+    (its figures, after a booking) in the same UPDATE; what else changed on
+    the object goes with the session's next flush. The membership must be
+    locked and fresh (``ledger.get_member_for_update``), as every writer of
+    a card holds it."""
+    postgresql = _is_postgresql(session)
+    values: dict[str, Any] = {key: getattr(membership, key) for key in columns}
+    values["version"] = (membership.version or 0) + 1
+    values["card_modified_at"] = _next_modified_at(membership.card_modified_at, utcnow())
+    if not postgresql:
+        values["change_seq"] = _next_counter(session)
+    session.execute(_card_update(postgresql, tuple(columns)), {"b_id": membership.id, **values})
+    for key, value in values.items():
+        set_committed_value(membership, key, value)
+    if postgresql:
+        session.expire(membership, ["change_seq"])  # the transaction's id, known to the database
+    _queue_card(session, membership.id, _payload(occasions))
 
 
-def record_card_issued(session: Session, membership: Membership) -> OutboxEvent:
+def record_card_issued(session: Session, membership: Membership) -> None:
     """Queue the pushers for a new card without changing its version: the
     wallets that keep their own copy of a card on their servers (Google)
     are given it now, before anyone saves it."""
-    event = OutboxEvent(kind=OutboxKind.CARD_CHANGED, membership_id=membership.id)
-    session.add(event)
-    return event
+    _queue_card(session, membership.id, {})
 
 
 _MEMBERSHIPS = Membership.__table__

@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text, bindparam, func, select
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text, bindparam, func, insert, select
 from sqlalchemy import Enum as SqlEnum
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -68,6 +68,9 @@ def subscribers(session: Session, *, brand_id: int, event_type: str) -> list[int
             if not events or event_type in events]
 
 
+_QUEUE_WEBHOOK = insert(OutboxEvent.__table__).values(kind=OutboxKind.WEBHOOK.value, attempts=0)
+
+
 def emit_events(session: Session, *, brand_id: int, event_type: str, items: list[dict[str, Any]],
                 hooks: list[int] | None = None) -> int:
     """``emit_event`` for several events of one type, reading the brand's
@@ -78,14 +81,18 @@ def emit_events(session: Session, *, brand_id: int, event_type: str, items: list
         return 0
     if hooks is None:
         hooks = subscribers(session, brand_id=brand_id, event_type=event_type)
-    queued = 0
-    created = utcnow().isoformat()
-    for data in items:
-        for hook_id in hooks:
-            event = WebhookEvent(id="evt_" + secrets.token_hex(12), type=event_type, created_at=created, data=data)
-            session.add(OutboxEvent.carrying(WebhookPayload(webhook_id=hook_id, event=event), brand_id=brand_id))
-            queued += 1
-    return queued
+    now = utcnow()
+    created = now.isoformat()
+    rows = [
+        {"payload": WebhookPayload(webhook_id=hook_id, event=WebhookEvent(
+            id="evt_" + secrets.token_hex(12), type=event_type, created_at=created, data=data)).to_json(),
+         "brand_id": brand_id, "available_at": now, "created_at": now}
+        for data in items for hook_id in hooks
+    ]
+    if rows:
+        # Core INSERTs, as a card change's row (wallet.loyalty.cards).
+        session.execute(_QUEUE_WEBHOOK, rows)
+    return len(rows)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import insert
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from wallet.db import utcnow
 from wallet.loyalty.cards import record_card_change
@@ -22,6 +23,9 @@ from wallet.loyalty.program import Program
 from wallet.loyalty.webhooks import emit_events, subscribers
 
 TRANSACTION_CREATED = "transaction.created"
+# What a booking may change on the member, written with its card change.
+FIGURES = ("balance", "pending", "cash_balance", "stamps", "tier", "expiring_points", "expiring_on", "message",
+           "message_at")
 
 
 def require_int(value: Any, name: str, *, low: int, high: int) -> int:
@@ -51,6 +55,13 @@ def prepare(
     return member, club, program, now
 
 
+_ENTRY_COLUMNS = tuple(column.key for column in LedgerTransaction.__table__.c if column.key != "id")
+# An entry's optional columns, None unless the booking names them.
+_NO_FIELDS = {key: None for key in ("amount", "currency", "receipt_id", "refund_of_id", "tier", "reason",
+                                    "dedupe_key")}
+_INSERT_ENTRY = insert(LedgerTransaction.__table__).returning(LedgerTransaction.__table__.c.id)
+
+
 def book(
     session: Session,
     member: Membership,
@@ -77,8 +88,12 @@ def book(
         created_at=now,
         refunded_amount=0,
         details=fields.pop("details", None) or {},
-        **fields,
+        **{**_NO_FIELDS, **fields},
     )
+    # Written now by a Core INSERT (its id at once, no unit of work to sort
+    # it out later), then kept in the session as a loaded entry.
+    txn.id = session.execute(_INSERT_ENTRY, {key: getattr(txn, key) for key in _ENTRY_COLUMNS}).scalar_one()
+    make_transient_to_detached(txn)
     session.add(txn)
     member.balance += balance
     member.pending += pending
@@ -86,8 +101,7 @@ def book(
     member.stamps += stamps
     if type_ == TIER:
         member.tier = fields.get("tier")
-    # No flush here: entries, lots and figures go to the database together at
-    # the next query or at finish_booking(), one round of statements per booking.
+    # The member's figures go to the database once, at finish_booking().
     return txn
 
 
@@ -113,14 +127,14 @@ def finish_booking(
     its first render shows the booking), then a webhook event for each entry
     that the member sees as a transaction. ``occasions``: automatic
     messages the change puts on the card (wallet.loyalty.automessages)."""
-    # Before the flush, so the member's row is written once with its figures
-    # and its new version (tagging the change takes no lock: cards.py).
+    # The member's row is written once, with its figures and its new version
+    # (tagging the change takes no lock: cards.py).
     if not new_card:
         from wallet.loyalty.automessages import ledger_occasions
 
         occasions = [*occasions, *ledger_occasions(session, member, club, txns)]
-        record_card_change(session, member, occasions=occasions)
-    session.flush()  # the entries' ids, for the webhook payloads
+        record_card_change(session, member, occasions=occasions, columns=FIGURES)
+    session.flush()  # what else changed (a lot taken, a new card's row)
     shown = [txn for txn in txns if txn.type not in (TIER, RELEASE)]
     if not shown:
         return

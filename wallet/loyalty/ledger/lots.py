@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import bindparam, insert, or_, select
 from sqlalchemy.orm import Session
 
 from wallet.loyalty.ledger.booking import book
@@ -15,6 +15,9 @@ from wallet.loyalty.ledger.figures import expiring_figures
 from wallet.loyalty.ledger_models import EXPIRE, RELEASE, LedgerTransaction, PointLot
 from wallet.loyalty.models import Membership
 from wallet.loyalty.program import Program
+
+
+_INSERT_LOT = insert(PointLot.__table__)
 
 
 def open_lot(
@@ -27,11 +30,12 @@ def open_lot(
     now: datetime,
     pending: bool,
     balance_before: int,
-) -> PointLot | None:
-    """Open a lot for ``points`` credited by ``txn``. A spendable lot first
-    pays off any debt (a negative balance), keeping lots == max(balance, 0)."""
+) -> None:
+    """Open a lot for ``points`` credited by ``txn`` (written at once, by a
+    Core INSERT: no unit of work to sort it out at the flush). A spendable lot first pays off any debt (a negative balance), keeping
+    lots == max(balance, 0)."""
     if points <= 0:
-        return None
+        return
     rules = program.points
     pending_days = rules.pending_days if (rules and pending) else 0
     expiry_days = rules.expiry_days if rules else None
@@ -40,19 +44,12 @@ def open_lot(
     remaining = points
     if released and balance_before < 0:
         remaining -= min(points, -balance_before)
-    lot = PointLot(
-        membership_id=member.id,
-        source=txn,
-        points=points,
-        remaining=remaining,
-        earned_at=now,
-        spendable_at=spendable_at,
-        released=released,
-        expires_at=now + timedelta(days=expiry_days) if expiry_days else None,
-        exhausted=remaining == 0,
-    )
-    session.add(lot)
-    return lot
+    session.execute(_INSERT_LOT, {
+        "membership_id": member.id, "source_id": txn.id, "points": points, "remaining": remaining,
+        "earned_at": now, "spendable_at": spendable_at, "released": released,
+        "expires_at": now + timedelta(days=expiry_days) if expiry_days else None,
+        "exhausted": remaining == 0, "expired_at": None, "warned_at": None,
+    })
 
 
 def take(lot: PointLot, wanted: int) -> int:
