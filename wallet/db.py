@@ -12,9 +12,9 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, Table, create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -98,6 +98,12 @@ def utcnow() -> datetime:
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime()}
+
+
+def table_of(model: type[Base]) -> Table:
+    """A mapped class's table, for Core statements on hot paths (a Core
+    INSERT or UPDATE skips the unit of work's bookkeeping)."""
+    return cast(Table, model.__table__)
 
 
 def import_all_models() -> MetaData:

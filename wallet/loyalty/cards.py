@@ -30,15 +30,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, ClassVar
 
 from sqlalchemy import BigInteger, Integer, Select, String, Text, bindparam, cast, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from wallet.db import utcnow
+from wallet.db import table_of, utcnow
 from wallet.loyalty.models import ChangeCounter, Membership, OutboxEvent
 from wallet.loyalty.outbox import OutboxKind, OutboxPayload, require
 
@@ -123,7 +123,7 @@ def _payload(occasions: Sequence[str]) -> dict[str, Any]:
     return CardChange(occasions=list(occasions)).to_json() if occasions else {}
 
 
-_OUTBOX = OutboxEvent.__table__
+_OUTBOX = table_of(OutboxEvent)
 _QUEUE_CARD = insert(_OUTBOX).values(kind=OutboxKind.CARD_CHANGED.value, attempts=0)
 
 
@@ -139,7 +139,7 @@ def _queue_card(session: Session, membership_id: int, payload: dict[str, Any]) -
 def _card_update(postgresql: bool, columns: tuple[str, ...]) -> Any:
     """UPDATE of a card's version, tag and Last-Modified with ``columns``,
     built once per set of columns."""
-    table = Membership.__table__
+    table = table_of(Membership)
     values: dict[str, Any] = {key: bindparam(key) for key in ("version", "card_modified_at", *columns)}
     values["change_seq"] = _TRANSACTION_ID if postgresql else bindparam("change_seq")
     return update(table).where(table.c.id == bindparam("b_id")).values(values)

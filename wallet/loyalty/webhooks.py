@@ -19,7 +19,7 @@ from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text, bind
 from sqlalchemy import Enum as SqlEnum
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from wallet.db import Base, utcnow
+from wallet.db import Base, table_of, utcnow
 from wallet.loyalty.errors import NotFound, RuleViolation
 from wallet.loyalty.models import BigId, OutboxEvent
 from wallet.loyalty.outbox import OutboxKind, OutboxPayload, from_fields, require
@@ -68,7 +68,7 @@ def subscribers(session: Session, *, brand_id: int, event_type: str) -> list[int
             if not events or event_type in events]
 
 
-_QUEUE_WEBHOOK = insert(OutboxEvent.__table__).values(kind=OutboxKind.WEBHOOK.value, attempts=0)
+_QUEUE_WEBHOOK = insert(table_of(OutboxEvent)).values(kind=OutboxKind.WEBHOOK.value, attempts=0)
 
 
 def emit_events(session: Session, *, brand_id: int, event_type: str, items: list[dict[str, Any]],

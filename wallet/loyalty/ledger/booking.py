@@ -11,11 +11,11 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from wallet.db import utcnow
+from wallet.db import table_of, utcnow
 from wallet.loyalty.cards import record_card_change
 from wallet.loyalty.errors import RuleViolation
 from wallet.loyalty.fields import valid_text
-from wallet.loyalty.ledger.figures import get_member_for_update
+from wallet.loyalty.ledger.figures import get_member_for_update, has_webhooks
 from wallet.loyalty.ledger.serialise import member_to_dict, transaction_to_dict
 from wallet.loyalty.ledger_models import RELEASE, TIER, LedgerTransaction
 from wallet.loyalty.models import Club, Membership
@@ -55,11 +55,11 @@ def prepare(
     return member, club, program, now
 
 
-_ENTRY_COLUMNS = tuple(column.key for column in LedgerTransaction.__table__.c if column.key != "id")
+_ENTRY_COLUMNS = tuple(column.key for column in table_of(LedgerTransaction).c if column.key != "id")
 # An entry's optional columns, None unless the booking names them.
 _NO_FIELDS = {key: None for key in ("amount", "currency", "receipt_id", "refund_of_id", "tier", "reason",
                                     "dedupe_key")}
-_INSERT_ENTRY = insert(LedgerTransaction.__table__).returning(LedgerTransaction.__table__.c.id)
+_INSERT_ENTRY = insert(table_of(LedgerTransaction)).returning(table_of(LedgerTransaction).c.id)
 
 
 def book(
@@ -136,7 +136,7 @@ def finish_booking(
         record_card_change(session, member, occasions=occasions, columns=FIGURES)
     session.flush()  # what else changed (a lot taken, a new card's row)
     shown = [txn for txn in txns if txn.type not in (TIER, RELEASE)]
-    if not shown:
+    if not shown or not has_webhooks(session, member):
         return
     # Described only for the webhooks that want it: most brands have none.
     hooks = subscribers(session, brand_id=club.brand_id, event_type=TRANSACTION_CREATED)

@@ -6,30 +6,33 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from functools import cache
 
-from sqlalchemy import Select, bindparam, case, func, or_, select
+from sqlalchemy import BindParameter, Select, bindparam, case, exists, func, or_, select
 from sqlalchemy.orm import Session, contains_eager
 
 from wallet.loyalty.errors import NotFound
 from wallet.loyalty.ledger_models import PURCHASE, REFUND, LedgerTransaction, PointLot
 from wallet.loyalty.models import Club, Membership
-
+from wallet.loyalty.webhooks import Webhook
 
 _LOCKED = "wallet.ledger.locked_members"
 
-_ID = bindparam("member_id")
+_ID: BindParameter[int] = bindparam("member_id")
 
 
 @cache
-def _lock_statement(with_referrer: bool, of_brand: bool) -> Select[tuple[Membership]]:
+def _lock_statement(with_referrer: bool, of_brand: bool) -> Select[tuple[Membership, bool]]:
     """The lock query of ``get_member_for_update``, built once per variant:
     a statement object used again keeps its cache key and compiled form, so
-    a booking pays neither for building it nor for looking it up."""
+    a booking pays neither for building it nor for looking it up. It also
+    says whether the brand has an active webhook: most have none, and their
+    bookings then skip the webhooks' query (``has_webhooks``)."""
     M = Membership
     wanted = M.id == _ID
     if with_referrer:
         wanted = or_(wanted, M.id == select(M.referred_by_id).where(M.id == _ID).scalar_subquery())
+    hooks = exists().where(Webhook.brand_id == Club.brand_id, Webhook.active.is_(True))
     query = (
-        select(M)
+        select(M, hooks)
         .join(M.club)
         .join(Club.brand)
         .options(contains_eager(M.club).contains_eager(Club.brand))
@@ -57,9 +60,7 @@ def get_member_for_update(
     id order (a club message does), the referrer is the older, lower id, and
     a referred member's first purchase credits it too. A member locked
     before in this transaction is returned as it is."""
-    memo = session.info.get(_LOCKED)
-    transaction = session.get_transaction()
-    locked: set[int] = memo[1] if memo is not None and transaction is not None and memo[0] is transaction else set()
+    locked = _locked(session)
     if membership_id in locked:
         member = session.get(Membership, membership_id)
         if member is not None and (not with_referrer or member.referred_by_id in (None, *locked)):
@@ -67,12 +68,27 @@ def get_member_for_update(
     params: dict[str, int] = {"member_id": membership_id}
     if brand_id is not None:
         params["brand_id"] = brand_id
-    rows = session.scalars(_lock_statement(with_referrer, brand_id is not None), params).unique().all()
-    session.info[_LOCKED] = (session.get_transaction(), locked | {row.id for row in rows})
-    member = next((row for row in rows if row.id == membership_id), None)
+    rows = session.execute(_lock_statement(with_referrer, brand_id is not None), params).unique().all()
+    session.info[_LOCKED] = (session.get_transaction(), {**locked, **{row.id: hooks for row, hooks in rows}})
+    member = next((row for row, _hooks in rows if row.id == membership_id), None)
     if member is None:
         raise NotFound(f"no member {membership_id}", code="member_not_found")
     return member
+
+
+def _locked(session: Session) -> dict[int, bool]:
+    """The members locked in this transaction, each with whether its brand
+    had an active webhook when it was locked."""
+    memo = session.info.get(_LOCKED)
+    transaction = session.get_transaction()
+    return memo[1] if memo is not None and transaction is not None and memo[0] is transaction else {}
+
+
+def has_webhooks(session: Session, member: Membership) -> bool:
+    """Whether the member's brand had an active webhook when this
+    transaction locked the member (True when it did not lock it here: ask
+    ``webhooks.subscribers``)."""
+    return _locked(session).get(member.id, True)
 
 
 def expiring_figures(

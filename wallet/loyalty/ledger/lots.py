@@ -10,14 +10,14 @@ from typing import Any
 from sqlalchemy import bindparam, insert, or_, select
 from sqlalchemy.orm import Session
 
+from wallet.db import table_of
 from wallet.loyalty.ledger.booking import book
 from wallet.loyalty.ledger.figures import expiring_figures
 from wallet.loyalty.ledger_models import EXPIRE, RELEASE, LedgerTransaction, PointLot
 from wallet.loyalty.models import Membership
 from wallet.loyalty.program import Program
 
-
-_INSERT_LOT = insert(PointLot.__table__)
+_INSERT_LOT = insert(table_of(PointLot))
 
 
 def open_lot(
@@ -31,8 +31,9 @@ def open_lot(
     pending: bool,
     balance_before: int,
 ) -> None:
-    """Open a lot for ``points`` credited by ``txn`` (written at once, by a
-    Core INSERT: no unit of work to sort it out at the flush). A spendable lot first pays off any debt (a negative balance), keeping
+    """Open a lot for ``points`` credited by ``txn``, written at once by a
+    Core INSERT (no unit of work to sort it out at the flush). A spendable
+    lot first pays off any debt (a negative balance), keeping
     lots == max(balance, 0)."""
     if points <= 0:
         return

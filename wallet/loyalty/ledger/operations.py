@@ -14,15 +14,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from wallet.loyalty.errors import Conflict, NotFound, RuleViolation
+from wallet.loyalty.fields import valid_text
 from wallet.loyalty.ledger.booking import book, finish_booking, prepare, require_int, set_tier, valid_actor
 from wallet.loyalty.ledger.figures import get_member_for_update, window_spend
 from wallet.loyalty.ledger.lots import apply_due, credit, open_lot, refresh_expiring, take, take_fifo
 from wallet.loyalty.ledger_models import (ADJUST, BONUS, PURCHASE, REDEEM, REFUND, REWARD, STAMP, LedgerTransaction,
                                           PointLot)
 from wallet.loyalty.models import Membership
-from wallet.loyalty.fields import valid_text
 from wallet.loyalty.program import MAX_EARN, MAX_MONEY, MAX_POINTS, Program
-
 
 # Statements of the hot path, built once (see figures._lock_statement).
 _A_PURCHASE = (select(LedgerTransaction.id)
@@ -128,7 +127,6 @@ def _reward_if_full(session: Session, member: Membership, program: Program, sour
     """The reward, when ``source`` (a purchase or a stamp) filled the card."""
     if not program.stamps_required or member.stamps < program.stamps_required:
         return []
-    session.flush([source])  # its id, recorded in the reward; the member's row is written once, later
     return [book(session, member, REWARD, actor=actor, now=now, stamps=-program.stamps_required,
                  reason=program.stamp_reward, details={"source_id": source.id})]
 
@@ -169,7 +167,6 @@ def _referral_bonus(
     first purchase. The referrer is always the older membership, so locks are
     taken newer -> older and two such purchases cannot deadlock."""
     points = program.referral_points
-    session.flush()  # the purchase's id, recorded in the bonus
     booked = [
         credit(session, member, BONUS, points, program=program, actor="system:referral", now=now,
                reason="referral", dedupe_key=f"referral:invitee:{member.id}",
