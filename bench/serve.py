@@ -19,7 +19,9 @@ pass costs at least one answer of the web floor plus one signature, so
     ratio = pass_per_s / (1 / (1/web_floor_per_s + 1/sign_per_s))
     ratio_304 = not_modified_per_s / web_floor_per_s
 
-The last line is
+Beside the rates it prints the server's CPU per answer (gunicorn's processes,
+from /proc) against the bare app's and one signature's: on a machine others
+share, rates follow their load, CPU per answer much less. The last line is
     pass_per_s=<a> not_modified_per_s=<b> web_floor_per_s=<c> sign_per_s=<d> ratio=<e> ratio_304=<f>
 """
 
@@ -39,8 +41,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from sqlalchemy import select
 
-from bench.common import (DEFAULT_POSTGRES, PASS_TYPE, ROOT, app_environment, machine, postgres_schema,
-                          start_gunicorn, stop, wait_http)
+from bench.common import (DEFAULT_POSTGRES, PASS_TYPE, ROOT, app_environment, application_name, backend_cpu,
+                          cpu_spent, machine, postgres_schema, start_gunicorn, stop, tree_cpu, wait_http)
 from tests.support.push import club_with_registered_devices
 from wallet import create_app
 from wallet.apple.certs import get_identity
@@ -80,24 +82,41 @@ def fetch_rate(base: str, requests: list[Request], clients: int, expected: int) 
 _KEY: list[Any] = []  # inherited by the forked signers (a key object does not pickle)
 
 
-def _sign(seconds: float) -> int:
+def _sign(seconds: float) -> tuple[int, float]:
     key = _KEY[0]
     data = secrets.token_bytes(600)
     done = 0
     deadline = time.perf_counter() + seconds
+    started = time.process_time()
     while time.perf_counter() < deadline:
         key.sign(data, padding.PKCS1v15(), hashes.SHA256())
         done += 1
-    return done
+    return done, time.process_time() - started
 
 
-def sign_rate(key: Any, seconds: float) -> float:
-    """Bare signatures per second, one process per core."""
+def sign_rate(key: Any, seconds: float) -> tuple[float, float]:
+    """Bare signatures per second, one process per core, and the CPU
+    seconds of one signature."""
     cores = os.cpu_count() or 1
     _KEY[:] = [key]
     with multiprocessing.get_context("fork").Pool(cores) as pool:
-        counts = pool.map(_sign, [seconds] * cores)
-    return sum(counts) / seconds
+        results = pool.map(_sign, [seconds] * cores)
+    count = sum(done for done, _cpu in results)
+    return count / seconds, sum(cpu for _done, cpu in results) / count
+
+
+def served(base: str, server: Any, requests: list[Request], clients: int, expected: int,
+           database_url: str | None = None) -> tuple[float, float, float]:
+    """Answers per second, and the server's CPU seconds per answer (gunicorn's
+    master and workers, and the PostgreSQL backends serving them, from
+    /proc): on a machine others share, the rate follows their load, the CPU
+    per answer much less. Returns (rate, CPU per answer, of it PostgreSQL's)."""
+    name = application_name(database_url) if database_url else None
+    before, backends = tree_cpu(server.pid), backend_cpu(database_url, name) if database_url and name else {}
+    rate = fetch_rate(base, requests, clients, expected)
+    spent = tree_cpu(server.pid) - before
+    database = cpu_spent(backends, backend_cpu(database_url, name)) if database_url and name else 0.0
+    return rate, (spent + database) / len(requests), database / len(requests)
 
 
 def main() -> None:
@@ -137,7 +156,8 @@ def main() -> None:
             wait_http(base + "/healthz")
             # Every worker renders the club's artwork once, as a running server has.
             fetch_rate(base, [request(s, t) for s, t in warm] * args.web_workers, args.clients, 200)
-            pass_rate = fetch_rate(base, [request(s, t) for s, t in members], args.clients, 200)
+            pass_rate, pass_cpu, pass_db = served(base, web, [request(s, t) for s, t in members], args.clients,
+                                                  200, url)
             conn = http.client.HTTPConnection(base.removeprefix("http://"))
             path, headers = request(*members[0])
             conn.request("GET", path, headers=headers)
@@ -145,7 +165,8 @@ def main() -> None:
             sample = answer.read()
             since = answer.headers["Last-Modified"]
             conn.close()
-            not_modified_rate = fetch_rate(base, [request(s, t, since) for s, t in members], args.clients, 304)
+            not_modified_rate, not_modified_cpu, not_modified_db = served(
+                base, web, [request(s, t, since) for s, t in members], args.clients, 304, url)
         finally:
             stop(web)
 
@@ -154,11 +175,12 @@ def main() -> None:
                                          args.web_workers, app="bench.bare_app:app", extra_path=str(ROOT))
         try:
             wait_http(bare_base + "/apple/v1/passes/x/y")
-            web_floor = fetch_rate(bare_base, [request(s, t) for s, t in members], args.clients, 200)
-            web_floor_304 = fetch_rate(bare_base, [request(s, t, since) for s, t in members], args.clients, 304)
+            web_floor, web_cpu, _ = served(bare_base, bare, [request(s, t) for s, t in members], args.clients, 200)
+            web_floor_304, web_cpu_304, _ = served(bare_base, bare, [request(s, t, since) for s, t in members],
+                                                args.clients, 304)
         finally:
             stop(bare)
-        signs = sign_rate(key, 3.0)
+        signs, sign_cpu = sign_rate(key, 3.0)
 
     floor = 1 / (1 / web_floor + 1 / signs)
     ratio, ratio_304 = pass_rate / floor, not_modified_rate / web_floor
@@ -166,6 +188,12 @@ def main() -> None:
           f"signature each ({signs:.0f}/s on {os.cpu_count()} cores) = {floor:.0f}/s; ratio {ratio:.2f}")
     print(f"  304: {not_modified_rate:.0f}/s; bare app's 304 {web_floor_304:.0f}/s; "
           f"ratio to the web floor {ratio_304:.2f}")
+    print(f"  server CPU per answer (gunicorn + PostgreSQL): changed pass {pass_cpu * 1e3:.2f} ms "
+          f"({pass_db * 1e3:.2f} ms PostgreSQL's) against the bare app's "
+          f"{web_cpu * 1e3:.2f} ms + one signature {sign_cpu * 1e3:.2f} ms (ratio "
+          f"{(web_cpu + sign_cpu) / pass_cpu:.2f}); 304 {not_modified_cpu * 1e3:.2f} ms "
+          f"({not_modified_db * 1e3:.2f} ms PostgreSQL's) against "
+          f"{web_cpu_304 * 1e3:.2f} ms (ratio {web_cpu_304 / not_modified_cpu:.2f})")
     print(f"  after: {machine()}")
     print(f"pass_per_s={pass_rate:.0f} not_modified_per_s={not_modified_rate:.0f} web_floor_per_s={web_floor:.0f} "
           f"sign_per_s={signs:.0f} ratio={ratio:.2f} ratio_304={ratio_304:.2f}")
