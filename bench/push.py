@@ -55,7 +55,18 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from sqlalchemy import select
 
-from bench.common import PASS_TYPE, ROOT, TEAM, free_port, machine, tree_cpu, wait_http
+from bench.common import (
+    PASS_TYPE,
+    ROOT,
+    TEAM,
+    application_name,
+    backend_cpu,
+    cpu_spent,
+    free_port,
+    machine,
+    tree_cpu,
+    wait_http,
+)
 from tests.support.push import club_with_registered_devices
 from wallet import create_app
 from wallet.apple.certs import get_identity, write_dev_chain
@@ -115,7 +126,8 @@ def run(args: argparse.Namespace, root: Path, processes: list[subprocess.Popen[A
         with create_engine(database_url, isolation_level="AUTOCOMMIT").connect() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         sep = "&" if "?" in database_url else "?"
-        database_url = f"{database_url}{sep}options=-csearch_path%3D{schema}"
+        # Named, so the bench can find the PostgreSQL backends serving it and read their CPU.
+        database_url = f"{database_url}{sep}options=-csearch_path%3D{schema}&application_name={schema}"
         processes.append(_SchemaDropper(database_url.split("?")[0], schema))  # type: ignore[arg-type]
     upgrade_schema(database_url)
     certs = write_dev_chain(root / "certs", pass_type_identifier=PASS_TYPE, team_identifier=TEAM)
@@ -181,7 +193,10 @@ def run(args: argparse.Namespace, root: Path, processes: list[subprocess.Popen[A
     def workers_cpu() -> float:
         return sum(tree_cpu(w.pid) for w in workers)
 
-    s0, w0 = stats(), workers_cpu()
+    def database_cpu() -> dict[int, float]:
+        return backend_cpu(database_url, application_name(database_url)) if "postgresql" in database_url else {}
+
+    s0, w0, d0 = stats(), workers_cpu(), database_cpu()
     sampler = _Sampler(db, [w.pid for w in workers])
     t0 = time.time()
     via = "API"
@@ -210,6 +225,7 @@ def run(args: argparse.Namespace, root: Path, processes: list[subprocess.Popen[A
     standin_cpu = current["cpu_seconds"] - s0["cpu_seconds"]
     worker_cpu = workers_cpu() - w0
     sampler.stop()
+    db_cpu = cpu_spent(d0, database_cpu())
     pushes_per_s = args.devices / fanout
     print(f"fan-out via {via}: call answered in {api_seconds:.2f}s; last of {args.devices} pushes accepted "
           f"{fanout:.2f}s after the call; {pushes_per_s:.0f} pushes/s; repeats {current['accepted'] - args.devices}")
@@ -218,6 +234,9 @@ def run(args: argparse.Namespace, root: Path, processes: list[subprocess.Popen[A
           f"incl. HTTP/2 stack (h2) {worker_cpu:.2f}s ({100 * worker_cpu / total:.0f}%) = "
           f"{1000 * worker_cpu / args.devices:.3f} ms per push, signing 0s (a push carries no pass); "
           f"wall {fanout:.2f}s on {os.cpu_count()} cores; {machine()}")
+    if db_cpu:
+        print(f"  CPU of the PostgreSQL backends serving us (claims, pages, finishing rows; the bench's sampler too): "
+              f"{db_cpu:.2f}s = {1000 * db_cpu / args.devices:.3f} ms per push")
     print(f"  bounded: at most {sampler.max_pending} outbox rows pending; largest worker {sampler.max_rss_mb:.0f} MB "
           f"resident")
     if args.pushes_only:
