@@ -23,7 +23,7 @@ import httpx
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from tests.support.app import TEST_PASS_TYPE
 from tests.support.apple import make_club, make_member
@@ -280,6 +280,25 @@ def test_latest_pass_has_pkpass_type_last_modified_and_304(client: FlaskClient, 
     # and Last-Modified never runs ahead of the clock, so it may repeat the
     # old date (test_last_modified_is_never_later_than_date).
     assert parsedate_to_datetime(changed.headers["Last-Modified"]) >= parsedate_to_datetime(last_modified)
+
+
+def test_a_pass_fetch_survives_the_server_closing_its_connection(client: FlaskClient, db: Database, member: dict,
+                                                                 backend: str) -> None:
+    """The pass read keeps its connection between requests (PostgreSQL);
+    when the server ends it (a restart, an idle timeout), the next fetch
+    still answers, on a new connection."""
+    if backend != "postgresql":
+        pytest.skip("SQLite reads take a connection per request")
+    from wallet.apple import serving
+
+    path = f"/apple/v1/passes/{TEST_PASS_TYPE}/{member['serial']}"
+    assert client.get(path, headers=auth(member)).status_code == 200
+    kept = serving._reader(db).connection().connection.dbapi_connection
+    with db.engine.connect() as other:
+        other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": kept.info.backend_pid})
+    bump(db, member["id"])
+    assert client.get(path, headers=auth(member)).status_code == 200
+    assert client.get(path, headers=auth(member)).status_code == 200
 
 
 def test_latest_pass_with_wrong_token_or_unknown_serial_is_401(client: FlaskClient, member: dict) -> None:
