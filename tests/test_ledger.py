@@ -74,6 +74,20 @@ def test_points_earned_stay_pending_until_the_return_window_ends(db: Database) -
     assert [e.type for e in entries(db, mid)] == ["purchase", "release", "redeem"]
 
 
+def test_a_lot_opened_earlier_in_the_same_transaction_is_released_when_its_window_ends(db: Database) -> None:
+    # The lock query tells a booking when the member's first lot falls due,
+    # so most bookings skip the due lots' query; a lot opened after the lock
+    # must count too (a day's history booked in one transaction).
+    mid = join(db, make_club(db, {"points": {**POINTS, "pending_days": 3}}))
+    with db.transaction() as s:
+        m = ledger.get_member_for_update(s, mid)
+        ledger.purchase(s, m, amount=100_000, actor="till-1", now=T0)
+        ledger.purchase(s, m, amount=100_000, actor="till-1", now=T0 + timedelta(days=4))
+    m = assert_consistent(db, mid)
+    assert (m.balance, m.pending) == (50, 50)
+    assert [e.type for e in entries(db, mid)] == ["purchase", "release", "purchase"]
+
+
 # --- spending ----------------------------------------------------------------
 
 

@@ -32,12 +32,12 @@ PROGRAM = {
     "cashback": {"percent": "1"},
     "stamps": {"required": 10, "reward": "Free coffee"},
 }
-# lock the member (with club and brand, and whether the brand has webhooks:
-# it has none) / due lots / rolling spend / ledger entry / its lot / the
-# member's figures and version / outbox row.
-CORE = {"postgresql": 7, "sqlite": 8}
+# lock the member (with club and brand, whether the brand has webhooks: it
+# has none, and when its first lot falls due: none is) / rolling spend /
+# ledger entry / its lot / the member's figures and version / outbox row.
+CORE = {"postgresql": 6, "sqlite": 7}
 # The API adds: the key lookup, the Idempotency-Key claim and its answer.
-HTTP = {"postgresql": 10, "sqlite": 11}
+HTTP = {"postgresql": 9, "sqlite": 10}
 
 
 @dataclass

@@ -3,8 +3,10 @@ the points about to expire and the rolling spend that decides the tier."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
+from typing import Any
 
 from sqlalchemy import BindParameter, Select, bindparam, case, exists, func, or_, select
 from sqlalchemy.orm import Session, contains_eager
@@ -19,20 +21,37 @@ _LOCKED = "wallet.ledger.locked_members"
 _ID: BindParameter[int] = bindparam("member_id")
 
 
+@dataclass
+class _Locked:
+    """What the lock query learnt besides a member's row: whether its brand
+    has an active webhook, and the earliest time one of its open lots
+    becomes due (its pending window ends or it expires; None: never)."""
+
+    has_webhooks: bool
+    next_due: datetime | None
+
+
 @cache
-def _lock_statement(with_referrer: bool, of_brand: bool) -> Select[tuple[Membership, bool]]:
+def _lock_statement(with_referrer: bool, of_brand: bool) -> Select[tuple[Membership, bool, Any, Any]]:
     """The lock query of ``get_member_for_update``, built once per variant:
     a statement object used again keeps its cache key and compiled form, so
-    a booking pays neither for building it nor for looking it up. It also
-    says whether the brand has an active webhook: most have none, and their
-    bookings then skip the webhooks' query (``has_webhooks``)."""
-    M = Membership
+    a booking pays neither for building it nor for looking it up.
+
+    It also reads what spares a booking two queries in the usual case
+    (``_Locked``): most brands have no webhook, and most members have no
+    lot due. Other transactions cannot make either stale in a way that
+    matters: lots change only under this lock, and a lot another booking
+    opened becomes due a day after it at the earliest."""
+    M, L = Membership, PointLot
     wanted = M.id == _ID
     if with_referrer:
         wanted = or_(wanted, M.id == select(M.referred_by_id).where(M.id == _ID).scalar_subquery())
     hooks = exists().where(Webhook.brand_id == Club.brand_id, Webhook.active.is_(True))
+    open_lots = (L.membership_id == M.id, L.exhausted.is_(False))
+    next_release = select(func.min(L.spendable_at)).where(*open_lots, L.released.is_(False)).scalar_subquery()
+    next_expiry = select(func.min(L.expires_at)).where(*open_lots).scalar_subquery()
     query = (
-        select(M, hooks)
+        select(M, hooks, next_release, next_expiry)
         .join(M.club)
         .join(Club.brand)
         .options(contains_eager(M.club).contains_eager(Club.brand))
@@ -69,16 +88,20 @@ def get_member_for_update(
     if brand_id is not None:
         params["brand_id"] = brand_id
     rows = session.execute(_lock_statement(with_referrer, brand_id is not None), params).unique().all()
-    session.info[_LOCKED] = (session.get_transaction(), {**locked, **{row.id: hooks for row, hooks in rows}})
-    member = next((row for row, _hooks in rows if row.id == membership_id), None)
+    learnt = {row.id: _Locked(hooks, _earliest(release, expiry)) for row, hooks, release, expiry in rows}
+    session.info[_LOCKED] = (session.get_transaction(), {**locked, **learnt})
+    member = next((row for row, *_learnt in rows if row.id == membership_id), None)
     if member is None:
         raise NotFound(f"no member {membership_id}", code="member_not_found")
     return member
 
 
-def _locked(session: Session) -> dict[int, bool]:
-    """The members locked in this transaction, each with whether its brand
-    had an active webhook when it was locked."""
+def _earliest(*moments: datetime | None) -> datetime | None:
+    return min((moment for moment in moments if moment is not None), default=None)
+
+
+def _locked(session: Session) -> dict[int, _Locked]:
+    """The members locked in this transaction and what was learnt with each."""
     memo = session.info.get(_LOCKED)
     transaction = session.get_transaction()
     return memo[1] if memo is not None and transaction is not None and memo[0] is transaction else {}
@@ -88,7 +111,26 @@ def has_webhooks(session: Session, member: Membership) -> bool:
     """Whether the member's brand had an active webhook when this
     transaction locked the member (True when it did not lock it here: ask
     ``webhooks.subscribers``)."""
-    return _locked(session).get(member.id, True)
+    locked = _locked(session).get(member.id)
+    return locked is None or locked.has_webhooks
+
+
+def may_have_due_lots(session: Session, member: Membership, now: datetime) -> bool:
+    """Whether one of the member's lots may be due at ``now`` (False only
+    when this transaction locked the member and knows its lots: see
+    ``lot_opened``)."""
+    locked = _locked(session).get(member.id)
+    return locked is None or (locked.next_due is not None and locked.next_due <= now)
+
+
+def lot_opened(session: Session, member: Membership, release_at: datetime | None,
+               expires_at: datetime | None) -> None:
+    """A lot of the member's, opened in this transaction, becomes spendable
+    at ``release_at`` (None: it is) and expires at ``expires_at``:
+    ``may_have_due_lots`` counts it from now on."""
+    locked = _locked(session).get(member.id)
+    if locked is not None:
+        locked.next_due = _earliest(locked.next_due, release_at, expires_at)
 
 
 def expiring_figures(

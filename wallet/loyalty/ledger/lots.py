@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from wallet.db import table_of
 from wallet.loyalty.ledger.booking import book
-from wallet.loyalty.ledger.figures import expiring_figures
+from wallet.loyalty.ledger.figures import expiring_figures, lot_opened, may_have_due_lots
 from wallet.loyalty.ledger_models import EXPIRE, RELEASE, LedgerTransaction, PointLot
 from wallet.loyalty.models import Membership
 from wallet.loyalty.program import Program
@@ -45,12 +45,14 @@ def open_lot(
     remaining = points
     if released and balance_before < 0:
         remaining -= min(points, -balance_before)
+    expires_at = now + timedelta(days=expiry_days) if expiry_days else None
     session.execute(_INSERT_LOT, {
         "membership_id": member.id, "source_id": txn.id, "points": points, "remaining": remaining,
-        "earned_at": now, "spendable_at": spendable_at, "released": released,
-        "expires_at": now + timedelta(days=expiry_days) if expiry_days else None,
+        "earned_at": now, "spendable_at": spendable_at, "released": released, "expires_at": expires_at,
         "exhausted": remaining == 0, "expired_at": None, "warned_at": None,
     })
+    if remaining:  # an exhausted lot is never due
+        lot_opened(session, member, None if released else spendable_at, expires_at)
 
 
 def take(lot: PointLot, wanted: int) -> int:
@@ -130,6 +132,8 @@ def apply_due(session: Session, member: Membership, program: Program, now: datet
     not expire: the schedule warns first and gives it a day's notice
     (wallet.loyalty.schedule), so no member loses points unwarned even when
     the schedule did not run for a while."""
+    if not may_have_due_lots(session, member, now):
+        return []
     warns = bool(program.points and program.points.warning_days > 0)
     lots = session.scalars(_DUE_LOTS, {"member_id": member.id, "now": now}).all()
     booked: list[LedgerTransaction] = []
