@@ -14,16 +14,22 @@ In a schema of its own, with one club (points, tiers, cashback, stamps):
    the ledger row, update the balance, insert the outbox row, commit.
 3. http: gunicorn (sync workers) and client processes POSTing purchases with
    a fresh Idempotency-Key each (a replay would be answered without booking
-   and flatter the figure), beside the floor with as many clients.
+   and flatter the figure), beside the floor with as many clients, and
+   beside the web's own floor: the same clients POSTing the same requests
+   to a bare Flask app under the same gunicorn (bench/bare_api.py) that
+   answers 201 with a JSON body of the real answer's size. The server's
+   CPU is read over the timed round only: a worker's first requests
+   (compiling statements, loading keys) are start-up, not a purchase.
 
 Every till and client is a process of its own, as tills are in production
 (threads would measure the GIL). The load generator shares the cores. The
 cached figures of the members are checked against their ledger at the end.
 The last line is
 
-    core_per_s=<x> floor_per_s=<y> ratio=<x/y> http_per_s=<z>
+    core_per_s=<x> floor_per_s=<y> ratio=<x/y> http_per_s=<z> http_floor_per_s=<w>
 
-for 4 tills (the largest of --tills) and --http-clients clients.
+for 4 tills (the largest of --tills) and --http-clients clients; w is the
+bare Flask app's rate.
 """
 
 from __future__ import annotations
@@ -39,12 +45,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 from sqlalchemy import event, select
 
-from bench.common import (DEFAULT_POSTGRES, app_environment, application_name, backend_cpu, cpu_seconds,
+from bench.common import (DEFAULT_POSTGRES, ROOT, app_environment, application_name, backend_cpu, cpu_seconds,
                           cpu_spent, machine, postgres_schema, start_gunicorn, stop, tree_cpu, wait_http)
 from tests.support.ledger import cached_figures, recompute_figures
 from wallet import create_app
@@ -152,17 +159,48 @@ class Rate:
         return f"{self.per_s:.0f}/s (CPU per purchase {self.client_ms:.2f} ms + database {self.server_ms:.2f} ms)"
 
 
-def rate(kind: str, target: Any, groups: list[list[int]], seconds: float) -> Rate:
-    """Purchases per second of len(groups) processes, each on its own members."""
+def rate(kind: str, target: Any, groups: list[list[int]], seconds: float,
+         warm: Callable[[], None] | None = None) -> Rate:
+    """Purchases per second of len(groups) processes, each on its own members;
+    ``warm`` is called between the warm-up round and the timed one."""
     context = multiprocessing.get_context("fork")
     with context.Pool(len(groups)) as pool:
         # A short round first: connections, caches and the code are warm.
         pool.map(_run, [(kind, target, ids, time.time() + 0.5, i) for i, ids in enumerate(groups)])
+        if warm is not None:
+            warm()
         start = time.time()
         counted = pool.map(_run, [(kind, target, ids, start + seconds, 100 + i) for i, ids in enumerate(groups)])
         elapsed = time.time() - start
     done = sum(c[0] for c in counted) or 1
     return Rate(done / elapsed, 1000 * sum(c[1] for c in counted) / done, 1000 * sum(c[2] for c in counted) / done)
+
+
+def served_rate(env: dict[str, str], workers: int, app: str, target: tuple[str | None, str],
+                groups: list[list[int]], seconds: float) -> Rate:
+    """Purchases per second through ``app`` under gunicorn, with the CPU per
+    purchase of gunicorn's processes and of the database's (``target``: the
+    database URL, None for an app that has none, and the API key), read
+    over the timed round."""
+    url, key = target
+    web, base = start_gunicorn(env, workers, app=app, extra_path=str(ROOT))
+    cpu: dict[str, Any] = {}
+
+    def warm() -> None:
+        cpu["web"] = tree_cpu(web.pid)
+        cpu["db"] = backend_cpu(url, application_name(url)) if url else {}
+        cpu["at"] = time.time()
+
+    try:
+        wait_http(base + "/healthz")
+        served = rate("http", (base, key), groups, seconds, warm)
+        requests = served.per_s * (time.time() - cpu["at"]) or 1
+        served.client_ms = 1000 * (tree_cpu(web.pid) - cpu["web"]) / requests
+        if url:
+            served.server_ms = 1000 * cpu_spent(cpu["db"], backend_cpu(url, application_name(url))) / requests
+    finally:
+        stop(web)
+    return served
 
 
 def split(ids: list[int], parts: int) -> list[list[int]]:
@@ -213,23 +251,15 @@ def main() -> None:
             print(f"  {n} till(s) on distinct members: core {core[n]}, floor {floor[n]}, "
                   f"ratio {core[n].per_s / floor[n].per_s:.2f}", flush=True)
 
-        web, base = start_gunicorn(env, args.web_workers)
-        try:
-            wait_http(base + "/healthz")
-            clients = split(ids, args.http_clients)
-            web_cpu, db_cpu = tree_cpu(web.pid), backend_cpu(url, application_name(url))
-            started = time.time()
-            http_rate = rate("http", (base, key), clients, args.seconds)
-            # The warm-up round is in the CPU figures too: per request, it counts as the rest.
-            requests = http_rate.per_s * (time.time() - started - 0.5) or 1
-            http_rate.client_ms = 1000 * (tree_cpu(web.pid) - web_cpu) / requests
-            http_rate.server_ms = 1000 * cpu_spent(db_cpu, backend_cpu(url, application_name(url))) / requests
-        finally:
-            stop(web)
+        clients = split(ids, args.http_clients)
+        http_rate = served_rate(env, args.web_workers, "wsgi:app", (url, key), clients, args.seconds)
+        web_floor = served_rate(env, args.web_workers, "bench.bare_api:app", (None, key), clients, args.seconds)
         http_floor = rate("floor", url, clients, args.seconds)
         print(f"  HTTP, gunicorn -w {args.web_workers}, {args.http_clients} client processes, fresh "
               f"Idempotency-Keys: {http_rate} (gunicorn's CPU); floor with {args.http_clients} clients "
-              f"{http_floor}, ratio {http_rate.per_s / http_floor.per_s:.2f}", flush=True)
+              f"{http_floor}, ratio {http_rate.per_s / http_floor.per_s:.2f}; a bare Flask app answering "
+              f"the same requests {web_floor.per_s:.0f}/s ({web_floor.client_ms:.2f} ms of gunicorn's CPU "
+              f"each), ratio {http_rate.per_s / web_floor.per_s:.2f}", flush=True)
         n = max(tills)
         cpu_core = core[n].client_ms + core[n].server_ms
         cpu_floor = floor[n].client_ms + floor[n].server_ms
@@ -245,7 +275,8 @@ def main() -> None:
         db.dispose()
         print(f"  after: {machine()}")
         print(f"core_per_s={core[n].per_s:.0f} floor_per_s={floor[n].per_s:.0f} "
-              f"ratio={core[n].per_s / floor[n].per_s:.2f} http_per_s={http_rate.per_s:.0f}")
+              f"ratio={core[n].per_s / floor[n].per_s:.2f} http_per_s={http_rate.per_s:.0f} "
+              f"http_floor_per_s={web_floor.per_s:.0f}")
 
 
 if __name__ == "__main__":
