@@ -252,6 +252,11 @@ def transaction_request_doc() -> dict[str, Any]:
     }, "examples": {kind: {"value": body} for kind, body in examples.TRANSACTION_REQUESTS.items()}}}}}
 
 
+# One instance per type, made on first use: a schema's construction copies
+# its fields, which costs more than loading a body.
+_REQUEST_LOADERS: dict[str, Request] = {}
+
+
 def load_transaction_request(body: Any) -> dict[str, Any]:
     """Validate a transaction body by its type; ma.ValidationError if not."""
     if not isinstance(body, dict):
@@ -260,7 +265,10 @@ def load_transaction_request(body: Any) -> dict[str, Any]:
     schema = TRANSACTION_REQUESTS.get(kind) if isinstance(kind, str) else None
     if schema is None:
         raise ma.ValidationError({"type": [f"must be one of: {', '.join(TRANSACTION_TYPES)}"]})
-    return schema().load(body)
+    loader = _REQUEST_LOADERS.get(kind)
+    if loader is None:
+        loader = _REQUEST_LOADERS[kind] = schema()
+    return loader.load(body)
 
 
 TransactionSchema = serialise.TransactionSchema
