@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, cast
 
-from sqlalchemy import DateTime, Engine, MetaData, Table, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, Table, create_engine, event, inspect
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, make_transient, make_transient_to_detached, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names keep Alembic migrations identical on every backend.
@@ -104,6 +104,26 @@ def table_of(model: type[Base]) -> Table:
     """A mapped class's table, for Core statements on hot paths (a Core
     INSERT or UPDATE skips the unit of work's bookkeeping)."""
     return cast(Table, model.__table__)
+
+
+def mark_written(session: Session, obj: Any) -> bool:
+    """Count a persistent object as clean once Core statements have written
+    every change it holds (each then set with ``set_committed_value``): its
+    changed flag would otherwise make the next flush walk it through the
+    unit of work to find nothing (about 0.2 ms). Returns False, changing
+    nothing, while a change is left unwritten: the flush writes it then."""
+    state = inspect(obj)
+    if not state.modified:
+        return True
+    if set(state.mapper.attrs.keys()) - state.unmodified:
+        return False
+    # The public way to an object without pending changes: detached,
+    # transient, detached again with every loaded attribute as committed.
+    session.expunge(obj)
+    make_transient(obj)
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return True
 
 
 def import_all_models() -> MetaData:

@@ -38,7 +38,7 @@ from sqlalchemy import BigInteger, Integer, Select, String, Text, bindparam, cas
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from wallet.db import table_of, utcnow
+from wallet.db import mark_written, table_of, utcnow
 from wallet.loyalty.models import ChangeCounter, Membership, OutboxEvent
 from wallet.loyalty.outbox import OutboxKind, OutboxPayload, require
 
@@ -168,6 +168,7 @@ def record_card_change(session: Session, membership: Membership, *, occasions: S
         set_committed_value(membership, key, value)
     if postgresql:
         session.expire(membership, ["change_seq"])  # the transaction's id, known to the database
+    mark_written(session, membership)
     _queue_card(session, membership.id, _payload(occasions))
 
 
