@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, Integer, Select, String, Text, bindparam, cast, func, insert, literal, select, update
+from sqlalchemy import BigInteger, DateTime, Integer, Interval, Select, String, Text, bindparam, case, cast, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -187,6 +187,20 @@ _BUMP = (
 )
 
 
+def _page_bump(tag: Any, now: datetime) -> Any:
+    """PostgreSQL: a page of cards' new version, tag and Last-Modified in one
+    statement: this second, or a second after the last one if that is not
+    earlier (as ``_next_modified_at``)."""
+    second = now.replace(microsecond=0)
+    modified = _MEMBERSHIPS.c.card_modified_at
+    return update(_MEMBERSHIPS).values(
+        version=_MEMBERSHIPS.c.version + 1, change_seq=tag,
+        card_modified_at=case((modified >= second, func.date_trunc("second", modified, type_=DateTime(timezone=True))
+                                                   + literal(timedelta(seconds=1), Interval())),
+                              else_=literal(second, modified.type)),
+    )
+
+
 def record_club_card_changes(
     session: Session,
     membership_ids: Sequence[int] | Iterable[int],
@@ -204,6 +218,7 @@ def record_club_card_changes(
         return 0
     tag = change_tag(session)
     bump = _BUMP.values(change_seq=tag)
+    postgresql = _is_postgresql(session)
     now = utcnow()
     payload = _payload([occasion] if occasion else [])
     count = 0
@@ -217,9 +232,11 @@ def record_club_card_changes(
         rows = session.execute(query).all()
         if not rows:
             continue
-        session.connection().execute(
-            bump, [{"b_id": member_id, "b_modified": _next_modified_at(modified, now)} for member_id, modified in rows]
-        )
+        if postgresql:  # one UPDATE for the page, Last-Modified moved on as _next_modified_at does
+            session.execute(_page_bump(tag, now).where(_MEMBERSHIPS.c.id.in_([member_id for member_id, _ in rows])))
+        else:
+            session.connection().execute(bump, [{"b_id": member_id, "b_modified": _next_modified_at(modified, now)}
+                                                for member_id, modified in rows])
         # The outbox rows made by the database from the page's ids: no row of them built in Python.
         session.execute(insert(OutboxEvent).from_select(
             ["kind", "membership_id", "payload", "attempts", "available_at", "created_at"],
