@@ -215,12 +215,7 @@ class _Http2Connection(asyncio.Protocol):
         self._flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        error = ApnsConnectionError(f"connection lost: {exc}" if exc else "connection closed")
-        for stream in self._streams.values():
-            stream.fail(error)
-        self._streams.clear()
-        self._wake()
+        self._fail_all(ApnsConnectionError(f"connection lost: {exc}" if exc else "connection closed"))
         if self._sweeper is not None:
             self._sweeper.cancel()
 
@@ -303,14 +298,18 @@ class _Http2Connection(asyncio.Protocol):
         self._sweeper = self.loop.call_later(1.0, self._sweep)
 
     def _abort(self, reason: str) -> None:
+        self._fail_all(ApnsConnectionError(reason))
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _fail_all(self, error: ApnsConnectionError) -> None:
+        """No answer will come on this connection: every waiting push gets
+        the error (and is retried by its caller on a new connection)."""
         self.closed = True
-        error = ApnsConnectionError(reason)
         for stream in self._streams.values():
             stream.fail(error)
         self._streams.clear()
         self._wake()
-        if self.transport is not None:
-            self.transport.abort()
 
 
 @dataclass
