@@ -193,9 +193,10 @@ def create_transaction(member_id: int) -> Any:
         raise invalid_body(exc.messages) from None
     session = get_session()
     kind, actor = data["type"], _actor()
-    # Locked, with its club and brand, in one statement; the core finds it locked.
+    # Locked, with its club and brand (the answer shows its cards), in one
+    # statement; the core finds it locked.
     member = ledger.get_member_for_update(session, member_id, brand_id=current_brand_id(),
-                                          with_referrer=kind == "purchase")
+                                          with_referrer=kind == "purchase", with_club=True)
     if kind == "purchase":
         txn = ledger.purchase(session, member, amount=data["amount"], receipt_id=data.get("receipt_id"),
                               actor=actor)

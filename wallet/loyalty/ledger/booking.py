@@ -15,7 +15,8 @@ from wallet.db import table_of, utcnow
 from wallet.loyalty.cards import record_card_change
 from wallet.loyalty.errors import RuleViolation
 from wallet.loyalty.fields import valid_text
-from wallet.loyalty.ledger.figures import get_member_for_update, has_webhooks
+from wallet.loyalty.ledger.club_rules import ClubRules
+from wallet.loyalty.ledger.figures import get_member_for_update, has_webhooks, locked_club
 from wallet.loyalty.ledger.serialise import member_to_dict, transaction_to_dict
 from wallet.loyalty.ledger_models import RELEASE, TIER, LedgerTransaction
 from wallet.loyalty.models import Club, Membership
@@ -42,17 +43,14 @@ def valid_actor(actor: str) -> str:
 
 def prepare(
     session: Session, membership: Membership, now: datetime | None, *, with_referrer: bool = False
-) -> tuple[Membership, Club, Program, datetime]:
+) -> tuple[Membership, ClubRules, Program, datetime]:
     """The member locked and active (``with_referrer``: its referrer locked
-    too, see ``get_member_for_update``), its club, the club's rules and the
-    time."""
+    too, see ``get_member_for_update``), its club's rules and the time."""
     member = get_member_for_update(session, membership.id, with_referrer=with_referrer)
     if member.status != "active":
         raise RuleViolation(f"member {member.id} has left the club", code="membership_ended")
-    club = member.club
-    program = Program.of(club)
-    now = now or utcnow()
-    return member, club, program, now
+    club = locked_club(session, member)
+    return member, club, club.rules, now or utcnow()
 
 
 _ENTRY_COLUMNS = tuple(column.key for column in table_of(LedgerTransaction).c if column.key != "id")
@@ -116,7 +114,7 @@ def set_tier(
 def finish_booking(
     session: Session,
     member: Membership,
-    club: Club,
+    club: Club | ClubRules,
     txns: list[LedgerTransaction],
     *,
     new_card: bool = False,

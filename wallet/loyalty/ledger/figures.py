@@ -12,6 +12,7 @@ from sqlalchemy import BindParameter, Select, bindparam, case, exists, func, or_
 from sqlalchemy.orm import Session, contains_eager
 
 from wallet.loyalty.errors import NotFound
+from wallet.loyalty.ledger.club_rules import ClubRules, club_rules
 from wallet.loyalty.ledger_models import PURCHASE, REFUND, LedgerTransaction, PointLot
 from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.webhooks import Webhook
@@ -24,15 +25,19 @@ _ID: BindParameter[int] = bindparam("member_id")
 @dataclass
 class _Locked:
     """What the lock query learnt besides a member's row: whether its brand
-    has an active webhook, and the earliest time one of its open lots
-    becomes due (its pending window ends or it expires; None: never)."""
+    has an active webhook, the earliest time one of its open lots becomes
+    due (its pending window ends or it expires; None: never), and its
+    club's ``updated_at`` (which state of the club's rules applies:
+    ``locked_club``)."""
 
     has_webhooks: bool
     next_due: datetime | None
+    club_updated_at: datetime
 
 
 @cache
-def _lock_statement(with_referrer: bool, of_brand: bool) -> Select[tuple[Membership, bool, Any, Any]]:
+def _lock_statement(with_referrer: bool, of_brand: bool,
+                    with_club: bool) -> Select[tuple[Membership, datetime, bool, Any, Any]]:
     """The lock query of ``get_member_for_update``, built once per variant:
     a statement object used again keeps its cache key and compiled form, so
     a booking pays neither for building it nor for looking it up.
@@ -41,7 +46,12 @@ def _lock_statement(with_referrer: bool, of_brand: bool) -> Select[tuple[Members
     (``_Locked``): most brands have no webhook, and most members have no
     lot due. Other transactions cannot make either stale in a way that
     matters: lots change only under this lock, and a lot another booking
-    opened becomes due a day after it at the earliest."""
+    opened becomes due a day after it at the earliest.
+
+    Only the member's row is loaded as an object: a booking takes its
+    club's rules from ``club_rules`` by the club's ``updated_at``, read
+    here. ``with_club`` also loads the club and its brand, for a caller
+    that shows the member's cards afterwards (the API's answer)."""
     M, L = Membership, PointLot
     wanted = M.id == _ID
     if with_referrer:
@@ -50,11 +60,11 @@ def _lock_statement(with_referrer: bool, of_brand: bool) -> Select[tuple[Members
     open_lots = (L.membership_id == M.id, L.exhausted.is_(False))
     next_release = select(func.min(L.spendable_at)).where(*open_lots, L.released.is_(False)).scalar_subquery()
     next_expiry = select(func.min(L.expires_at)).where(*open_lots).scalar_subquery()
+    query = select(M, Club.updated_at, hooks, next_release, next_expiry).join(M.club)
+    if with_club:
+        query = query.join(Club.brand).options(contains_eager(M.club).contains_eager(Club.brand))
     query = (
-        select(M, hooks, next_release, next_expiry)
-        .join(M.club)
-        .join(Club.brand)
-        .options(contains_eager(M.club).contains_eager(Club.brand))
+        query
         .where(wanted)
         .order_by(M.id)  # locked in this order
         .with_for_update(key_share=True, of=M)
@@ -66,12 +76,14 @@ def _lock_statement(with_referrer: bool, of_brand: bool) -> Select[tuple[Members
 
 
 def get_member_for_update(
-    session: Session, membership_id: int, *, brand_id: int | None = None, with_referrer: bool = False
+    session: Session, membership_id: int, *, brand_id: int | None = None, with_referrer: bool = False,
+    with_club: bool = False,
 ) -> Membership:
     """The membership with its row locked until the transaction ends, its
     attributes fresh from the database (another transaction may have changed
-    them since this session loaded the object), and its club and brand, in
-    one statement.
+    them since this session loaded the object), in one statement;
+    ``with_club``: its club and brand loaded in the same statement (a
+    booking needs neither: ``locked_club``).
 
     ``brand_id`` answers another brand's member as unknown (NotFound), and
     never locks it. ``with_referrer`` also locks the member's referrer,
@@ -87,8 +99,10 @@ def get_member_for_update(
     params: dict[str, int] = {"member_id": membership_id}
     if brand_id is not None:
         params["brand_id"] = brand_id
-    rows = session.execute(_lock_statement(with_referrer, brand_id is not None), params).unique().all()
-    learnt = {row.id: _Locked(hooks, _earliest(release, expiry)) for row, hooks, release, expiry in rows}
+    statement = _lock_statement(with_referrer, brand_id is not None, with_club)
+    rows = session.execute(statement, params).unique().all()
+    learnt = {row.id: _Locked(hooks, _earliest(release, expiry), club_at)
+              for row, club_at, hooks, release, expiry in rows}
     session.info[_LOCKED] = (session.get_transaction(), {**locked, **learnt})
     member = next((row for row, *_learnt in rows if row.id == membership_id), None)
     if member is None:
@@ -105,6 +119,15 @@ def _locked(session: Session) -> dict[int, _Locked]:
     memo = session.info.get(_LOCKED)
     transaction = session.get_transaction()
     return memo[1] if memo is not None and transaction is not None and memo[0] is transaction else {}
+
+
+def locked_club(session: Session, member: Membership) -> ClubRules:
+    """The rules of the club of a member locked in this transaction, in the
+    state the lock read (or newer)."""
+    locked = _locked(session).get(member.id)
+    if locked is None:
+        raise RuntimeError(f"member {member.id} is not locked in this transaction: get_member_for_update first")
+    return club_rules(session, member.club_id, locked.club_updated_at)
 
 
 def has_webhooks(session: Session, member: Membership) -> bool:

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from wallet.loyalty.errors import Conflict, NotFound, RuleViolation
 from wallet.loyalty.fields import valid_text
 from wallet.loyalty.ledger.booking import book, finish_booking, prepare, require_int, set_tier, valid_actor
-from wallet.loyalty.ledger.figures import get_member_for_update, window_spend
+from wallet.loyalty.ledger.club_rules import ClubRules
+from wallet.loyalty.ledger.figures import get_member_for_update, locked_club, window_spend
 from wallet.loyalty.ledger.lots import apply_due, credit, open_lot, refresh_expiring, take, take_fifo
 from wallet.loyalty.ledger_models import (ADJUST, BONUS, PURCHASE, REDEEM, REFUND, REWARD, STAMP, LedgerTransaction,
                                           PointLot)
@@ -178,8 +179,8 @@ def _referral_bonus(
         bonus = credit(session, referrer, BONUS, points, program=program, actor="system:referral", now=now,
                        reason="referral", dedupe_key=f"referral:referrer:{member.id}",
                        details={"bonus": "referral", "invitee_id": member.id})
-        club = referrer.club
-        finish_booking(session, referrer, club, [bonus])
+        # The member's club: the referrer's is the same.
+        finish_booking(session, referrer, locked_club(session, member), [bonus])
     return booked
 
 
@@ -206,17 +207,17 @@ def redeem(
     txn = book(session, member, REDEEM, actor=actor, now=now, balance=-points,
                amount=points * redeem_value, currency=club.currency,
                details={"redeem_value": redeem_value})
-    return _after_points_left(session, member, program, now, booked, txn)
+    return _after_points_left(session, member, club, now, booked, txn)
 
 
-def _after_points_left(session: Session, member: Membership, program: Program, now: datetime,
+def _after_points_left(session: Session, member: Membership, club: ClubRules, now: datetime,
                        booked: list[LedgerTransaction], txn: LedgerTransaction) -> LedgerTransaction:
     """The end of a booking that took points: the member's expiring figures
     read again (the lots taken may have been the expiring ones), then the
     booking finished with ``txn`` last."""
     booked.append(txn)
-    refresh_expiring(session, member, program, now)
-    finish_booking(session, member, member.club, booked)
+    refresh_expiring(session, member, club.rules, now)
+    finish_booking(session, member, club, booked)
     return txn
 
 
@@ -279,7 +280,7 @@ def refund(
     original.refunded_amount = after_cum
     txn = book(session, member, REFUND, actor=actor, now=now, balance=-from_balance, pending=-from_pending,
                cash=-cash, amount=amount, currency=club.currency, refund_of_id=original.id, details=details)
-    return _after_points_left(session, member, program, now, booked, txn)
+    return _after_points_left(session, member, club, now, booked, txn)
 
 
 def adjust(
