@@ -16,7 +16,9 @@ carries a changeMessage, which Wallet shows on the lock screen.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from functools import lru_cache
@@ -187,20 +189,30 @@ def member_keys(facts: CardFacts, *, authentication_token: str, barcode_format: 
     posterGeneric) hold the member's fields, the club's back fields follow
     them. ``survey_url`` opens the members' survey (a link on the back of an
     active card)."""
+    def value(slot: str) -> Any:
+        return _slot_value(slot, facts, authentication_token, survey_url)
+
+    return _member_layout(facts, value, barcode_chain(facts.card_number, barcode_format),
+                          poster=poster, survey=bool(survey_url))
+
+
+def _member_layout(facts: CardFacts, value: Callable[[str], Any], chain: list[str], *,
+                   poster: bool, survey: bool) -> dict[str, Any]:
+    """The member's keys laid out by what the facts say is on the card, each
+    value the member sees taken from ``value(slot)`` (see ``_SLOTS``)."""
     data: dict[str, Any] = {
-        "serialNumber": facts.serial_number,
-        "authenticationToken": authentication_token,
+        "serialNumber": value("serial"),
+        "authenticationToken": value("token"),
     }
-    data["barcodes"], data["barcode"] = _barcodes(facts.card_number, barcode_format)
+    data["barcodes"], data["barcode"] = _barcodes(chain, value("card_number"))
     if not facts.active:
         data["voided"] = True
-        ended = facts.ended_at or datetime.now(timezone.utc)
-        data["expirationDate"] = w3c_datetime(ended)
-    store_card = _fields(facts, facts.language)
-    if survey_url and facts.active:
-        store_card["backFields"].append(_field("survey", TEXT["label_survey"], survey_url))
+        data["expirationDate"] = value("expiration")
+    store_card = _fields(facts, value)
+    if survey and facts.active:
+        store_card["backFields"].append(_field("survey", TEXT["label_survey"], value("survey")))
     if poster:
-        data["posterGeneric"] = _poster_fields(store_card, facts)
+        data["posterGeneric"] = _poster_fields(store_card, facts, value)
     data["storeCard"] = store_card
     return data
 
@@ -223,6 +235,8 @@ def build_pass_json(facts: CardFacts, ctx: ClubContext, *, authentication_token:
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# How _ENCODER writes a string (ensure_ascii=False).
+_encode_string: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
 
 
 def dumps(data: dict[str, Any]) -> bytes:
@@ -238,6 +252,8 @@ class ClubJson:
     back: str
     barcode_format: str
     poster: bool = False
+    # pass.json templates by card shape (``_shape``), made on first use.
+    templates: dict[Hashable, tuple[list[str], list[str]]] = field(default_factory=dict)
 
 
 def club_json(facts: CardFacts, ctx: ClubContext) -> ClubJson:
@@ -260,10 +276,45 @@ _CLUB_BACK_ITEM = f',"{_CLUB_BACK}"]'
 def pass_json_bytes(facts: CardFacts, club: ClubJson, *, authentication_token: str,
                     survey_url: str | None = None) -> bytes:
     """pass.json of one member: the same JSON as ``dumps(build_pass_json())``
-    up to key order, with only the member's part serialized here."""
-    member = member_keys(facts, authentication_token=authentication_token,
-                         barcode_format=club.barcode_format, poster=club.poster,
-                         survey_url=survey_url)
+    up to key order. The text is a template of the club's part and the
+    member's layout, made once per club state and card shape (what the
+    card shows, not the values), with the member's values spliced in."""
+    chain = barcode_chain(facts.card_number, club.barcode_format)
+    shape = _shape(facts, chain, bool(survey_url))
+    template = club.templates.get(shape)
+    if template is None:
+        template = club.templates[shape] = _template(facts, club, chain, bool(survey_url))
+    texts, slots = template
+    parts = [texts[0]]
+    for slot, text in zip(slots, texts[1:]):
+        found = _slot_value(slot, facts, authentication_token, survey_url)
+        # As the encoder writes them: ints as numbers, everything else is text.
+        parts.append(str(found) if type(found) is int else _encode_string(found))
+        parts.append(text)
+    return "".join(parts).encode("utf-8")
+
+
+def _shape(facts: CardFacts, chain: list[str], survey: bool) -> Hashable:
+    """Everything ``_member_layout`` decides on besides the club's design:
+    two cards of one design with the same shape differ only in values."""
+    return (facts.active, bool(facts.tier), facts.discount_percent is not None, facts.has_points,
+            facts.has_cashback, facts.has_stamps, facts.cashback_percent is not None,
+            bool(facts.expiring_points > 0 and facts.expiring_on), facts.pending > 0, bool(facts.member_name),
+            bool(facts.stamp_reward), survey, tuple(chain))
+
+
+# A value's place in a template: a JSON string no member value can be written
+# as (noncharacters around the slot's name; member values are never in the
+# template's text, they are spliced in after it is split).
+_SLOT_MARK = "\ufdd0"
+_SLOT_RE = re.compile(f'"{_SLOT_MARK}([a-z_]+){_SLOT_MARK}"')
+
+
+def _template(facts: CardFacts, club: ClubJson, chain: list[str], survey: bool) -> tuple[list[str], list[str]]:
+    """pass.json's text split around the member's values: texts[0], slot 0,
+    texts[1], ... ; the club's keys and back fields are in the texts."""
+    member = _member_layout(facts, lambda slot: f"{_SLOT_MARK}{slot}{_SLOT_MARK}", chain,
+                            poster=club.poster, survey=survey)
     styles = styles_of(member)
     for style in styles:
         style["backFields"].append(_CLUB_BACK)
@@ -271,7 +322,42 @@ def pass_json_bytes(facts: CardFacts, club: ClubJson, *, authentication_token: s
     if text.count(_CLUB_BACK_ITEM) != len(styles):
         raise AssertionError("unexpected pass.json layout")
     text = text.replace(_CLUB_BACK_ITEM, ("," + club.back if club.back else "") + "]")
-    return "".join(("{", club.keys, ",", text[1:])).encode("utf-8")
+    pieces = _SLOT_RE.split("".join(("{", club.keys, ",", text[1:])))
+    return pieces[0::2], pieces[1::2]
+
+
+def _slot_value(slot: str, facts: CardFacts, authentication_token: str, survey_url: str | None) -> Any:
+    if slot == "token":
+        return authentication_token
+    if slot == "survey":
+        return survey_url
+    return _SLOTS[slot](facts, facts.language)
+
+
+def _percent(value: Decimal | None, locale: str) -> str:
+    return format_percent(value, locale) if value is not None else ""
+
+
+# What the member sees, by slot: one place for each value, used by the plain
+# layout and by the template alike.
+_SLOTS: dict[str, Callable[[CardFacts, str], Any]] = {
+    "serial": lambda f, locale: f.serial_number,
+    "card_number": lambda f, locale: f.card_number,
+    "expiration": lambda f, locale: w3c_datetime(f.ended_at or datetime.now(timezone.utc)),
+    "balance": lambda f, locale: f.balance,
+    "pending": lambda f, locale: f.pending,
+    "cash": lambda f, locale: format_money(f.cash_balance, f.currency, locale),
+    "stamps": lambda f, locale: _stamps_text(f),
+    "discount": lambda f, locale: _percent(f.discount_percent, locale),
+    "cashback": lambda f, locale: _percent(f.cashback_percent, locale),
+    "tier": lambda f, locale: cut(f.tier, FRONT_VALUE_MAX),
+    "expiring": lambda f, locale: expiring_text(f.expiring_points, f.expiring_on, locale) if f.expiring_on else "",
+    "member": lambda f, locale: cut(f.member_name, FRONT_VALUE_MAX),
+    "member_or_number": lambda f, locale: cut(f.member_name, FRONT_VALUE_MAX) or f.card_number,
+    "member_name": lambda f, locale: cut(f.member_name, 200) or "-",
+    "news": lambda f, locale: cut(f.message or "", BACK_VALUE_MAX, multiline=True) or " ",
+    "reward": lambda f, locale: cut(f.stamp_reward, BACK_VALUE_MAX, multiline=True),
+}
 
 
 # --------------------------------------------------------------------------
@@ -285,26 +371,20 @@ def _field(key: str, label: str, value: Any, change: str | None = None) -> dict[
     return {"key": key, "label": label, "value": value}
 
 
-def _fields(facts: CardFacts, locale: str) -> dict[str, list[dict[str, Any]]]:
-    def percent(value: Decimal) -> str:
-        return format_percent(value, locale)
-
-    def cash() -> str:
-        return format_money(facts.cash_balance, facts.currency, locale)
-
+def _fields(facts: CardFacts, value: Callable[[str], Any]) -> dict[str, list[dict[str, Any]]]:
     front: list[dict[str, Any]] = []
 
     # The primary field is the figure the program is about.
     if facts.has_points:
-        primary = _field("balance", TEXT["label_points"], facts.balance, TEXT["change_points"])
+        primary = _field("balance", TEXT["label_points"], value("balance"), TEXT["change_points"])
     elif facts.has_cashback:
-        primary = _field("cash", TEXT["label_cash"], cash(), TEXT["change_cash"])
+        primary = _field("cash", TEXT["label_cash"], value("cash"), TEXT["change_cash"])
     elif facts.has_stamps:
-        primary = _field("stamps", TEXT["label_stamps"], _stamps_text(facts), TEXT["change_stamps"])
+        primary = _field("stamps", TEXT["label_stamps"], value("stamps"), TEXT["change_stamps"])
     elif facts.discount_percent is not None:
-        primary = _field("discount", TEXT["label_discount"], percent(facts.discount_percent), TEXT["change_discount"])
+        primary = _field("discount", TEXT["label_discount"], value("discount"), TEXT["change_discount"])
     else:
-        primary = _field("member", TEXT["label_member"], cut(facts.member_name, FRONT_VALUE_MAX) or facts.card_number)
+        primary = _field("member", TEXT["label_member"], value("member_or_number"))
     used = {primary["key"]}
 
     def add(field: dict[str, Any]) -> None:
@@ -313,23 +393,22 @@ def _fields(facts: CardFacts, locale: str) -> dict[str, list[dict[str, Any]]]:
             front.append(field)
 
     if facts.tier:
-        add(_field("tier", TEXT["label_tier"], cut(facts.tier, FRONT_VALUE_MAX), TEXT["change_tier"]))
+        add(_field("tier", TEXT["label_tier"], value("tier"), TEXT["change_tier"]))
     if facts.discount_percent is not None:
-        add(_field("discount", TEXT["label_discount"], percent(facts.discount_percent), TEXT["change_discount"]))
+        add(_field("discount", TEXT["label_discount"], value("discount"), TEXT["change_discount"]))
     if facts.cashback_percent is not None:
-        add(_field("cashback", TEXT["label_cashback"], percent(facts.cashback_percent), TEXT["change_cashback"]))
+        add(_field("cashback", TEXT["label_cashback"], value("cashback"), TEXT["change_cashback"]))
     if facts.has_points and facts.expiring_points > 0 and facts.expiring_on:
-        add(_field("expiring", TEXT["label_expiring"],
-                   expiring_text(facts.expiring_points, facts.expiring_on, locale), TEXT["change_expiring"]))
+        add(_field("expiring", TEXT["label_expiring"], value("expiring"), TEXT["change_expiring"]))
     if facts.has_cashback:
-        add(_field("cash", TEXT["label_cash"], cash(), TEXT["change_cash"]))
+        add(_field("cash", TEXT["label_cash"], value("cash"), TEXT["change_cash"]))
     if facts.has_stamps:
-        add(_field("stamps", TEXT["label_stamps"], _stamps_text(facts), TEXT["change_stamps"]))
+        add(_field("stamps", TEXT["label_stamps"], value("stamps"), TEXT["change_stamps"]))
     if facts.has_points and facts.pending > 0:
-        add(_field("pending", TEXT["label_pending"], facts.pending, TEXT["change_pending"]))
+        add(_field("pending", TEXT["label_pending"], value("pending"), TEXT["change_pending"]))
 
     if facts.member_name and len(front) < FRONT_SLOTS:
-        add(_field("member", TEXT["label_member"], cut(facts.member_name, FRONT_VALUE_MAX)))
+        add(_field("member", TEXT["label_member"], value("member")))
 
     shown, overflow = front[:FRONT_SLOTS], front[FRONT_SLOTS:]
     back: list[dict[str, Any]] = []
@@ -337,13 +416,13 @@ def _fields(facts: CardFacts, locale: str) -> dict[str, list[dict[str, Any]]]:
         back.append(_field("status", TEXT["label_status"], TEXT["status_ended"]))
     # The news field is what club messages change; its changeMessage puts the
     # text on the lock screen. Always present so a first message is a change.
-    back.append(_field("news", TEXT["label_news"], cut(facts.message or "", BACK_VALUE_MAX, multiline=True) or " ", TEXT["change_news"]))
+    back.append(_field("news", TEXT["label_news"], value("news"), TEXT["change_news"]))
     back.extend(overflow)
     if facts.has_stamps and facts.stamp_reward:
-        back.append(_field("reward", TEXT["label_reward"], cut(facts.stamp_reward, BACK_VALUE_MAX, multiline=True)))
+        back.append(_field("reward", TEXT["label_reward"], value("reward")))
     if "member" not in used:
-        back.append(_field("member_name", TEXT["label_member"], cut(facts.member_name, 200) or "-"))
-    back.append(_field("card_number", TEXT["label_card_number"], facts.card_number))
+        back.append(_field("member_name", TEXT["label_member"], value("member_name")))
+    back.append(_field("card_number", TEXT["label_card_number"], value("card_number")))
     return {
         "primaryFields": [primary],
         "secondaryFields": shown[:2],
@@ -352,7 +431,8 @@ def _fields(facts: CardFacts, locale: str) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def _poster_fields(card: dict[str, list[dict[str, Any]]], facts: CardFacts) -> dict[str, list[dict[str, Any]]]:
+def _poster_fields(card: dict[str, list[dict[str, Any]]], facts: CardFacts,
+                   value: Callable[[str], Any]) -> dict[str, list[dict[str, Any]]]:
     """The poster's fields from the store card's, with the same keys so a
     change shows the same message: the program's figure in the header, the
     member's name as the bold title and then the tier and the other figures,
@@ -362,11 +442,11 @@ def _poster_fields(card: dict[str, list[dict[str, Any]]], facts: CardFacts) -> d
     header = [figure] if figure["key"] != "member" else []
     primary: list[dict[str, Any]] = []
     if facts.member_name:
-        primary.append({"key": "member", "value": cut(facts.member_name, FRONT_VALUE_MAX)})
+        primary.append({"key": "member", "value": value("member")})
     shown = [f for f in card["secondaryFields"] + card["auxiliaryFields"] if f["key"] != "member"]
     room = POSTER_PRIMARY_SLOTS - len(primary)
     primary.extend(shown[:room])
-    footer = [_field("card_number", TEXT["label_card_number"], facts.card_number)]
+    footer = [_field("card_number", TEXT["label_card_number"], value("card_number"))]
     dropped = {"card_number"} | ({"member_name"} if facts.member_name else set())
     back = [f for f in card["backFields"] if f["key"] not in dropped]
     # What the poster has no room for goes to the back, after the news.
@@ -408,12 +488,11 @@ def barcode_chain(card_number: str, fmt: str) -> list[str]:
     return [f for f in chain if encodable(f, card_number)] or ["qr"]
 
 
-def _barcodes(card_number: str, fmt: str) -> tuple[list[dict[str, str]], dict[str, str]]:
-    def barcode(name: str) -> dict[str, str]:
+def _barcodes(chain: list[str], card_number: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    def barcode(name: str) -> dict[str, Any]:
         return {"format": BARCODE_FORMATS[name], "message": card_number,
                 "messageEncoding": "iso-8859-1", "altText": card_number}
 
-    chain = barcode_chain(card_number, fmt)
     legacy = next((f for f in chain if f in LEGACY_FORMATS), "qr")
     return [barcode(f) for f in chain], barcode(legacy)
 

@@ -180,9 +180,10 @@ def sign_card(facts: CardFacts, design: ClubDesign, settings: PassSettings, *, a
 
 def build_signed_pass(membership: Membership, settings: PassSettings, *, now: datetime | None = None) -> SignedPass:
     """The member's pass (club and brand loaded with it)."""
-    club = membership.club
-    facts = card_facts(membership, club)
-    design = club_design(club, settings)
+    design = club_design(membership.club, settings)
+    # The design's copy of the club reads as plain attributes, the ORM's
+    # through instrumentation; both are the same club state.
+    facts = card_facts(membership, design.club)
     return sign_card(facts, design, settings, authentication_token=membership.auth_token,
                      survey_url=survey_url(settings.public_base_url, membership), now=now)
 
