@@ -17,7 +17,8 @@ from contextlib import contextmanager
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Request, Response, current_app, g, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -32,6 +33,28 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 babel = Babel()
 
 
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, opened only when the request carries
+    the cookie. Most requests carry none (phones fetching passes, tills
+    calling the API) and used to pay for building the cookie's signer
+    anyway, and for working out the cookie's attributes to write nothing
+    back. A session that a page fills is signed and written as before."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if not session and not session.modified:
+            # Flask's answer for an empty session nobody changed, without
+            # working out the cookie's attributes that it would not use.
+            if session.accessed:
+                response.vary.add("Cookie")
+            return
+        super().save_session(app, session, response)
+
+
 def _select_locale() -> str | None:
     languages = LANGUAGES
     chosen = request.args.get("lang") or request.cookies.get("lang")
@@ -42,6 +65,7 @@ def _select_locale() -> str | None:
 
 def init_app(app: Flask) -> None:
     settings = get_settings(app)
+    app.session_interface = CookieSessions()
     app.extensions["wallet.db"] = Database(settings.database_url)
     app.extensions["wallet.webhook_targets"] = TargetPolicy(allow_private=settings.webhook_allow_private)
     limiter.init_app(app)
