@@ -23,10 +23,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     ``test_config`` overrides settings by their variable names (see
     wallet.config.Settings); any other key goes to ``app.config`` as it is
     (Flask's and its extensions' own keys, such as TESTING)."""
+    from wallet.http_rules import App
+
     overrides = dict(test_config or {})
     settings = Settings.load(overrides=overrides)
     _bring_schema(settings)
-    app = Flask(
+    app = App(
         __name__,
         instance_path=str(settings.instance_path.resolve()),
         template_folder=str(PROJECT_ROOT / "templates"),

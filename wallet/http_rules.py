@@ -14,17 +14,70 @@
   client may refuse or mis-cache a document modified "in the future".
   Conditional requests still compare against the true time, so a clamped
   Last-Modified can cost a device one download more, never a missed change.
+
+A blueprint that answers machines only (the PassKit web service: no
+cookies, sessions, sign-ins, CSRF, nor limits but the ones its views apply
+themselves) is registered with ``for_machines``: its requests run its own
+before_request hooks and, of the app-wide ones, only those marked
+``everywhere`` (the rules above, the embedded worker's start). The
+extensions' app-wide checks (Flask-Limiter's, CSRF's) cost a pass fetch more
+than its authentication and had nothing to do for it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from flask import Flask, Response, request
+from flask import Blueprint, Flask, Response, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from wallet.db import utcnow
+
+H = TypeVar("H", bound=Callable[..., Any])
+
+
+def everywhere(hook: H) -> H:
+    """Marks an app-wide hook that blueprints for machines run too."""
+    hook.wallet_everywhere = True  # type: ignore[attr-defined]
+    return hook
+
+
+class App(Flask):
+    """Flask, where a request to a blueprint registered ``for_machines``
+    skips the app-wide before_request hooks not marked ``everywhere``
+    (Flask's own ``preprocess_request`` with that one filter). After-request
+    hooks all run: the app-wide ones cost a pass fetch little."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.machine_blueprints: set[str] = set()
+
+    def preprocess_request(self) -> Any:
+        if request.blueprint not in self.machine_blueprints:
+            return super().preprocess_request()
+        names = (None, *reversed(request.blueprints))
+        for name in names:
+            for url_func in self.url_value_preprocessors.get(name, ()):
+                url_func(request.endpoint, request.view_args)
+        for name in names:
+            for hook in self.before_request_funcs.get(name, ()):
+                if name is None and not getattr(hook, "wallet_everywhere", False):
+                    continue
+                answer = self.ensure_sync(hook)()
+                if answer is not None:
+                    return answer
+        return None
+
+
+def for_machines(app: Flask, blueprint: Blueprint) -> None:
+    """Registers a blueprint whose requests skip the app-wide hooks not
+    marked ``everywhere`` (the app is an ``App``, as create_app makes it)."""
+    if not isinstance(app, App):
+        raise TypeError("for_machines needs the app create_app() builds (wallet.http_rules.App)")
+    app.register_blueprint(blueprint)
+    app.machine_blueprints.add(blueprint.name)
 
 
 class JSONProvider(DefaultJSONProvider):
@@ -60,6 +113,7 @@ def _unicode(value: Any) -> bool:
     return True
 
 
+@everywhere
 def _refuse_chunked_bodies_over_the_limit() -> None:
     limit = request.max_content_length
     if (limit is None or request.content_length is not None or "wsgi.input_terminated" not in request.environ
@@ -76,6 +130,7 @@ def _refuse_chunked_bodies_over_the_limit() -> None:
         raise RequestEntityTooLarge()
 
 
+@everywhere
 def _last_modified_not_after_date(response: Response) -> Response:
     modified = response.last_modified
     if modified is not None:

@@ -48,6 +48,7 @@ from wallet.apple.serving import read_card, signed_pass
 from wallet.config import get_settings
 from wallet.db import utcnow
 from wallet.extensions import get_db, get_read_session, get_session, limiter, transactional
+from wallet.http_rules import for_machines
 from wallet.logtext import printable
 from wallet.loyalty.card_events import record_card_changes
 from wallet.loyalty.cards import changed_since
@@ -431,14 +432,6 @@ def device_logs() -> Response:
     return _empty(200)
 
 
-@limiter.request_filter
-def _not_limited_here() -> bool:
-    # Flask-Limiter has nothing to check on this blueprint but the device
-    # log's own limit (a filter would lift that one too): the authenticated
-    # endpoints keep their budget above, the list of changed passes has none.
-    return request.blueprint == bp.name and request.endpoint != f"{bp.name}.{device_logs.__name__}"
-
-
 def _trim_logs(session: Any) -> None:
     # Devices decide how much they log; keep only the newest MAX_LOG_ROWS.
     # Trimming in steps of a hundred rows keeps the delete off most requests.
@@ -465,4 +458,6 @@ def show_device_logs() -> None:
 
 
 def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)
+    # No cookies, sessions, sign-ins, CSRF nor Flask-Limiter's generic check:
+    # the device log applies its own limit, the rest their own budget.
+    for_machines(app, bp)

@@ -18,6 +18,7 @@ def init_app(app: Flask) -> None:
     with BROKER_URL, else the embedded thread (started on first use)."""
     from wallet.config import get_settings
     from wallet.extensions import get_db
+    from wallet.http_rules import everywhere
     from wallet.jobs import nudge
 
     settings = get_settings(app)
@@ -36,7 +37,8 @@ def init_app(app: Flask) -> None:
         app.extensions["wallet.jobs.embedded"] = worker
         for engine in engines:
             nudge.register_waker(engine, worker.wake)
-        app.before_request(worker.ensure_started)
+        # A pass fetch may be the first request: it starts the worker too.
+        app.before_request(everywhere(partial(EmbeddedWorker.ensure_started, worker)))
         from wallet.cli import started_by_flask_run
 
         if started_by_flask_run():
