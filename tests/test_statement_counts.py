@@ -34,12 +34,13 @@ PROGRAM = {
 }
 # lock the member (its row only, with its club's updated_at: the club's rules
 # are kept per process; whether the brand has webhooks: it has none, and when
-# its first lot falls due: none is) / rolling spend / ledger entry / its lot /
-# the member's figures and version / outbox row. Through the API the lock
-# also loads the club and brand (the answer shows the member's cards).
-CORE = {"postgresql": 6, "sqlite": 7}
+# its first lot falls due: none is) / rolling spend / ledger entry and its
+# lot (one statement on PostgreSQL, two on SQLite) / the member's figures and
+# version / outbox row. Through the API the lock also loads the club and
+# brand (the answer shows the member's cards).
+CORE = {"postgresql": 5, "sqlite": 7}
 # The API adds: the key lookup, the Idempotency-Key claim and its answer.
-HTTP = {"postgresql": 9, "sqlite": 10}
+HTTP = {"postgresql": 8, "sqlite": 10}
 
 
 @dataclass

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Insert, bindparam, insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from wallet.db import table_of, utcnow
@@ -16,9 +16,9 @@ from wallet.loyalty.cards import record_card_change
 from wallet.loyalty.errors import RuleViolation
 from wallet.loyalty.fields import valid_text
 from wallet.loyalty.ledger.club_rules import ClubRules
-from wallet.loyalty.ledger.figures import get_member_for_update, has_webhooks, locked_club
+from wallet.loyalty.ledger.figures import get_member_for_update, has_webhooks, locked_club, lot_opened
 from wallet.loyalty.ledger.serialise import member_to_dict, transaction_to_dict
-from wallet.loyalty.ledger_models import RELEASE, TIER, LedgerTransaction
+from wallet.loyalty.ledger_models import RELEASE, TIER, LedgerTransaction, PointLot
 from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.program import Program
 from wallet.loyalty.webhooks import emit_events, subscribers
@@ -53,11 +53,29 @@ def prepare(
     return member, club, club.rules, now or utcnow()
 
 
-_ENTRY_COLUMNS = tuple(column.key for column in table_of(LedgerTransaction).c if column.key != "id")
+_ENTRIES, _LOTS = table_of(LedgerTransaction), table_of(PointLot)
+_ENTRY_COLUMNS = tuple(column.key for column in _ENTRIES.c if column.key != "id")
+# A lot's columns but its id and its entry's (``lots.new_lot`` gives them).
+_LOT_COLUMNS = tuple(column.key for column in _LOTS.c if column.key not in ("id", "source_id"))
 # An entry's optional columns, None unless the booking names them.
 _NO_FIELDS = {key: None for key in ("amount", "currency", "receipt_id", "refund_of_id", "tier", "reason",
                                     "dedupe_key")}
-_INSERT_ENTRY = insert(table_of(LedgerTransaction)).returning(table_of(LedgerTransaction).c.id)
+_INSERT_ENTRY = insert(_ENTRIES).returning(_ENTRIES.c.id)
+_INSERT_LOT = insert(_LOTS)
+
+
+def _entry_with_lot() -> Insert:
+    """PostgreSQL: an entry and the lot it opens in one statement, one round
+    trip instead of two: the entry's INSERT is a CTE whose id the lot's
+    INSERT reads (SQLite has no INSERT in a WITH: two statements there)."""
+    entry = (insert(_ENTRIES).values({key: bindparam(key, type_=_ENTRIES.c[key].type) for key in _ENTRY_COLUMNS})
+             .returning(_ENTRIES.c.id).cte("entry"))
+    lot = select(entry.c.id, *(bindparam(f"lot_{key}", type_=_LOTS.c[key].type) for key in _LOT_COLUMNS))
+    return (insert(_LOTS).add_cte(entry).from_select(("source_id", *_LOT_COLUMNS), lot)
+            .returning(_LOTS.c.source_id))
+
+
+_INSERT_ENTRY_WITH_LOT = _entry_with_lot()
 
 
 def book(
@@ -71,8 +89,11 @@ def book(
     pending: int = 0,
     cash: int = 0,
     stamps: int = 0,
+    lot: dict[str, Any] | None = None,
     **fields: Any,
 ) -> LedgerTransaction:
+    """Write an entry moving the member's figures, and ``lot``, the point
+    lot it opens (``lots.new_lot``), if any."""
     txn = LedgerTransaction(
         membership_id=member.id,
         club_id=member.club_id,
@@ -90,7 +111,17 @@ def book(
     )
     # Written now by a Core INSERT (its id at once, no unit of work to sort
     # it out later), then kept in the session as a loaded entry.
-    txn.id = session.execute(_INSERT_ENTRY, {key: getattr(txn, key) for key in _ENTRY_COLUMNS}).scalar_one()
+    values = {key: getattr(txn, key) for key in _ENTRY_COLUMNS}
+    if lot is None:
+        txn.id = session.execute(_INSERT_ENTRY, values).scalar_one()
+    elif session.get_bind().dialect.name == "postgresql":
+        values.update({f"lot_{key}": lot[key] for key in _LOT_COLUMNS})
+        txn.id = session.execute(_INSERT_ENTRY_WITH_LOT, values).scalar_one()
+    else:
+        txn.id = session.execute(_INSERT_ENTRY, values).scalar_one()
+        session.execute(_INSERT_LOT, {**lot, "source_id": txn.id})
+    if lot is not None and lot["remaining"]:  # an exhausted lot is never due
+        lot_opened(session, member, None if lot["released"] else lot["spendable_at"], lot["expires_at"])
     make_transient_to_detached(txn)
     session.add(txn)
     member.balance += balance

@@ -7,36 +7,30 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
-from wallet.db import table_of
 from wallet.loyalty.ledger.booking import book
-from wallet.loyalty.ledger.figures import expiring_figures, lot_opened, may_have_due_lots
+from wallet.loyalty.ledger.figures import expiring_figures, may_have_due_lots
 from wallet.loyalty.ledger_models import EXPIRE, RELEASE, LedgerTransaction, PointLot
 from wallet.loyalty.models import Membership
 from wallet.loyalty.program import Program
 
-_INSERT_LOT = insert(table_of(PointLot))
-
-
-def open_lot(
-    session: Session,
+def new_lot(
     member: Membership,
-    txn: LedgerTransaction,
     points: int,
     *,
     program: Program,
     now: datetime,
     pending: bool,
     balance_before: int,
-) -> None:
-    """Open a lot for ``points`` credited by ``txn``, written at once by a
-    Core INSERT (no unit of work to sort it out at the flush). A spendable
-    lot first pays off any debt (a negative balance), keeping
-    lots == max(balance, 0)."""
+) -> dict[str, Any] | None:
+    """The lot that ``points`` credited now open (None for none), for
+    ``booking.book`` to write with its entry, by Core INSERTs (no unit of
+    work to sort it out at the flush). A spendable lot first pays off any
+    debt (a negative balance), keeping lots == max(balance, 0)."""
     if points <= 0:
-        return
+        return None
     rules = program.points
     pending_days = rules.pending_days if (rules and pending) else 0
     expiry_days = rules.expiry_days if rules else None
@@ -46,13 +40,11 @@ def open_lot(
     if released and balance_before < 0:
         remaining -= min(points, -balance_before)
     expires_at = now + timedelta(days=expiry_days) if expiry_days else None
-    session.execute(_INSERT_LOT, {
-        "membership_id": member.id, "source_id": txn.id, "points": points, "remaining": remaining,
-        "earned_at": now, "spendable_at": spendable_at, "released": released, "expires_at": expires_at,
+    return {
+        "membership_id": member.id, "points": points, "remaining": remaining, "earned_at": now,
+        "spendable_at": spendable_at, "released": released, "expires_at": expires_at,
         "exhausted": remaining == 0, "expired_at": None, "warned_at": None,
-    })
-    if remaining:  # an exhausted lot is never due
-        lot_opened(session, member, None if released else spendable_at, expires_at)
+    }
 
 
 def take(lot: PointLot, wanted: int) -> int:
@@ -104,10 +96,8 @@ def credit(
     **fields: Any,
 ) -> LedgerTransaction:
     """Book spendable points (a bonus, a positive adjustment) with their lot."""
-    before = member.balance
-    txn = book(session, member, type_, actor=actor, now=now, balance=points, **fields)
-    open_lot(session, member, txn, points, program=program, now=now, pending=False, balance_before=before)
-    return txn
+    lot = new_lot(member, points, program=program, now=now, pending=False, balance_before=member.balance)
+    return book(session, member, type_, actor=actor, now=now, balance=points, lot=lot, **fields)
 
 
 _DUE_LOTS = (

@@ -18,7 +18,7 @@ from wallet.loyalty.fields import valid_text
 from wallet.loyalty.ledger.booking import book, finish_booking, prepare, require_int, set_tier, valid_actor
 from wallet.loyalty.ledger.club_rules import ClubRules
 from wallet.loyalty.ledger.figures import get_member_for_update, locked_club, window_spend
-from wallet.loyalty.ledger.lots import apply_due, credit, open_lot, refresh_expiring, take, take_fifo
+from wallet.loyalty.ledger.lots import apply_due, credit, new_lot, refresh_expiring, take, take_fifo
 from wallet.loyalty.ledger_models import (ADJUST, BONUS, PURCHASE, REDEEM, REFUND, REWARD, STAMP, LedgerTransaction,
                                           PointLot)
 from wallet.loyalty.models import Membership
@@ -82,14 +82,14 @@ def purchase(
     upgrade_possible = bool(program.tiers and program.tiers.rank(member.tier) < len(program.tiers.levels) - 1)
     spend_before = (window_spend(session, member, days=program.tiers.window_days, as_of=now)
                     if program.tiers and upgrade_possible else 0)
-    before = member.balance
+    lot = new_lot(member, earned, program=program, now=now, pending=pending, balance_before=member.balance)
 
     def book_purchase() -> LedgerTransaction:
         return book(
             session, member, PURCHASE, actor=actor, now=now,
             balance=0 if pending else earned, pending=earned if pending else 0,
             cash=cash, stamps=stamp, amount=amount, currency=club.currency,
-            receipt_id=receipt_id, details=details,
+            receipt_id=receipt_id, details=details, lot=lot,
         )
 
     if receipt_id is None:
@@ -104,7 +104,6 @@ def purchase(
             session.expire(member)
             raise Conflict(f"receipt {receipt_id!r} is already booked in this club",
                            code="duplicate_receipt") from None
-    open_lot(session, member, txn, earned, program=program, now=now, pending=pending, balance_before=before)
     booked.append(txn)
 
     booked.extend(_reward_if_full(session, member, program, txn, actor=actor, now=now))
