@@ -384,6 +384,16 @@ def test_failed_authentications_are_rate_limited_per_client(
     assert other.status_code == 200
 
 
+def test_the_device_log_keeps_its_own_limit_per_client(app: Flask, client: FlaskClient) -> None:
+    """The web service skips Flask-Limiter's app-wide check (wallet.http_rules,
+    for_machines): the log's limit is applied by its own decorator."""
+    app.extensions["wallet.settings"] = replace(get_settings(app), apple_log_limit="3 per minute")
+    statuses = [client.post("/apple/v1/log", json={"logs": ["hello"]}).status_code for _ in range(5)]
+    assert statuses == [200] * 3 + [429] * 2
+    other = client.post("/apple/v1/log", json={"logs": ["hello"]}, environ_base={"REMOTE_ADDR": "10.9.8.7"})
+    assert other.status_code == 200
+
+
 def test_successful_requests_do_not_use_up_the_budget(app: Flask, client: FlaskClient, member: dict) -> None:
     app.extensions["wallet.settings"] = replace(get_settings(app), apple_auth_failure_limit="3 per minute")
     path = f"/apple/v1/passes/{TEST_PASS_TYPE}/{member['serial']}"
