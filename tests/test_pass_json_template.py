@@ -32,13 +32,13 @@ def _club(rnd: random.Random) -> tuple[dict[str, Any], passdata.ClubContext]:
         club_id=7, club_name="Café \"Q\"", brand_name="Brand", currency=pick("EUR", "JPY", "BHD"),
         has_points=pick(True, False), has_cashback=pick(True, False), has_stamps=pick(True, False),
         cashback_percent=pick(None, Decimal("2.5")), stamps_required=pick(None, 10),
-        stamp_reward=pick(None, "", "Free coffee", "  two\nlines  "), terms=pick("", "Terms \\ \"quoted\""),
+        stamp_reward=pick(None, "", "Free coffee", "  two\nlines  {x}"), terms=pick("", "Terms \\ \"quoted\" {}", "\ufdd0news\ufdd0"),
         contact_email=pick(None, "hi@club.test"), contact_phone=None, website=pick(None, "https://club.test"),
         languages=("en", "ru"),
     )
     ctx = passdata.ClubContext(
         pass_type_identifier="pass.test", team_identifier="TEAM", web_service_url="https://wallet.test/apple",
-        organization_name="Org", logo_text=None, description="A card", foreground_color=None,
+        organization_name=pick("Org {0}", "\ufdd0balance\ufdd0"), logo_text=None, description="A card", foreground_color=None,
         background_color="#112233", label_color=None,
         barcode_format=pick("qr", "ean13", "itf", "code39", "codabar", "code128", "pdf417", "aztec"),
         locations=[{"latitude": 1, "longitude": 2, "name": "Shop"}],
@@ -52,7 +52,7 @@ def _member(rnd: random.Random, i: int) -> dict[str, Any]:
         return rnd.choice(choices)
 
     return dict(
-        member_name=pick("", "  ", "Ann", "A member name long enough to be cut on the front", "Q\"uote\\ \u2028 \ufdd0x\ufdd0"),
+        member_name=pick("", "  ", "Ann", "A member name long enough to be cut on the front", "Q\"uote\\ \u2028 \ufdd0x\ufdd0 {0} {card_number}"),
         card_number=pick("000000000012", "4006381333931", "12345", "AB-12", "\u00ff\u20ac"),
         serial_number=f"serial-{i}", version=i, modified_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
         active=pick(True, True, False),

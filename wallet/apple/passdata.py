@@ -253,7 +253,7 @@ class ClubJson:
     barcode_format: str
     poster: bool = False
     # pass.json templates by card shape (``_shape``), made on first use.
-    templates: dict[Hashable, tuple[list[str], list[str]]] = field(default_factory=dict)
+    templates: dict[Hashable, tuple[list[bytes], list[str]]] = field(default_factory=dict)
 
 
 def club_json(facts: CardFacts, ctx: ClubContext) -> ClubJson:
@@ -284,14 +284,15 @@ def pass_json_bytes(facts: CardFacts, club: ClubJson, *, authentication_token: s
     template = club.templates.get(shape)
     if template is None:
         template = club.templates[shape] = _template(facts, club, chain, bool(survey_url))
-    texts, slots = template
-    parts = [texts[0]]
-    for slot, text in zip(slots, texts[1:]):
+    layout, slots = template
+    values = {}
+    for slot in dict.fromkeys(slots):
         found = _slot_value(slot, facts, authentication_token, survey_url)
         # As the encoder writes them: ints as numbers, everything else is text.
-        parts.append(str(found) if type(found) is int else _encode_string(found))
-        parts.append(text)
-    return "".join(parts).encode("utf-8")
+        values[slot] = (str(found) if type(found) is int else _encode_string(found)).encode("utf-8")
+    parts = layout.copy()
+    parts[1::2] = [values[slot] for slot in slots]
+    return b"".join(parts)
 
 
 def _shape(facts: CardFacts, chain: list[str], survey: bool) -> Hashable:
@@ -310,9 +311,11 @@ _SLOT_MARK = "\ufdd0"
 _SLOT_RE = re.compile(f'"{_SLOT_MARK}([a-z_]+){_SLOT_MARK}"')
 
 
-def _template(facts: CardFacts, club: ClubJson, chain: list[str], survey: bool) -> tuple[list[str], list[str]]:
-    """pass.json's text split around the member's values: texts[0], slot 0,
-    texts[1], ... ; the club's keys and back fields are in the texts."""
+def _template(facts: CardFacts, club: ClubJson, chain: list[str], survey: bool) -> tuple[list[bytes], list[str]]:
+    """pass.json's UTF-8 split around the member's values: the layout is
+    text, value, text, ..., text, with the values' places (odd indices)
+    left empty for ``slots``; the club's keys and back fields are in the
+    texts."""
     member = _member_layout(facts, lambda slot: f"{_SLOT_MARK}{slot}{_SLOT_MARK}", chain,
                             poster=club.poster, survey=survey)
     styles = styles_of(member)
@@ -321,9 +324,16 @@ def _template(facts: CardFacts, club: ClubJson, chain: list[str], survey: bool) 
     text = _ENCODER.encode(member)
     if text.count(_CLUB_BACK_ITEM) != len(styles):
         raise AssertionError("unexpected pass.json layout")
-    text = text.replace(_CLUB_BACK_ITEM, ("," + club.back if club.back else "") + "]")
-    pieces = _SLOT_RE.split("".join(("{", club.keys, ",", text[1:])))
-    return pieces[0::2], pieces[1::2]
+    # Slots are looked for in the member's layout alone: the club's text
+    # could hold anything, a placeholder's look too.
+    pieces = _SLOT_RE.split(text)
+    texts, slots = pieces[0::2], pieces[1::2]
+    club_back = ("," + club.back if club.back else "") + "]"
+    texts = [piece.replace(_CLUB_BACK_ITEM, club_back) for piece in texts]
+    texts[0] = "".join(("{", club.keys, ",", texts[0][1:]))
+    layout = [b""] * len(pieces)
+    layout[0::2] = [piece.encode("utf-8") for piece in texts]
+    return layout, slots
 
 
 def _slot_value(slot: str, facts: CardFacts, authentication_token: str, survey_url: str | None) -> Any:
