@@ -18,6 +18,7 @@ from sqlalchemy import event
 from tests.support.api import Api, make_brand
 from tests.support.app import TEST_PASS_TYPE
 from tests.support.apple import make_club, make_member
+from tests.support.ledger import set_program
 from wallet.db import Database
 from wallet.loyalty import ledger
 from wallet.loyalty.models import Membership
@@ -126,3 +127,25 @@ def test_a_pass_fetch_reads_one_row_and_signs_once_per_card_state(client: FlaskC
     # ahead of the clock (wallet.http_rules): within the first fetch's second
     # it may repeat the first date, and that date still fetches this version.
     assert parsedate_to_datetime(changed.headers["Last-Modified"]) >= parsedate_to_datetime(first.headers["Last-Modified"])
+
+
+def test_a_purchase_reads_its_clubs_rules_once_per_club_state(client: FlaskClient, db: Database) -> None:
+    """The lock reads the club's updated_at, not the club: its rules are
+    kept per process and read again (one statement more) only after the
+    club changed, and the booking then earns at the new rules."""
+    api = Api(client, make_brand(db).key)
+    club_id = api.club(program=PROGRAM)["id"]
+    member_id = api.member(club_id)["id"]
+
+    def purchase() -> tuple[int, int]:
+        with counting(db) as counted, db.transaction() as session:
+            txn = ledger.purchase(session, ledger.get_member_for_update(session, member_id), amount=250_000,
+                                  actor="till")
+        return txn.points, len(counted.statements)
+
+    purchase()
+    points, kept = purchase()
+    assert points == 125
+    set_program(db, club_id, {**PROGRAM, "points": {**PROGRAM["points"], "earn_points": 10}})
+    assert purchase() == (250, kept + 1)
+    assert purchase() == (250, kept)
