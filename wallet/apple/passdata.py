@@ -243,6 +243,10 @@ def dumps(data: dict[str, Any]) -> bytes:
     return _ENCODER.encode(data).encode("utf-8")
 
 
+# pass.json split around the member's values (``_template``).
+_Template = tuple[list[bytes], list[str], tuple[str, ...]]
+
+
 @dataclass(frozen=True)
 class ClubJson:
     """The club's part of pass.json, already serialized: the top-level keys
@@ -253,7 +257,7 @@ class ClubJson:
     barcode_format: str
     poster: bool = False
     # pass.json templates by card shape (``_shape``), made on first use.
-    templates: dict[Hashable, tuple[list[bytes], list[str]]] = field(default_factory=dict)
+    templates: dict[Hashable, _Template] = field(default_factory=dict)
 
 
 def club_json(facts: CardFacts, ctx: ClubContext) -> ClubJson:
@@ -284,9 +288,9 @@ def pass_json_bytes(facts: CardFacts, club: ClubJson, *, authentication_token: s
     template = club.templates.get(shape)
     if template is None:
         template = club.templates[shape] = _template(facts, club, chain, bool(survey_url))
-    layout, slots = template
+    layout, slots, unique = template
     values = {}
-    for slot in dict.fromkeys(slots):
+    for slot in unique:
         found = _slot_value(slot, facts, authentication_token, survey_url)
         # As the encoder writes them: ints as numbers, everything else is text.
         values[slot] = (str(found) if type(found) is int else _encode_string(found)).encode("utf-8")
@@ -311,11 +315,11 @@ _SLOT_MARK = "\ufdd0"
 _SLOT_RE = re.compile(f'"{_SLOT_MARK}([a-z_]+){_SLOT_MARK}"')
 
 
-def _template(facts: CardFacts, club: ClubJson, chain: list[str], survey: bool) -> tuple[list[bytes], list[str]]:
+def _template(facts: CardFacts, club: ClubJson, chain: list[str], survey: bool) -> _Template:
     """pass.json's UTF-8 split around the member's values: the layout is
     text, value, text, ..., text, with the values' places (odd indices)
-    left empty for ``slots``; the club's keys and back fields are in the
-    texts."""
+    left empty for ``slots`` (and ``unique``, the same once each); the
+    club's keys and back fields are in the texts."""
     member = _member_layout(facts, lambda slot: f"{_SLOT_MARK}{slot}{_SLOT_MARK}", chain,
                             poster=club.poster, survey=survey)
     styles = styles_of(member)
@@ -333,7 +337,7 @@ def _template(facts: CardFacts, club: ClubJson, chain: list[str], survey: bool) 
     texts[0] = "".join(("{", club.keys, ",", texts[0][1:]))
     layout = [b""] * len(pieces)
     layout[0::2] = [piece.encode("utf-8") for piece in texts]
-    return layout, slots
+    return layout, slots, tuple(dict.fromkeys(slots))
 
 
 def _slot_value(slot: str, facts: CardFacts, authentication_token: str, survey_url: str | None) -> Any:

@@ -50,6 +50,7 @@ def _name(name: str) -> tuple[bytes, int]:
 
 
 def _entry(name: str, data: bytes, offset: int, when: tuple[int, int]) -> tuple[bytes, bytes]:
+    """The entry's local header (data not included) and central record."""
     encoded, flags = _name(name)
     crc = zlib.crc32(data)
     size = len(data)
@@ -57,7 +58,7 @@ def _entry(name: str, data: bytes, offset: int, when: tuple[int, int]) -> tuple[
                         crc, size, size, len(encoded), 0) + encoded
     central = _CENTRAL.pack(0x02014B50, _MADE_BY, _VERSION_NEEDED, flags, 0, when[0], when[1],
                             crc, size, size, len(encoded), 0, 0, 0, 0, _FILE_MODE, offset) + encoded
-    return local + data, central
+    return local, central
 
 
 def build_prefix(files: Iterable[tuple[str, bytes]], moment: datetime) -> ZipPrefix:
@@ -66,31 +67,31 @@ def build_prefix(files: Iterable[tuple[str, bytes]], moment: datetime) -> ZipPre
     central: list[bytes] = []
     offset = 0
     for name, data in files:
-        entry, record = _entry(name, data, offset, when)
-        local.append(entry)
+        header, record = _entry(name, data, offset, when)
+        local += (header, data)
         central.append(record)
-        offset += len(entry)
+        offset += len(header) + len(data)
     return ZipPrefix(b"".join(local), b"".join(central), len(central))
 
 
 def finish_parts(prefix: ZipPrefix, files: Iterable[tuple[str, bytes]], moment: datetime) -> tuple[bytes, bytes]:
     """The archive as two parts: the prefix's entries (shared, not copied)
     and the rest, ``files`` with the central directory; a WSGI server sends
-    them one after the other without joining them first."""
+    them one after the other without joining them first. The rest is joined
+    once: each byte of it is copied one time."""
     when = dos_time(moment)
-    parts = []
+    parts: list[bytes] = []
     central = [prefix.central]
     offset = len(prefix.local)
-    count = prefix.count
     for name, data in files:
-        entry, record = _entry(name, data, offset, when)
-        parts.append(entry)
+        header, record = _entry(name, data, offset, when)
+        parts += (header, data)
         central.append(record)
-        offset += len(entry)
-        count += 1
-    directory = b"".join(central)
-    parts.append(directory)
-    parts.append(_END.pack(0x06054B50, 0, 0, count, count, len(directory), offset, 0))
+        offset += len(header) + len(data)
+    count = prefix.count + len(central) - 1
+    size = sum(map(len, central))
+    parts += central
+    parts.append(_END.pack(0x06054B50, 0, 0, count, count, size, offset, 0))
     return prefix.local, b"".join(parts)
 
 
