@@ -347,8 +347,8 @@ def test_device_log_text_is_escaped_in_the_log_and_the_table(
     with db.transaction() as session:
         stored = list(session.scalars(select(DeviceLogEntry.message).order_by(DeviceLogEntry.id)))
     assert len(messages) == len(stored) == len(nasty)
-    for text in messages + stored:
-        assert text.isprintable(), text
+    for line in messages + stored:
+        assert line.isprintable(), line
     assert stored == ["forged\\n[2026-01-01 00:00:00] ERROR in app: all is lost", "\\x1b[2J\\x1b[31mred\\r",
                       "nul\\x00byte", "bidi \\u202e gnp.exe", "back\\\\slash"]
     printed = app.test_cli_runner().invoke(args=["apple", "device-logs"]).output
