@@ -94,36 +94,39 @@ def book(
 ) -> LedgerTransaction:
     """Write an entry moving the member's figures, and ``lot``, the point
     lot it opens (``lots.new_lot``), if any."""
-    txn = LedgerTransaction(
-        membership_id=member.id,
-        club_id=member.club_id,
-        type=type_,
-        points=balance + pending,
-        balance_delta=balance,
-        pending_delta=pending,
-        cash_delta=cash,
-        stamps_delta=stamps,
-        actor=actor,
-        created_at=now,
-        refunded_amount=0,
-        details=fields.pop("details", None) or {},
-        **{**_NO_FIELDS, **fields},
-    )
+    values: dict[str, Any] = {
+        **_NO_FIELDS,
+        "membership_id": member.id,
+        "club_id": member.club_id,
+        "type": type_,
+        "points": balance + pending,
+        "balance_delta": balance,
+        "pending_delta": pending,
+        "cash_delta": cash,
+        "stamps_delta": stamps,
+        "actor": actor,
+        "created_at": now,
+        "refunded_amount": 0,
+        **fields,
+        "details": fields.get("details") or {},
+    }
     # Written now by a Core INSERT (its id at once, no unit of work to sort
-    # it out later), then kept in the session as a loaded entry.
-    values = {key: getattr(txn, key) for key in _ENTRY_COLUMNS}
+    # it out later). The entry returned is a detached copy with every column
+    # loaded: nothing changes it after it is booked, so keeping it in the
+    # session would only cost its bookkeeping (a refund reads its purchase
+    # with session.get).
     if lot is None:
-        txn.id = session.execute(_INSERT_ENTRY, values).scalar_one()
+        entry_id = session.execute(_INSERT_ENTRY, values).scalar_one()
     elif session.get_bind().dialect.name == "postgresql":
-        values.update({f"lot_{key}": lot[key] for key in _LOT_COLUMNS})
-        txn.id = session.execute(_INSERT_ENTRY_WITH_LOT, values).scalar_one()
+        entry_id = session.execute(_INSERT_ENTRY_WITH_LOT,
+                                   {**values, **{f"lot_{key}": lot[key] for key in _LOT_COLUMNS}}).scalar_one()
     else:
-        txn.id = session.execute(_INSERT_ENTRY, values).scalar_one()
-        session.execute(_INSERT_LOT, {**lot, "source_id": txn.id})
+        entry_id = session.execute(_INSERT_ENTRY, values).scalar_one()
+        session.execute(_INSERT_LOT, {**lot, "source_id": entry_id})
     if lot is not None and lot["remaining"]:  # an exhausted lot is never due
         lot_opened(session, member, None if lot["released"] else lot["spendable_at"], lot["expires_at"])
+    txn = LedgerTransaction(id=entry_id, **values)
     make_transient_to_detached(txn)
-    session.add(txn)
     member.balance += balance
     member.pending += pending
     member.cash_balance += cash
