@@ -37,11 +37,12 @@ PROGRAM = {
 # are kept per process; whether the brand has webhooks: it has none, and when
 # its first lot falls due: none is) / rolling spend / ledger entry and its
 # lot (one statement on PostgreSQL, two on SQLite) / the member's figures and
-# version / outbox row. Through the API the lock also loads the club and
+# version with its outbox row (one statement on PostgreSQL, the UPDATE as a
+# CTE; two on SQLite). Through the API the lock also loads the club and
 # brand (the answer shows the member's cards).
-CORE = {"postgresql": 5, "sqlite": 7}
+CORE = {"postgresql": 4, "sqlite": 7}
 # The API adds: the key lookup, the Idempotency-Key claim and its answer.
-HTTP = {"postgresql": 8, "sqlite": 10}
+HTTP = {"postgresql": 7, "sqlite": 10}
 
 
 @dataclass

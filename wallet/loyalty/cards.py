@@ -138,11 +138,22 @@ def _queue_card(session: Session, membership_id: int, payload: dict[str, Any]) -
 @cache
 def _card_update(postgresql: bool, columns: tuple[str, ...]) -> Any:
     """UPDATE of a card's version, tag and Last-Modified with ``columns``,
-    built once per set of columns."""
+    built once per set of columns. On PostgreSQL the card's outbox row is
+    written by the same statement, one round trip instead of two: the UPDATE
+    is a CTE whose returned id the outbox INSERT reads (SQLite has no UPDATE
+    in a WITH: ``_queue_card`` writes the row there)."""
     table = table_of(Membership)
     values: dict[str, Any] = {key: bindparam(key) for key in ("version", "card_modified_at", *columns)}
     values["change_seq"] = _TRANSACTION_ID if postgresql else bindparam("change_seq")
-    return update(table).where(table.c.id == bindparam("b_id")).values(values)
+    bump = update(table).where(table.c.id == bindparam("b_id")).values(values)
+    if not postgresql:
+        return bump
+    bumped = bump.returning(table.c.id).cte("bumped")
+    at = bindparam("o_at", type_=_OUTBOX.c.created_at.type)
+    row = select(literal(OutboxKind.CARD_CHANGED.value, String), bumped.c.id,
+                 bindparam("o_payload", type_=_OUTBOX.c.payload.type), literal(0, Integer), at, at)
+    return insert(_OUTBOX).add_cte(bumped).from_select(
+        ("kind", "membership_id", "payload", "attempts", "available_at", "created_at"), row)
 
 
 def record_card_change(session: Session, membership: Membership, *, occasions: Sequence[str] = (),
@@ -153,7 +164,8 @@ def record_card_change(session: Session, membership: Membership, *, occasions: S
     goes out too.
 
     Written at once, by Core statements, with the membership's ``columns``
-    (its figures, after a booking) in the same UPDATE; what else changed on
+    (its figures, after a booking) in the same UPDATE (and on PostgreSQL
+    the outbox row in the same statement); what else changed on
     the object goes with the session's next flush. The membership must be
     locked and fresh (``ledger.get_member_for_update``), as every writer of
     a card holds it."""
@@ -161,15 +173,20 @@ def record_card_change(session: Session, membership: Membership, *, occasions: S
     values: dict[str, Any] = {key: getattr(membership, key) for key in columns}
     values["version"] = (membership.version or 0) + 1
     values["card_modified_at"] = _next_modified_at(membership.card_modified_at, utcnow())
-    if not postgresql:
+    statement = _card_update(postgresql, tuple(columns))
+    if postgresql:  # the outbox row in the same statement
+        session.execute(statement, {"b_id": membership.id, **values, "o_payload": _payload(occasions),
+                                    "o_at": utcnow()})
+    else:
         values["change_seq"] = _next_counter(session)
-    session.execute(_card_update(postgresql, tuple(columns)), {"b_id": membership.id, **values})
+        session.execute(statement, {"b_id": membership.id, **values})
     for key, value in values.items():
         set_committed_value(membership, key, value)
     if postgresql:
         session.expire(membership, ["change_seq"])  # the transaction's id, known to the database
     mark_written(session, membership)
-    _queue_card(session, membership.id, _payload(occasions))
+    if not postgresql:
+        _queue_card(session, membership.id, _payload(occasions))
 
 
 def record_card_issued(session: Session, membership: Membership) -> None:
