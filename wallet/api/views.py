@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 
 from wallet.api import examples as ex
 from wallet.api import schemas as s
+from wallet.api.answers import Dumper, json_response
 from wallet.api.auth import authenticate, check_request, current_brand_id, rate_limit_key
 from wallet.api.errors import ApiError, error_response, invalid_body, response_for
 from wallet.api.idempotency import HEADER, write_endpoint
@@ -180,6 +181,10 @@ def get_member(member_id: int) -> Any:
     return member_json(_member(get_read_session(), member_id))
 
 
+# The tills' answer, dumped as its schema would dump it (wallet.api.answers).
+_TRANSACTION_RESULT = Dumper(s.TransactionResultSchema)
+
+
 @bp.route("/members/<int:member_id>/transactions", methods=["POST"])
 @write_endpoint("required")
 @bp.doc(**idempotency_doc(True))
@@ -209,7 +214,8 @@ def create_transaction(member_id: int) -> Any:
     else:
         txn = ledger.stamp(session, member, actor=actor)
     session.flush()
-    return {"transaction": transaction_values(txn), "member": member_json(member)}, 201
+    return json_response(_TRANSACTION_RESULT, {"transaction": transaction_values(txn), "member": member_json(member)},
+                         201)
 
 
 @bp.route("/members/<int:member_id>/transactions", methods=["GET"])
