@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 import jwt
 from PIL import Image
@@ -70,3 +71,20 @@ def test_one_card_state_is_signed_once_and_a_change_gets_a_new_link(app, db):
             assert _claims(app, changed)["payload"]["loyaltyObjects"][0]["loyaltyPoints"]["balance"]["int"] == (
                 member.balance
             )
+
+
+def test_the_token_is_a_standard_jwt_with_its_claims_unicode_intact(app, db):
+    member_id = make_member(db, make_club(db, brand_name="Café Ünter"), name="Zoë Åberg")
+    with db.transaction() as session:
+        member = session.get(Membership, member_id)
+        with app.test_request_context():
+            before = int(time.time())
+            url = google_save_url(member)
+    token = url.removeprefix(SAVE_URL_PREFIX)
+    assert jwt.get_unverified_header(token) == {"alg": "RS256", "kid": get_identity(app).private_key_id,
+                                                "typ": "JWT"}
+    claims = _claims(app, url)
+    assert before <= claims["iat"] <= time.time()
+    assert set(claims) == {"iss", "aud", "typ", "origins", "payload", "iat"}
+    assert claims["payload"]["loyaltyClasses"][0]["issuerName"] == "Café Ünter"
+    assert claims["payload"]["loyaltyObjects"][0]["accountName"] == "Zoë Åberg"
