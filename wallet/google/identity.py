@@ -39,7 +39,11 @@ class GoogleIdentity:
 def write_service_account(path: Path, key: RSAPrivateKey, *, client_email: str, key_id: str,
                           project_id: str) -> None:
     """A service account key file of the shape Google Cloud issues, written
-    once (FileExistsError if it is there), readable by this user only."""
+    once (FileExistsError if it is there), readable by this user only.
+
+    The file appears whole or not at all: gunicorn's workers create the
+    development key on their first requests at the same moment, and one
+    that found the file half written answered 500."""
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -54,9 +58,14 @@ def write_service_account(path: Path, key: RSAPrivateKey, *, client_email: str, 
         "token_uri": "https://oauth2.googleapis.com/token",
     }
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(account, fh, indent=2)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(account, fh, indent=2)
+        os.link(tmp, path)  # FileExistsError when another process was first
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _write_dev_account(path: Path) -> None:
