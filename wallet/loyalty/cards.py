@@ -149,11 +149,19 @@ def _card_update(postgresql: bool, columns: tuple[str, ...]) -> Any:
     if not postgresql:
         return bump
     bumped = bump.returning(table.c.id).cte("bumped")
-    at = bindparam("o_at", type_=_OUTBOX.c.created_at.type)
-    row = select(literal(OutboxKind.CARD_CHANGED.value, String), bumped.c.id,
-                 bindparam("o_payload", type_=_OUTBOX.c.payload.type), literal(0, Integer), at, at)
-    return insert(_OUTBOX).add_cte(bumped).from_select(
-        ("kind", "membership_id", "payload", "attempts", "available_at", "created_at"), row)
+    rows = _card_changed_rows(bumped.c.id, bindparam("o_payload", type_=_OUTBOX.c.payload.type),
+                              bindparam("o_at", type_=_OUTBOX.c.created_at.type))
+    return rows.add_cte(bumped)
+
+
+def _card_changed_rows(membership_id: Any, payload: Any, at: Any, *where: Any) -> Any:
+    """An INSERT of card.changed outbox rows made by the database, one per
+    ``membership_id`` selected (``where``): no row of them built in Python."""
+    return insert(_OUTBOX).from_select(
+        ("kind", "membership_id", "payload", "attempts", "available_at", "created_at"),
+        select(literal(OutboxKind.CARD_CHANGED.value, String), membership_id, payload, literal(0, Integer), at, at)
+        .where(*where),
+    )
 
 
 def record_card_change(session: Session, membership: Membership, *, occasions: Sequence[str] = (),
@@ -254,15 +262,9 @@ def record_club_card_changes(
         else:
             session.connection().execute(bump, [{"b_id": member_id, "b_modified": _next_modified_at(modified, now)}
                                                 for member_id, modified in rows])
-        # The outbox rows made by the database from the page's ids: no row of them built in Python.
-        session.execute(insert(OutboxEvent).from_select(
-            ["kind", "membership_id", "payload", "attempts", "available_at", "created_at"],
-            select(literal(OutboxKind.CARD_CHANGED.value, String), Membership.id,
-                   literal(payload, OutboxEvent.__table__.c.payload.type), literal(0, Integer),
-                   literal(now, OutboxEvent.__table__.c.available_at.type),
-                   literal(now, OutboxEvent.__table__.c.created_at.type))
-            .where(Membership.id.in_([member_id for member_id, _ in rows])),
-        ))
+        session.execute(_card_changed_rows(_MEMBERSHIPS.c.id, literal(payload, _OUTBOX.c.payload.type),
+                                           literal(now, _OUTBOX.c.created_at.type),
+                                           _MEMBERSHIPS.c.id.in_([member_id for member_id, _ in rows])))
         count += len(rows)
     return count
 

@@ -16,6 +16,7 @@ from wallet.loyalty.ledger_models import EXPIRE, RELEASE, LedgerTransaction, Poi
 from wallet.loyalty.models import Membership
 from wallet.loyalty.program import Program
 
+
 def new_lot(
     member: Membership,
     points: int,
