@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import select
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -166,12 +167,53 @@ def make_engine(url: str, *, sqlite_immediate: bool = False, **kwargs: Any) -> E
 
         return engine
 
-    kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     engine = create_engine(url, **kwargs)
     _dispose_in_forked_children(engine)
+    _replace_dropped_connections(engine)
     return engine
+
+
+def _replace_dropped_connections(engine: Engine) -> None:
+    """A pooled connection that the server dropped while it sat in the pool
+    (a restart, a terminated backend, an idle timeout) is replaced when it
+    is taken, so the request that takes it never sees the drop.
+
+    SQLAlchemy's ``pool_pre_ping`` asks the server on every checkout, a
+    round trip per transaction. A server that drops a connection says so
+    on its socket (its goodbye message, then the close), so an idle
+    connection whose socket has nothing to read is alive as far as anyone
+    can tell without a round trip: only one with something to read is
+    pinged (a notice can arrive too), and one that fails the ping, or is
+    closed, is replaced through the pool's documented checkout hook
+    (``DisconnectionError``), with every connection older than it.
+
+    A drop that the socket cannot show yet (the network, not the server,
+    went away) fails the first statement instead: SQLAlchemy's own
+    disconnect handling then invalidates the pool, the request answers 503
+    as any unreachable database does (wallet.outage), and the next one
+    connects afresh. ``pool_pre_ping`` could not have done better: its ping
+    would have failed the same way."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        if getattr(dbapi_conn, "closed", False):
+            raise sa_exc.InvalidatePoolError("the connection was closed")
+        fileno = getattr(dbapi_conn, "fileno", None)
+        if fileno is not None:
+            try:
+                idle = select.poll()
+                idle.register(fileno(), select.POLLIN)
+                if not idle.poll(0):
+                    return  # nothing said since it was last used
+            except (OSError, ValueError, dialect.loaded_dbapi.Error):
+                raise sa_exc.InvalidatePoolError("the connection's socket is gone") from None
+        try:
+            dialect.do_ping(dbapi_conn)
+        except dialect.loaded_dbapi.Error as exc:
+            raise sa_exc.InvalidatePoolError(f"the server dropped the connection: {exc}") from None
 
 
 def _dispose_in_forked_children(engine: Engine) -> None:

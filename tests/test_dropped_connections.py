@@ -1,0 +1,110 @@
+"""Pooled PostgreSQL connections that the server drops (a restart, a
+terminated backend): the next request takes a fresh one and succeeds; a
+connection lost in the middle of a request answers 503 like any outage,
+and the request after it succeeds. A healthy pooled connection is taken
+without a round trip (wallet.db: no ping per transaction)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import create_engine, event, text
+
+from tests.support.api import Api, make_brand
+from tests.support.app import PG_URL
+from wallet.db import Database
+
+
+@pytest.fixture
+def pg_db(db: Database, backend: str) -> Database:
+    if backend != "postgresql":
+        pytest.skip("SQLite has no server to drop a connection")
+    return db
+
+
+def _terminate(pids: set[int]) -> None:
+    """Ends these backends and waits until each is gone (its socket closed)."""
+    admin = create_engine(str(PG_URL), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            for pid in pids:
+                conn.execute(text("SELECT pg_terminate_backend(:pid, 10000)"), {"pid": pid})
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture
+def backends(pg_db: Database) -> Iterator[set[int]]:
+    """The server processes behind the app's pooled connections so far."""
+    seen: set[int] = set()
+
+    def on_checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        seen.add(dbapi_conn.info.backend_pid)
+
+    event.listen(pg_db.engine, "checkout", on_checkout)
+    yield seen
+    event.remove(pg_db.engine, "checkout", on_checkout)
+
+
+def test_connections_the_server_dropped_while_pooled_are_replaced_unnoticed(
+        app: Flask, pg_db: Database, backends: set[int]) -> None:
+    api = Api(app.test_client(), make_brand(pg_db).key)
+    member = api.member(api.club()["id"])
+    first = api.purchase(member["id"], 10_000)
+    dropped = set(backends)
+    assert dropped
+    _terminate(dropped)
+    backends.clear()
+    answer = api.purchase(member["id"], 20_000)  # 201, asserted by the helper
+    assert answer["member"]["balance"] == first["member"]["balance"] + answer["transaction"]["points"] > 0
+    assert api.get(f"/members/{member['id']}").status_code == 200
+    assert backends and not backends & dropped
+
+
+def test_a_connection_lost_during_a_request_answers_503_and_the_next_request_succeeds(
+        app: Flask, pg_db: Database, backends: set[int]) -> None:
+    api = Api(app.test_client(), make_brand(pg_db).key)
+    member = api.member(api.club()["id"])
+    first = api.purchase(member["id"], 10_000)
+    lost: list[int] = []
+
+    def drop_once(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not lost and "ledger_transactions" in statement:
+            lost.append(conn.connection.dbapi_connection.info.backend_pid)
+            _terminate({lost[0]})
+
+    event.listen(pg_db.engine, "before_cursor_execute", drop_once)
+    try:
+        response = api.post(f"/members/{member['id']}/transactions", {"type": "purchase", "amount": 20_000})
+    finally:
+        event.remove(pg_db.engine, "before_cursor_execute", drop_once)
+    assert lost
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "database_unavailable"
+    assert int(response.headers["Retry-After"]) > 0
+    # Nothing of the lost request was booked; the next one is.
+    answer = api.purchase(member["id"], 30_000)
+    assert answer["member"]["balance"] == first["member"]["balance"] + answer["transaction"]["points"] > 0
+    assert len(api.get(f"/members/{member['id']}/transactions").get_json()["items"]) == 2
+
+
+def test_a_healthy_pooled_connection_is_taken_without_a_round_trip(pg_db: Database, tmp_path: Path) -> None:
+    with pg_db.transaction() as session:
+        session.execute(text("SELECT 1"))
+        pooled = session.connection().connection.dbapi_connection
+    # libpq's own trace of the protocol: what the client sends ("F" lines).
+    with (tmp_path / "trace").open("w+") as trace:
+        pooled.pgconn.trace(trace.fileno())
+        try:
+            with pg_db.transaction() as session:
+                assert session.connection().connection.dbapi_connection is pooled
+                session.execute(text("SELECT 2"))
+        finally:
+            pooled.pgconn.untrace()
+        trace.seek(0)
+        sent = [line.split("\t")[3:] for line in trace.read().splitlines() if line.split("\t")[1:2] == ["F"]]
+    assert sent == [["Query", ' "BEGIN"'], ["Query", ' "SELECT 2"'], ["Query", ' "COMMIT"']]
