@@ -68,6 +68,14 @@ def test_other_routes_answer_a_plain_page(app: Flask, outage: Database) -> None:
     assert "Traceback" not in response.get_data(as_text=True)
 
 
+def test_a_pass_fetch_answers_503_too(app: Flask, outage: Database) -> None:
+    """The pass's read goes to the driver directly on PostgreSQL (wallet.apple.serving):
+    its errors still are the outage's, not a 500."""
+    response = app.test_client().get("/apple/v1/passes/pass.test.walletclubs/abc",
+                                     headers={"Authorization": "ApplePass 0123456789abcdef"})
+    assert response.status_code == 503 and "Retry-After" in response.headers
+
+
 def test_the_logged_path_is_escaped(app: Flask, caplog: pytest.LogCaptureFixture) -> None:
     # Routes check their arguments before they reach the database, so the
     # outage is raised where a view would meet it, for a path of any shape.

@@ -301,6 +301,36 @@ def test_a_pass_fetch_survives_the_server_closing_its_connection(client: FlaskCl
     assert client.get(path, headers=auth(member)).status_code == 200
 
 
+def test_the_pass_read_gives_what_sqlalchemy_would(db: Database, club: int) -> None:
+    """On PostgreSQL the card's row is read through psycopg's cursor and
+    converted by the columns' own result processors: every value, with its
+    type and time zone, is the one SQLAlchemy's execution gives."""
+    from wallet.apple import serving
+
+    member_id = make_member(db, club)
+    moment = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=timezone.utc)
+    with db.transaction() as session:
+        m = session.get(Membership, member_id)
+        assert m is not None
+        m.birthday, m.phone, m.tier, m.message, m.message_at = moment.date(), "+79990001122", "Gold", "Hi ✓", moment
+        m.expiring_points, m.expiring_on, m.referral_code = 40, moment.date(), "REF123"
+        m.status, m.ended_at = "ended", moment
+        serial, token = m.serial_number, m.download_token
+    for read, statement, key in ((serving.read_card, serving._BY_SERIAL, serial),
+                                 (serving.read_card_by_download_token, serving._BY_DOWNLOAD_TOKEN, token)):
+        state = read(db, key)
+        assert state is not None
+        with db.engine.connect() as connection:
+            expected = connection.execute(statement, {"key": key}).one()
+        assert state.row._fields == tuple(expected._fields)
+        for name, value, wanted in zip(state.row._fields, state.row, expected, strict=True):
+            assert (type(value), value) == (type(wanted), wanted), name
+            if isinstance(wanted, datetime):
+                assert value.tzinfo == wanted.tzinfo == timezone.utc, name
+        assert state.row.message_at == moment and state.row.ended_at == moment
+        assert read(db, key + "x") is None
+
+
 def test_latest_pass_with_wrong_token_or_unknown_serial_is_401(client: FlaskClient, member: dict) -> None:
     path = f"/apple/v1/passes/{TEST_PASS_TYPE}/{member['serial']}"
     assert client.get(path).status_code == 401
