@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from wallet.db import table_of
 from wallet.loyalty.errors import Conflict, NotFound, RuleViolation
 from wallet.loyalty.fields import valid_text
 from wallet.loyalty.ledger.booking import book, finish_booking, prepare, require_int, set_tier, valid_actor
@@ -24,11 +25,11 @@ from wallet.loyalty.ledger_models import (ADJUST, BONUS, PURCHASE, REDEEM, REFUN
 from wallet.loyalty.models import Membership
 from wallet.loyalty.program import MAX_EARN, MAX_MONEY, MAX_POINTS, Program
 
-# Statements of the hot path, built once (see figures._lock_statement).
-_A_PURCHASE = (select(LedgerTransaction.id)
-               .where(LedgerTransaction.membership_id == bindparam("member_id"),
-                      LedgerTransaction.type == PURCHASE)
-               .limit(1))
+# Statements of the hot path, built once (see figures._lock_statement), in
+# Core on the table's columns (see figures._WINDOW_SPEND): entries are
+# written at once by Core INSERTs, so no flush is owed before they read.
+_ENTRY = table_of(LedgerTransaction).c
+_A_PURCHASE = select(_ENTRY.id).where(_ENTRY.membership_id == bindparam("member_id"), _ENTRY.type == PURCHASE).limit(1)
 
 
 def purchase(
@@ -147,8 +148,7 @@ def stamp(session: Session, membership: Membership, *, actor: str, now: datetime
     return txn
 
 
-_RECEIPT = select(LedgerTransaction.id).where(LedgerTransaction.club_id == bindparam("club_id"),
-                                               LedgerTransaction.receipt_id == bindparam("receipt_id"))
+_RECEIPT = select(_ENTRY.id).where(_ENTRY.club_id == bindparam("club_id"), _ENTRY.receipt_id == bindparam("receipt_id"))
 
 
 def _check_receipt(session: Session, club_id: int, receipt_id: str) -> None:
