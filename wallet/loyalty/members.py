@@ -34,7 +34,7 @@ from wallet.loyalty.contacts import MAX_EMAIL, MAX_PHONE_INPUT, normalize_email,
 from wallet.loyalty.errors import NotFound, RuleViolation
 from wallet.loyalty.fields import Checked, Problem, RuleSet, Text, clean_text, valid_text
 from wallet.loyalty.identity import still_tied
-from wallet.loyalty.ledger import grant_bonus, member_to_dict, set_tier
+from wallet.loyalty.ledger import grant_bonus, member_to_dict, set_tier, write_figures
 from wallet.loyalty.locales import LOCALES
 from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.program import Program
@@ -256,8 +256,10 @@ def enrol(
 
     if program.tiers:
         set_tier(session, member, program.tiers.levels[0].name, actor=actor, now=now, reason="enrolled")
-    grant_bonus(session, member, program.welcome_points, kind="welcome", dedupe_key=f"welcome:{member.id}",
-                actor=actor, program=program, now=now)
+    welcome = grant_bonus(session, member, program.welcome_points, kind="welcome", dedupe_key=f"welcome:{member.id}",
+                          actor=actor, program=program, now=now)
+    if program.tiers or welcome is not None:
+        write_figures(session, member)
     # No card change is recorded: the card did not exist before this
     # transaction, and its first render already shows all of the above.
     record_card_issued(session, member)

@@ -36,7 +36,7 @@ point lots, ``operations`` are the till's transactions and bonuses, and
 
 from __future__ import annotations
 
-from wallet.loyalty.ledger.booking import finish_booking, set_tier
+from wallet.loyalty.ledger.booking import finish_booking, set_tier, write_figures
 from wallet.loyalty.ledger.figures import expiring_figures, get_member_for_update, window_spend
 from wallet.loyalty.ledger.lots import apply_due
 from wallet.loyalty.ledger.operations import (adjust, grant_bonus, list_transactions, purchase, redeem, refund,
@@ -59,4 +59,5 @@ __all__ = [
     "stamp",
     "transaction_to_dict",
     "window_spend",
+    "write_figures",
 ]

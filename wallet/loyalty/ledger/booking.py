@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, bindparam, insert, select
+from sqlalchemy import Insert, bindparam, insert, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from wallet.db import table_of, utcnow
 from wallet.loyalty.cards import record_card_change
@@ -127,14 +128,30 @@ def book(
         lot_opened(session, member, None if lot["released"] else lot["spendable_at"], lot["expires_at"])
     txn = LedgerTransaction(id=entry_id, **values)
     make_transient_to_detached(txn)
-    member.balance += balance
-    member.pending += pending
-    member.cash_balance += cash
-    member.stamps += stamps
+    # The member's figures go to the database once, by the Core UPDATE of
+    # finish_booking() (write_figures() for a card made in this
+    # transaction), so they are set as the database will hold them, not as
+    # changes: a changed member would cost the unit of work a walk at every
+    # flush, or making it clean again after the UPDATE (``mark_written``).
+    moved = {"balance": member.balance + balance, "pending": member.pending + pending,
+             "cash_balance": member.cash_balance + cash, "stamps": member.stamps + stamps}
     if type_ == TIER:
-        member.tier = fields.get("tier")
-    # The member's figures go to the database once, at finish_booking().
+        moved["tier"] = fields.get("tier")
+    for key, value in moved.items():
+        set_committed_value(member, key, value)
     return txn
+
+
+def write_figures(session: Session, member: Membership) -> None:
+    """Write the figures that ``book`` moved on a card made in this
+    transaction, which takes no card change (``finish_booking``'s
+    ``new_card``): its first render shows them."""
+    session.execute(_WRITE_FIGURES, {"m_id": member.id, **{key: getattr(member, key) for key in FIGURES}})
+
+
+_MEMBERS = table_of(Membership)
+_WRITE_FIGURES = (update(_MEMBERS).where(_MEMBERS.c.id == bindparam("m_id"))
+                  .values({key: bindparam(key) for key in FIGURES}))
 
 
 def set_tier(
@@ -161,7 +178,9 @@ def finish_booking(
     messages the change puts on the card (wallet.loyalty.automessages)."""
     # The member's row is written once, with its figures and its new version
     # (tagging the change takes no lock: cards.py).
-    if not new_card:
+    if new_card:
+        write_figures(session, member)
+    else:
         from wallet.loyalty.automessages import ledger_occasions
 
         occasions = [*occasions, *ledger_occasions(session, member, club, txns)]
