@@ -1,7 +1,7 @@
 """Purchases per second on PostgreSQL: the core, the HTTP API, and the floor.
 
     .venv/bin/python -m bench.ledger [--seconds 6] [--tills 1,2,4] [--http-clients 8] [--web-workers 4]
-        [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test]
+        [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test] [--http-only]
 
 In a schema of its own, with one club (points, tiers, cashback, stamps):
 
@@ -29,7 +29,10 @@ The last line is
     core_per_s=<x> floor_per_s=<y> ratio=<x/y> http_per_s=<z> http_floor_per_s=<w>
 
 for 4 tills (the largest of --tills) and --http-clients clients; w is the
-bare Flask app's rate.
+bare Flask app's rate. With --http-only only the HTTP figures are run (the
+short run for profiling a gunicorn worker): the last line is then
+
+    http_per_s=<z> http_floor_per_s=<w>
 """
 
 from __future__ import annotations
@@ -222,6 +225,8 @@ def main() -> None:
     parser.add_argument("--http-clients", type=int, default=8)
     parser.add_argument("--web-workers", type=int, default=4)
     parser.add_argument("--postgres", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_POSTGRES))
+    parser.add_argument("--http-only", action="store_true",
+                        help="only the HTTP purchase and the bare app beside it")
     args = parser.parse_args()
     tills = [int(n) for n in args.tills.split(",")]
 
@@ -245,7 +250,7 @@ def main() -> None:
         print(f"PostgreSQL, {args.members} members, {args.seconds:.0f}s per figure; {machine()}", flush=True)
         core: dict[int, Rate] = {}
         floor: dict[int, Rate] = {}
-        for n in tills:
+        for n in [] if args.http_only else tills:
             core[n] = rate("core", url, split(ids, n), args.seconds)
             floor[n] = rate("floor", url, split(ids, n), args.seconds)
             print(f"  {n} till(s) on distinct members: core {core[n]}, floor {floor[n]}, "
@@ -254,6 +259,15 @@ def main() -> None:
         clients = split(ids, args.http_clients)
         http_rate = served_rate(env, args.web_workers, "wsgi:app", (url, key), clients, args.seconds)
         web_floor = served_rate(env, args.web_workers, "bench.bare_api:app", (None, key), clients, args.seconds)
+        if args.http_only:
+            print(f"  HTTP, gunicorn -w {args.web_workers}, {args.http_clients} client processes: {http_rate} "
+                  f"(gunicorn's CPU); a bare Flask app {web_floor.per_s:.0f}/s ({web_floor.client_ms:.2f} ms "
+                  f"of gunicorn's CPU each)", flush=True)
+            check(db, ids)
+            db.dispose()
+            print(f"  after: {machine()}")
+            print(f"http_per_s={http_rate.per_s:.0f} http_floor_per_s={web_floor.per_s:.0f}")
+            return
         http_floor = rate("floor", url, clients, args.seconds)
         print(f"  HTTP, gunicorn -w {args.web_workers}, {args.http_clients} client processes, fresh "
               f"Idempotency-Keys: {http_rate} (gunicorn's CPU); floor with {args.http_clients} clients "

@@ -101,9 +101,18 @@ class TestRateLimit:
         assert statuses[:5] == [200] * 5 and statuses[5] == 429
         limited = api.get("/clubs")
         assert error_code(limited) == "rate_limited"
-        assert int(limited.headers["Retry-After"]) >= 1
+        assert 1 <= int(limited.headers["Retry-After"]) <= 61
+        assert limited.get_json()["error"]["message"] == (
+            f"rate limit exceeded (5 per 1 minute); retry after {limited.headers['Retry-After']} s")
         # The limit is per API key: another brand is not held back.
         assert other.get("/clubs").status_code == 200
+
+    def test_a_wrong_key_spends_its_own_budget_and_writes_are_limited_too(self, client, db):
+        wrong = Api(client, "wk_not-a-key")
+        assert [wrong.get("/clubs").status_code for _ in range(6)] == [401] * 5 + [429]
+        api = Api(client, make_brand(db).key)
+        statuses = [api.post("/clubs", {"name": f"Club {n}", "currency": "RUB"}).status_code for n in range(6)]
+        assert statuses == [201] * 5 + [429]
 
 
 class TestServerFaults:

@@ -41,3 +41,41 @@ def test_ended_windows_are_swept_and_no_thread_is_started(monkeypatch: pytest.Mo
     assert storage.get("key-0") == 0
     assert storage.reset() == 1, "only the live counter is left"
     assert threading.active_count() == threads
+
+
+class _Down(ProcessMemoryStorage):
+    """A shared storage that can be taken down and brought back."""
+
+    down = False
+
+    def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        if self.down:
+            raise ConnectionError("storage down")
+        return super().incr(key, expiry, amount)
+
+
+def test_spend_stops_at_the_tightest_limit_and_says_when_to_retry() -> None:
+    limiter = FixedWindowRateLimiter(ProcessMemoryStorage())
+    limits = ratelimit.parse_limits("100 per hour;2 per minute")
+    assert [str(item) for item in limits] == ["2 per 1 minute", "100 per 1 hour"]
+    assert ratelimit.spend(limiter, limits, "till-1", "api") is None
+    assert ratelimit.spend(limiter, limits, "till-1", "api") is None
+    breach = ratelimit.spend(limiter, limits, "till-1", "api")
+    assert breach is not None and str(breach.limit) == "2 per 1 minute"
+    assert 1 <= breach.retry_after <= 62
+    assert ratelimit.spend(limiter, limits, "till-2", "api") is None, "another key has its own count"
+    assert ratelimit.spend(limiter, limits, "till-1", "other") is None, "another scope has its own count"
+
+
+def test_a_failing_storage_counts_in_this_process_until_it_is_tried_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ratelimit, "_fallback", ratelimit._Fallback())
+    storage = _Down()
+    shared = FixedWindowRateLimiter(storage)
+    limits = ratelimit.parse_limits("2 per minute")
+    storage.down = True
+    # Never an error for the request, and still held back at the limit.
+    assert [ratelimit.spend(shared, limits, "till", "api") is None for _ in range(3)] == [True, True, False]
+    storage.down = False
+    assert ratelimit.spend(shared, limits, "till", "api") is not None, "the fallback counts until the retry"
+    monkeypatch.setattr(ratelimit._fallback, "until", 0.0)
+    assert ratelimit.spend(shared, limits, "till", "api") is None, "the shared storage is used again"

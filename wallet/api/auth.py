@@ -1,7 +1,7 @@
 """Who is calling, and is the request well-formed enough to read.
 
-Runs before every API view: the Bearer API key names the brand (401
-otherwise); a body must be JSON (415), small (413) and parse (400); nothing
+Runs before every API view: the API key's rate limit (429); the Bearer API
+key names the brand (401 otherwise); a body must be JSON (415), small (413) and parse (400); nothing
 in it or in the query may hold characters the databases cannot store (NUL,
 lone surrogates), which would otherwise surface as a database error.
 """
@@ -21,13 +21,17 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from wallet.api.errors import ApiError
 from wallet.config import get_settings
 from wallet.db import utcnow
-from wallet.extensions import get_db, request_session
+from wallet.extensions import get_db, limiter, request_session
 from wallet.loyalty.brands import authenticate_api_key, key_use_is_stale, record_key_use
 from wallet.loyalty.errors import NotAuthenticated
+from wallet.ratelimit import parse_limits, spend
 
 log = logging.getLogger(__name__)
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# The scope of the API's counters in the rate-limit storage (the blueprint's
+# name, as Flask-Limiter scoped the limit when it kept it).
+RATE_LIMIT_SCOPE = "api_v1"
 MAX_DEPTH = 32
 
 
@@ -45,9 +49,26 @@ def _bearer_token() -> str:
 
 
 def rate_limit_key() -> str:
-    """Flask-Limiter's key: one bucket per API key (its hash, never the key)."""
+    """One bucket per API key (its hash, never the key), counted before the
+    key is looked up: a wrong key spends its own bucket."""
     header = request.headers.get("Authorization", "")
     return "api:" + hashlib.sha256(header.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def check_rate_limit() -> None:
+    """API_RATE_LIMIT per API key, spent in the rate-limit storage directly
+    (Redis with BROKER_URL, shared by every process): Flask-Limiter's
+    generic per-request check, which resolved the blueprint's limits anew on
+    every request, cost a purchase more than its Idempotency-Key claim. 429
+    with Retry-After once a window's count is spent."""
+    if not limiter.enabled:
+        return
+    breach = spend(limiter.limiter, parse_limits(get_settings().api_rate_limit), rate_limit_key(),
+                   RATE_LIMIT_SCOPE)
+    if breach is not None:
+        raise ApiError(429, "rate_limited",
+                       f"rate limit exceeded ({breach.limit}); retry after {breach.retry_after} s",
+                       {"Retry-After": str(breach.retry_after)})
 
 
 def authenticate() -> None:

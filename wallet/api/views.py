@@ -21,13 +21,12 @@ from werkzeug.exceptions import HTTPException
 from wallet.api import examples as ex
 from wallet.api import schemas as s
 from wallet.api.answers import Dumper, json_response
-from wallet.api.auth import authenticate, check_request, current_brand_id, rate_limit_key
+from wallet.api.auth import authenticate, check_rate_limit, check_request, current_brand_id
 from wallet.api.errors import ApiError, error_response, invalid_body, response_for
 from wallet.api.idempotency import HEADER, write_endpoint
 from wallet.api.pagination import listed, selected
 from wallet.apple.links import apple_pass_url
-from wallet.config import get_settings
-from wallet.extensions import get_read_session, get_session, limiter, webhook_targets
+from wallet.extensions import get_read_session, get_session, webhook_targets
 from wallet.google.links import google_save_url
 from wallet.loyalty import brands as brand_core
 from wallet.loyalty import clubs as club_core
@@ -43,7 +42,6 @@ from wallet.loyalty.models import ApiKey, Club, Membership
 log = logging.getLogger(__name__)
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1", description="Point-of-sale API")
-limiter.limit(lambda: get_settings().api_rate_limit, key_func=rate_limit_key)(bp)
 
 
 def idempotency_doc(required: bool) -> dict[str, Any]:
@@ -58,6 +56,7 @@ def idempotency_doc(required: bool) -> dict[str, Any]:
 
 @bp.before_request
 def _before() -> None:
+    check_rate_limit()
     authenticate()
     check_request()
 
