@@ -13,9 +13,18 @@ pass's own, not joined): every pass has its own pass.json, manifest and
 signature; the club's artwork was rendered once before timing, as in a
 running server. In the same run it times the bare
 signature (the floor): private_key.sign() over the same manifest bytes with
-PKCS#1 v1.5 and SHA-256. Store cards, poster cards and signatures run on one
-thread, alternating in blocks of 50, and are timed in the thread's CPU time,
-so other processes on a busy machine do not count against them; the round
+PKCS#1 v1.5 and SHA-256. That is the RSA operation the pass's CMS signature
+carries, with the same key object and the same call, over about as many
+bytes hashed (the pass's signer hashes the manifest for messageDigest, then
+signs its 99 bytes of signed attributes): what the floor leaves out, the signed
+attributes and the DER around the RSA signature, is the build's work. Store
+cards, poster cards and signatures run on one thread, alternating in blocks
+of 50, and are timed in the thread's CPU time, so other processes on a busy
+machine do not count against them. The floor's signatures run one after
+another, as a build that did nothing but sign would: the same RSA call runs
+slower right after a build's Python work (the caches that work displaced:
+after a little other Python it runs at about the floor's pace, after a
+build 10-20 us slower), and that is the build's cost, not the signature's. The round
 with the best store card ratio is reported, the poster card's figures from
 the same round beside it. The last line is
 

@@ -436,6 +436,27 @@ def test_signing_time_is_the_utc_instant(app: Flask, dev_certs_dir: Path) -> Non
     assert openssl_verify(signature, b"{}", ca_bundle(dev_certs_dir)).returncode == 0
 
 
+def test_signing_time_is_each_pass_own_second(app: Flask) -> None:
+    # The signer keeps the last second's UTCTime: passes of the same second
+    # share it, any other instant (a zone's, a naive UTC one) gets its own.
+    def signing_time(moment: datetime) -> datetime:
+        with app.app_context():
+            signature = signer_for(settings_for().identity).sign(b"{}", moment)
+        signer = cms.ContentInfo.load(signature)["content"]["signer_infos"][0]
+        return {a["type"].native: a["values"][0].native for a in signer["signed_attrs"]}["signing_time"]
+
+    base = datetime(2026, 3, 4, 5, 6, 7, 100, tzinfo=timezone.utc)
+    assert signing_time(base) == base.replace(microsecond=0)
+    assert signing_time(base.replace(microsecond=999_999)) == base.replace(microsecond=0)
+    assert signing_time(base + timedelta(seconds=1)) == base.replace(second=8, microsecond=0)
+    assert signing_time(base.astimezone(timezone(timedelta(hours=-5)))) == base.replace(microsecond=0)
+    assert signing_time(datetime(2026, 3, 4, 5, 6, 8)) == base.replace(second=8, microsecond=0)
+    assert signing_time(datetime(2026, 3, 4, 5, 6, 7)) == base.replace(microsecond=0)
+    assert signing_time(base.replace(minute=7)) == base.replace(minute=7, microsecond=0)
+    with pytest.raises(ValueError):
+        signing_time(datetime(2050, 1, 1, tzinfo=timezone.utc))
+
+
 def test_every_label_and_message_is_translated() -> None:
     from wallet.apple.passdata import TEXT
 

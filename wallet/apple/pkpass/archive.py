@@ -78,17 +78,22 @@ def finish_parts(prefix: ZipPrefix, files: Iterable[tuple[str, bytes]], moment: 
     """The archive as two parts: the prefix's entries (shared, not copied)
     and the rest, ``files`` with the central directory; a WSGI server sends
     them one after the other without joining them first. The rest is joined
-    once: each byte of it is copied one time."""
-    when = dos_time(moment)
+    once: each byte of it is copied one time. (``_entry`` written out: per
+    pass this runs for every own entry.)"""
+    time_, date = dos_time(moment)
     parts: list[bytes] = []
     central = [prefix.central]
     offset = len(prefix.local)
     for name, data in files:
-        header, record = _entry(name, data, offset, when)
-        parts += (header, data)
-        central.append(record)
-        offset += len(header) + len(data)
-    count = prefix.count + len(central) - 1
+        encoded, flags = _name(name)
+        crc = zlib.crc32(data)
+        size = len(data)
+        parts += (_LOCAL.pack(0x04034B50, _VERSION_NEEDED, flags, 0, time_, date, crc, size, size, len(encoded), 0),
+                  encoded, data)
+        central += (_CENTRAL.pack(0x02014B50, _MADE_BY, _VERSION_NEEDED, flags, 0, time_, date, crc, size, size,
+                                  len(encoded), 0, 0, 0, 0, _FILE_MODE, offset), encoded)
+        offset += _LOCAL.size + len(encoded) + size
+    count = prefix.count + (len(central) - 1) // 2
     size = sum(map(len, central))
     parts += central
     parts.append(_END.pack(0x06054B50, 0, 0, count, count, size, offset, 0))

@@ -48,20 +48,23 @@ class PassSigner:
     def __init__(self, identity: SigningIdentity) -> None:
         self._key = identity.private_key
         self._template = _build_template(identity)
+        # The last signing time's second and its UTCTime: the passes signed
+        # within one second share it (replaced whole, so threads may race).
+        self._last_time: tuple[datetime, bytes] = (_TIME_PLACEHOLDER, b"000101000000Z")
 
     def sign(self, manifest: bytes, signing_time: datetime | None = None) -> bytes:
         t = self._template
         moment = signing_time or datetime.now(timezone.utc)
-        if moment.utcoffset():
-            moment = moment.astimezone(timezone.utc)
-        if not 1950 <= moment.year < 2050:
-            raise ValueError("signingTime is a UTCTime: years 1950-2049 only")
-        # YYMMDDHHMMSSZ; formatted by hand, strftime costs several times more.
-        utc_time = (f"{moment.year % 100:02d}{moment.month:02d}{moment.day:02d}"
-                    f"{moment.hour:02d}{moment.minute:02d}{moment.second:02d}Z")
+        second = moment.replace(microsecond=0)
+        # Datetimes with a zone compare as instants; a naive one (taken as
+        # UTC) never equals one with a zone, so it is formatted anew.
+        last_second, utc_time = self._last_time
+        if second != last_second:
+            utc_time = _utc_time(second)
+            self._last_time = (second, utc_time)
         attrs = b"".join((
             t.attrs_head,
-            utc_time.encode("ascii"),
+            utc_time,
             t.attrs_mid,
             hashlib.sha256(manifest).digest(),
             t.attrs_tail,
@@ -71,6 +74,17 @@ class PassSigner:
             raise AssertionError("unexpected RSA signature length")
         # In SignerInfo the same attributes are [0] IMPLICIT instead of SET.
         return b"".join((t.before, b"\xa0", attrs[1:], t.middle, signature, t.after))
+
+
+def _utc_time(moment: datetime) -> bytes:
+    """signingTime's UTCTime text, YYMMDDHHMMSSZ, of ``moment`` (naive: UTC)."""
+    if moment.utcoffset():
+        moment = moment.astimezone(timezone.utc)
+    if not 1950 <= moment.year < 2050:
+        raise ValueError("signingTime is a UTCTime: years 1950-2049 only")
+    # Formatted by hand, strftime costs several times more.
+    return (f"{moment.year % 100:02d}{moment.month:02d}{moment.day:02d}"
+            f"{moment.hour:02d}{moment.minute:02d}{moment.second:02d}Z").encode("ascii")
 
 
 @lru_cache(maxsize=8)
