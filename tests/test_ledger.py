@@ -247,6 +247,20 @@ def test_a_member_starts_in_the_first_tier_and_upgrades_at_once(db: Database) ->
     assert buy(db, mid, 100_000)["points"] == 70  # Gold's own rate from now on
 
 
+def test_the_rolling_spend_counts_each_purchase_once(db: Database) -> None:
+    """The spend before a purchase is read with its entry (one statement on
+    PostgreSQL), so it must not see that entry: counted twice, 150.00 +
+    149.99 would already reach Gold's 300.00."""
+    mid = join(db, make_club(db, {"points": POINTS, "tiers": TIERS}))
+    buy(db, mid, 150_000)
+    buy(db, mid, 149_999)
+    assert assert_consistent(db, mid).tier == "Silver"
+    buy(db, mid, 1)
+    assert assert_consistent(db, mid).tier == "Gold"
+    tier_entry = [e for e in entries(db, mid) if e.type == "tier" and e.reason == "upgrade"]
+    assert [e.details["window_spend"] for e in tier_entry] == [300_000]
+
+
 def test_a_refund_does_not_downgrade_before_the_review_date(db: Database) -> None:
     mid = join(db, make_club(db, {"points": POINTS, "tiers": TIERS}))
     p = buy(db, mid, 300_000)

@@ -35,14 +35,15 @@ PROGRAM = {
 }
 # lock the member (its row only, with its club's updated_at: the club's rules
 # are kept per process; whether the brand has webhooks: it has none, and when
-# its first lot falls due: none is) / rolling spend / ledger entry and its
-# lot (one statement on PostgreSQL, two on SQLite) / the member's figures and
+# its first lot falls due: none is) / ledger entry and its lot, returning the
+# rolling spend before it (one statement on PostgreSQL; three on SQLite: the
+# spend, the entry, the lot) / the member's figures and
 # version with its outbox row (one statement on PostgreSQL, the UPDATE as a
 # CTE; two on SQLite). Through the API the lock also loads the club and
 # brand (the answer shows the member's cards).
-CORE = {"postgresql": 4, "sqlite": 7}
+CORE = {"postgresql": 3, "sqlite": 7}
 # The API adds: the key lookup, the Idempotency-Key claim and its answer.
-HTTP = {"postgresql": 7, "sqlite": 10}
+HTTP = {"postgresql": 6, "sqlite": 10}
 
 
 @dataclass

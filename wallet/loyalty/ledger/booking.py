@@ -17,7 +17,8 @@ from wallet.loyalty.cards import record_card_change
 from wallet.loyalty.errors import RuleViolation
 from wallet.loyalty.fields import valid_text
 from wallet.loyalty.ledger.club_rules import ClubRules
-from wallet.loyalty.ledger.figures import get_member_for_update, has_webhooks, locked_club, lot_opened
+from wallet.loyalty.ledger.figures import (WINDOW_SPEND, get_member_for_update, has_webhooks, locked_club, lot_opened,
+                                           window_spend, window_spend_params)
 from wallet.loyalty.ledger.serialise import member_to_dict, transaction_to_dict
 from wallet.loyalty.ledger_models import RELEASE, TIER, LedgerTransaction, PointLot
 from wallet.loyalty.models import Club, Membership
@@ -65,7 +66,7 @@ _INSERT_ENTRY = insert(_ENTRIES).returning(_ENTRIES.c.id)
 _INSERT_LOT = insert(_LOTS)
 
 
-def _entry_with_lot() -> Insert:
+def _entry_with_lot(*returning: Any) -> Insert:
     """PostgreSQL: an entry and the lot it opens in one statement, one round
     trip instead of two: the entry's INSERT is a CTE whose id the lot's
     INSERT reads (SQLite has no INSERT in a WITH: two statements there)."""
@@ -73,10 +74,17 @@ def _entry_with_lot() -> Insert:
              .returning(_ENTRIES.c.id).cte("entry"))
     lot = select(entry.c.id, *(bindparam(f"lot_{key}", type_=_LOTS.c[key].type) for key in _LOT_COLUMNS))
     return (insert(_LOTS).add_cte(entry).from_select(("source_id", *_LOT_COLUMNS), lot)
-            .returning(_LOTS.c.source_id))
+            .returning(_LOTS.c.source_id, *returning))
 
 
 _INSERT_ENTRY_WITH_LOT = _entry_with_lot()
+# PostgreSQL: the same two, also returning the member's rolling spend before
+# this entry (``figures.window_spend``): every part of one statement reads
+# the same snapshot, so the subquery cannot see the entry its CTE inserts.
+# A purchase that may lift the tier saves the spend's own round trip.
+_SPEND = WINDOW_SPEND.scalar_subquery().correlate(None)  # not to the entry's own table
+_INSERT_ENTRY_READING_SPEND = insert(_ENTRIES).returning(_ENTRIES.c.id, _SPEND)
+_INSERT_ENTRY_WITH_LOT_READING_SPEND = _entry_with_lot(_SPEND)
 
 
 def book(
@@ -95,6 +103,33 @@ def book(
 ) -> LedgerTransaction:
     """Write an entry moving the member's figures, and ``lot``, the point
     lot it opens (``lots.new_lot``), if any."""
+    return _book(session, member, type_, actor=actor, now=now, balance=balance, pending=pending, cash=cash,
+                 stamps=stamps, lot=lot, spend_days=None, **fields)[0]
+
+
+def book_reading_spend(session: Session, member: Membership, type_: str, *, now: datetime, spend_days: int,
+                       **kwargs: Any) -> tuple[LedgerTransaction, int]:
+    """``book``, and the member's rolling spend over the ``spend_days``
+    before this entry (``figures.window_spend``), read by the entry's own
+    statement on PostgreSQL (a statement of its own on SQLite)."""
+    return _book(session, member, type_, now=now, spend_days=spend_days, **kwargs)  # type: ignore[return-value]
+
+
+def _book(
+    session: Session,
+    member: Membership,
+    type_: str,
+    *,
+    actor: str,
+    now: datetime,
+    balance: int = 0,
+    pending: int = 0,
+    cash: int = 0,
+    stamps: int = 0,
+    lot: dict[str, Any] | None = None,
+    spend_days: int | None,
+    **fields: Any,
+) -> tuple[LedgerTransaction, int | None]:
     values: dict[str, Any] = {
         **_NO_FIELDS,
         "membership_id": member.id,
@@ -116,11 +151,18 @@ def book(
     # loaded: nothing changes it after it is booked, so keeping it in the
     # session would only cost its bookkeeping (a refund reads its purchase
     # with session.get).
-    if lot is None:
-        entry_id = session.execute(_INSERT_ENTRY, values).scalar_one()
-    elif session.get_bind().dialect.name == "postgresql":
-        entry_id = session.execute(_INSERT_ENTRY_WITH_LOT,
-                                   {**values, **{f"lot_{key}": lot[key] for key in _LOT_COLUMNS}}).scalar_one()
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    spend: int | None = None
+    if spend_days is not None and not postgresql:
+        spend = window_spend(session, member, days=spend_days, as_of=now)
+    params = values if lot is None or not postgresql else {**values, **{f"lot_{key}": lot[key] for key in _LOT_COLUMNS}}
+    if spend_days is not None and postgresql:
+        params = {**params, **window_spend_params(member, days=spend_days, as_of=now)}
+        statement = _INSERT_ENTRY_READING_SPEND if lot is None else _INSERT_ENTRY_WITH_LOT_READING_SPEND
+        entry_id, spend = session.execute(statement, params).one()
+        spend = int(spend or 0)
+    elif lot is None or postgresql:
+        entry_id = session.execute(_INSERT_ENTRY if lot is None else _INSERT_ENTRY_WITH_LOT, params).scalar_one()
     else:
         entry_id = session.execute(_INSERT_ENTRY, values).scalar_one()
         session.execute(_INSERT_LOT, {**lot, "source_id": entry_id})
@@ -139,7 +181,7 @@ def book(
         moved["tier"] = fields.get("tier")
     for key, value in moved.items():
         set_committed_value(member, key, value)
-    return txn
+    return txn, spend
 
 
 def write_figures(session: Session, member: Membership) -> None:

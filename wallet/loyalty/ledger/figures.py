@@ -186,19 +186,23 @@ def expiring_figures(
 # the ORM's execution (its compile state, autoflush, result loading), which
 # cost this one number about as much as a Core INSERT with its CTE. Every
 # entry is written by a Core INSERT at once, so nothing waits for a flush.
-_T = table_of(LedgerTransaction).c
-_WINDOW_SPEND = select(
+# Aliased: the entry's INSERT returns it too (booking), beside its own table.
+_T = table_of(LedgerTransaction).alias("spent").c
+WINDOW_SPEND = select(
     func.coalesce(func.sum(case((_T.type == PURCHASE, _T.amount), else_=-_T.amount)), 0)
 ).where(
-    _T.membership_id == _ID,
+    _T.membership_id == bindparam("w_member_id"),
     _T.type.in_((PURCHASE, REFUND)),
-    _T.created_at > bindparam("since"),
-    _T.created_at <= bindparam("as_of"),
+    _T.created_at > bindparam("w_since"),
+    _T.created_at <= bindparam("w_as_of"),
 )
+
+
+def window_spend_params(member: Membership, *, days: int, as_of: datetime) -> dict[str, Any]:
+    """The parameters of ``WINDOW_SPEND``: the window of ``days`` ending at ``as_of``."""
+    return {"w_member_id": member.id, "w_since": as_of - timedelta(days=days), "w_as_of": as_of}
 
 
 def window_spend(session: Session, member: Membership, *, days: int, as_of: datetime) -> int:
     """Purchases minus refunds over the rolling window ending at ``as_of``."""
-    value = session.scalar(_WINDOW_SPEND,
-                           {"member_id": member.id, "since": as_of - timedelta(days=days), "as_of": as_of})
-    return int(value or 0)
+    return int(session.scalar(WINDOW_SPEND, window_spend_params(member, days=days, as_of=as_of)) or 0)

@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 from wallet.db import table_of
 from wallet.loyalty.errors import Conflict, NotFound, RuleViolation
 from wallet.loyalty.fields import valid_text
-from wallet.loyalty.ledger.booking import book, finish_booking, prepare, require_int, set_tier, valid_actor
+from wallet.loyalty.ledger.booking import (book, book_reading_spend, finish_booking, prepare, require_int, set_tier,
+                                           valid_actor)
 from wallet.loyalty.ledger.club_rules import ClubRules
-from wallet.loyalty.ledger.figures import get_member_for_update, locked_club, window_spend
+from wallet.loyalty.ledger.figures import get_member_for_update, locked_club
 from wallet.loyalty.ledger.lots import apply_due, credit, new_lot, refresh_expiring, take, take_fifo
 from wallet.loyalty.ledger_models import (ADJUST, BONUS, PURCHASE, REDEEM, REFUND, REWARD, STAMP, LedgerTransaction,
                                           PointLot)
@@ -26,7 +27,7 @@ from wallet.loyalty.models import Membership
 from wallet.loyalty.program import MAX_EARN, MAX_MONEY, MAX_POINTS, Program
 
 # Statements of the hot path, built once (see figures._lock_statement), in
-# Core on the table's columns (see figures._WINDOW_SPEND): entries are
+# Core on the table's columns (see figures.WINDOW_SPEND): entries are
 # written at once by Core INSERTs, so no flush is owed before they read.
 _ENTRY = table_of(LedgerTransaction).c
 _A_PURCHASE = select(_ENTRY.id).where(_ENTRY.membership_id == bindparam("member_id"), _ENTRY.type == PURCHASE).limit(1)
@@ -77,28 +78,27 @@ def purchase(
             details["spendable_at"] = (now + timedelta(days=program.points.pending_days)).isoformat()
     if program.cashback_percent is not None:
         details["cashback_percent"] = str(program.cashback_percent)
-    # The rolling spend before this purchase is booked: read now, the query
-    # finds nothing of this transaction to write first (an early flush would
-    # write the member's row twice).
+    # The rolling spend before this purchase, read with its entry, while a
+    # higher tier is within reach.
     upgrade_possible = bool(program.tiers and program.tiers.rank(member.tier) < len(program.tiers.levels) - 1)
-    spend_before = (window_spend(session, member, days=program.tiers.window_days, as_of=now)
-                    if program.tiers and upgrade_possible else 0)
     lot = new_lot(member, earned, program=program, now=now, pending=pending, balance_before=member.balance)
 
-    def book_purchase() -> LedgerTransaction:
-        return book(
-            session, member, PURCHASE, actor=actor, now=now,
-            balance=0 if pending else earned, pending=earned if pending else 0,
+    def book_purchase() -> tuple[LedgerTransaction, int]:
+        entry: dict[str, Any] = dict(
+            actor=actor, now=now, balance=0 if pending else earned, pending=earned if pending else 0,
             cash=cash, stamps=stamp, amount=amount, currency=club.currency,
             receipt_id=receipt_id, details=details, lot=lot,
         )
+        if program.tiers and upgrade_possible:
+            return book_reading_spend(session, member, PURCHASE, spend_days=program.tiers.window_days, **entry)
+        return book(session, member, PURCHASE, **entry), 0
 
     if receipt_id is None:
-        txn = book_purchase()
+        txn, spend_before = book_purchase()
     else:
         try:
             with session.begin_nested():
-                txn = book_purchase()
+                txn, spend_before = book_purchase()
         except IntegrityError:
             # A concurrent purchase with the same receipt (another member's)
             # committed first; this member's row is ours, so nothing else clashes.
