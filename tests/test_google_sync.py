@@ -195,3 +195,25 @@ def test_what_google_took_before_a_failure_is_not_sent_again(google, app, db, cl
     # Neither patched nor notified twice; the message goes out on the retry.
     assert len(google.received("PATCH", "/loyaltyObject/")) == 1
     assert [c.status for c in google.received("POST", "/addMessage")] == [503] * 4 + [200]
+
+
+def test_a_card_found_inserted_is_not_read_again_and_a_new_card_still_is(google, app, db, client) -> None:
+    from tests.test_statement_counts import counting
+
+    api, club_id, member = _setup(app, db, client)
+    drain(app)
+    reads = []
+    for _ in range(3):
+        with counting(db) as counted:
+            answer = _buy(api, member["id"], 1000)
+        reads.append(sum("google_objects" in statement for statement in counted.statements))
+        assert len(answer["google_save_url"]) < 1800
+    assert reads[0] <= 1 and reads[1:] == [0, 0], "found inserted once, the card is skinny for good"
+    # A card Google does not have yet is looked at on every answer, so its
+    # link turns skinny as soon as the worker has inserted it.
+    other = api.post(f"/clubs/{club_id}/members", {"email": "bob@example.com", "name": "Bob"}).get_json()
+    with counting(db) as counted:
+        assert len(_buy(api, other["id"], 1000)["google_save_url"]) > 1800
+    assert sum("google_objects" in statement for statement in counted.statements) == 1
+    drain(app)
+    assert len(_buy(api, other["id"], 1000)["google_save_url"]) < 1800

@@ -29,14 +29,32 @@ from wallet.loyalty.models import Membership
 
 SAVE_URL_PREFIX = "https://pay.google.com/gp/v/save/"
 
+# The cards whose LoyaltyObject Google has, as (issuer, member id, serial
+# number): inserted_at is set once and never cleared, so a card found
+# inserted stays skinny and its answers read nothing more (the read was a
+# statement of every API answer that shows a member, a purchase's among
+# them). The serial number tells a card from a later one given the same id
+# (SQLite may reuse the highest). Bounded: emptied when full, then refilled
+# as cards are read again.
+_INSERTED_MAX = 100_000
+_known_inserted: set[tuple[str, int, str]] = set()
 
-def _inserted(membership: Membership) -> bool:
+
+def _inserted(identity: GoogleIdentity, membership: Membership) -> bool:
     session = object_session(membership)
     if session is None or membership.id is None:
         return False
-    return session.scalar(
+    known = (identity.issuer_id, membership.id, membership.serial_number)
+    if known in _known_inserted:
+        return True
+    inserted = session.scalar(
         select(GoogleObject.inserted_at.is_not(None)).where(GoogleObject.membership_id == membership.id)
     ) is True
+    if inserted:
+        if len(_known_inserted) >= _INSERTED_MAX:
+            _known_inserted.clear()
+        _known_inserted.add(known)
+    return inserted
 
 
 def save_claims(identity: GoogleIdentity, membership: Membership, *, public_base_url: str,
@@ -62,7 +80,7 @@ def google_save_url(membership: Membership) -> str:
     key id in the header. Without a service account (development) nothing
     is ever inserted, so the link is always the full form."""
     identity = get_identity()
-    skinny = not identity.development and _inserted(membership)
+    skinny = not identity.development and _inserted(identity, membership)
     claims = save_claims(identity, membership, public_base_url=get_settings().public_base_url, skinny=skinny)
     return SAVE_URL_PREFIX + _signed(identity, json.dumps(claims, sort_keys=True, ensure_ascii=False,
                                                           separators=(",", ":")))
