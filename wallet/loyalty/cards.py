@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, DateTime, Integer, Interval, Select, String, Text, bindparam, case, cast, func, insert, literal, select, update
+from sqlalchemy import BigInteger, DateTime, Integer, Interval, Select, String, Text, bindparam, case, cast, func, insert, inspect, literal, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -135,6 +135,10 @@ def _queue_card(session: Session, membership_id: int, payload: dict[str, Any]) -
                                   "created_at": now})
 
 
+# The columns a card change writes besides those the caller names.
+_BUMPED = frozenset(("version", "card_modified_at", "change_seq"))
+
+
 @cache
 def _card_update(postgresql: bool, columns: tuple[str, ...]) -> Any:
     """UPDATE of a card's version, tag and Last-Modified with ``columns``,
@@ -188,8 +192,14 @@ def record_card_change(session: Session, membership: Membership, *, occasions: S
     else:
         values["change_seq"] = _next_counter(session)
         session.execute(statement, {"b_id": membership.id, **values})
+    # What the UPDATE wrote is what the member holds now. Its figures were
+    # set as committed values by the booking (ledger.booking.book); a
+    # column changed on the object otherwise is committed here too, and the
+    # member counted clean if nothing else is left (``mark_written``).
+    state = inspect(membership)
     for key, value in values.items():
-        set_committed_value(membership, key, value)
+        if key in _BUMPED or state.modified:
+            set_committed_value(membership, key, value)
     if postgresql:
         session.expire(membership, ["change_seq"])  # the transaction's id, known to the database
     mark_written(session, membership)

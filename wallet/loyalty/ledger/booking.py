@@ -17,8 +17,8 @@ from wallet.loyalty.cards import record_card_change
 from wallet.loyalty.errors import RuleViolation
 from wallet.loyalty.fields import valid_text
 from wallet.loyalty.ledger.club_rules import ClubRules
-from wallet.loyalty.ledger.figures import (WINDOW_SPEND, get_member_for_update, has_webhooks, locked_club, lot_opened,
-                                           window_spend, window_spend_params)
+from wallet.loyalty.ledger.figures import (WINDOW_SPEND, get_member_for_update, has_webhooks, locked_club, locked_here,
+                                           lot_opened, window_spend, window_spend_params)
 from wallet.loyalty.ledger.serialise import member_to_dict, transaction_to_dict
 from wallet.loyalty.ledger_models import RELEASE, TIER, LedgerTransaction, PointLot
 from wallet.loyalty.models import Club, Membership
@@ -48,7 +48,9 @@ def prepare(
 ) -> tuple[Membership, ClubRules, Program, datetime]:
     """The member locked and active (``with_referrer``: its referrer locked
     too, see ``get_member_for_update``), its club's rules and the time."""
-    member = get_member_for_update(session, membership.id, with_referrer=with_referrer)
+    # The caller usually locked it already (the API does, with its club).
+    member = (membership if locked_here(session, membership, with_referrer=with_referrer)
+              else get_member_for_update(session, membership.id, with_referrer=with_referrer))
     if member.status != "active":
         raise RuleViolation(f"member {member.id} has left the club", code="membership_ended")
     club = locked_club(session, member)

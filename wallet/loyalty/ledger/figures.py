@@ -9,7 +9,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import BindParameter, Select, bindparam, case, exists, func, or_, select
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm import Session, contains_eager, object_session
 
 from wallet.db import table_of
 from wallet.loyalty.errors import NotFound
@@ -95,7 +95,7 @@ def get_member_for_update(
     locked = _locked(session)
     if membership_id in locked:
         member = session.get(Membership, membership_id)
-        if member is not None and (not with_referrer or member.referred_by_id in (None, *locked)):
+        if member is not None and _with_referrer_locked(member, locked, with_referrer):
             return member
     params: dict[str, int] = {"member_id": membership_id}
     if brand_id is not None:
@@ -109,6 +109,19 @@ def get_member_for_update(
     if member is None:
         raise NotFound(f"no member {membership_id}", code="member_not_found")
     return member
+
+
+def locked_here(session: Session, member: Membership, *, with_referrer: bool = False) -> bool:
+    """Whether ``member`` is this session's object with its row locked in
+    this transaction (and its referrer's, with ``with_referrer``): what
+    ``get_member_for_update`` would return as it is, without looking it up."""
+    locked = _locked(session)
+    return (member.id in locked and object_session(member) is session
+            and _with_referrer_locked(member, locked, with_referrer))
+
+
+def _with_referrer_locked(member: Membership, locked: dict[int, _Locked], with_referrer: bool) -> bool:
+    return not with_referrer or member.referred_by_id in (None, *locked)
 
 
 def _earliest(*moments: datetime | None) -> datetime | None:
