@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, jsonify
 
 from wallet.apple.pkpass import MIME_TYPE, settings_for
 from wallet.apple.serving import read_card_by_download_token, signed_pass
 from wallet.extensions import get_db
+from wallet.http_rules import Response
 
 bp = Blueprint("apple_download", __name__)
 

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Blueprint, Flask, jsonify, request
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse_many
 from sqlalchemy import delete, func, select
@@ -48,7 +48,7 @@ from wallet.apple.serving import read_card, signed_pass
 from wallet.config import get_settings
 from wallet.db import utcnow
 from wallet.extensions import get_db, get_read_session, get_session, limiter, transactional
-from wallet.http_rules import for_machines
+from wallet.http_rules import Response, for_machines
 from wallet.logtext import printable
 from wallet.loyalty.card_events import record_card_changes
 from wallet.loyalty.cards import changed_since
