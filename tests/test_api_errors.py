@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import update
 
 from tests.support.api import Api, error_code, make_brand
 from wallet.loyalty.brands import revoke_api_key
@@ -131,3 +132,27 @@ class TestServerFaults:
         monkeypatch.setattr(views.club_core, "list_clubs", broken)
         response = Api(client, make_brand(db).key).get("/clubs")
         assert response.status_code == 500 and error_code(response) == "internal_error"
+
+
+def test_a_key_revoked_after_it_proved_live_stops_booking_at_once(client, db):
+    """A write that claims an Idempotency-Key takes a key that proved live
+    without looking it up; its claim checks the key in the transaction that
+    books, so a revoked key books nothing, is 401, and stores no answer."""
+    brand = make_brand(db)
+    api = Api(client, brand.key)
+    club = api.club()
+    member = api.member(club["id"])
+    assert api.purchase(member["id"], 100_00)["member"]["balance"] > 0
+    with db.transaction() as s:
+        key = s.query(ApiKey).filter_by(brand_id=brand.id).one()
+        revoke_api_key(s, s.get(Brand, brand.id), key.id)
+    body = {"type": "purchase", "amount": 100_00}
+    for _ in range(2):  # the same Idempotency-Key again: the refusal was not stored
+        refused = api.post(f"/members/{member['id']}/transactions", body, key="after-revocation")
+        assert refused.status_code == 401 and error_code(refused) == "invalid_api_key"
+        assert refused.headers["WWW-Authenticate"] == "Bearer"
+    with db.transaction() as s:
+        s.execute(update(ApiKey).values(revoked_at=None))
+    again = api.post(f"/members/{member['id']}/transactions", body, key="after-revocation")
+    assert again.status_code == 201 and again.get_json()["member"]["balance"] == 2 * (
+        again.get_json()["transaction"]["points"])

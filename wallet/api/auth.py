@@ -22,7 +22,8 @@ from wallet.api.errors import ApiError
 from wallet.config import get_settings
 from wallet.db import utcnow
 from wallet.extensions import get_db, limiter, request_session
-from wallet.loyalty.brands import authenticate_api_key, key_use_is_stale, record_key_use
+from wallet.loyalty.brands import (AuthenticatedKey, authenticate_api_key, hash_api_key, key_use_is_stale,
+                                  record_key_use)
 from wallet.loyalty.errors import NotAuthenticated
 from wallet.ratelimit import parse_limits, spend
 
@@ -71,13 +72,33 @@ def check_rate_limit() -> None:
                        {"Retry-After": str(breach.retry_after)})
 
 
-def authenticate() -> None:
+# API keys that proved live, by digest, for writes whose claim re-checks
+# the key in its own statement (wallet.api.idempotency.rechecks_api_key): such
+# a write skips the lookup, a statement of every purchase. A key revoked
+# since is refused by that claim with 401 and forgotten here, before the
+# view runs; every other request looks its key up. Bounded: emptied when full.
+_PROVEN_MAX = 10_000
+_proven: dict[str, AuthenticatedKey] = {}
+
+
+def authenticate(*, rechecked: bool = False) -> None:
+    """The brand of the request's API key, or 401. ``rechecked``: the
+    request's Idempotency-Key claim checks the key again in the same
+    transaction, so a key proven live before is not looked up."""
     token = _bearer_token()
     session = request_session()
-    try:
-        key = authenticate_api_key(session, token)
-    except NotAuthenticated as exc:
-        raise ApiError(401, exc.code, exc.message, {"WWW-Authenticate": "Bearer"}) from None
+    digest = hash_api_key(token)
+    key = _proven.get(digest) if rechecked else None
+    g.api_key_unchecked = key.id if key is not None else None
+    if key is None:
+        try:
+            key = authenticate_api_key(session, token)
+        except NotAuthenticated as exc:
+            raise ApiError(401, exc.code, exc.message, {"WWW-Authenticate": "Bearer"}) from None
+        if len(_proven) >= _PROVEN_MAX:
+            _proven.clear()
+        _proven[digest] = key
+    g.api_key_digest = digest
     g.api_brand_id = key.brand_id
     g.api_key_prefix = key.prefix  # names the key in ledger actors
     now = utcnow()
@@ -85,6 +106,18 @@ def authenticate() -> None:
         # Our transaction ends first: on SQLite a second writer would wait on it.
         session.rollback()
         _record_use(key.id, now)
+        if digest in _proven:
+            _proven[digest] = key._replace(last_used_at=now)
+
+
+def forget_proven_key() -> None:
+    """The request's key turned out revoked: look it up again next time."""
+    _proven.pop(g.get("api_key_digest", ""), None)
+
+
+def unchecked_key_id() -> int | None:
+    """The id of the request's API key when it was taken as proven, not looked up."""
+    return g.get("api_key_unchecked")
 
 
 def _record_use(key_id: int, now: datetime) -> None:

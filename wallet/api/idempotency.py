@@ -14,6 +14,9 @@ transaction:
    while the first is still working finds it held and answers 409 at once;
    on SQLite writers run one at a time, so the duplicate finds the answer.
    A key the brand has is replayed (same body) or refused with 409.
+   A request that took its API key as proven without looking it up
+   (wallet.api.auth) has the key checked by this same INSERT: a key revoked
+   since is 401, before the view runs.
 2. The view runs; its answer is written to the key row before the commit,
    so "done" and "booked" commit together, and a request that dies (or a
    commit that fails) leaves no key behind: the retry simply runs.
@@ -34,17 +37,18 @@ from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Response, g, make_response, request
+from flask import Response, current_app, g, make_response, request
 from sqlalchemy import BigInteger, bindparam, delete, select, text, update
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from wallet.api.auth import current_brand_id
+from wallet.api.auth import current_brand_id, forget_proven_key, unchecked_key_id
 from wallet.api.errors import ApiError, error_response, response_for
 from wallet.api.models import DONE, IN_FLIGHT, IdempotencyKey
 from wallet.db import utcnow
 from wallet.extensions import get_db, unit_of_work
-from wallet.loyalty.errors import LoyaltyError
+from wallet.loyalty.errors import LoyaltyError, NotAuthenticated
+from wallet.loyalty.models import ApiKey
 
 HEADER = "Idempotency-Key"
 RETENTION = timedelta(hours=48)
@@ -116,12 +120,19 @@ _PG_TYPES = {"brand_id": "BIGINT", "locked_until": "TIMESTAMP WITH TIME ZONE",
              "response_status": "INTEGER", "response_body": "TEXT"}
 _TYPED_VALUES = ", ".join(f"CAST(:{name} AS {_PG_TYPES.get(name, 'VARCHAR')})" for name in _COLUMNS)
 _ON_CONFLICT = 'ON CONFLICT (brand_id, "key") DO NOTHING RETURNING id'
+# With an API key id, the row is inserted only while that key of the brand
+# is live: the request took the key as proven without looking it up
+# (wallet.api.auth), and this is its check, in the transaction that books.
 _INSERT_LOCKED = text(
     f"INSERT INTO api_idempotency_keys ({_NAMES}) SELECT {_TYPED_VALUES} "
-    f"WHERE pg_try_advisory_xact_lock(CAST(:advisory AS BIGINT)) {_ON_CONFLICT}"
-).bindparams(*_BINDS, bindparam("advisory", type_=BigInteger)).columns(id=BigInteger)
+    f"WHERE pg_try_advisory_xact_lock(CAST(:advisory AS BIGINT)) AND (CAST(:api_key_id AS BIGINT) IS NULL OR "
+    f"EXISTS (SELECT 1 FROM api_keys WHERE id = CAST(:api_key_id AS BIGINT) AND brand_id = CAST(:brand_id AS BIGINT) "
+    f"AND revoked_at IS NULL)) {_ON_CONFLICT}"
+).bindparams(*_BINDS, bindparam("advisory", type_=BigInteger),
+             bindparam("api_key_id", type_=BigInteger)).columns(id=BigInteger)
 _INSERT = text(f"INSERT INTO api_idempotency_keys ({_NAMES}) VALUES ({_VALUES}) {_ON_CONFLICT}").bindparams(
     *_BINDS).columns(id=BigInteger)
+_LIVE_KEY_ID = select(ApiKey.id).where(ApiKey.id == bindparam("key_id"), ApiKey.revoked_at.is_(None))
 _STORE = (
     update(_KEYS).where(_KEYS.c.id == bindparam("row_id"))
     .values(state=DONE, response_status=bindparam("status"), response_body=bindparam("body"),
@@ -129,21 +140,36 @@ _STORE = (
 )
 
 
-def _insert(session: Session, values: dict[str, Any], advisory: int) -> int | None:
+def _insert(session: Session, values: dict[str, Any], advisory: int, api_key_id: int | None) -> int | None:
     """Insert the key row unless the brand has the key; its id, or None.
     PostgreSQL: only while holding the key's advisory lock, taken without
-    waiting (None when another transaction holds it)."""
+    waiting (None when another transaction holds it); and only while the
+    API key ``api_key_id`` is live, if given."""
     if session.get_bind().dialect.name == "postgresql":
-        return session.execute(_INSERT_LOCKED, {**values, "advisory": advisory}).scalar_one_or_none()
+        return session.execute(_INSERT_LOCKED, {**values, "advisory": advisory,
+                                                "api_key_id": api_key_id}).scalar_one_or_none()
+    if api_key_id is not None and session.execute(_LIVE_KEY_ID, {"key_id": api_key_id}).first() is None:
+        return None
     return session.execute(_INSERT, values).scalar_one_or_none()
 
 
+def rechecks_api_key() -> bool:
+    """Whether the request's claim checks its API key itself (a POST with an
+    Idempotency-Key to a ``write_endpoint``, on PostgreSQL), so that the
+    key need not be looked up before."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    return (request.method == "POST" and HEADER in request.headers and getattr(view, "claims_idempotency_key", False)
+            and get_db().write_engine.dialect.name == "postgresql")
+
+
 def claim(session: Session, brand_id: int, key: str, fingerprint: str, *,
-          answer: Response | None = None) -> int | None:
+          answer: Response | None = None, api_key_id: int | None = None) -> int | None:
     """Take the key in the session's transaction: returns the new row's id
     (None when ``answer`` was given and stored at once). Raises Answered
-    with the stored answer to replay, or with a 409. The portal's booking
-    forms go through this too (wallet.web.portal.members_booking)."""
+    with the stored answer to replay, or with a 409; NotAuthenticated when
+    ``api_key_id`` (an API key taken as proven) is no longer live. The
+    portal's booking forms go through this too
+    (wallet.web.portal.members_booking)."""
     now = utcnow()
     values: dict[str, Any] = {
         "brand_id": brand_id, "key": key, "request_hash": fingerprint, "method": request.method,
@@ -155,9 +181,11 @@ def claim(session: Session, brand_id: int, key: str, fingerprint: str, *,
                       response_body=answer.get_data(as_text=True), completed_at=now)
     advisory = _advisory_key(brand_id, key)
     for _ in range(2):
-        row_id = _insert(session, values, advisory)
+        row_id = _insert(session, values, advisory, api_key_id)
         if row_id is not None:
             return None if answer is not None else row_id
+        if api_key_id is not None and session.execute(_LIVE_KEY_ID, {"key_id": api_key_id}).first() is None:
+            raise NotAuthenticated("unknown or revoked API key", code="invalid_api_key")
         row = session.scalar(
             select(IdempotencyKey).where(IdempotencyKey.brand_id == brand_id, IdempotencyKey.key == key)
         )
@@ -220,7 +248,8 @@ def write_endpoint(idempotency: str = "optional") -> Callable[[F], F]:
             fingerprint = _fingerprint() if key is not None else ""
             try:
                 with unit_of_work() as session:
-                    row_id = claim(session, brand_id, key, fingerprint) if key is not None else None
+                    row_id = (claim(session, brand_id, key, fingerprint, api_key_id=unchecked_key_id())
+                              if key is not None else None)
                     response = make_response(view(*args, **kwargs))
                     if row_id is not None:
                         store(session, row_id, response)
@@ -232,11 +261,14 @@ def write_endpoint(idempotency: str = "optional") -> Callable[[F], F]:
                 answer = _client_error(exc)
                 if answer is None:
                     raise
+                if isinstance(exc, NotAuthenticated):
+                    forget_proven_key()
                 if key is not None and answer.status_code not in (401, 429):
                     return _store_refusal(brand_id, key, fingerprint, answer)
                 return answer
             return response
 
+        wrapper.claims_idempotency_key = True  # type: ignore[attr-defined]  (rechecks_api_key)
         return wrapper  # type: ignore[return-value]
 
     return decorator

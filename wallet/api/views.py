@@ -23,7 +23,7 @@ from wallet.api import schemas as s
 from wallet.api.answers import Dumper, json_response
 from wallet.api.auth import authenticate, check_rate_limit, check_request, current_brand_id
 from wallet.api.errors import ApiError, error_response, invalid_body, response_for
-from wallet.api.idempotency import HEADER, write_endpoint
+from wallet.api.idempotency import HEADER, rechecks_api_key, write_endpoint
 from wallet.api.pagination import listed, selected
 from wallet.apple.links import apple_pass_url
 from wallet.extensions import get_read_session, get_session, webhook_targets
@@ -57,7 +57,7 @@ def idempotency_doc(required: bool) -> dict[str, Any]:
 @bp.before_request
 def _before() -> None:
     check_rate_limit()
-    authenticate()
+    authenticate(rechecked=rechecks_api_key())
     check_request()
 
 
