@@ -172,12 +172,14 @@ def _reader(db: Database) -> _Reader:
 
 
 class _Compiled:
-    """A card query as the driver runs it: its SQL for this dialect, and the
-    result processor of each column's type (None where the driver's value
-    is already the one SQLAlchemy would give)."""
+    """A card query as the driver runs it: its SQL for this dialect with
+    PostgreSQL's own placeholder ($1, so psycopg's raw cursor sends it as it
+    is, without rewriting the query on every read), and the result processor
+    of each column's type (None where the driver's value is already the one
+    SQLAlchemy would give)."""
 
     def __init__(self, statement: Any, dialect: Dialect) -> None:
-        self.sql = str(statement.compile(dialect=dialect))
+        self.sql = str(statement.compile(dialect=type(dialect)(paramstyle="numeric_dollar")))
         self.processors: tuple[Callable[[Any], Any] | None, ...] = tuple(
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for column in statement.selected_columns)
@@ -202,38 +204,38 @@ def _compiled_for(statement: Any, dialect: Dialect) -> _Compiled:
     return found
 
 
+def _cursor(connection: Connection) -> psycopg.RawCursor[Any]:
+    """The kept connection's own cursor for card reads, made once per
+    driver connection (it goes with it when the connection is replaced)."""
+    raw = connection.connection.driver_connection
+    kept = connection.info.get("wallet.card_cursor")
+    if kept is None or kept.connection is not raw:
+        kept = connection.info["wallet.card_cursor"] = psycopg.RawCursor(raw)  # type: ignore[arg-type]
+    return cast("psycopg.RawCursor[Any]", kept)
+
+
 def _run(connection: Connection, compiled: _Compiled, key: str) -> Any:
     """The query on the kept connection's psycopg cursor; a driver error
-    as SQLAlchemy would raise it, the connection invalidated if it broke."""
-    parameters = {"key": key}
-    if connection.dispatch.before_cursor_execute or connection.dispatch.after_cursor_execute:
-        return _run_with_events(connection, compiled, parameters)
-    raw = connection.connection.driver_connection
+    as SQLAlchemy would raise it, the connection invalidated if it broke.
+    The engine's cursor events are fired around it when something listens
+    (statement counts, tracing), as SQLAlchemy's execution fires them."""
+    parameters = (key,)
+    events = connection.dispatch
     try:
-        with raw.cursor() as cursor:  # type: ignore[union-attr]
+        cursor = _cursor(connection)
+        if events.before_cursor_execute or events.after_cursor_execute:
+            events.before_cursor_execute(connection, cursor, compiled.sql, parameters, None, False)
+            cursor.execute(compiled.sql, parameters)
+            events.after_cursor_execute(connection, cursor, compiled.sql, parameters, None, False)
+            values = cursor.fetchone()
+        else:
             values = cursor.execute(compiled.sql, parameters).fetchone()
     except psycopg.Error as exc:
         raise _wrapped(connection, compiled, parameters, exc) from exc
     return None if values is None else compiled.row(values)
 
 
-def _run_with_events(connection: Connection, compiled: _Compiled, parameters: dict[str, str]) -> Any:
-    """The same, with the engine's cursor events around the statement, as
-    SQLAlchemy's execution fires them (for what listens: statement counts,
-    tracing)."""
-    raw = connection.connection.driver_connection
-    try:
-        with raw.cursor() as cursor:  # type: ignore[union-attr]
-            connection.dispatch.before_cursor_execute(connection, cursor, compiled.sql, parameters, None, False)
-            cursor.execute(compiled.sql, parameters)
-            connection.dispatch.after_cursor_execute(connection, cursor, compiled.sql, parameters, None, False)
-            values = cursor.fetchone()
-    except psycopg.Error as exc:
-        raise _wrapped(connection, compiled, parameters, exc) from exc
-    return None if values is None else compiled.row(values)
-
-
-def _wrapped(connection: Connection, compiled: _Compiled, parameters: dict[str, str],
+def _wrapped(connection: Connection, compiled: _Compiled, parameters: tuple[str],
              exc: psycopg.Error) -> BaseException:
     dialect = connection.dialect
     broken = dialect.is_disconnect(exc, connection.connection.dbapi_connection, None)
