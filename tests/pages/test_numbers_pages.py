@@ -18,7 +18,7 @@ from wallet.loyalty import ledger
 from wallet.loyalty.card_events import record_card_changes
 from wallet.loyalty.clubs import create_club
 from wallet.loyalty.members import enrol
-from wallet.loyalty.models import Brand, Club, StaffRole
+from wallet.loyalty.models import Brand, StaffRole
 from wallet.loyalty.nps import answer_survey
 
 PROGRAM = {"points": {"earn_points": 1, "per_amount": 100, "redeem_value": 50},

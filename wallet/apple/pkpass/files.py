@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, Generic, Hashable, TypeVar
 
-from wallet.apple import images, passdata
+from wallet.apple import images
 from wallet.apple.pkpass import archive, manifest
 from wallet.passtext import strings_source
 
