@@ -15,7 +15,7 @@ from tests.support.apple import make_club, make_member, unzip
 from wallet.db import Database
 from wallet.google.objects import loyalty_object
 from wallet.loyalty.cardfacts import card_facts
-from wallet.loyalty.locales import short_date
+from wallet.loyalty.locales import format_percent, short_date
 from wallet.loyalty.models import Membership
 from wallet.loyalty.money import exponent, format_money, is_currency, to_major, to_micros, to_minor
 
@@ -67,6 +67,18 @@ def test_an_amount_finer_than_the_currency_is_refused() -> None:
 )
 def test_money_reads_as_the_language_writes_it(minor: int, currency: str, locale: str, text: str) -> None:
     assert format_money(minor, currency, locale) == text
+
+
+def test_repeated_amounts_read_the_same_in_each_language() -> None:
+    # Passes of many members ask for the same amounts and rates again.
+    for _ in range(2):
+        assert format_money(123456, "RUB", "ru") == f"1{NBSP}234,56{NBSP}₽"
+        assert format_money(123456, "RUB", "en") == f"RUB{NBSP}1,234.56"
+        assert format_money(123456, "USD", "en") == "$1,234.56"
+        assert format_percent(Decimal("2.5"), "en") == "2.5%"
+        assert format_percent(Decimal("2.5"), "ru") == f"2,5{NBSP}%"
+        assert format_percent(Decimal("12.75"), "ru") == f"12,75{NBSP}%"
+        assert format_percent(Decimal("0.125"), "en") == "0.125%"
 
 
 def test_only_currencies_in_use_are_accepted() -> None:

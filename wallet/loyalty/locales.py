@@ -39,7 +39,15 @@ def short_date(day: date, locale: str, today: date | None = None) -> str:
 def format_percent(value: Decimal, locale: str) -> str:
     """A percentage given in percent (Decimal("2.5")) as the language writes
     it: "2.5%", "2,5 %"; every decimal the value has is kept."""
-    return _babel_percent(value / 100, locale=babel_locale(locale), decimal_quantization=False)
+    return _percent_text(str(value), locale)
+
+
+# A club's few rates recur on every pass it serves, and Babel's pattern
+# costs about 10 us a call. Keyed by the value's text: equal Decimals may
+# differ in exponent, so each gets what Babel writes for it.
+@lru_cache(maxsize=1024)
+def _percent_text(value: str, locale: str) -> str:
+    return _babel_percent(Decimal(value) / 100, locale=babel_locale(locale), decimal_quantization=False)
 
 
 def format_count(count: int, locale: str) -> str:

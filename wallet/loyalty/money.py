@@ -89,6 +89,9 @@ def _currency_spacing(text: str, symbol: str) -> str:
     return text
 
 
+# Every changed pass writes its cash balance, and Babel's pattern costs about
+# 19 us a call: the same few amounts recur across members and card states.
+@lru_cache(maxsize=4096)
 def format_money(minor: int, currency: str, locale: str) -> str:
     """An amount as a person reading ``locale`` writes it, with the
     currency's own digits: 150000 XOF in "fr" is "150 000 F CFA"."""
