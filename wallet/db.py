@@ -10,12 +10,12 @@ import importlib
 import os
 import select
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, cast
 
-from sqlalchemy import DateTime, Engine, MetaData, Table, create_engine, event, inspect
+from sqlalchemy import Connection, DateTime, Dialect, Engine, MetaData, Table, create_engine, event, inspect
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import DeclarativeBase, Session, make_transient, make_transient_to_detached, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -125,6 +125,132 @@ def mark_written(session: Session, obj: Any) -> bool:
     make_transient_to_detached(obj)
     session.add(obj)
     return True
+
+
+class DriverStatement:
+    """A Core statement as psycopg runs it on PostgreSQL, compiled once:
+    its SQL with PostgreSQL's own placeholders ($1, which a psycopg
+    ``RawCursor`` sends as they are instead of rewriting %(name)s on every
+    execution), the order of its parameters with the bind processor of
+    each one's type and the values of its literals, and the result
+    processor of each column it returns (None where the driver's value is
+    already what SQLAlchemy would give). Run by ``run_on_driver``.
+
+    SQLAlchemy's execution of a statement (its compiled cache lookup,
+    execution context, the cursor's description of the columns and the
+    result object) cost about three times psycopg's own work on the hot
+    statements of a purchase; this keeps SQLAlchemy's types (UTC
+    datetimes, JSON) and its errors, and leaves the rest out. A statement
+    with an expanding IN (a list bound at execution) is refused: its SQL
+    depends on the list."""
+
+    def __init__(self, statement: Any, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=type(dialect)(paramstyle="numeric_dollar"))
+        self.sql = str(compiled)
+        if "__[POSTCOMPILE" in self.sql:
+            raise ValueError("a statement with an expanding IN has no SQL of its own: write the values out")
+        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+        binds = [compiled.binds[name] for name in self.names]
+        self.bind_processors: tuple[Callable[[Any], Any] | None, ...] = tuple(
+            bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds)
+        # The statement's own values (its literals); None for those given at each execution.
+        self.constants: tuple[Any, ...] = tuple(
+            None if bind.required or bind.callable is not None else bind.value for bind in binds)
+        self.given = tuple(bind.required or bind.callable is not None for bind in binds)
+        columns = list(statement.exported_columns)
+        self.returns_rows = bool(columns)
+        self.result_processors: tuple[Callable[[Any], Any] | None, ...] = tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
+        self.converted = tuple(i for i, process in enumerate(self.result_processors) if process is not None)
+
+    def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The driver's parameters, in order, from the statement's named ones."""
+        out = []
+        for name, given, constant, process in zip(self.names, self.given, self.constants, self.bind_processors):
+            value = values[name] if given else constant
+            out.append(value if process is None or value is None else process(value))
+        return tuple(out)
+
+    def row(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
+        """A returned row's values as SQLAlchemy would give them."""
+        if not self.converted:
+            return values
+        converted = list(values)
+        processors = self.result_processors
+        for i in self.converted:
+            converted[i] = processors[i](converted[i])  # type: ignore[misc]
+        return tuple(converted)
+
+
+_driver_statements: dict[tuple[int, str], tuple[Any, DriverStatement]] = {}
+
+
+def driver_statement(statement: Any, dialect: Dialect) -> DriverStatement:
+    """``statement`` compiled for the driver, once per process and dialect
+    (built at first use; the statement is kept alive with it, so its id
+    names it)."""
+    key = (id(statement), dialect.name)
+    found = _driver_statements.get(key)
+    if found is None:
+        found = _driver_statements[key] = (statement, DriverStatement(statement, dialect))
+    return found[1]
+
+
+def driver_cursor(connection: Connection) -> Any:
+    """A psycopg ``RawCursor`` kept with the driver connection under
+    ``connection`` (made once per driver connection, and gone with it)."""
+    import psycopg
+
+    raw = connection.connection.driver_connection
+    kept = connection.info.get("wallet.driver_cursor")
+    if kept is None or kept.connection is not raw:
+        kept = connection.info["wallet.driver_cursor"] = psycopg.RawCursor(raw)  # type: ignore[arg-type]
+    return kept
+
+
+def run_on_driver(connection: Connection, statement: DriverStatement,
+                  values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """Run ``statement`` on ``connection``'s kept psycopg cursor, in its
+    transaction, with ``values`` by the statement's parameter names; its
+    first row as SQLAlchemy would give it (None: no row). A driver error is
+    raised as SQLAlchemy would raise it (an IntegrityError, an
+    OperationalError that wallet.outage answers 503), the connection
+    invalidated if it broke. The engine's cursor events are fired around
+    it when something listens (statement counts, tracing), as SQLAlchemy's
+    execution fires them."""
+    import psycopg
+
+    parameters = statement.parameters(values)
+    events = connection.dispatch
+    try:
+        cursor = driver_cursor(connection)
+        if events.before_cursor_execute or events.after_cursor_execute:
+            events.before_cursor_execute(connection, cursor, statement.sql, parameters, None, False)
+            cursor.execute(statement.sql, parameters)
+            events.after_cursor_execute(connection, cursor, statement.sql, parameters, None, False)
+        else:
+            cursor.execute(statement.sql, parameters)
+        found = cursor.fetchone() if statement.returns_rows else None
+    except psycopg.Error as exc:
+        dialect = connection.dialect
+        broken = dialect.is_disconnect(exc, connection.connection.dbapi_connection, None)
+        if broken:
+            connection.invalidate(exc)
+        raise sa_exc.DBAPIError.instance(statement.sql, parameters, exc, psycopg.Error,
+                                         connection_invalidated=broken, dialect=dialect) from exc
+    return None if found is None else statement.row(found)
+
+
+def execute_core(session: Session, statement: Any, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """A Core statement (no ORM entities: nothing to autoflush, as with
+    ``session.execute``) in the session's transaction, its first row:
+    on PostgreSQL by ``run_on_driver``, elsewhere by ``session.execute``."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        result = session.execute(statement, values)
+        row = result.first() if result.returns_rows else None
+        return None if row is None else tuple(row)
+    return run_on_driver(connection, driver_statement(statement, connection.dialect), values)
 
 
 def import_all_models() -> MetaData:

@@ -38,7 +38,7 @@ from sqlalchemy import BigInteger, DateTime, Integer, Interval, Select, String, 
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from wallet.db import mark_written, table_of, utcnow
+from wallet.db import execute_core, mark_written, table_of, utcnow
 from wallet.loyalty.models import ChangeCounter, Membership, OutboxEvent
 from wallet.loyalty.outbox import OutboxKind, OutboxPayload, require
 
@@ -187,8 +187,8 @@ def record_card_change(session: Session, membership: Membership, *, occasions: S
     values["card_modified_at"] = _next_modified_at(membership.card_modified_at, utcnow())
     statement = _card_update(postgresql, tuple(columns))
     if postgresql:  # the outbox row in the same statement
-        session.execute(statement, {"b_id": membership.id, **values, "o_payload": _payload(occasions),
-                                    "o_at": utcnow()})
+        execute_core(session, statement, {"b_id": membership.id, **values, "o_payload": _payload(occasions),
+                                          "o_at": utcnow()})
     else:
         values["change_seq"] = _next_counter(session)
         session.execute(statement, {"b_id": membership.id, **values})

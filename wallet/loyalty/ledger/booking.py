@@ -12,7 +12,7 @@ from sqlalchemy import Insert, bindparam, insert, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from wallet.db import table_of, utcnow
+from wallet.db import execute_core, table_of, utcnow
 from wallet.loyalty.cards import record_card_change
 from wallet.loyalty.errors import RuleViolation
 from wallet.loyalty.fields import valid_text
@@ -64,7 +64,10 @@ _LOT_COLUMNS = tuple(column.key for column in _LOTS.c if column.key not in ("id"
 # An entry's optional columns, None unless the booking names them.
 _NO_FIELDS = {key: None for key in ("amount", "currency", "receipt_id", "refund_of_id", "tier", "reason",
                                     "dedupe_key")}
-_INSERT_ENTRY = insert(_ENTRIES).returning(_ENTRIES.c.id)
+# Every column named (a bare insert() takes its columns from each
+# execution's parameters): compiled once for the driver (wallet.db.execute_core).
+_INSERT_ENTRY = (insert(_ENTRIES).values({key: bindparam(key, type_=_ENTRIES.c[key].type) for key in _ENTRY_COLUMNS})
+                 .returning(_ENTRIES.c.id))
 _INSERT_LOT = insert(_LOTS)
 
 
@@ -72,8 +75,7 @@ def _entry_with_lot(*returning: Any) -> Insert:
     """PostgreSQL: an entry and the lot it opens in one statement, one round
     trip instead of two: the entry's INSERT is a CTE whose id the lot's
     INSERT reads (SQLite has no INSERT in a WITH: two statements there)."""
-    entry = (insert(_ENTRIES).values({key: bindparam(key, type_=_ENTRIES.c[key].type) for key in _ENTRY_COLUMNS})
-             .returning(_ENTRIES.c.id).cte("entry"))
+    entry = _INSERT_ENTRY.cte("entry")
     lot = select(entry.c.id, *(bindparam(f"lot_{key}", type_=_LOTS.c[key].type) for key in _LOT_COLUMNS))
     return (insert(_LOTS).add_cte(entry).from_select(("source_id", *_LOT_COLUMNS), lot)
             .returning(_LOTS.c.source_id, *returning))
@@ -85,7 +87,7 @@ _INSERT_ENTRY_WITH_LOT = _entry_with_lot()
 # the same snapshot, so the subquery cannot see the entry its CTE inserts.
 # A purchase that may lift the tier saves the spend's own round trip.
 _SPEND = WINDOW_SPEND.scalar_subquery().correlate(None)  # not to the entry's own table
-_INSERT_ENTRY_READING_SPEND = insert(_ENTRIES).returning(_ENTRIES.c.id, _SPEND)
+_INSERT_ENTRY_READING_SPEND = _INSERT_ENTRY.returning(_SPEND)
 _INSERT_ENTRY_WITH_LOT_READING_SPEND = _entry_with_lot(_SPEND)
 
 
@@ -161,10 +163,11 @@ def _book(
     if spend_days is not None and postgresql:
         params = {**params, **window_spend_params(member, days=spend_days, as_of=now)}
         statement = _INSERT_ENTRY_READING_SPEND if lot is None else _INSERT_ENTRY_WITH_LOT_READING_SPEND
-        entry_id, spend = session.execute(statement, params).one()
+        entry_id, spend = execute_core(session, statement, params)  # type: ignore[misc]
         spend = int(spend or 0)
     elif lot is None or postgresql:
-        entry_id = session.execute(_INSERT_ENTRY if lot is None else _INSERT_ENTRY_WITH_LOT, params).scalar_one()
+        entry_id = execute_core(session, _INSERT_ENTRY if lot is None else _INSERT_ENTRY_WITH_LOT,  # type: ignore[index]
+                                params)[0]
     else:
         entry_id = session.execute(_INSERT_ENTRY, values).scalar_one()
         session.execute(_INSERT_LOT, {**lot, "source_id": entry_id})

@@ -205,7 +205,9 @@ WINDOW_SPEND = select(
     func.coalesce(func.sum(case((_T.type == PURCHASE, _T.amount), else_=-_T.amount)), 0)
 ).where(
     _T.membership_id == bindparam("w_member_id"),
-    _T.type.in_((PURCHASE, REFUND)),
+    # Not IN (...): a list's placeholders are rendered at each execution,
+    # and the entry's INSERT that reads it is compiled once for the driver.
+    or_(_T.type == PURCHASE, _T.type == REFUND),
     _T.created_at > bindparam("w_since"),
     _T.created_at <= bindparam("w_as_of"),
 )
