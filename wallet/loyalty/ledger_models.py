@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from wallet.db import Base, utcnow
@@ -83,6 +83,15 @@ class PointLot(Base):
         Index("ix_point_lots_member_open", "membership_id", "exhausted", "earned_at"),
         Index("ix_point_lots_release", "released", "spendable_at"),
         Index("ix_point_lots_expiry", "exhausted", "expires_at"),
+        # A member's earliest open expiry and pending release, read by every
+        # booking's lock (ledger.figures): the first entry of the member's
+        # part of each, instead of walking every member's lots in date order
+        # (the global indexes above) or every open lot of the member.
+        Index("ix_point_lots_member_expiry", "membership_id", "expires_at",
+              sqlite_where=text("exhausted IS 0"), postgresql_where=text("exhausted IS false")),
+        Index("ix_point_lots_member_pending", "membership_id", "spendable_at",
+              sqlite_where=text("exhausted IS 0 AND released IS 0"),
+              postgresql_where=text("exhausted IS false AND released IS false")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
