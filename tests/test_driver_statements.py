@@ -55,3 +55,23 @@ def test_a_list_bound_at_execution_is_refused(db: Database) -> None:
     with pytest.raises(ValueError):
         driver_statement(select(_COUNTERS.c.value).where(_COUNTERS.c.name.in_(("a", "b"))),
                          db.engine.dialect.__class__())
+
+
+def test_a_card_change_written_on_the_driver_still_wakes_the_outbox_workers(db: Database) -> None:
+    from tests.support.apple import make_club, make_member
+    from wallet.jobs.nudge import register_waker
+    from wallet.loyalty import ledger
+
+    woken: list[int] = []
+    register_waker(db.write_engine, lambda: woken.append(1))
+    member_id = make_member(db, make_club(db))
+    woken.clear()
+    with pytest.raises(RuntimeError), db.transaction() as session:
+        ledger.purchase(session, ledger.get_member_for_update(session, member_id), amount=10_000, actor="till")
+        raise RuntimeError("the till gave up: rolled back")
+    with db.transaction() as session:
+        session.execute(select(_COUNTERS.c.value))
+    assert woken == []  # nothing was committed to the outbox
+    with db.transaction() as session:
+        ledger.purchase(session, ledger.get_member_for_update(session, member_id), amount=10_000, actor="till")
+    assert woken == [1]

@@ -241,10 +241,29 @@ def run_on_driver(connection: Connection, statement: DriverStatement,
     return None if found is None else statement.row(found)
 
 
+# The tables that ``execute_core`` wrote in a session's transaction, by
+# name, in ``session.info``: a statement run on the driver fires no session
+# event (``do_orm_execute``), so a listener that wants to know what a
+# transaction wrote (wallet.jobs.nudge: outbox rows) reads them here. Its
+# ``after_commit``/``after_rollback`` take them away (``take_core_writes``).
+_CORE_WRITES = "wallet.core_writes"
+
+
+def take_core_writes(session: Session) -> frozenset[str]:
+    """The tables ``execute_core`` wrote in this session since this was last
+    called (at the end of each transaction), forgotten."""
+    return frozenset(session.info.pop(_CORE_WRITES, ()))
+
+
 def execute_core(session: Session, statement: Any, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
     """A Core statement (no ORM entities: nothing to autoflush, as with
     ``session.execute``) in the session's transaction, its first row:
-    on PostgreSQL by ``run_on_driver``, elsewhere by ``session.execute``."""
+    on PostgreSQL by ``run_on_driver``, elsewhere by ``session.execute``.
+    The table an INSERT, UPDATE or DELETE names is noted for
+    ``take_core_writes``."""
+    written = getattr(statement, "table", None)
+    if written is not None:
+        session.info.setdefault(_CORE_WRITES, set()).add(written.name)
     connection = session.connection()
     if connection.dialect.name != "postgresql":
         result = session.execute(statement, values)

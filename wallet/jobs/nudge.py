@@ -19,6 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import ORMExecuteState, Session
 
+from wallet.db import take_core_writes
 from wallet.loyalty.models import OutboxEvent
 
 log = logging.getLogger(__name__)
@@ -61,10 +62,13 @@ def _on_execute(state: ORMExecuteState) -> None:
 
 def _after_rollback(session: Session) -> None:
     session.info.pop(_FLAG, None)
+    take_core_writes(session)
 
 
 def _after_commit(session: Session) -> None:
-    if not session.info.pop(_FLAG, False):
+    # Statements run on the driver (wallet.db.execute_core) fire no do_orm_execute.
+    by_driver = OutboxEvent.__tablename__ in take_core_writes(session)
+    if not session.info.pop(_FLAG, False) and not by_driver:
         return
     try:
         bind = session.get_bind()
