@@ -340,6 +340,86 @@ def test_latest_pass_with_wrong_token_or_unknown_serial_is_401(client: FlaskClie
     assert client.get(f"/apple/v1/passes/pass.other/{member['serial']}", headers=auth(member)).status_code == 401
 
 
+def _answer(client: FlaskClient, method: str, path: str, headers: dict[str, str]) -> tuple[Any, ...]:
+    response = client.open(path, method=method, headers=headers)
+    return response.status, sorted((k, v) for k, v in response.headers.items() if k != "Date"), response.data
+
+
+def test_a_pass_fetch_is_answered_before_flask_routes_it_exactly_as_its_route_answers(
+    app: Flask, client: FlaskClient, member: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass fetch is answered from the WSGI environ, without a Flask
+    request (wallet.http_rules.answer_directly): every status, header and
+    byte is what the blueprint's own route gives, and what that route must
+    serve (another method, another path) still reaches it."""
+    from flask import request, request_started
+
+    path = f"/apple/v1/passes/{TEST_PASS_TYPE}/{member['serial']}"
+    since = client.get(path, headers=auth(member)).headers["Last-Modified"]
+    cases = [
+        ("GET", path, auth(member)), ("HEAD", path, auth(member)),
+        ("GET", path, {**auth(member), "If-Modified-Since": since}),
+        ("HEAD", path, {**auth(member), "If-Modified-Since": since}),
+        ("GET", path, {**auth(member), "If-Modified-Since": "not a date"}),
+        ("GET", path, {**auth(member), "If-Modified-Since": "Thu, 01 Jan 1970 00:00:00 GMT"}),
+        ("GET", path, {}), ("GET", path, {"Authorization": "ApplePass " + "x" * 32}),
+        ("GET", path, {"Authorization": f"Bearer {member['token']}"}),
+        ("GET", path, {"Authorization": f"AndroidPass {member['token']}"}),
+        ("GET", f"/apple/v1/passes/{TEST_PASS_TYPE}/unknown", auth(member)),
+        ("GET", f"/apple/v1/passes/pass.other/{member['serial']}", auth(member)),
+        ("GET", f"/apple/v1/passes/{TEST_PASS_TYPE}/{member['serial']}%C3%A9", auth(member)),
+        ("GET", path + "/", auth(member)), ("GET", f"/apple/v1/passes//{member['serial']}", auth(member)),
+        ("GET", f"/apple/v1/passes/{TEST_PASS_TYPE}", auth(member)),
+        ("POST", path, auth(member)), ("DELETE", path, auth(member)),
+    ]
+    routed: list[str] = []
+
+    def record(_sender: Flask, **_extra: Any) -> None:
+        routed.append(request.method + " " + request.path)
+
+    request_started.connect(record, app)
+    try:
+        direct = [_answer(client, *case) for case in cases]
+        # Only what is not a GET or HEAD of /apple/v1/passes/<a>/<b> in ASCII became a Flask request.
+        assert routed == [f"GET {path}é", f"GET {path}/", f"GET /apple/v1/passes//{member['serial']}",
+                          f"GET /apple/v1/passes/{TEST_PASS_TYPE}", f"POST {path}", f"DELETE {path}"]
+        monkeypatch.setattr(app, "direct_routes", [])
+        assert [_answer(client, *case) for case in cases] == direct
+    finally:
+        request_started.disconnect(record, app)
+    assert [status for status, _headers, _body in direct[:6]] == ["200 OK", "200 OK"] + ["304 NOT MODIFIED"] * 2 + [
+        "200 OK"] * 2
+
+
+def test_a_pass_fetch_refused_for_failed_authentications_is_answered_as_the_route_does(
+    app: Flask, client: FlaskClient, member: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app.extensions["wallet.settings"] = replace(get_settings(app), apple_auth_failure_limit="2 per minute")
+    path = f"/apple/v1/passes/{TEST_PASS_TYPE}/{member['serial']}"
+    wrong = {"Authorization": "ApplePass wrong-token-0000000"}
+    assert [client.get(path, headers=wrong).status_code for _ in range(2)] == [401, 401]
+    direct = client.get(path, headers=auth(member))
+    monkeypatch.setattr(app, "direct_routes", [])
+    routed = client.get(path, headers=auth(member))
+    assert direct.status == routed.status == "429 TOO MANY REQUESTS"
+    assert sorted(direct.headers.keys()) == sorted(routed.headers.keys())
+    assert 1 <= int(direct.headers["Retry-After"]) <= 61 and direct.data == routed.data == b""
+
+
+def test_hooks_that_need_no_request_run_before_a_direct_answer(app: Flask, client: FlaskClient,
+                                                                member: dict) -> None:
+    """The embedded worker starts on a pass fetch, the first request a
+    server may get (wallet.jobs marks its hook so)."""
+    from wallet.http_rules import everywhere
+
+    ran: list[str] = []
+    app.before_request(everywhere(lambda: ran.append("without"), needs_request=False))
+    app.before_request(everywhere(lambda: ran.append("with")))
+    path = f"/apple/v1/passes/{TEST_PASS_TYPE}/{member['serial']}"
+    assert client.get(path, headers=auth(member)).status_code == 200
+    assert ran == ["without"]
+
+
 # -- log ----------------------------------------------------------------------
 
 

@@ -11,6 +11,11 @@ pushes go through their own APIs):
 - GET    /v1/passes/<passType>/<serial>  200 pkpass, 304, 401
 - POST   /v1/log  200
 
+A pass fetch, which every phone holding a card makes after each push, is
+answered from the WSGI environ before Flask makes a request of it
+(wallet.http_rules.answer_directly; Flask's route gives the same answer to
+what that declines).
+
 The tag handed to devices comes from wallet.loyalty.cards (``changed_since``):
 "changed since tag" never misses a change that committed late, and tagging a
 change makes no two members' changes wait on each other. A pass fetch reads
@@ -33,13 +38,14 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from flask import Blueprint, Flask, jsonify, request
+from flask import Blueprint, Flask, current_app, jsonify, request
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse_many
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
+from werkzeug.http import http_date, parse_date
 
 from wallet.apple.certs import get_identity
 from wallet.apple.models import DeviceLogEntry, DeviceRegistration, WalletApp
@@ -48,7 +54,7 @@ from wallet.apple.serving import read_card, signed_pass
 from wallet.config import get_settings
 from wallet.db import utcnow
 from wallet.extensions import get_db, get_read_session, get_session, limiter, transactional
-from wallet.http_rules import Response, for_machines
+from wallet.http_rules import Answer, App, Response, answer_directly, for_machines
 from wallet.logtext import printable
 from wallet.loyalty.card_events import record_card_changes
 from wallet.loyalty.cards import changed_since
@@ -105,17 +111,17 @@ def _limits_of(text: str) -> tuple[RateLimitItem, ...]:
     return tuple(parse_many(text))
 
 
-def _auth_failure_limits() -> tuple[RateLimitItem, ...]:
-    return _limits_of(get_settings().apple_auth_failure_limit)
+def _auth_failure_limits(app: Flask | None) -> tuple[RateLimitItem, ...]:
+    return _limits_of(get_settings(app).apple_auth_failure_limit)
 
 
-def _budget_spent(address: str) -> RateLimitItem | None:
+def _budget_spent(address: str, app: Flask | None) -> RateLimitItem | None:
     """The limit this address has used up, if any; None too when the
     storage cannot answer (the limiter's errors are swallowed, as
     RATELIMIT_SWALLOW_ERRORS says)."""
     try:
         strategy = limiter.limiter
-        for item in _auth_failure_limits():
+        for item in _auth_failure_limits(app):
             if not strategy.test(item, address, _AUTH_FAILURES):
                 return item
     except Exception as exc:  # noqa: BLE001 - the storage's own errors, whatever its client
@@ -123,23 +129,37 @@ def _budget_spent(address: str) -> RateLimitItem | None:
     return None
 
 
-def _spend_budget(address: str) -> None:
+def _spend_budget(address: str, app: Flask | None) -> None:
     try:
         strategy = limiter.limiter
-        for item in _auth_failure_limits():
+        for item in _auth_failure_limits(app):
             strategy.hit(item, address, _AUTH_FAILURES)
     except Exception as exc:  # noqa: BLE001
         log.warning("rate limit storage failed, a failed authentication was not counted: %s", exc)
 
 
-def _too_many(item: RateLimitItem, address: str) -> Response:
-    response = _empty(429)
+def _too_many(item: RateLimitItem, address: str) -> Answer:
     try:
         reset_at = limiter.limiter.get_window_stats(item, address, _AUTH_FAILURES).reset_time
-        response.headers["Retry-After"] = str(max(1, int(reset_at - time.time()) + 1))
+        retry_after = str(max(1, int(reset_at - time.time()) + 1))
     except Exception:  # noqa: BLE001
-        response.headers["Retry-After"] = str(item.get_expiry())
-    return response
+        retry_after = str(item.get_expiry())
+    return Answer(429, [("Content-Type", _HTML), ("Retry-After", retry_after), ("Content-Length", "0")])
+
+
+def _refused_by_budget(address: str, app: Flask | None = None) -> Answer | None:
+    """429 for an address that used up its budget of failed authentications
+    (``app`` default: the current one)."""
+    if not limiter.enabled:
+        return None
+    spent = _budget_spent(address, app)
+    return None if spent is None else _too_many(spent, address)
+
+
+def _counted(address: str, status: int, app: Flask | None = None) -> None:
+    """A 401 is spent from the address's budget."""
+    if status == 401 and limiter.enabled:
+        _spend_budget(address, app)
 
 
 def _auth_failures(view: Callable[..., Response]) -> Callable[..., Response]:
@@ -147,15 +167,12 @@ def _auth_failures(view: Callable[..., Response]) -> Callable[..., Response]:
 
     @functools.wraps(view)
     def run(*args: Any, **kwargs: Any) -> Response:
-        if not limiter.enabled:
-            return view(*args, **kwargs)
         address = get_remote_address()
-        spent = _budget_spent(address)
-        if spent is not None:
-            return _too_many(spent, address)
+        refused = _refused_by_budget(address)
+        if refused is not None:
+            return cast(App, current_app).response_of(refused)
         response = view(*args, **kwargs)
-        if response.status_code == 401:
-            _spend_budget(address)
+        _counted(address, response.status_code)
         return response
 
     return run
@@ -173,13 +190,23 @@ def _unauthorized() -> Response:
     return _empty(401)
 
 
-def _our_pass_type(pass_type: str) -> bool:
-    return hmac.compare_digest(pass_type.encode(), get_identity().pass_type_identifier.encode())
+# The answers without a body, with the headers Flask's empty Response has.
+_HTML = "text/html; charset=utf-8"
+_UNAUTHORIZED = Answer(401, [("Content-Type", _HTML), ("Content-Length", "0")])
+# werkzeug sends a 304 without entity headers (Last-Modified among them).
+_NOT_MODIFIED = Answer(304, [])
 
 
-def _presented() -> tuple[WalletApp, str] | None:
+def _our_pass_type(pass_type: str, app: Flask | None = None) -> bool:
+    return hmac.compare_digest(pass_type.encode(), get_identity(app).pass_type_identifier.encode())
+
+
+def _authorization() -> str:
+    return request.headers.get("Authorization", "")
+
+
+def _presented(header: str) -> tuple[WalletApp, str] | None:
     """The app the Authorization scheme names, and the pass's token."""
-    header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     app = SCHEMES.get(scheme)
     if app is None or not token.strip():
@@ -198,7 +225,7 @@ def _authenticated_membership(session: Any, pass_type: str, serial: str, *, lock
     ``lock`` holds the membership row until commit (PostgreSQL; SQLite's
     write transaction already is the lock), so two devices registering the
     same pass at once agree on which of them was first."""
-    presented = _presented()
+    presented = _presented(_authorization())
     if presented is None or not _PASS_TYPE.fullmatch(pass_type) or not _SERIAL.fullmatch(serial):
         raise _Unauthorized
     token = presented[1]
@@ -240,7 +267,7 @@ def _device_of_the_pass(view: DeviceView) -> Callable[..., Response]:
             membership = _authenticated_membership(session, pass_type, serial, lock=True)
         except _Unauthorized:
             return _unauthorized()
-        presented = _presented()
+        presented = _presented(_authorization())
         assert presented is not None  # authenticated above
         return view(session, membership, presented[0], device_id, pass_type)
 
@@ -381,33 +408,69 @@ def updated_passes(device_id: str, pass_type: str) -> Response:
 
 
 @bp.get("/passes/<pass_type>/<serial>")
-@_auth_failures
 def latest_pass(pass_type: str, serial: str) -> Response:
-    presented = _presented()
+    """What ``_pass_fetch`` declined (a request with a Transfer-Encoding, a
+    path werkzeug must decode, or one whose direct answer failed)."""
+    app = cast(App, current_app._get_current_object())
+    return app.response_of(_latest_pass(app, pass_type, serial, _authorization(),
+                                        request.headers.get("If-Modified-Since"), get_remote_address()))
+
+
+_PASSES = f"{bp.url_prefix}/passes/"
+
+
+def _pass_fetch(app: Flask, environ: dict[str, Any]) -> Answer | None:
+    """GET (or HEAD) /apple/v1/passes/<pass_type>/<serial>, answered from
+    the environ as Flask's route would (its rule's ``string`` converters
+    take anything but "/"); None for what Flask routes itself."""
+    method = environ.get("REQUEST_METHOD")
+    path = environ.get("PATH_INFO", "")
+    if (method != "GET" and method != "HEAD") or not path.isascii():
+        return None
+    pass_type, slash, serial = path[len(_PASSES):].partition("/")
+    if not pass_type or not slash or not serial or "/" in serial:
+        return None
+    # Flask's request.remote_addr, get_remote_address's fallback included.
+    address = environ.get("REMOTE_ADDR") or "127.0.0.1"
+    return _latest_pass(app, pass_type, serial, environ.get("HTTP_AUTHORIZATION", ""),
+                        environ.get("HTTP_IF_MODIFIED_SINCE"), address)
+
+
+def _latest_pass(app: Flask, pass_type: str, serial: str, authorization: str, if_modified_since: str | None,
+                 address: str) -> Answer:
+    refused = _refused_by_budget(address, app)
+    if refused is not None:
+        return refused
+    answer = _pass_of(app, pass_type, serial, authorization, if_modified_since)
+    _counted(address, answer.status, app)
+    return answer
+
+
+def _pass_of(app: Flask, pass_type: str, serial: str, authorization: str, if_modified_since: str | None) -> Answer:
+    presented = _presented(authorization)
     if presented is None or not _PASS_TYPE.fullmatch(pass_type) or not _SERIAL.fullmatch(serial):
-        return _unauthorized()
-    token = presented[1]
-    if not _our_pass_type(pass_type):
-        return _unauthorized()
-    db = get_db()
+        return _UNAUTHORIZED
+    if not _our_pass_type(pass_type, app):
+        return _UNAUTHORIZED
+    db = get_db(app)
     state = read_card(db, serial)
-    if not _token_matches(token, state.auth_token if state is not None else None) or state is None:
-        return _unauthorized()
+    if not _token_matches(presented[1], state.auth_token if state is not None else None) or state is None:
+        return _UNAUTHORIZED
     # Decided by one date, from the one read.
-    since = request.if_modified_since
-    if since is not None and state.modified_at.replace(microsecond=0) <= since:
-        response = _empty(304)
-        response.last_modified = state.modified_at.replace(microsecond=0)
-        return response
-    signed = signed_pass(db, state, settings_for())
+    modified = state.modified_at.replace(microsecond=0)
+    since = parse_date(if_modified_since) if if_modified_since else None
+    if since is not None and modified <= since:
+        return _NOT_MODIFIED
+    signed = signed_pass(db, state, settings_for(app))
     if signed is None:
-        return _unauthorized()  # the pass was deleted meanwhile
-    response = Response(signed.parts, mimetype=MIME_TYPE)
-    response.content_length = len(signed)
-    response.last_modified = state.modified_at.replace(microsecond=0)
-    # The pass carries the member's authentication token: no shared caches.
-    response.headers["Cache-Control"] = "no-store"
-    return response
+        return _UNAUTHORIZED  # the pass was deleted meanwhile
+    # Last-Modified within Date (wallet.http_rules): the server writes Date
+    # when it sends the answer, later than now.
+    shown = min(modified, utcnow().replace(microsecond=0))
+    return Answer(200, [("Content-Type", MIME_TYPE), ("Content-Length", str(len(signed))),
+                        ("Last-Modified", http_date(shown)),
+                        # The pass carries the member's authentication token: no shared caches.
+                        ("Cache-Control", "no-store")], signed.parts)
 
 
 @bp.post("/log")
@@ -461,3 +524,4 @@ def init_app(app: Flask) -> None:
     # No cookies, sessions, sign-ins, CSRF nor Flask-Limiter's generic check:
     # the device log applies its own limit, the rest their own budget.
     for_machines(app, bp)
+    answer_directly(app, _PASSES, _pass_fetch)

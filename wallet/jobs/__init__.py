@@ -38,7 +38,7 @@ def init_app(app: Flask) -> None:
         for engine in engines:
             nudge.register_waker(engine, worker.wake)
         # A pass fetch may be the first request: it starts the worker too.
-        app.before_request(everywhere(partial(EmbeddedWorker.ensure_started, worker)))
+        app.before_request(everywhere(partial(EmbeddedWorker.ensure_started, worker), needs_request=False))
         from wallet.cli import started_by_flask_run
 
         if started_by_flask_run():
