@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import update
 
 from tests.support.api import Api, error_code, make_brand
+from wallet.api.models import IdempotencyKey
 from wallet.loyalty.brands import revoke_api_key
 from wallet.loyalty.models import ApiKey, Brand
 
@@ -156,3 +157,22 @@ def test_a_key_revoked_after_it_proved_live_stops_booking_at_once(client, db):
     again = api.post(f"/members/{member['id']}/transactions", body, key="after-revocation")
     assert again.status_code == 201 and again.get_json()["member"]["balance"] == 2 * (
         again.get_json()["transaction"]["points"])
+
+
+def test_a_revoked_key_is_401_even_for_a_request_the_view_refuses(client, db):
+    """A key taken as proven is checked when the refusal is stored: the
+    request is 401, not the view's 422, and no answer is kept for its
+    Idempotency-Key."""
+    brand = make_brand(db)
+    api = Api(client, brand.key)
+    member = api.member(api.club()["id"])
+    assert api.purchase(member["id"], 100_00)["member"]["balance"] > 0
+    with db.transaction() as s:
+        key = s.query(ApiKey).filter_by(brand_id=brand.id).one()
+        revoke_api_key(s, s.get(Brand, brand.id), key.id)
+    refused = api.post(f"/members/{member['id']}/transactions", {"type": "redeem", "points": 10_000},
+                       key="redeem-after-revocation")
+    assert refused.status_code == 401 and error_code(refused) == "invalid_api_key"
+    assert refused.headers["WWW-Authenticate"] == "Bearer"
+    with db.session() as s:
+        assert s.query(IdempotencyKey).filter_by(key="redeem-after-revocation").count() == 0

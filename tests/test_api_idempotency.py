@@ -49,6 +49,38 @@ def test_the_same_key_with_another_body_is_409(client, db):
     assert _purchases(db) == 1
 
 
+def test_the_same_key_with_a_body_that_would_be_refused_is_still_409(client, db):
+    api, _, mid = _setup(client, db)
+    api.post(f"/members/{mid}/transactions", {"type": "purchase", "amount": 20000}, key="k-6")
+    other = api.post(f"/members/{mid}/transactions", {"type": "redeem", "points": 10_000}, key="k-6")
+    assert other.status_code == 409 and error_code(other) == "idempotency_key_reused"
+
+
+def test_a_duplicate_whose_first_request_finished_while_it_ran_is_409_and_books_nothing(client, db, backend):
+    """The key's row is written with its answer after the work: a duplicate
+    that came while the first was in flight (the row's answer is dated after
+    the duplicate's transaction began) is 409, its own booking rolled back;
+    one that comes after the answer replays it."""
+    api, _, mid = _setup(client, db)
+    body = {"type": "purchase", "amount": 20000}
+    first = api.post(f"/members/{mid}/transactions", body, key="k-7")
+    with db.transaction() as s:
+        s.execute(update(IdempotencyKey).values(completed_at=utcnow() + timedelta(hours=1)))
+    again = api.post(f"/members/{mid}/transactions", body, key="k-7")
+    if backend == "postgresql":
+        assert again.status_code == 409 and error_code(again) == "request_in_flight"
+        assert again.headers["Retry-After"] == "1"
+    else:  # writers run one at a time: a duplicate never overlaps its first request
+        assert again.status_code == 201 and again.get_json() == first.get_json()
+    assert _purchases(db) == 1
+    with db.transaction() as s:
+        s.execute(update(IdempotencyKey).values(completed_at=utcnow() - timedelta(seconds=1)))
+    replayed = api.post(f"/members/{mid}/transactions", body, key="k-7")
+    assert replayed.status_code == 201 and replayed.get_json() == first.get_json()
+    assert replayed.headers.get("Idempotent-Replayed") == "true"
+    assert _purchases(db) == 1
+
+
 def test_transactions_need_a_key_and_a_sane_one(client, db):
     api, _, mid = _setup(client, db)
     missing = api.post(f"/members/{mid}/transactions", {"type": "purchase", "amount": 100}, key=None)

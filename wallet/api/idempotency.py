@@ -7,22 +7,32 @@ on any error.
 
 With an Idempotency-Key (required where the view says so), in that one
 transaction:
-1. The key row is claimed first: inserted unless the brand has it (the
-   unique (brand, key) constraint decides between duplicates on every
-   backend). On PostgreSQL the insert also takes a transaction-scoped
-   advisory lock on the key without waiting, so a duplicate that arrives
-   while the first is still working finds it held and answers 409 at once;
-   on SQLite writers run one at a time, so the duplicate finds the answer.
-   A key the brand has is replayed (same body) or refused with 409.
+1. The view runs.
+2. The key row is inserted with the view's answer, the transaction's last
+   statement before the commit, unless the brand has the key (the unique
+   (brand, key) constraint decides between duplicates on every backend), so
+   "done" and "booked" commit together, and a request that dies (or a
+   commit that fails) leaves no key behind: the retry simply runs. Claiming
+   the key first and storing the answer after took a statement more per
+   write (a seventh of an API purchase's CPU).
+   A key the brand has rolls the view's work back, and is replayed (same
+   body) or refused with 409 (another body). A duplicate sent while the
+   first was still in flight is 409 too: on PostgreSQL the row is dated by
+   the database's clock, and a row completed after the duplicate's
+   transaction began was in flight when it came (the duplicate of a
+   booking waits on the member's lock, then finds the row); the insert
+   also tries a transaction-scoped advisory lock on the key without
+   waiting, which a claim still being committed holds. On SQLite writers
+   run one at a time, so the duplicate finds the answer.
    A request that took its API key as proven without looking it up
    (wallet.api.auth) has the key checked by this same INSERT: a key revoked
-   since is 401, before the view runs.
-2. The view runs; its answer is written to the key row before the commit,
-   so "done" and "booked" commit together, and a request that dies (or a
-   commit that fails) leaves no key behind: the retry simply runs.
+   since is 401, and the work is rolled back.
 3. A client error (4xx) is stored too, after rolling the work back, in a
-   transaction of its own: the same request gets the same answer (or, if a
-   retry got there first, the answer it stored).
+   transaction of its own: the same request gets the same answer (or, if
+   the key has an answer already, that one).
+The portal's booking forms claim a key before their work and store the
+answer after (``claim`` and ``store``): a second submit then waits for the
+first rather than booking in parallel.
 Keys are kept ``RETENTION`` (at least 24 hours) and then may be reused. Rows
 left "in flight" by an older version of this code are honoured until their
 lease (``locked_until``) runs out.
@@ -38,7 +48,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from flask import Response, current_app, g, make_response, request
-from sqlalchemy import BigInteger, bindparam, delete, select, text, update
+from sqlalchemy import BigInteger, bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
@@ -118,7 +128,13 @@ _VALUES = ", ".join(f":{name}" for name in _COLUMNS)
 _PG_TYPES = {"brand_id": "BIGINT", "locked_until": "TIMESTAMP WITH TIME ZONE",
              "created_at": "TIMESTAMP WITH TIME ZONE", "completed_at": "TIMESTAMP WITH TIME ZONE",
              "response_status": "INTEGER", "response_body": "TEXT"}
-_TYPED_VALUES = ", ".join(f"CAST(:{name} AS {_PG_TYPES.get(name, 'VARCHAR')})" for name in _COLUMNS)
+# A stored answer is dated by the database's clock, which a duplicate
+# compares with the start of its own transaction (claim): web processes'
+# clocks may differ.
+_PG_VALUES = {"completed_at": "CASE WHEN CAST(:completed_at AS TIMESTAMP WITH TIME ZONE) IS NOT NULL "
+                              "THEN clock_timestamp() END"}
+_TYPED_VALUES = ", ".join(_PG_VALUES.get(name, f"CAST(:{name} AS {_PG_TYPES.get(name, 'VARCHAR')})")
+                          for name in _COLUMNS)
 _ON_CONFLICT = 'ON CONFLICT (brand_id, "key") DO NOTHING RETURNING id'
 # With an API key id, the row is inserted only while that key of the brand
 # is live: the request took the key as proven without looking it up
@@ -165,11 +181,13 @@ def rechecks_api_key() -> bool:
 def claim(session: Session, brand_id: int, key: str, fingerprint: str, *,
           answer: Response | None = None, api_key_id: int | None = None) -> int | None:
     """Take the key in the session's transaction: returns the new row's id
-    (None when ``answer`` was given and stored at once). Raises Answered
-    with the stored answer to replay, or with a 409; NotAuthenticated when
-    ``api_key_id`` (an API key taken as proven) is no longer live. The
-    portal's booking forms go through this too
-    (wallet.web.portal.members_booking)."""
+    (None when ``answer`` was given and stored at once: the answer of the
+    work done in this transaction, or of a refusal). Raises Answered with
+    the stored answer to replay, or with a 409 (another body; or the key's
+    first request still in flight, or completed since this transaction
+    began); NotAuthenticated when ``api_key_id`` (an API key taken as
+    proven) is no longer live. The portal's booking forms go through this
+    too (wallet.web.portal.members_booking)."""
     now = utcnow()
     values: dict[str, Any] = {
         "brand_id": brand_id, "key": key, "request_hash": fingerprint, "method": request.method,
@@ -200,7 +218,7 @@ def claim(session: Session, brand_id: int, key: str, fingerprint: str, *,
         if row.request_hash != fingerprint:
             raise Answered(error_response(409, "idempotency_key_reused",
                                           f"{HEADER} {key!r} was used for a different request"))
-        if row.state == DONE:
+        if row.state == DONE and not (answer is not None and _completed_since_we_began(session, row)):
             raise Answered(_replay(row))
         break
     raise Answered(error_response(409, "request_in_flight",
@@ -208,20 +226,33 @@ def claim(session: Session, brand_id: int, key: str, fingerprint: str, *,
                                   {"Retry-After": "1"}))
 
 
+def _completed_since_we_began(session: Session, row: IdempotencyKey) -> bool:
+    """Whether the key's answer was stored (by the database's clock) after
+    this transaction began: its request was in flight when ours came. Only
+    PostgreSQL runs writers side by side."""
+    if session.get_bind().dialect.name != "postgresql" or row.completed_at is None:
+        return False
+    return bool(session.scalar(select(func.transaction_timestamp() <= row.completed_at)))
+
+
 def store(session: Session, row_id: int, response: Response) -> None:
     session.execute(_STORE, {"row_id": row_id, "status": response.status_code,
                              "body": response.get_data(as_text=True), "done_at": utcnow()})
 
 
-def _store_refusal(brand_id: int, key: str, fingerprint: str, answer: Response) -> Response:
+def _store_refusal(brand_id: int, key: str, fingerprint: str, answer: Response,
+                   api_key_id: int | None) -> Response:
     """A client error's answer, stored for the retry in a transaction of its
-    own; if another request took the key meanwhile, its answer is the one."""
+    own; if the brand has the key already, the key's answer (a replay, or a
+    409) is the one; if the request's unchecked API key was revoked, 401."""
     try:
         with get_db().transaction() as session:
-            claim(session, brand_id, key, fingerprint, answer=answer)
+            claim(session, brand_id, key, fingerprint, answer=answer, api_key_id=api_key_id)
     except Answered as settled:
-        if settled.response.headers.get(REPLAY_HEADER):
-            return settled.response
+        return settled.response
+    except NotAuthenticated as exc:
+        forget_proven_key()
+        return response_for(exc) or answer
     return answer
 
 
@@ -248,23 +279,23 @@ def write_endpoint(idempotency: str = "optional") -> Callable[[F], F]:
             fingerprint = _fingerprint() if key is not None else ""
             try:
                 with unit_of_work() as session:
-                    row_id = (claim(session, brand_id, key, fingerprint, api_key_id=unchecked_key_id())
-                              if key is not None else None)
                     response = make_response(view(*args, **kwargs))
-                    if row_id is not None:
-                        store(session, row_id, response)
+                    if key is not None:
+                        # The key with its answer, or Answered (a replay or a
+                        # 409), which rolls the work back.
+                        claim(session, brand_id, key, fingerprint, answer=response, api_key_id=unchecked_key_id())
             except Answered as settled:
                 return settled.response
             except Exception as exc:  # noqa: BLE001 - sorted below: client error or crash
-                # The unit of work has rolled back what the view wrote, and the
-                # key's claim with it: after a crash the retry simply runs.
+                # The unit of work has rolled back what the view wrote: after a
+                # crash no key is left, and the retry simply runs.
                 answer = _client_error(exc)
                 if answer is None:
                     raise
                 if isinstance(exc, NotAuthenticated):
                     forget_proven_key()
                 if key is not None and answer.status_code not in (401, 429):
-                    return _store_refusal(brand_id, key, fingerprint, answer)
+                    return _store_refusal(brand_id, key, fingerprint, answer, unchecked_key_id())
                 return answer
             return response
 
