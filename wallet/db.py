@@ -218,6 +218,13 @@ def run_on_driver(connection: Connection, statement: DriverStatement,
     invalidated if it broke. The engine's cursor events are fired around
     it when something listens (statement counts, tracing), as SQLAlchemy's
     execution fires them."""
+    rows = _on_driver(connection, statement, values, every=False)
+    return rows[0] if rows else None
+
+
+def _on_driver(connection: Connection, statement: DriverStatement, values: Mapping[str, Any], *,
+               every: bool) -> list[tuple[Any, ...]]:
+    """``run_on_driver``'s work: the first row, or ``every`` row."""
     import psycopg
 
     parameters = statement.parameters(values)
@@ -230,7 +237,13 @@ def run_on_driver(connection: Connection, statement: DriverStatement,
             events.after_cursor_execute(connection, cursor, statement.sql, parameters, None, False)
         else:
             cursor.execute(statement.sql, parameters)
-        found = cursor.fetchone() if statement.returns_rows else None
+        if not statement.returns_rows:
+            found = []
+        elif every:
+            found = cursor.fetchall()
+        else:
+            first = cursor.fetchone()
+            found = [] if first is None else [first]
     except psycopg.Error as exc:
         dialect = connection.dialect
         broken = dialect.is_disconnect(exc, connection.connection.dbapi_connection, None)
@@ -238,7 +251,15 @@ def run_on_driver(connection: Connection, statement: DriverStatement,
             connection.invalidate(exc)
         raise sa_exc.DBAPIError.instance(statement.sql, parameters, exc, psycopg.Error,
                                          connection_invalidated=broken, dialect=dialect) from exc
-    return None if found is None else statement.row(found)
+    return [statement.row(row) for row in found]
+
+
+def rows_on_driver(session: Session, statement: Any, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """Every row of a Core select in the session's transaction on
+    PostgreSQL, by the driver as ``run_on_driver`` (a reading statement:
+    it writes no table for ``take_core_writes``)."""
+    connection = session.connection()
+    return _on_driver(connection, driver_statement(statement, connection.dialect), values, every=True)
 
 
 # The tables that ``execute_core`` wrote in a session's transaction, by
