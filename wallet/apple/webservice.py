@@ -418,6 +418,13 @@ def latest_pass(pass_type: str, serial: str) -> Response:
 
 _PASSES = f"{bp.url_prefix}/passes/"
 
+# HTTP dates, read and written through email.utils, were a tenth of a 304's
+# CPU. The cards of a club message change within a few seconds of each
+# other, and a phone sends back the date it was given: a few thousand
+# dates, kept as werkzeug reads and writes them.
+_date_of = functools.lru_cache(maxsize=4096)(parse_date)
+_http_date = functools.lru_cache(maxsize=4096)(http_date)
+
 
 def _pass_fetch(app: Flask, environ: dict[str, Any]) -> Answer | None:
     """GET (or HEAD) /apple/v1/passes/<pass_type>/<serial>, answered from
@@ -458,7 +465,7 @@ def _pass_of(app: Flask, pass_type: str, serial: str, authorization: str, if_mod
         return _UNAUTHORIZED
     # Decided by one date, from the one read.
     modified = state.modified_at.replace(microsecond=0)
-    since = parse_date(if_modified_since) if if_modified_since else None
+    since = _date_of(if_modified_since) if if_modified_since else None
     if since is not None and modified <= since:
         return _NOT_MODIFIED
     signed = signed_pass(db, state, settings_for(app))
@@ -468,7 +475,7 @@ def _pass_of(app: Flask, pass_type: str, serial: str, authorization: str, if_mod
     # when it sends the answer, later than now.
     shown = min(modified, utcnow().replace(microsecond=0))
     return Answer(200, [("Content-Type", MIME_TYPE), ("Content-Length", str(len(signed))),
-                        ("Last-Modified", http_date(shown)),
+                        ("Last-Modified", _http_date(shown)),
                         # The pass carries the member's authentication token: no shared caches.
                         ("Cache-Control", "no-store")], signed.parts)
 
