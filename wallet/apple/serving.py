@@ -21,14 +21,15 @@ query itself. A connection that broke is dropped and the read tried once
 more on a new one, so a restarted server costs one failed attempt, not a
 failed request; a server that stays down is the caller's error (503).
 
-There the query, compiled once, goes to psycopg's cursor directly and its
-tuple is turned into a row by SQLAlchemy's own result processors of the
-columns' types (UTC datetimes, enums), the ones its execution would apply:
-SQLAlchemy's execution and result, with psycopg describing the 30 columns
-for them, were 110-180 us of a 304's read against 30-55 us for the cursor
-alone. The driver's errors become SQLAlchemy's (an unreachable server is an
-OperationalError, a 503 by wallet.outage), and the engine's cursor events
-still see the statement (tests/test_statement_counts.py counts them).
+There the query, compiled once, goes to psycopg's cursor directly
+(wallet.db.run_on_driver) and its tuple is turned into a row by
+SQLAlchemy's own result processors of the columns' types (UTC datetimes,
+enums), the ones its execution would apply: SQLAlchemy's execution and
+result, with psycopg describing the 30 columns for them, were 110-180 us of
+a 304's read against 30-55 us for the cursor alone. The driver's errors
+become SQLAlchemy's (an unreachable server is an OperationalError, a 503 by
+wallet.outage), and the engine's cursor events still see the statement
+(tests/test_statement_counts.py counts them).
 """
 
 from __future__ import annotations
@@ -37,19 +38,18 @@ import os
 import threading
 import weakref
 from collections import namedtuple
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-import psycopg
-from sqlalchemy import Connection, Dialect, Engine, bindparam, event, select
+from sqlalchemy import Connection, Engine, bindparam, event, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import joinedload
 
 from wallet.apple.pkpass import ClubDesign, ClubState, PassSettings, SignedPass, cached_design, club_design, sign_card
 from wallet.apple.pkpass.files import LRU
-from wallet.db import Database
+from wallet.db import Database, driver_statement, run_on_driver
 from wallet.loyalty.cardfacts import card_facts
 from wallet.loyalty.models import Brand, Club, Membership
 from wallet.loyalty.nps import survey_url
@@ -171,80 +171,6 @@ def _reader(db: Database) -> _Reader:
     return found
 
 
-class _Compiled:
-    """A card query as the driver runs it: its SQL for this dialect with
-    PostgreSQL's own placeholder ($1, so psycopg's raw cursor sends it as it
-    is, without rewriting the query on every read), and the result processor
-    of each column's type (None where the driver's value is already the one
-    SQLAlchemy would give)."""
-
-    def __init__(self, statement: Any, dialect: Dialect) -> None:
-        self.sql = str(statement.compile(dialect=type(dialect)(paramstyle="numeric_dollar")))
-        self.processors: tuple[Callable[[Any], Any] | None, ...] = tuple(
-            column.type.dialect_impl(dialect).result_processor(dialect, None)
-            for column in statement.selected_columns)
-        self.converted = tuple(i for i, process in enumerate(self.processors) if process is not None)
-
-    def row(self, values: tuple[Any, ...]) -> Any:
-        converted = list(values)
-        processors = self.processors
-        for i in self.converted:
-            converted[i] = processors[i](converted[i])  # type: ignore[misc]
-        return CardRow._make(converted)
-
-
-_compiled: dict[tuple[int, str], _Compiled] = {}
-
-
-def _compiled_for(statement: Any, dialect: Dialect) -> _Compiled:
-    key = (id(statement), dialect.name)
-    found = _compiled.get(key)
-    if found is None:
-        found = _compiled[key] = _Compiled(statement, dialect)
-    return found
-
-
-def _cursor(connection: Connection) -> psycopg.RawCursor[Any]:
-    """The kept connection's own cursor for card reads, made once per
-    driver connection (it goes with it when the connection is replaced)."""
-    raw = connection.connection.driver_connection
-    kept = connection.info.get("wallet.card_cursor")
-    if kept is None or kept.connection is not raw:
-        kept = connection.info["wallet.card_cursor"] = psycopg.RawCursor(raw)  # type: ignore[arg-type]
-    return cast("psycopg.RawCursor[Any]", kept)
-
-
-def _run(connection: Connection, compiled: _Compiled, key: str) -> Any:
-    """The query on the kept connection's psycopg cursor; a driver error
-    as SQLAlchemy would raise it, the connection invalidated if it broke.
-    The engine's cursor events are fired around it when something listens
-    (statement counts, tracing), as SQLAlchemy's execution fires them."""
-    parameters = (key,)
-    events = connection.dispatch
-    try:
-        cursor = _cursor(connection)
-        if events.before_cursor_execute or events.after_cursor_execute:
-            events.before_cursor_execute(connection, cursor, compiled.sql, parameters, None, False)
-            cursor.execute(compiled.sql, parameters)
-            events.after_cursor_execute(connection, cursor, compiled.sql, parameters, None, False)
-            values = cursor.fetchone()
-        else:
-            values = cursor.execute(compiled.sql, parameters).fetchone()
-    except psycopg.Error as exc:
-        raise _wrapped(connection, compiled, parameters, exc) from exc
-    return None if values is None else compiled.row(values)
-
-
-def _wrapped(connection: Connection, compiled: _Compiled, parameters: tuple[str],
-             exc: psycopg.Error) -> BaseException:
-    dialect = connection.dialect
-    broken = dialect.is_disconnect(exc, connection.connection.dbapi_connection, None)
-    if broken:
-        connection.invalidate(exc)
-    return DBAPIError.instance(compiled.sql, parameters, exc, psycopg.Error, connection_invalidated=broken,
-                               dialect=dialect)
-
-
 def _read(db: Database, statement: Any, key: str) -> Any:
     if db.is_sqlite:
         # A SQLite read is a deferred transaction (a snapshot of the WAL):
@@ -253,10 +179,10 @@ def _read(db: Database, statement: Any, key: str) -> Any:
             row = connection.execute(statement, {"key": key}).first()
         return None if row is None else CardRow._make(row)
     reader = _reader(db)
-    compiled = _compiled_for(statement, db.engine.dialect)
+    compiled = driver_statement(statement, db.engine.dialect)
     connection = reader.connection()
     try:
-        return _run(connection, compiled, key)
+        return _card_row(run_on_driver(connection, compiled, {"key": key}))
     except DBAPIError as exc:
         reader.drop(connection)
         if not exc.connection_invalidated:
@@ -265,10 +191,14 @@ def _read(db: Database, statement: Any, key: str) -> Any:
     # once more on a new one, which the pool checks first.
     connection = reader.connection()
     try:
-        return _run(connection, compiled, key)
+        return _card_row(run_on_driver(connection, compiled, {"key": key}))
     except DBAPIError:
         reader.drop(connection)
         raise
+
+
+def _card_row(values: tuple[Any, ...] | None) -> Any:
+    return None if values is None else CardRow._make(values)
 
 
 def read_card(db: Database, serial_number: str) -> CardState | None:
