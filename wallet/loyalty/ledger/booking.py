@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Insert, bindparam, insert, select, update
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from wallet.db import execute_core, table_of, utcnow
+from wallet.db import execute_core, loaded_detached, table_of, utcnow
 from wallet.loyalty.cards import record_card_change
 from wallet.loyalty.errors import RuleViolation
 from wallet.loyalty.fields import valid_text
@@ -173,8 +173,7 @@ def _book(
         session.execute(_INSERT_LOT, {**lot, "source_id": entry_id})
     if lot is not None and lot["remaining"]:  # an exhausted lot is never due
         lot_opened(session, member, None if lot["released"] else lot["spendable_at"], lot["expires_at"])
-    txn = LedgerTransaction(id=entry_id, **values)
-    make_transient_to_detached(txn)
+    txn = loaded_detached(LedgerTransaction, {"id": entry_id, **values})
     # The member's figures go to the database once, by the Core UPDATE of
     # finish_booking() (write_figures() for a card made in this
     # transaction), so they are set as the database will hold them, not as

@@ -9,11 +9,11 @@ from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import BindParameter, Select, bindparam, case, exists, func, inspect, or_, select
-from sqlalchemy.orm import Session, contains_eager, make_transient_to_detached, object_session
+from sqlalchemy.orm import Session, contains_eager, object_session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from wallet.db import rows_on_driver, table_of
+from wallet.db import loaded_detached, rows_on_driver, table_of
 from wallet.loyalty.errors import NotFound
 from wallet.loyalty.ledger.club_rules import ClubRules, club_rules
 from wallet.loyalty.ledger_models import PURCHASE, REFUND, LedgerTransaction, PointLot
@@ -119,8 +119,7 @@ def _member_from_row(session: Session, values: tuple[Any, ...]) -> Membership:
         for (key, _column), value in zip(_MEMBER_ATTRS, values):
             set_committed_value(found, key, value)
         return cast(Membership, found)
-    member = Membership(**{key: value for (key, _column), value in zip(_MEMBER_ATTRS, values)})
-    make_transient_to_detached(member)  # loaded, not a change
+    member = loaded_detached(Membership, {key: value for (key, _column), value in zip(_MEMBER_ATTRS, values)})
     session.add(member)
     return member
 
