@@ -19,6 +19,13 @@ from functools import lru_cache
 _LOCAL = struct.Struct("<IHHHHHIIIHH")
 _CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
 _END = struct.Struct("<IHHHHIIH")
+# _LOCAL and _CENTRAL in pieces: what a name fixes, and what differs per entry.
+_LOCAL_HEAD = struct.Struct("<IHHH")  # signature, version needed, flags, method
+_STAMP = struct.Struct("<HHIII")  # time, date, CRC-32, compressed size, size
+_NAME_LENGTHS = struct.Struct("<HH")  # name, extra field
+_CENTRAL_HEAD = struct.Struct("<IHHHH")  # signature, made by, version needed, flags, method
+_CENTRAL_MID = struct.Struct("<HHHHHI")  # name, extra, comment, disk, internal and external attributes
+_OFFSET = struct.Struct("<I")
 _VERSION_NEEDED = 20
 _MADE_BY = (3 << 8) | 20  # Unix, spec 2.0
 _FILE_MODE = 0o100644 << 16
@@ -43,10 +50,24 @@ class ZipPrefix:
     count: int
 
 
-@lru_cache(maxsize=64)
 def _name(name: str) -> tuple[bytes, int]:
     encoded = name.encode("utf-8")
     return encoded, (0 if encoded.isascii() else _UTF8_NAMES)
+
+
+@lru_cache(maxsize=64)
+def _layout(name: str) -> tuple[bytes, bytes, bytes, bytes, bytes]:
+    """What the entry ``name`` writes the same in every archive: its local
+    header before and after the time, CRC and sizes (the name included), its
+    central record's likewise up to the offset, and the name."""
+    encoded, flags = _name(name)
+    return (
+        _LOCAL_HEAD.pack(0x04034B50, _VERSION_NEEDED, flags, 0),
+        _NAME_LENGTHS.pack(len(encoded), 0) + encoded,
+        _CENTRAL_HEAD.pack(0x02014B50, _MADE_BY, _VERSION_NEEDED, flags, 0),
+        _CENTRAL_MID.pack(len(encoded), 0, 0, 0, 0, _FILE_MODE),
+        encoded,
+    )
 
 
 def _entry(name: str, data: bytes, offset: int, when: tuple[int, int]) -> tuple[bytes, bytes]:
@@ -78,25 +99,26 @@ def finish_parts(prefix: ZipPrefix, files: Iterable[tuple[str, bytes]], moment: 
     """The archive as two parts: the prefix's entries (shared, not copied)
     and the rest, ``files`` with the central directory; a WSGI server sends
     them one after the other without joining them first. The rest is joined
-    once: each byte of it is copied one time. (``_entry`` written out: per
-    pass this runs for every own entry.)"""
+    once: each byte of it is copied one time. Per pass this runs for every
+    own entry, so the bytes a name fixes are laid out once (``_layout``) and
+    only the fields that differ are packed: the time, CRC and sizes (the same
+    16 bytes in the local header and the central record) and the offset."""
     time_, date = dos_time(moment)
     parts: list[bytes] = []
     central = [prefix.central]
+    central_size = len(prefix.central)
     offset = len(prefix.local)
     for name, data in files:
-        encoded, flags = _name(name)
-        crc = zlib.crc32(data)
+        local_head, local_tail, central_head, central_mid, encoded = _layout(name)
         size = len(data)
-        parts += (_LOCAL.pack(0x04034B50, _VERSION_NEEDED, flags, 0, time_, date, crc, size, size, len(encoded), 0),
-                  encoded, data)
-        central += (_CENTRAL.pack(0x02014B50, _MADE_BY, _VERSION_NEEDED, flags, 0, time_, date, crc, size, size,
-                                  len(encoded), 0, 0, 0, 0, _FILE_MODE, offset), encoded)
+        stamp = _STAMP.pack(time_, date, zlib.crc32(data), size, size)
+        parts += (local_head, stamp, local_tail, data)
+        central += (central_head, stamp, central_mid, _OFFSET.pack(offset), encoded)
         offset += _LOCAL.size + len(encoded) + size
-    count = prefix.count + (len(central) - 1) // 2
-    size = sum(map(len, central))
+        central_size += _CENTRAL.size + len(encoded)
+    count = prefix.count + (len(central) - 1) // 5
     parts += central
-    parts.append(_END.pack(0x06054B50, 0, 0, count, count, size, offset, 0))
+    parts.append(_END.pack(0x06054B50, 0, 0, count, count, central_size, offset, 0))
     return prefix.local, b"".join(parts)
 
 
