@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from wallet.artwork import parse_hex_color
@@ -243,8 +244,16 @@ def dumps(data: dict[str, Any]) -> bytes:
     return _ENCODER.encode(data).encode("utf-8")
 
 
-# pass.json split around the member's values (``_template``).
-_Template = tuple[list[bytes], list[str], tuple[str, ...]]
+@dataclass(frozen=True)
+class _Template:
+    """pass.json of one card shape split around the member's values: text,
+    value, text, ..., text (the values' places, at odd indices, left empty),
+    the functions of the values it shows (each once, however often the card
+    shows it) and which of them goes in each place."""
+
+    layout: list[str]
+    values: tuple[Callable[[CardFacts, str, str | None], Any], ...]
+    places: Callable[[list[str]], tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -288,15 +297,11 @@ def pass_json_bytes(facts: CardFacts, club: ClubJson, *, authentication_token: s
     template = club.templates.get(shape)
     if template is None:
         template = club.templates[shape] = _template(facts, club, chain, bool(survey_url))
-    layout, slots, unique = template
-    values = {}
-    for slot in unique:
-        found = _slot_value(slot, facts, authentication_token, survey_url)
-        # As the encoder writes them: ints as numbers, everything else is text.
-        values[slot] = (str(found) if type(found) is int else _encode_string(found)).encode("utf-8")
-    parts = layout.copy()
-    parts[1::2] = [values[slot] for slot in slots]
-    return b"".join(parts)
+    found = [value(facts, authentication_token, survey_url) for value in template.values]
+    parts = template.layout.copy()
+    # As the encoder writes them: ints as numbers, everything else is text.
+    parts[1::2] = template.places([str(v) if type(v) is int else _encode_string(v) for v in found])
+    return "".join(parts).encode("utf-8")
 
 
 def _shape(facts: CardFacts, chain: list[str], survey: bool) -> Hashable:
@@ -335,17 +340,17 @@ def _template(facts: CardFacts, club: ClubJson, chain: list[str], survey: bool) 
     club_back = ("," + club.back if club.back else "") + "]"
     texts = [piece.replace(_CLUB_BACK_ITEM, club_back) for piece in texts]
     texts[0] = "".join(("{", club.keys, ",", texts[0][1:]))
-    layout = [b""] * len(pieces)
-    layout[0::2] = [piece.encode("utf-8") for piece in texts]
-    return layout, slots, tuple(dict.fromkeys(slots))
+    layout = [""] * len(pieces)
+    layout[0::2] = texts
+    unique = list(dict.fromkeys(slots))
+    at = [unique.index(slot) for slot in slots]
+    # itemgetter of one index returns the item itself, not a 1-tuple.
+    places = itemgetter(*at) if len(at) > 1 else (lambda values: (values[at[0]],))
+    return _Template(layout, tuple(_SLOTS[slot] for slot in unique), places)
 
 
 def _slot_value(slot: str, facts: CardFacts, authentication_token: str, survey_url: str | None) -> Any:
-    if slot == "token":
-        return authentication_token
-    if slot == "survey":
-        return survey_url
-    return _SLOTS[slot](facts, facts.language)
+    return _SLOTS[slot](facts, authentication_token, survey_url)
 
 
 def _percent(value: Decimal | None, locale: str) -> str:
@@ -353,24 +358,28 @@ def _percent(value: Decimal | None, locale: str) -> str:
 
 
 # What the member sees, by slot: one place for each value, used by the plain
-# layout and by the template alike.
-_SLOTS: dict[str, Callable[[CardFacts, str], Any]] = {
-    "serial": lambda f, locale: f.serial_number,
-    "card_number": lambda f, locale: f.card_number,
-    "expiration": lambda f, locale: w3c_datetime(f.ended_at or datetime.now(timezone.utc)),
-    "balance": lambda f, locale: f.balance,
-    "pending": lambda f, locale: f.pending,
-    "cash": lambda f, locale: format_money(f.cash_balance, f.currency, locale),
-    "stamps": lambda f, locale: _stamps_text(f),
-    "discount": lambda f, locale: _percent(f.discount_percent, locale),
-    "cashback": lambda f, locale: _percent(f.cashback_percent, locale),
-    "tier": lambda f, locale: cut(f.tier, FRONT_VALUE_MAX),
-    "expiring": lambda f, locale: expiring_text(f.expiring_points, f.expiring_on, locale) if f.expiring_on else "",
-    "member": lambda f, locale: cut(f.member_name, FRONT_VALUE_MAX),
-    "member_or_number": lambda f, locale: cut(f.member_name, FRONT_VALUE_MAX) or f.card_number,
-    "member_name": lambda f, locale: cut(f.member_name, 200) or "-",
-    "news": lambda f, locale: cut(f.message or "", BACK_VALUE_MAX, multiline=True) or " ",
-    "reward": lambda f, locale: cut(f.stamp_reward, BACK_VALUE_MAX, multiline=True),
+# layout and by the template alike. Each takes the card facts, the pass's
+# authentication token and the survey's URL; texts are in the card's language.
+_SLOTS: dict[str, Callable[[CardFacts, str, str | None], Any]] = {
+    "token": lambda f, token, survey: token,
+    "survey": lambda f, token, survey: survey,
+    "serial": lambda f, token, survey: f.serial_number,
+    "card_number": lambda f, token, survey: f.card_number,
+    "expiration": lambda f, token, survey: w3c_datetime(f.ended_at or datetime.now(timezone.utc)),
+    "balance": lambda f, token, survey: f.balance,
+    "pending": lambda f, token, survey: f.pending,
+    "cash": lambda f, token, survey: format_money(f.cash_balance, f.currency, f.language),
+    "stamps": lambda f, token, survey: _stamps_text(f),
+    "discount": lambda f, token, survey: _percent(f.discount_percent, f.language),
+    "cashback": lambda f, token, survey: _percent(f.cashback_percent, f.language),
+    "tier": lambda f, token, survey: cut(f.tier, FRONT_VALUE_MAX),
+    "expiring": lambda f, token, survey: (expiring_text(f.expiring_points, f.expiring_on, f.language)
+                                          if f.expiring_on else ""),
+    "member": lambda f, token, survey: cut(f.member_name, FRONT_VALUE_MAX),
+    "member_or_number": lambda f, token, survey: cut(f.member_name, FRONT_VALUE_MAX) or f.card_number,
+    "member_name": lambda f, token, survey: cut(f.member_name, 200) or "-",
+    "news": lambda f, token, survey: cut(f.message or "", BACK_VALUE_MAX, multiline=True) or " ",
+    "reward": lambda f, token, survey: cut(f.stamp_reward, BACK_VALUE_MAX, multiline=True),
 }
 
 
