@@ -195,6 +195,10 @@ class Membership(Base):
     (its transaction id on PostgreSQL, a counter on SQLite: see
     ``wallet.loyalty.cards``); ``card_modified_at`` is the pass's Last-Modified and
     strictly increases, one second at least, with every version.
+    No column a card change writes is indexed (``change_seq`` is read only
+    for a device's own cards, found through its registrations): on
+    PostgreSQL the change is then a HOT update, which adds no entry to the
+    table's many indexes.
     """
 
     __tablename__ = "memberships"
@@ -204,7 +208,6 @@ class Membership(Base):
               sqlite_where=ACTIVE, postgresql_where=ACTIVE),
         Index("uq_memberships_club_phone_active", "club_id", "phone", unique=True,
               sqlite_where=ACTIVE, postgresql_where=ACTIVE),
-        Index("ix_memberships_change_seq", "change_seq"),
         # The portal's search by the start of a name (wallet.web.portal.members).
         Index("ix_memberships_club_name", "club_id", "name"),
         # Members joined over a period (wallet.loyalty.numbers).
