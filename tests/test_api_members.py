@@ -200,3 +200,29 @@ def test_points_expiring_soon_show_on_the_member(client, db):
     earned_at = datetime.fromisoformat(bought["transaction"]["created_at"])
     expected_date = (earned_at + timedelta(days=30)).date().isoformat()
     assert expiring == {"points": 50, "date": expected_date}
+
+
+def test_a_transactions_answer_shows_the_club_as_it_is_now(app, client, db):
+    """The answer's Google save link carries the club (development: the
+    whole class): after the club changes, the next booking's link shows the
+    change, whatever the process kept of the club before."""
+    import jwt
+
+    from wallet.google.identity import get_identity
+    from wallet.google.links import SAVE_URL_PREFIX
+
+    def program_name(answer: dict) -> str:
+        token = answer["member"]["google_save_url"].removeprefix(SAVE_URL_PREFIX)
+        claims = jwt.decode(token, get_identity(app).private_key.public_key(), algorithms=["RS256"],
+                            audience="google")
+        return claims["payload"]["loyaltyClasses"][0]["programName"]
+
+    api = Api(client, make_brand(db).key)
+    club = api.club(name="Before")
+    mid = api.member(club["id"])["id"]
+    assert program_name(api.purchase(mid, 10_000)) == "Before"
+    assert program_name(api.purchase(mid, 10_000)) == "Before"
+    assert api.patch(f"/clubs/{club['id']}", {"name": "After"}).status_code == 200
+    for kind in ({"type": "purchase", "amount": 10_000}, {"type": "adjust", "points": 5, "reason": "gift"}):
+        answer = api.post(f"/members/{mid}/transactions", kind)
+        assert answer.status_code == 201 and program_name(answer.get_json()) == "After"
