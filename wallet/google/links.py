@@ -17,7 +17,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import object_session
 
 from wallet.config import get_settings
@@ -25,7 +25,7 @@ from wallet.google.identity import GoogleIdentity, get_identity
 from wallet.google.models import GoogleObject
 from wallet.google.objects import class_id, loyalty_class, loyalty_object, object_id
 from wallet.loyalty.cardfacts import card_facts
-from wallet.loyalty.models import Membership
+from wallet.loyalty.models import Club, Membership
 
 SAVE_URL_PREFIX = "https://pay.google.com/gp/v/save/"
 
@@ -57,6 +57,30 @@ def _inserted(identity: GoogleIdentity, membership: Membership) -> bool:
     return inserted
 
 
+# LoyaltyClasses as the full links carry them, by issuer, club id, the club's
+# updated_at (which every change of its columns moves), its brand's name and
+# the base URL: a booking's answer signs a new link for every purchase, its
+# class unchanged. Bounded: emptied when full.
+_CLASSES_MAX = 4096
+_classes: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def _loyalty_class(issuer_id: str, club: Club, public_base_url: str) -> dict[str, Any]:
+    """``loyalty_class`` of a club as stored (kept while its state is); a
+    draft or a club with changes not yet written is built afresh. The
+    class is only read (dumped into the token), never changed."""
+    state = inspect(club)
+    if not state.persistent or state.modified:
+        return loyalty_class(issuer_id, club, public_base_url=public_base_url)
+    key = (issuer_id, club.id, club.updated_at, club.brand.name, public_base_url)
+    found = _classes.get(key)
+    if found is None:
+        if len(_classes) >= _CLASSES_MAX:
+            _classes.clear()
+        found = _classes[key] = loyalty_class(issuer_id, club, public_base_url=public_base_url)
+    return found
+
+
 def save_claims(identity: GoogleIdentity, membership: Membership, *, public_base_url: str,
                 skinny: bool) -> dict[str, Any]:
     """The JWT's claims but ``iat``: iss, aud, typ, origins and the payload."""
@@ -67,7 +91,7 @@ def save_claims(identity: GoogleIdentity, membership: Membership, *, public_base
         }]}
     else:
         payload = {
-            "loyaltyClasses": [loyalty_class(identity.issuer_id, membership.club, public_base_url=public_base_url)],
+            "loyaltyClasses": [_loyalty_class(identity.issuer_id, membership.club, public_base_url)],
             "loyaltyObjects": [loyalty_object(identity.issuer_id, membership, card_facts(membership),
                                               public_base_url=public_base_url)],
         }
