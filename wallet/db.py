@@ -257,11 +257,14 @@ def _on_driver(connection: Connection, statement: DriverStatement, values: Mappi
     return [statement.row(row) for row in found]
 
 
-def rows_on_driver(session: Session, statement: Any, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-    """Every row of a Core select in the session's transaction on
-    PostgreSQL, by the driver as ``run_on_driver`` (a reading statement:
-    it writes no table for ``take_core_writes``)."""
+def execute_core_all(session: Session, statement: Any, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """Every row of a Core select in the session's transaction: on
+    PostgreSQL by the driver as ``run_on_driver``, elsewhere by
+    ``session.execute`` (a reading statement: it writes no table for
+    ``take_core_writes``)."""
     connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return [tuple(row) for row in session.execute(statement, values)]
     return _on_driver(connection, driver_statement(statement, connection.dialect), values, every=True)
 
 

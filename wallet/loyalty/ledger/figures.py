@@ -9,11 +9,11 @@ from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import BindParameter, Select, bindparam, case, exists, func, inspect, or_, select
-from sqlalchemy.orm import Session, contains_eager, object_session
+from sqlalchemy.orm import Session, object_session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from wallet.db import loaded_detached, rows_on_driver, table_of
+from wallet.db import execute_core_all, loaded_detached, table_of
 from wallet.loyalty.errors import NotFound
 from wallet.loyalty.ledger.club_rules import ClubRules, club_rules
 from wallet.loyalty.ledger_models import PURCHASE, REFUND, LedgerTransaction, PointLot
@@ -38,9 +38,15 @@ class _Locked:
     club_updated_at: datetime
 
 
+_MEMBERS = table_of(Membership)
+# The membership's mapped attributes and their columns, in the order the
+# driver's lock selects them.
+_MEMBER_ATTRS = tuple((prop.key, prop.columns[0]) for prop in inspect(Membership).column_attrs)
+_ID_AT = [key for key, _column in _MEMBER_ATTRS].index("id")
+
+
 @cache
-def _lock_statement(with_referrer: bool, of_brand: bool,
-                    with_club: bool) -> Select[tuple[Membership, datetime, bool, Any, Any]]:
+def _lock_statement(with_referrer: bool, of_brand: bool) -> Select[Any]:
     """The lock query of ``get_member_for_update``, built once per variant:
     a statement object used again keeps its cache key and compiled form, so
     a booking pays neither for building it nor for looking it up.
@@ -51,47 +57,13 @@ def _lock_statement(with_referrer: bool, of_brand: bool,
     matters: lots change only under this lock, and a lot another booking
     opened becomes due a day after it at the earliest.
 
-    Only the member's row is loaded as an object: a booking takes its
-    club's rules from ``club_rules`` by the club's ``updated_at``, read
-    here. ``with_club`` also loads the club and its brand, for a caller
-    that shows the member's cards afterwards (the API's answer)."""
-    M, L = Membership, PointLot
-    wanted = M.id == _ID
-    if with_referrer:
-        wanted = or_(wanted, M.id == select(M.referred_by_id).where(M.id == _ID).scalar_subquery())
-    hooks = exists().where(Webhook.brand_id == Club.brand_id, Webhook.active.is_(True))
-    open_lots = (L.membership_id == M.id, L.exhausted.is_(False))
-    next_release = select(func.min(L.spendable_at)).where(*open_lots, L.released.is_(False)).scalar_subquery()
-    next_expiry = select(func.min(L.expires_at)).where(*open_lots).scalar_subquery()
-    query = select(M, Club.updated_at, hooks, next_release, next_expiry).join(M.club)
-    if with_club:
-        query = query.join(Club.brand).options(contains_eager(M.club).contains_eager(Club.brand))
-    query = (
-        query
-        .where(wanted)
-        .order_by(M.id)  # locked in this order
-        .with_for_update(key_share=True, of=M)
-        .execution_options(populate_existing=True)
-    )
-    if of_brand:
-        query = query.where(Club.brand_id == bindparam("brand_id"))
-    return query
-
-
-_MEMBERS = table_of(Membership)
-# The membership's mapped attributes and their columns, in the order the
-# driver's lock selects them.
-_MEMBER_ATTRS = tuple((prop.key, prop.columns[0]) for prop in inspect(Membership).column_attrs)
-_ID_AT = [key for key, _column in _MEMBER_ATTRS].index("id")
-
-
-@cache
-def _driver_lock_statement(with_referrer: bool, of_brand: bool) -> Select[Any]:
-    """PostgreSQL: ``_lock_statement`` (without the club) as a Core select
-    of the member's columns, for the driver (``wallet.db.rows_on_driver``):
+    A Core select of the member's columns (not the ORM entity): on
+    PostgreSQL it runs on the driver (``wallet.db.execute_core_all``), as
     SQLAlchemy's execution and the ORM's loading of the row were most of a
     lock's Python time (psycopg describing its 35 columns for them alone
-    about a fifth). ``_member_from_row`` makes the ORM object."""
+    about a fifth); ``_member_from_row`` makes the ORM object. Only the
+    member is loaded: a booking takes its club's rules from ``club_rules``
+    by the club's ``updated_at``, read here."""
     M, C, L, W = _MEMBERS.c, table_of(Club).c, table_of(PointLot).c, table_of(Webhook).c
     wanted = M.id == _ID
     if with_referrer:
@@ -124,22 +96,14 @@ def _member_from_row(session: Session, values: tuple[Any, ...]) -> Membership:
     return member
 
 
-def _lock_on_driver(session: Session, params: dict[str, int], with_referrer: bool,
-                    brand_id: int | None) -> list[tuple[Membership, datetime, bool, Any, Any]]:
-    rows = rows_on_driver(session, _driver_lock_statement(with_referrer, brand_id is not None), params)
-    width = len(_MEMBER_ATTRS)
-    return [(_member_from_row(session, row[:width]), *row[width:]) for row in rows]  # type: ignore[misc]
-
-
 def get_member_for_update(
     session: Session, membership_id: int, *, brand_id: int | None = None, with_referrer: bool = False,
-    with_club: bool = False,
 ) -> Membership:
     """The membership with its row locked until the transaction ends, its
     attributes fresh from the database (another transaction may have changed
-    them since this session loaded the object), in one statement;
-    ``with_club``: its club and brand loaded in the same statement (a
-    booking needs neither: ``locked_club``).
+    them since this session loaded the object), in one statement (its
+    club is not loaded: a booking takes the club's rules from
+    ``locked_club``).
 
     ``brand_id`` answers another brand's member as unknown (NotFound), and
     never locks it. ``with_referrer`` also locks the member's referrer,
@@ -155,11 +119,13 @@ def get_member_for_update(
     params: dict[str, int] = {"member_id": membership_id}
     if brand_id is not None:
         params["brand_id"] = brand_id
-    if not with_club and session.get_bind().dialect.name == "postgresql":
-        rows: Any = _lock_on_driver(session, params, with_referrer, brand_id)
-    else:
-        statement = _lock_statement(with_referrer, brand_id is not None, with_club)
-        rows = session.execute(statement, params).unique().all()
+    if session.autoflush:
+        # What this session changed is written first, as the ORM's own
+        # query would autoflush it, rather than overwritten by the row.
+        session.flush()
+    width = len(_MEMBER_ATTRS)
+    rows = [(_member_from_row(session, row[:width]), *row[width:])
+            for row in execute_core_all(session, _lock_statement(with_referrer, brand_id is not None), params)]
     learnt = {row.id: _Locked(hooks, _earliest(release, expiry), club_at)
               for row, club_at, hooks, release, expiry in rows}
     session.info[_LOCKED] = (session.get_transaction(), {**locked, **learnt})
