@@ -233,10 +233,16 @@ def answer_directly(app: Flask, prefix: str, handler: DirectHandler) -> None:
 def for_machines(app: Flask, blueprint: Blueprint) -> None:
     """Registers a blueprint whose requests skip the app-wide hooks not
     marked ``everywhere`` (the app is an ``App``, as create_app makes it)."""
-    if not isinstance(app, App):
-        raise TypeError("for_machines needs the app create_app() builds (wallet.http_rules.App)")
     app.register_blueprint(blueprint)
-    app.machine_blueprints.add(blueprint.name)
+    mark_for_machines(app, blueprint.name)
+
+
+def mark_for_machines(app: Flask, blueprint_name: str) -> None:
+    """What ``for_machines`` does to a blueprint registered otherwise
+    (flask-smorest registers the API's itself)."""
+    if not isinstance(app, App):
+        raise TypeError("a blueprint for machines needs the app create_app() builds (wallet.http_rules.App)")
+    app.machine_blueprints.add(blueprint_name)
 
 
 class JSONProvider(DefaultJSONProvider):

@@ -14,7 +14,7 @@ from flask import Flask, request
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
-from wallet.http_rules import App
+from wallet.http_rules import mark_for_machines
 
 API_PREFIX = "/api/"
 
@@ -79,10 +79,7 @@ def init_app(app: Flask) -> None:
     # The API answers machines only (Bearer keys; no cookies, sign-ins nor
     # CSRF; its rate limit kept by its own hook, wallet.api.auth): its
     # requests skip the app-wide hooks as wallet.http_rules.for_machines'
-    # blueprints do. flask-smorest registers the blueprint itself, hence
-    # the set rather than for_machines.
-    if not isinstance(app, App):
-        raise TypeError("the API needs the app create_app() builds (wallet.http_rules.App)")
-    app.machine_blueprints.add(bp.name)
+    # blueprints do.
+    mark_for_machines(app, bp.name)
     app.extensions["wallet.api"] = api
     app.before_request(_routing_errors)
