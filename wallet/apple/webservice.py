@@ -42,7 +42,7 @@ from typing import Any, cast
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 from flask_limiter.util import get_remote_address
-from limits import RateLimitItem, parse_many
+from limits import RateLimitItem
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.http import http_date, parse_date
@@ -60,6 +60,7 @@ from wallet.loyalty.card_events import record_card_changes
 from wallet.loyalty.cards import changed_since
 from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.webhooks import emit_event
+from wallet.ratelimit import parse_limits
 from wallet.schema import schema_first
 
 bp = Blueprint("apple_webservice", __name__, url_prefix="/apple/v1", cli_group="apple")
@@ -106,13 +107,8 @@ def _log_limit() -> str:
 _AUTH_FAILURES = "apple-auth-failures"
 
 
-@functools.lru_cache(maxsize=8)
-def _limits_of(text: str) -> tuple[RateLimitItem, ...]:
-    return tuple(parse_many(text))
-
-
 def _auth_failure_limits(app: Flask | None) -> tuple[RateLimitItem, ...]:
-    return _limits_of(get_settings(app).apple_auth_failure_limit)
+    return parse_limits(get_settings(app).apple_auth_failure_limit)
 
 
 def _budget_spent(address: str, app: Flask | None) -> RateLimitItem | None:
