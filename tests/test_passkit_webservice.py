@@ -420,6 +420,26 @@ def test_hooks_that_need_no_request_run_before_a_direct_answer(app: Flask, clien
     assert ran == ["without"]
 
 
+def test_a_hook_that_fails_before_a_direct_answer_leaves_the_request_to_flask(app: Flask, client: FlaskClient,
+                                                                              member: dict) -> None:
+    """Flask runs the hook again and answers through its error handlers,
+    rather than the failure escaping the WSGI app."""
+    from wallet.http_rules import everywhere
+
+    calls: list[int] = []
+
+    def fails_once() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the worker could not start")
+
+    app.before_request(everywhere(fails_once, needs_request=False))
+    path = f"/apple/v1/passes/{TEST_PASS_TYPE}/{member['serial']}"
+    answer = client.get(path, headers=auth(member))
+    assert answer.status_code == 200 and answer.mimetype == "application/vnd.apple.pkpass"
+    assert len(calls) == 2
+
+
 # -- log ----------------------------------------------------------------------
 
 

@@ -159,10 +159,12 @@ class App(Flask):
         return super().wsgi_app(environ, start_response)
 
     def _answer_directly(self, handler: DirectHandler, environ: dict[str, Any]) -> Answer | None:
-        for hook in self.before_request_funcs.get(None, ()):
-            if getattr(hook, "wallet_without_request", False):
-                hook()
+        # A hook that raises, like a handler, leaves the request to Flask,
+        # which runs the hook again and answers through its error handlers.
         try:
+            for hook in self.before_request_funcs.get(None, ()):
+                if getattr(hook, "wallet_without_request", False):
+                    hook()
             return handler(self, environ)
         except Exception:  # noqa: BLE001 - Flask answers it again, through its error handlers
             log.debug("a direct answer failed; Flask takes the request", exc_info=True)
