@@ -25,6 +25,7 @@ from wallet.extensions import get_db, limiter, request_session
 from wallet.loyalty.brands import (AuthenticatedKey, authenticate_api_key, hash_api_key, key_use_is_stale,
                                   record_key_use)
 from wallet.loyalty.errors import NotAuthenticated
+from wallet.lru import LRU
 from wallet.ratelimit import parse_limits, spend
 
 log = logging.getLogger(__name__)
@@ -76,9 +77,8 @@ def check_rate_limit() -> None:
 # the key in its own statement (wallet.api.idempotency.rechecks_api_key): such
 # a write skips the lookup, a statement of every purchase. A key revoked
 # since is refused by that claim with 401 and forgotten here, before the
-# view runs; every other request looks its key up. Bounded: emptied when full.
-_PROVEN_MAX = 10_000
-_proven: dict[str, AuthenticatedKey] = {}
+# view runs; every other request looks its key up.
+_proven: LRU[AuthenticatedKey] = LRU(10_000)
 
 
 def authenticate(*, rechecked: bool = False) -> None:
@@ -95,9 +95,7 @@ def authenticate(*, rechecked: bool = False) -> None:
             key = authenticate_api_key(session, token)
         except NotAuthenticated as exc:
             raise ApiError(401, exc.code, exc.message, {"WWW-Authenticate": "Bearer"}) from None
-        if len(_proven) >= _PROVEN_MAX:
-            _proven.clear()
-        _proven[digest] = key
+        _proven.put(digest, key)
     g.api_key_digest = digest
     g.api_brand_id = key.brand_id
     g.api_key_prefix = key.prefix  # names the key in ledger actors
@@ -106,13 +104,13 @@ def authenticate(*, rechecked: bool = False) -> None:
         # Our transaction ends first: on SQLite a second writer would wait on it.
         session.rollback()
         _record_use(key.id, now)
-        if digest in _proven:
-            _proven[digest] = key._replace(last_used_at=now)
+        if _proven.pop(digest) is not None:
+            _proven.put(digest, key._replace(last_used_at=now))
 
 
 def forget_proven_key() -> None:
     """The request's key turned out revoked: look it up again next time."""
-    _proven.pop(g.get("api_key_digest", ""), None)
+    _proven.pop(g.get("api_key_digest", ""))
 
 
 def unchecked_key_id() -> int | None:

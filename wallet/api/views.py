@@ -40,6 +40,7 @@ from wallet.loyalty.ledger.figures import locked_club
 from wallet.loyalty.ledger.serialise import member_values, transaction_values
 from wallet.loyalty.messages import send_club_message
 from wallet.loyalty.models import ApiKey, Club, Membership
+from wallet.lru import LRU
 
 log = logging.getLogger(__name__)
 
@@ -188,9 +189,8 @@ _TRANSACTION_RESULT = Dumper(s.TransactionResultSchema)
 # Clubs with their brands as a booking's answer shows them (its Google save
 # link), kept per process, detached, by club id with the updated_at that
 # every change of a club's columns moves (as the core keeps a club's rules:
-# wallet.loyalty.ledger.club_rules). Bounded: emptied when full.
-_ANSWER_CLUBS_MAX = 4096
-_answer_clubs: dict[int, Club] = {}
+# wallet.loyalty.ledger.club_rules).
+_answer_clubs: LRU[Club] = LRU(4096)
 
 
 def _with_club(session: Session, member: Membership) -> None:
@@ -211,9 +211,7 @@ def _with_club(session: Session, member: Membership) -> None:
             kept = reading.get(Club, member.club_id, options=[joinedload(Club.brand)])
         if kept is None:
             return
-        if len(_answer_clubs) >= _ANSWER_CLUBS_MAX:
-            _answer_clubs.clear()
-        _answer_clubs[member.club_id] = kept
+        _answer_clubs.put(member.club_id, kept)
     if kept.updated_at == updated_at:
         # merge(load=False): SQLAlchemy's way to put objects kept apart from
         # any session into one without reading them; the member holds the copy.

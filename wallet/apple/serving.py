@@ -48,11 +48,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import joinedload
 
 from wallet.apple.pkpass import ClubDesign, ClubState, PassSettings, SignedPass, cached_design, club_design, sign_card
-from wallet.apple.pkpass.files import LRU
 from wallet.db import Database, driver_statement, run_on_driver
 from wallet.loyalty.cardfacts import card_facts
 from wallet.loyalty.models import Brand, Club, Membership
 from wallet.loyalty.nps import survey_url
+from wallet.lru import LRU
 
 # Own entries of a pass are a few kilobytes: a few thousand card states.
 CACHE_SIZE = 4096

@@ -26,6 +26,7 @@ from wallet.google.models import GoogleObject
 from wallet.google.objects import class_id, loyalty_class, loyalty_object, object_id
 from wallet.loyalty.cardfacts import card_facts
 from wallet.loyalty.models import Club, Membership
+from wallet.lru import LRU
 
 SAVE_URL_PREFIX = "https://pay.google.com/gp/v/save/"
 
@@ -34,10 +35,8 @@ SAVE_URL_PREFIX = "https://pay.google.com/gp/v/save/"
 # inserted stays skinny and its answers read nothing more (the read was a
 # statement of every API answer that shows a member, a purchase's among
 # them). The serial number tells a card from a later one given the same id
-# (SQLite may reuse the highest). Bounded: emptied when full, then refilled
-# as cards are read again.
-_INSERTED_MAX = 100_000
-_known_inserted: set[tuple[str, int, str]] = set()
+# (SQLite may reuse the highest).
+_known_inserted: LRU[bool] = LRU(100_000)
 
 
 def _inserted(identity: GoogleIdentity, membership: Membership) -> bool:
@@ -45,24 +44,21 @@ def _inserted(identity: GoogleIdentity, membership: Membership) -> bool:
     if session is None or membership.id is None:
         return False
     known = (identity.issuer_id, membership.id, membership.serial_number)
-    if known in _known_inserted:
+    if _known_inserted.get(known):
         return True
     inserted = session.scalar(
         select(GoogleObject.inserted_at.is_not(None)).where(GoogleObject.membership_id == membership.id)
     ) is True
     if inserted:
-        if len(_known_inserted) >= _INSERTED_MAX:
-            _known_inserted.clear()
-        _known_inserted.add(known)
+        _known_inserted.put(known, True)
     return inserted
 
 
 # LoyaltyClasses as the full links carry them, by issuer, club id, the club's
 # updated_at (which every change of its columns moves), its brand's name and
 # the base URL: a booking's answer signs a new link for every purchase, its
-# class unchanged. Bounded: emptied when full.
-_CLASSES_MAX = 4096
-_classes: dict[tuple[Any, ...], dict[str, Any]] = {}
+# class unchanged.
+_classes: LRU[dict[str, Any]] = LRU(4096)
 
 
 def _loyalty_class(issuer_id: str, club: Club, public_base_url: str) -> dict[str, Any]:
@@ -75,9 +71,8 @@ def _loyalty_class(issuer_id: str, club: Club, public_base_url: str) -> dict[str
     key = (issuer_id, club.id, club.updated_at, club.brand.name, public_base_url)
     found = _classes.get(key)
     if found is None:
-        if len(_classes) >= _CLASSES_MAX:
-            _classes.clear()
-        found = _classes[key] = loyalty_class(issuer_id, club, public_base_url=public_base_url)
+        found = loyalty_class(issuer_id, club, public_base_url=public_base_url)
+        _classes.put(key, found)
     return found
 
 

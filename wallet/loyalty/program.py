@@ -24,6 +24,7 @@ import marshmallow as ma
 
 from wallet.loyalty.fields import (NOT_TEXT, Flag, Integer, InvalidFields, Percent, Problem, RuleSet, Section, Text,
                                    at_least_one, at_most, between, one_of)
+from wallet.lru import LRU
 
 MAX_POINTS = 1_000_000_000  # any single points figure in the rules
 MAX_MONEY = 100_000_000_000_000  # minor units; 1e12 major units is absurd already
@@ -193,7 +194,7 @@ def validate_program(data: Any) -> dict[str, Any]:
 # --- typed reading -----------------------------------------------------------
 
 # Parsed rules by club id, with the JSON they were parsed from.
-_cache: dict[Any, tuple[dict[str, Any], Program]] = {}
+_cache: LRU[tuple[dict[str, Any], Program]] = LRU(4096)
 
 
 @dataclass(frozen=True)
@@ -299,9 +300,7 @@ class Program:
         if found is not None and found[0] == data:
             return found[1]
         program = cls.from_dict(data)
-        if len(_cache) > 4096:
-            _cache.clear()
-        _cache[club.id] = (copy.deepcopy(data), program)
+        _cache.put(club.id, (copy.deepcopy(data), program))
         return program
 
     def earn_rate(self, tier: str | None) -> int:

@@ -18,12 +18,13 @@ from flask import Flask, current_app
 from wallet.apple import passdata
 from wallet.apple.certs import SigningIdentity, get_identity
 from wallet.apple.pkpass import archive, manifest
-from wallet.apple.pkpass.files import LRU, StaticFiles, static_files_for
+from wallet.apple.pkpass.files import StaticFiles, static_files_for
 from wallet.apple.pkpass.signature import signer_for
 from wallet.config import get_settings
 from wallet.loyalty.cardfacts import CardFacts, card_facts, card_languages
 from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.nps import survey_url
+from wallet.lru import LRU
 
 MIME_TYPE = "application/vnd.apple.pkpass"
 

@@ -9,15 +9,14 @@ state's share of every pass (wallet.apple.pkpass.ClubDesign) holds them.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any, Generic, Hashable, TypeVar
+from typing import Any, Hashable
 
 from wallet.apple import images
 from wallet.apple.pkpass import archive, manifest
+from wallet.lru import LRU
 from wallet.passtext import strings_source
 
 CACHE_SIZE = 128
@@ -57,39 +56,6 @@ def build_static_files(design: images.Design, languages: tuple[str, ...]) -> Sta
         manifest=manifest.build_prefix(files),
         zip=archive.build_prefix(files, datetime.now(timezone.utc)),
     )
-
-
-V = TypeVar("V")
-
-
-class LRU(Generic[V]):
-    """A bounded, thread-safe map that drops the least recently used."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: OrderedDict[Hashable, V] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> V | None:
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def put(self, key: Hashable, value: V) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 _cache: LRU[StaticFiles] = LRU(CACHE_SIZE)

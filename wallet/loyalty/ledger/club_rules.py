@@ -21,8 +21,10 @@ from sqlalchemy.orm import Session
 
 from wallet.loyalty.models import Club
 from wallet.loyalty.program import Program
+from wallet.lru import LRU
 
-# Clubs kept; past it the cache starts again (a club read again costs one query).
+# Clubs kept; past it the least recently booked is dropped (a club read again
+# costs one query).
 MAX_CLUBS = 4096
 
 
@@ -40,7 +42,7 @@ class ClubRules:
     updated_at: datetime
 
 
-_cache: dict[int, ClubRules] = {}
+_cache: LRU[ClubRules] = LRU(MAX_CLUBS)
 _READ = select(Club.brand_id, Club.currency, Club.program, Club.updated_at).where(Club.id == bindparam("club_id"))
 
 
@@ -55,8 +57,6 @@ def club_rules(session: Session, club_id: int, updated_at: datetime) -> ClubRule
     program = program or {}
     found = ClubRules(id=club_id, brand_id=brand_id, currency=currency, program=program,
                       rules=Program.from_dict(program), updated_at=read_at)
-    if len(_cache) >= MAX_CLUBS:
-        _cache.clear()
-    _cache[club_id] = found
+    _cache.put(club_id, found)
     return found
 
