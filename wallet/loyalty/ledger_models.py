@@ -49,7 +49,8 @@ class LedgerTransaction(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     membership_id: Mapped[int] = mapped_column(ForeignKey("memberships.id", ondelete="CASCADE"))
-    club_id: Mapped[int] = mapped_column(ForeignKey("clubs.id", ondelete="CASCADE"), index=True)
+    # No index of its own: those above begin with it (migration 0018).
+    club_id: Mapped[int] = mapped_column(ForeignKey("clubs.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(16))
     # Signed change of balance + pending (what the API calls "points").
     points: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -215,7 +215,8 @@ class Membership(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    club_id: Mapped[int] = mapped_column(ForeignKey("clubs.id", ondelete="CASCADE"), index=True)
+    # No index of its own: those above begin with it (migration 0018).
+    club_id: Mapped[int] = mapped_column(ForeignKey("clubs.id", ondelete="CASCADE"))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"), index=True)
     card_number: Mapped[str] = mapped_column(String(32))
     serial_number: Mapped[str] = mapped_column(String(64), unique=True)
