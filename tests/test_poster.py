@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from PIL import Image
+from PIL import Image, ImageChops, ImageFilter, ImageStat
 
 from tests.support.api import Api, make_brand
 from tests.support.apple import (
@@ -37,6 +37,7 @@ from tests.support.discovery import problems
 from wallet.apple import images
 from wallet.apple.pkpass import build_signed_pass, render_pkpass, settings_for
 from wallet.apple.pkpass import files as pass_files
+from wallet.artwork import cover, to_picture_png, to_png
 from wallet.db import Database
 from wallet.google.objects import loyalty_class
 from wallet.loyalty.clubs import update_club
@@ -169,6 +170,48 @@ def test_a_poster_without_artwork_shows_the_logo_on_the_clubs_colour(app: Flask,
     artwork = Image.open(io.BytesIO(_files(app, db, member_id)["artwork@2x.png"])).convert("RGB")
     assert artwork.size == (716, 896)
     assert artwork.getpixel((2, 2)) == (16, 32, 48)
+
+
+def _photo() -> bytes:
+    """A photograph's kind of picture: smooth light and grain, ~1 MB as PNG (the most a club stores)."""
+    size = (1074, 1344)
+    grain = Image.effect_noise(size, 24).filter(ImageFilter.GaussianBlur(1))
+    picture = Image.merge("RGB", (grain, Image.linear_gradient("L").resize(size),
+                                  Image.radial_gradient("L").resize(size)))
+    out = io.BytesIO()
+    picture.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def test_a_photo_as_artwork_travels_in_a_palette_and_keeps_its_look(app: Flask, db: Database, member) -> None:
+    # Every phone downloads its card again after each change: the artwork's
+    # three renditions are most of a poster pass's bytes.
+    club_id, member_id = member
+    photo = _photo()
+    _set_style(db, club_id, card_style="poster", artwork_png=photo)
+    files = _files(app, db, member_id)
+    source = Image.open(io.BytesIO(photo)).convert("RGBA")
+    sent = full = 0
+    for scale in images.SCALES:
+        name, size = images.rendition_name("artwork", scale), images.rendition_size("artwork", scale)
+        artwork = Image.open(io.BytesIO(files[name]))
+        assert artwork.mode == "P" and artwork.size == size, name
+        expected = cover(source, size)
+        sent, full = sent + len(files[name]), full + len(to_png(expected))
+        # Error diffusion moves single pixels; what the eye averages stays.
+        seen = [image.convert("RGB").filter(ImageFilter.BoxBlur(2)) for image in (artwork, expected)]
+        assert max(ImageStat.Stat(ImageChops.difference(*seen)).mean) < 2.5, name
+    assert sent < 0.65 * full
+
+
+def test_a_picture_of_few_colours_keeps_them_exactly() -> None:
+    picture = Image.new("RGBA", (300, 100), (10, 120, 60, 255))
+    for x in range(100):
+        picture.paste((x, 2 * x, 255 - x, 255), (x, 0, x + 1, 100))
+    assert Image.open(io.BytesIO(to_picture_png(picture))).convert("RGBA").tobytes() == picture.tobytes()
+    see_through = picture.copy()
+    see_through.putpixel((0, 0), (0, 0, 0, 0))
+    assert Image.open(io.BytesIO(to_picture_png(see_through))).mode == "RGBA"
 
 
 def test_a_poster_pass_json_is_the_same_built_fast_or_in_full(app: Flask, db: Database, member) -> None:

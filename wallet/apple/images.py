@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from wallet.artwork import DEFAULT_BACKGROUND, cover, fit, load_or_default, parse_hex_color, poster_picture, to_png
+from wallet.artwork import (DEFAULT_BACKGROUND, cover, fit, load_or_default, parse_hex_color, poster_picture,
+                            to_picture_png, to_png)
 
 # Apple's storeCard image sizes in points (PassKit Programming Guide,
 # "Pass Design and Creation"): icon 29 x 29; logo 160 x 50 at most; strip
@@ -70,14 +71,14 @@ def render_artwork(design: Design) -> dict[str, bytes]:
         files[rendition_name("logo", scale)] = to_png(
             fit(logo, rendition_size("logo", scale), fill=(0, 0, 0, 0), align="left")
         )
-        files[rendition_name("strip", scale)] = to_png(
+        files[rendition_name("strip", scale)] = to_picture_png(
             fit(strip, rendition_size("strip", scale), fill=background + (255,), align="center")
         )
     if design.poster:
         picture = poster_picture(design.artwork, design.logo, design.background_color,
                                  rendition_size("artwork", SCALES[-1]))
         for scale in SCALES:
-            files[rendition_name("artwork", scale)] = to_png(cover(picture, rendition_size("artwork", scale)))
+            files[rendition_name("artwork", scale)] = to_picture_png(cover(picture, rendition_size("artwork", scale)))
             files[rendition_name("primaryLogo", scale)] = to_png(
                 fit(logo, rendition_size("primaryLogo", scale), fill=(0, 0, 0, 0), align="left")
             )

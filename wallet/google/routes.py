@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from wallet.artwork import cover, poster_picture, square_logo, to_png
+from wallet.artwork import cover, poster_picture, square_logo, to_picture_png
 from wallet.config import get_settings, made_on_first_use
 from wallet.db import utcnow
 from wallet.extensions import get_read_session, get_session, transactional
@@ -65,7 +65,7 @@ def program_logo(club_id: int, version: int) -> Response:
 
 @lru_cache(maxsize=64)
 def _hero(club_id: int, design_version: int, artwork: bytes | None, logo: bytes | None, background: str) -> bytes:
-    return to_png(cover(poster_picture(artwork, logo, background, HERO_SIZE), HERO_SIZE))
+    return to_picture_png(cover(poster_picture(artwork, logo, background, HERO_SIZE), HERO_SIZE))
 
 
 @bp.get("/images/clubs/<int:club_id>/hero-<int:version>.png")
