@@ -142,6 +142,7 @@ class App(Flask):
         self.machine_blueprints: set[str] = set()
         self.direct_routes: list[tuple[str, DirectHandler]] = []
         self._sync: dict[Callable[..., Any], Callable[..., Any]] = {}
+        self._everywhere: tuple[list[Any], tuple[Callable[..., Any], ...]] = ([], ())
 
     def wsgi_app(self, environ: dict[str, Any], start_response: Any) -> Any:
         """Flask's, after the direct routes (``answer_directly``) had their
@@ -214,13 +215,24 @@ class App(Flask):
             for url_func in self.url_value_preprocessors.get(name, ()):
                 url_func(request.endpoint, request.view_args)
         for name in names:
-            for hook in self.before_request_funcs.get(name, ()):
-                if name is None and not getattr(hook, "wallet_everywhere", False):
-                    continue
+            hooks = self._everywhere_hooks() if name is None else self.before_request_funcs.get(name, ())
+            for hook in hooks:
                 answer = self.ensure_sync(hook)()
                 if answer is not None:
                     return answer
         return None
+
+    def _everywhere_hooks(self) -> tuple[Callable[..., Any], ...]:
+        """The app-wide before_request hooks marked ``everywhere``, picked
+        out again only when that list changes: asking each hook for the
+        mark on every request raised and formatted an AttributeError per
+        unmarked hook."""
+        hooks = self.before_request_funcs.get(None) or []
+        seen, marked = self._everywhere
+        if seen != hooks:
+            marked = tuple(hook for hook in hooks if getattr(hook, "wallet_everywhere", False))
+            self._everywhere = (list(hooks), marked)
+        return marked
 
 
 def answer_directly(app: Flask, prefix: str, handler: DirectHandler) -> None:

@@ -88,7 +88,9 @@ def _read_key() -> str | None:
     key = request.headers.get(HEADER)
     if key is None:
         return None
-    if not key or len(key) > MAX_KEY or not all(0x21 <= ord(c) <= 0x7E for c in key):
+    # Visible ASCII is 0x21-0x7E: printable ASCII but the space (str methods,
+    # not a loop over the characters).
+    if not key or len(key) > MAX_KEY or not (key.isascii() and key.isprintable()) or " " in key:
         raise ApiError(400, "invalid_idempotency_key",
                        f"{HEADER} must be 1 to {MAX_KEY} visible ASCII characters (a UUID is ideal)")
     return key
