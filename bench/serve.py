@@ -9,7 +9,9 @@ the app; client processes (the load generator shares the cores) fetch:
 1. each member's pass once: GET /apple/v1/passes/<type>/<serial> with the
    pass's token, a card state nobody fetched before, so each answer is
    signed afresh (the per-process cache of signed passes does not help);
-2. the same passes again with If-Modified-Since = their Last-Modified: 304.
+2. the same passes again with If-Modified-Since = their Last-Modified: 304;
+3. each member's device asking which of its passes changed since a tag
+   older than every card ("list updated passes"): 200 with the serial.
 
 Floors, in the same run: a minimal Flask app (bench/bare_app.py) under the
 same gunicorn answering the same URL with the same bytes (and 304), and the
@@ -18,6 +20,9 @@ pass costs at least one answer of the web floor plus one signature, so
 
     ratio = pass_per_s / (1 / (1/web_floor_per_s + 1/sign_per_s))
     ratio_304 = not_modified_per_s / web_floor_per_s
+
+The listing has no floor of its own: its rate and CPU per answer are printed
+beside the bare app's 304 (a small answer too), not in the last line.
 
 Beside the rates it prints the server's CPU per answer (gunicorn's processes,
 from /proc) against the bare app's and one signature's: on a machine others
@@ -46,6 +51,7 @@ from bench.common import (DEFAULT_POSTGRES, PASS_TYPE, ROOT, app_environment, ap
 from tests.support.push import club_with_registered_devices
 from wallet import create_app
 from wallet.apple.certs import get_identity
+from wallet.apple.models import DeviceRegistration
 from wallet.loyalty.models import Membership
 from wallet.schema import upgrade_schema
 
@@ -139,6 +145,9 @@ def main() -> None:
         with db.session() as s:
             members = s.execute(select(Membership.serial_number, Membership.auth_token)
                                 .where(Membership.club_id == club_id).order_by(Membership.id)).all()
+            devices = s.scalars(select(DeviceRegistration.device_library_identifier)
+                                .join(Membership, DeviceRegistration.membership_id == Membership.id)
+                                .where(Membership.club_id == club_id).order_by(Membership.id)).all()[8:]
         warm, members = members[:8], members[8:]
         key = get_identity(app).private_key
         db.dispose()
@@ -167,6 +176,10 @@ def main() -> None:
             conn.close()
             not_modified_rate, not_modified_cpu, not_modified_db = served(
                 base, web, [request(s, t, since) for s, t in members], args.clients, 304, url)
+            # A tag of PostgreSQL's form from before every card: each device's pass is listed.
+            listing_rate, listing_cpu, listing_db = served(
+                base, web, [(f"/apple/v1/devices/{device}/registrations/{PASS_TYPE}?passesUpdatedSince=x0", {})
+                            for device in devices], args.clients, 200, url)
         finally:
             stop(web)
 
@@ -194,6 +207,8 @@ def main() -> None:
           f"{(web_cpu + sign_cpu) / pass_cpu:.2f}); 304 {not_modified_cpu * 1e3:.2f} ms "
           f"({not_modified_db * 1e3:.2f} ms PostgreSQL's) against "
           f"{web_cpu_304 * 1e3:.2f} ms (ratio {web_cpu_304 / not_modified_cpu:.2f})")
+    print(f"  list updated passes: {listing_rate:.0f}/s, {listing_cpu * 1e3:.2f} ms CPU per answer "
+          f"({listing_db * 1e3:.2f} ms PostgreSQL's), the bare app's 304 {web_cpu_304 * 1e3:.2f} ms")
     print(f"  after: {machine()}")
     print(f"pass_per_s={pass_rate:.0f} not_modified_per_s={not_modified_rate:.0f} web_floor_per_s={web_floor:.0f} "
           f"sign_per_s={signs:.0f} ratio={ratio:.2f} ratio_304={ratio_304:.2f}")

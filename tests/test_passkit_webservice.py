@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -389,6 +390,82 @@ def test_a_pass_fetch_is_answered_before_flask_routes_it_exactly_as_its_route_an
         request_started.disconnect(record, app)
     assert [status for status, _headers, _body in direct[:6]] == ["200 OK", "200 OK"] + ["304 NOT MODIFIED"] * 2 + [
         "200 OK"] * 2
+
+
+def _tag_digits_alike(answer: tuple[Any, ...]) -> tuple[Any, ...]:
+    # A PostgreSQL tag is the xmin of the listing's snapshot, which any
+    # transaction on the server moves between two requests: compared by
+    # its form and length (the body's length with it), not its value.
+    status, headers, body = answer
+    return status, headers, re.sub(rb'"lastUpdated":"x([0-9]+)"',
+                                   lambda m: b'"lastUpdated":"x' + b"9" * len(m[1]) + b'"', body)
+
+
+def test_a_device_listing_is_answered_before_flask_routes_it_exactly_as_its_route_answers(
+    app: Flask, client: FlaskClient, db: Database, member: dict, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """"List updated passes" is answered from the WSGI environ, without a
+    Flask request: for every tag, device and pass type, good or bad, the
+    status, headers and bytes of the blueprint's own route; what that route
+    must serve itself (another method or path) still reaches it."""
+    from flask import jsonify, request, request_started
+
+    assert register(client, member) == 201
+    bump(db, member["id"])
+    with db.transaction() as session:
+        seq = session.scalar(select(Membership.change_seq).where(Membership.id == member["id"]))
+    # The tag handed out after this change: nothing changed since.
+    current = f"x{seq + 1}" if backend == "postgresql" else str(seq)
+    listing = f"/apple/v1/devices/{DEVICE}/registrations/{TEST_PASS_TYPE}"
+    cases = [
+        ("GET", listing), ("HEAD", listing), ("GET", f"{listing}?passesUpdatedSince={current}"),
+        ("HEAD", f"{listing}?passesUpdatedSince={current}"), ("GET", f"{listing}?passesUpdatedSince=yesterday"),
+        ("GET", f"{listing}?passesUpdatedSince="), ("GET", f"{listing}?passesUpdatedSince"),
+        ("GET", f"{listing}?passesUpdatedSince={current}&passesUpdatedSince=0"),
+        ("GET", f"{listing}?passesUpdatedSince=0&passesUpdatedSince={current}"),
+        ("GET", f"{listing}?passesUpdatedSince=%{ord(current[0]):02X}{current[1:]}"),
+        ("GET", f"{listing}?passesUpdatedSince=+{current}"), ("GET", f"{listing}?passesUpdatedSince=%FF%ZZ"),
+        ("GET", f"{listing}?other=1&passesUpdatedSince={current}"), ("GET", f"{listing}?other=1"),
+        ("GET", f"{listing}?passesupdatedsince={current}"), ("GET", f"{listing}?passesUpdatedSince=x{2**63}"),
+        ("GET", f"/apple/v1/devices/unknown/registrations/{TEST_PASS_TYPE}"),
+        ("GET", f"/apple/v1/devices/{DEVICE}/registrations/pass.other.type"),
+        ("GET", f"/apple/v1/devices/{'d' * 129}/registrations/{TEST_PASS_TYPE}"),
+        ("GET", f"/apple/v1/devices/dev!ce/registrations/{TEST_PASS_TYPE}"),
+        ("GET", f"/apple/v1/devices/{DEVICE}/registrations/pass%20type"),
+        # Flask's own: another path, another method, a path werkzeug decodes.
+        ("GET", f"{listing}/"), ("GET", f"{listing}/{member['serial']}"),
+        ("GET", f"/apple/v1/devices/{DEVICE}/registrations"),
+        ("GET", f"/apple/v1/devices//registrations/{TEST_PASS_TYPE}"),
+        ("GET", f"/apple/v1/devices/{DEVICE}/registration/{TEST_PASS_TYPE}"), ("GET", f"{listing}%C3%A9"),
+        ("POST", listing), ("DELETE", listing),
+    ]
+    routed: list[str] = []
+
+    def record(_sender: Flask, **_extra: Any) -> None:
+        routed.append(request.method + " " + request.path)
+
+    request_started.connect(record, app)
+    try:
+        direct = [_tag_digits_alike(_answer(client, method, path, {})) for method, path in cases]
+        assert routed == [f"GET {listing}/", f"GET {listing}/{member['serial']}",
+                          f"GET /apple/v1/devices/{DEVICE}/registrations",
+                          f"GET /apple/v1/devices//registrations/{TEST_PASS_TYPE}",
+                          f"GET /apple/v1/devices/{DEVICE}/registration/{TEST_PASS_TYPE}", f"GET {listing}é",
+                          f"POST {listing}", f"DELETE {listing}"]
+        monkeypatch.setattr(app, "direct_routes", [])
+        assert [_tag_digits_alike(_answer(client, method, path, {})) for method, path in cases] == direct
+    finally:
+        request_started.disconnect(record, app)
+    statuses = [status for status, _headers, _body in direct]
+    assert statuses[:21] == ["200 OK", "200 OK", "204 NO CONTENT", "204 NO CONTENT", "200 OK", "200 OK", "200 OK",
+                             "204 NO CONTENT", "200 OK", "204 NO CONTENT", "200 OK", "200 OK", "204 NO CONTENT",
+                             "200 OK", "200 OK", "200 OK"] + ["204 NO CONTENT"] * 5
+    # The listing as jsonify wrote it before it was answered directly.
+    found = client.get(listing)
+    with app.test_request_context():
+        expected = jsonify(serialNumbers=[member["serial"]], lastUpdated=found.json["lastUpdated"])
+    assert found.data == expected.data
+    assert sorted((k, v) for k, v in found.headers.items() if k != "Date") == sorted(expected.headers.items())
 
 
 def test_a_pass_fetch_refused_for_failed_authentications_is_answered_as_the_route_does(

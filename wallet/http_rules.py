@@ -25,7 +25,8 @@ the app-wide after_request hooks. The extensions' app-wide checks
 headers, Flask-Login's remember cookie) cost a pass fetch more than its
 authentication and had nothing to do for it.
 
-A machine endpoint that phones call at the rate of pushes (a pass fetch) is
+A machine endpoint that phones call at the rate of pushes (a pass fetch,
+the list of a device's updated passes) is
 answered before Flask makes a request of it at all (``answer_directly``):
 its handler reads the WSGI environ and gives an ``Answer`` (status, headers,
 body), or None to let Flask route the request as any other. Flask's request

@@ -14,14 +14,16 @@ one, and every device holding the card fetches the same state. So:
   per-process cache, for the next fetch of that state: only the pass's own
   zip entries are kept, the club design's are shared.
 
-On PostgreSQL the query runs on a connection each thread keeps (autocommit,
+A device's "list updated passes" is one query too (``changed_passes``).
+
+On PostgreSQL the queries run on a connection each thread keeps (autocommit,
 so every read sees what committed before it): taking one from the pool per
 request, with its liveness ping and its reset on return, cost more than the
 query itself. A connection that broke is dropped and the read tried once
 more on a new one, so a restarted server costs one failed attempt, not a
 failed request; a server that stays down is the caller's error (503).
 
-There the query, compiled once, goes to psycopg's cursor directly
+There a query, compiled once, goes to psycopg's cursor directly
 (wallet.db.run_on_driver) and its tuple is turned into a row by
 SQLAlchemy's own result processors of the columns' types (UTC datetimes,
 enums), the ones its execution would apply: SQLAlchemy's execution and
@@ -38,18 +40,20 @@ import os
 import threading
 import weakref
 from collections import namedtuple
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, bindparam, event, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import joinedload
 
+from wallet.apple.models import DeviceRegistration
 from wallet.apple.pkpass import ClubDesign, ClubState, PassSettings, SignedPass, cached_design, club_design, sign_card
-from wallet.db import Database, driver_statement, run_on_driver
+from wallet.db import Database, DriverStatement, driver_statement, run_all_on_driver, run_on_driver
 from wallet.loyalty.cardfacts import card_facts
+from wallet.loyalty.cards import ChangedCards, changed_among, listing
 from wallet.loyalty.models import Brand, Club, Membership
 from wallet.loyalty.nps import survey_url
 from wallet.lru import LRU
@@ -171,18 +175,18 @@ def _reader(db: Database) -> _Reader:
     return found
 
 
-def _read(db: Database, statement: Any, key: str) -> Any:
-    if db.is_sqlite:
-        # A SQLite read is a deferred transaction (a snapshot of the WAL):
-        # one per request, ended when the connection goes back.
-        with db.engine.connect() as connection:
-            row = connection.execute(statement, {"key": key}).first()
-        return None if row is None else CardRow._make(row)
+_T = TypeVar("_T")
+
+
+def _on_kept_connection(db: Database, run: Callable[[Connection, DriverStatement, dict[str, Any]], _T],
+                        statement: Any, values: dict[str, Any]) -> _T:
+    """PostgreSQL: ``run(connection, statement compiled for the driver,
+    values)`` on this thread's kept connection."""
     reader = _reader(db)
     compiled = driver_statement(statement, db.engine.dialect)
     connection = reader.connection()
     try:
-        return _card_row(run_on_driver(connection, compiled, {"key": key}))
+        return run(connection, compiled, values)
     except DBAPIError as exc:
         reader.drop(connection)
         if not exc.connection_invalidated:
@@ -191,10 +195,20 @@ def _read(db: Database, statement: Any, key: str) -> Any:
     # once more on a new one, which the pool checks first.
     connection = reader.connection()
     try:
-        return _card_row(run_on_driver(connection, compiled, {"key": key}))
+        return run(connection, compiled, values)
     except DBAPIError:
         reader.drop(connection)
         raise
+
+
+def _read(db: Database, statement: Any, key: str) -> Any:
+    if db.is_sqlite:
+        # A SQLite read is a deferred transaction (a snapshot of the WAL):
+        # one per request, ended when the connection goes back.
+        with db.engine.connect() as connection:
+            row = connection.execute(statement, {"key": key}).first()
+        return None if row is None else CardRow._make(row)
+    return _card_row(_on_kept_connection(db, run_on_driver, statement, {"key": key}))
 
 
 def _card_row(values: tuple[Any, ...] | None) -> Any:
@@ -211,6 +225,29 @@ def read_card_by_download_token(db: Database, token: str) -> CardState | None:
     """The state of the pass downloaded by this token, in one query."""
     row = _read(db, _BY_DOWNLOAD_TOKEN, token)
     return None if row is None else _state(row)
+
+
+_R = DeviceRegistration.__table__.c
+# A device's passes of one type, as "list updated passes" reads them: by
+# PostgreSQL with the bounds of its snapshot (wallet.loyalty.cards).
+_DEVICE_PASSES = (
+    select(_M.serial_number, _M.change_seq)
+    .select_from(Membership.__table__.join(DeviceRegistration.__table__, _R.membership_id == _M.id))
+    .where(_R.device_library_identifier == bindparam("device"), _R.pass_type_identifier == bindparam("pass_type"))
+    .order_by(_M.id)
+)
+_LISTINGS = {postgresql: listing(_DEVICE_PASSES, postgresql=postgresql) for postgresql in (False, True)}
+
+
+def changed_passes(db: Database, device_id: str, pass_type: str, tag: str | None) -> ChangedCards:
+    """The passes of this type on this device changed since ``tag`` (Apple's
+    passesUpdatedSince), in one query."""
+    values = {"device": device_id, "pass_type": pass_type}
+    if db.is_sqlite:
+        with db.engine.connect() as connection:
+            rows: list[Any] = list(connection.execute(_LISTINGS[False], values).all())
+        return changed_among(rows, tag, postgresql=False)
+    return changed_among(_on_kept_connection(db, run_all_on_driver, _LISTINGS[True], values), tag, postgresql=True)
 
 
 _passes: LRU[SignedPass] = LRU(CACHE_SIZE)

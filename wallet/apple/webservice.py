@@ -11,12 +11,12 @@ pushes go through their own APIs):
 - GET    /v1/passes/<passType>/<serial>  200 pkpass, 304, 401
 - POST   /v1/log  200
 
-A pass fetch, which every phone holding a card makes after each push, is
-answered from the WSGI environ before Flask makes a request of it
-(wallet.http_rules.answer_directly; Flask's route gives the same answer to
-what that declines).
+What every phone holding a card asks after each push, the list of its
+updated passes and then the pass, is answered from the WSGI environ before
+Flask makes a request of it (wallet.http_rules.answer_directly; Flask's
+routes give the same answers to what that declines).
 
-The tag handed to devices comes from wallet.loyalty.cards (``changed_since``):
+The tag handed to devices comes from wallet.loyalty.cards (``changed_among``):
 "changed since tag" never misses a change that committed late, and tagging a
 change makes no two members' changes wait on each other. A pass fetch reads
 one row and is signed once per card state (wallet.apple.serving). Anything a
@@ -37,10 +37,12 @@ import hmac
 import logging
 import re
 import time
+from urllib.parse import parse_qsl
 from collections.abc import Callable
 from typing import Any, cast
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, current_app, request
+from flask.json.provider import DefaultJSONProvider
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem
 from limits.strategies import FixedWindowRateLimiter
@@ -51,14 +53,13 @@ from werkzeug.http import http_date, parse_date
 from wallet.apple.certs import get_identity
 from wallet.apple.models import DeviceLogEntry, DeviceRegistration, WalletApp
 from wallet.apple.pkpass import MIME_TYPE, settings_for
-from wallet.apple.serving import read_card, signed_pass
+from wallet.apple.serving import changed_passes, read_card, signed_pass
 from wallet.config import get_settings
 from wallet.db import utcnow
-from wallet.extensions import get_db, get_read_session, get_session, limiter, transactional
+from wallet.extensions import get_db, get_session, limiter, transactional
 from wallet.http_rules import Answer, App, Response, answer_directly, for_machines
 from wallet.logtext import printable
 from wallet.loyalty.card_events import record_card_changes
-from wallet.loyalty.cards import changed_since
 from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.webhooks import emit_event
 from wallet.ratelimit import parse_limits
@@ -99,8 +100,10 @@ def _log_limit() -> str:
 # The answers without a body, with the headers Flask's empty Response has.
 _HTML = "text/html; charset=utf-8"
 _UNAUTHORIZED = Answer(401, [("Content-Type", _HTML), ("Content-Length", "0")])
-# werkzeug sends a 304 without entity headers (Last-Modified among them).
+# werkzeug sends a 304 without entity headers (Last-Modified among them),
+# a 204 without Content-Length.
 _NOT_MODIFIED = Answer(304, [])
+_NO_CONTENT = Answer(204, [("Content-Type", _HTML)])
 
 
 # One budget of failed authentications per client address, shared by every
@@ -393,24 +396,52 @@ def _emit_card_event(session: Any, membership: Membership, event_type: str, wall
 
 @bp.get("/devices/<device_id>/registrations/<pass_type>")
 def updated_passes(device_id: str, pass_type: str) -> Response:
+    """What ``_listing_fetch`` declined."""
+    app = cast(App, current_app._get_current_object())
+    return app.response_of(_updated_passes(app, device_id, pass_type, request.args.get("passesUpdatedSince")))
+
+
+_DEVICES = f"{bp.url_prefix}/devices/"
+_REGISTRATIONS = "registrations"
+_TAG = "passesUpdatedSince"
+
+
+def _listing_fetch(app: Flask, environ: dict[str, Any]) -> Answer | None:
+    """GET (or HEAD) /apple/v1/devices/<device>/registrations/<pass_type>,
+    answered from the environ as Flask's route would; None for what Flask
+    routes itself (another method or path, one werkzeug must decode)."""
+    method = environ.get("REQUEST_METHOD")
+    path = environ.get("PATH_INFO", "")
+    query = environ.get("QUERY_STRING", "")
+    if (method != "GET" and method != "HEAD") or not path.isascii() or not query.isascii():
+        return None
+    device_id, slash, rest = path[len(_DEVICES):].partition("/")
+    registrations, slash_, pass_type = rest.partition("/")
+    if not device_id or not slash or registrations != _REGISTRATIONS or not slash_ or not pass_type or "/" in pass_type:
+        return None
+    # request.args.get(_TAG): werkzeug's parsing of the query, its first value.
+    tag = next((value for name, value in parse_qsl(query, keep_blank_values=True, errors="werkzeug.url_quote")
+                if name == _TAG), None) if query else None
+    return _updated_passes(app, device_id, pass_type, tag)
+
+
+def _updated_passes(app: Flask, device_id: str, pass_type: str, tag: str | None) -> Answer:
     if not _DEVICE_ID.fullmatch(device_id) or not _PASS_TYPE.fullmatch(pass_type):
-        return _empty(204)
-    session = get_read_session()
-    found = changed_since(
-        session,
-        select(Membership.serial_number, Membership.change_seq)
-        .join(DeviceRegistration, DeviceRegistration.membership_id == Membership.id)
-        .where(
-            DeviceRegistration.device_library_identifier == device_id,
-            DeviceRegistration.pass_type_identifier == pass_type,
-        )
-        .order_by(Membership.id),
-        request.args.get("passesUpdatedSince"),
-    )
-    session.rollback()
+        return _NO_CONTENT
+    found = changed_passes(get_db(app), device_id, pass_type, tag)
     if not found.serials:
-        return _empty(204)
-    return jsonify(serialNumbers=found.serials, lastUpdated=found.tag)
+        return _NO_CONTENT
+    return _json(app, {"serialNumbers": found.serials, "lastUpdated": found.tag})
+
+
+def _json(app: Flask, data: dict[str, Any]) -> Answer:
+    """``jsonify(**data)``'s answer: Flask's JSON provider, compact unless
+    the app debugs, and a newline."""
+    provider = cast(DefaultJSONProvider, app.json)  # wallet.http_rules.JSONProvider
+    dump_args: dict[str, Any] = {"indent": 2} if provider.compact is False or (
+        provider.compact is None and app.debug) else {"separators": (",", ":")}
+    body = f"{provider.dumps(data, **dump_args)}\n".encode()
+    return Answer(200, [("Content-Type", provider.mimetype), ("Content-Length", str(len(body)))], (body,))
 
 
 @bp.get("/passes/<pass_type>/<serial>")
@@ -538,3 +569,4 @@ def init_app(app: Flask) -> None:
     # the device log applies its own limit, the rest their own budget.
     for_machines(app, bp)
     answer_directly(app, _PASSES, _pass_fetch)
+    answer_directly(app, _DEVICES, _listing_fetch)

@@ -288,13 +288,19 @@ class ChangedCards:
     tag: str | None
 
 
-def changed_since(session: Session, candidates: Select[tuple[str, int]], tag: str | None) -> ChangedCards:
-    """Of ``candidates`` (rows of serial number and ``Membership.change_seq``,
-    e.g. a device's passes), those changed since ``tag``, in their order."""
-    if _is_postgresql(session):
-        rows = session.execute(candidates.add_columns(_SNAPSHOT_XMIN, _SNAPSHOT_XMAX)).all()
-        if not rows:
-            return ChangedCards([], None)
+def listing(candidates: Select[tuple[str, int]], *, postgresql: bool) -> Select[Any]:
+    """The statement that reads ``candidates`` (rows of serial number and
+    ``Membership.change_seq``, e.g. a device's passes) for ``changed_among``:
+    on PostgreSQL with the bounds of the statement's own snapshot."""
+    return candidates.add_columns(_SNAPSHOT_XMIN, _SNAPSHOT_XMAX) if postgresql else candidates
+
+
+def changed_among(rows: Sequence[Sequence[Any]], tag: str | None, *, postgresql: bool) -> ChangedCards:
+    """Of the rows a ``listing`` read, the cards changed since ``tag``, in
+    their order."""
+    if not rows:
+        return ChangedCards([], None)
+    if postgresql:
         xmin, xmax = rows[0][2], rows[0][3]
         since = _parse(tag, "x")
         if since is not None and since > xmax:
@@ -302,9 +308,6 @@ def changed_since(session: Session, candidates: Select[tuple[str, int]], tag: st
         # >=: the transaction whose id is xmin was still running.
         changed = [serial for serial, seq, *_ in rows if since is None or seq >= since]
         return ChangedCards(changed, f"x{xmin}")
-    rows = session.execute(candidates).all()
-    if not rows:
-        return ChangedCards([], None)
     since = _parse(tag, "")
     changed = [serial for serial, seq in rows if since is None or seq > since]
     return ChangedCards(changed, str(max(seq for _serial, seq in rows)))
