@@ -20,6 +20,13 @@ In a schema of its own, with one club (points, tiers, cashback, stamps):
    answers 201 with a JSON body of the real answer's size. The server's
    CPU is read over the timed round only: a worker's first requests
    (compiling statements, loading keys) are start-up, not a purchase.
+   As in production, a Google service account is configured and every
+   card is already in Google Wallet (its object inserted, as the workers'
+   sync leaves it after a card's first change), so an answer's save link
+   carries the object's id only and is signed once per card. With
+   --development-google there is no service account: every answer then
+   carries the full object, balance included, signed anew (one RSA
+   signature per purchase).
 
 Every till and client is a process of its own, as tills are in production
 (threads would measure the GIL). The load generator shares the cores. The
@@ -52,13 +59,17 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
+from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import event, select
 
 from bench.common import (DEFAULT_POSTGRES, ROOT, app_environment, application_name, backend_cpu, cpu_seconds,
                           cpu_spent, machine, postgres_schema, start_gunicorn, stop, tree_cpu, wait_http)
 from tests.support.ledger import cached_figures, recompute_figures
 from wallet import create_app
-from wallet.db import Database
+from wallet.db import Database, utcnow
+from wallet.google.identity import write_service_account
+from wallet.google.models import GoogleObject
+from wallet.google.objects import object_id
 from wallet.loyalty import ledger
 from wallet.loyalty.brands import create_brand
 from wallet.loyalty.models import Club, Membership
@@ -206,6 +217,23 @@ def served_rate(env: dict[str, str], workers: int, app: str, target: tuple[str |
     return served
 
 
+def google_account(root: Path) -> dict[str, str]:
+    """A Google service account's settings, its key written under ``root``."""
+    path = root / "google-service-account.json"
+    write_service_account(path, rsa.generate_private_key(public_exponent=65537, key_size=2048),
+                          client_email="bench@wallet-bench.iam.gserviceaccount.com", key_id="bench-key",
+                          project_id="wallet-bench")
+    return {"GOOGLE_SERVICE_ACCOUNT_FILE": str(path), "GOOGLE_ISSUER_ID": "3388000000000000001"}
+
+
+def in_google_wallet(db: Database, issuer_id: str, ids: list[int]) -> None:
+    """The cards' objects as Google has them after the workers' first sync."""
+    with db.transaction() as s:
+        for member in s.scalars(select(Membership).where(Membership.id.in_(ids))):
+            s.add(GoogleObject(membership_id=member.id, object_id=object_id(issuer_id, member),
+                               club_id=member.club_id, inserted_at=utcnow()))
+
+
 def split(ids: list[int], parts: int) -> list[list[int]]:
     return [ids[i::parts] for i in range(parts)]
 
@@ -227,11 +255,14 @@ def main() -> None:
     parser.add_argument("--postgres", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_POSTGRES))
     parser.add_argument("--http-only", action="store_true",
                         help="only the HTTP purchase and the bare app beside it")
+    parser.add_argument("--development-google", action="store_true",
+                        help="no Google service account: every answer's save link is signed anew")
     args = parser.parse_args()
     tills = [int(n) for n in args.tills.split(",")]
 
     with postgres_schema(args.postgres) as url, tempfile.TemporaryDirectory(prefix="ledger-bench-") as tmp:
-        config, env = app_environment(Path(tmp), url)
+        google = {} if args.development_google else google_account(Path(tmp))
+        config, env = app_environment(Path(tmp), url, **google)
         upgrade_schema(url)
         app = create_app(config)
         db = app.extensions["wallet.db"]
@@ -246,8 +277,12 @@ def main() -> None:
         with db.transaction() as s:
             club_row = s.get(Club, club_id)
             ids = [enrol(s, club_row, email=f"m{i}@bench.test")[0].id for i in range(args.members)]
+        if google:
+            in_google_wallet(db, google["GOOGLE_ISSUER_ID"], ids)
 
-        print(f"PostgreSQL, {args.members} members, {args.seconds:.0f}s per figure; {machine()}", flush=True)
+        print(f"PostgreSQL, {args.members} members, {args.seconds:.0f}s per figure, "
+              f"{'a development Google key' if args.development_google else 'cards in Google Wallet'}; "
+              f"{machine()}", flush=True)
         core: dict[int, Rate] = {}
         floor: dict[int, Rate] = {}
         for n in [] if args.http_only else tills:
