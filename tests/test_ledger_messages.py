@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tests.support.ledger import TIERS, add_members, buy, join, make_club, member, page_messages
 from wallet.db import Database
@@ -48,6 +48,28 @@ def test_a_message_to_one_tier_reaches_only_that_tier(db: Database) -> None:
     assert member(db, silver).message is None
     with db.session() as s:
         assert s.get(Club, club_id).message is None
+
+
+def test_a_tier_message_pages_through_the_whole_club_however_few_of_a_page_it_targets(db: Database) -> None:
+    # A page is the club's next PAGE members, of whom the message's targets
+    # get it: one Gold member in three, and some of them gone, so no page
+    # holds PAGE targets, and the pages still go on to the club's last member.
+    club_id = make_club(db, {"points": {"earn_points": 1, "per_amount": 100}, "tiers": TIERS})
+    with db.transaction() as s:
+        add_members(s, club_id, 2 * PAGE + 10)
+        ids = list(s.scalars(select(Membership.id).where(Membership.club_id == club_id).order_by(Membership.id)))
+        gold = ids[::3]
+        ended = set(gold[::10])
+        s.execute(update(Membership).where(Membership.id.in_(gold)).values(tier="Gold"))
+        s.execute(update(Membership).where(Membership.id.in_(ended)).values(status="ended"))
+    targeted = [mid for mid in gold if mid not in ended]
+    with db.transaction() as s:
+        assert send_club_message(s, s.get(Club, club_id), text="Gold lounge", tier="Gold") == len(targeted)
+    assert page_messages(db) == 3
+    with db.session() as s:
+        got = set(s.scalars(select(Membership.id).where(Membership.message == "Gold lounge")))
+    assert got == set(targeted)
+    assert member(db, ids[-1]).message is None and member(db, targeted[-1]).message == "Gold lounge"
 
 
 def test_a_message_needs_text_and_a_known_tier(db: Database) -> None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, or_, select, text, union_all, update
+from sqlalchemy import ARRAY, BigInteger, Select, and_, any_, cast, delete, func, or_, select, text, union_all, update
 
 from wallet.db import Database, utcnow
 from wallet.loyalty.models import OutboxEvent
@@ -83,8 +83,15 @@ def claim(db: Database, owner: str, *, limit: int, lease_seconds: float) -> list
             # One statement: pick, join the same cards' rows, lease, return them.
             picked = _due_rows(now, limit).add_columns(OutboxEvent.kind, OutboxEvent.membership_id) \
                 .with_for_update(skip_locked=True).cte("picked")
-            same = _same_cards(select(picked.c.membership_id).where(picked.c.kind == OutboxKind.CARD_CHANGED),
-                               select(picked.c.id), now, limit).with_for_update(skip_locked=True).cte("same")
+            # The picked cards as one array, so their other rows are looked
+            # up in the index of pending rows by card, whatever the planner
+            # (without statistics) guesses of the CTE: as a semi-join it
+            # walked every pending row once per picked row (60,000 to
+            # 120,000 comparisons, 45 to 80 ms, a claim).
+            cards = cast(select(func.array_agg(picked.c.membership_id))
+                         .where(picked.c.kind == OutboxKind.CARD_CHANGED).scalar_subquery(), ARRAY(BigInteger))
+            same = _same_cards(OutboxEvent.membership_id == any_(cards), select(picked.c.id), now, limit) \
+                .with_for_update(skip_locked=True).cte("same")
             events = list(session.scalars(
                 update(OutboxEvent)
                 .where(OutboxEvent.id.in_(union_all(select(picked.c.id), select(same.c.id))))
@@ -98,7 +105,7 @@ def claim(db: Database, owner: str, *, limit: int, lease_seconds: float) -> list
                 return []
             cards = select(OutboxEvent.membership_id).where(OutboxEvent.id.in_(ids),
                                                             OutboxEvent.kind == OutboxKind.CARD_CHANGED)
-            ids += session.scalars(_same_cards(cards, ids, now, limit))
+            ids += session.scalars(_same_cards(OutboxEvent.membership_id.in_(cards), ids, now, limit))
             session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(ids)).values(**lease)
                             .execution_options(synchronize_session=False))
             events = list(session.scalars(select(OutboxEvent).where(OutboxEvent.id.in_(ids))))
@@ -113,15 +120,15 @@ def _due_rows(now: Any, limit: int) -> Select[tuple[int]]:
     return select(OutboxEvent.id).where(_due(now)).order_by(OutboxEvent.available_at, OutboxEvent.id).limit(limit)
 
 
-def _same_cards(cards: Any, taken: Any, now: Any, limit: int) -> Select[tuple[int]]:
-    """The other pending card.changed rows of ``cards`` (not ``taken``),
+def _same_cards(of_cards: Any, taken: Any, now: Any, limit: int) -> Select[tuple[int]]:
+    """The other pending card.changed rows of the cards ``of_cards`` names (not ``taken``),
     also those waiting out a back-off: they join the batch, so a card
     changed five times is pushed once (the pushers render the card as it is
     when they run). A row committed after this claim is not among them and
     pushes again. At most ``limit`` more rows; any beyond wait their turn."""
     return (
         select(OutboxEvent.id)
-        .where(OutboxEvent.kind == OutboxKind.CARD_CHANGED, OutboxEvent.membership_id.in_(cards),
+        .where(OutboxEvent.kind == OutboxKind.CARD_CHANGED, of_cards,
                OutboxEvent.done_at.is_(None), OutboxEvent.id.not_in(taken),
                or_(OutboxEvent.locked_until.is_(None), OutboxEvent.locked_until < now))
         .order_by(OutboxEvent.id)
@@ -175,6 +182,10 @@ def complete(db: Database, ids: Sequence[int]) -> None:
         return
     now = utcnow()
     with db.transaction() as session:
+        if not db.is_sqlite:
+            # By primary key: a bitmap of the pending index would visit every
+            # done row's dead entry there too, as the claim's would.
+            session.execute(_NO_BITMAP_SCAN)
         for start in range(0, len(ids), 1000):
             session.execute(
                 update(OutboxEvent)

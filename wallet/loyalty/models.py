@@ -212,6 +212,8 @@ class Membership(Base):
         Index("ix_memberships_club_name", "club_id", "name"),
         # Members joined over a period (wallet.loyalty.numbers).
         Index("ix_memberships_club_created", "club_id", "created_at"),
+        # A club's members a page at a time in id order (a club message).
+        Index("ix_memberships_club_by_id", "club_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -275,6 +277,9 @@ class ChangeCounter(Base):
     value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+PENDING = text("done_at IS NULL")
+
+
 class OutboxEvent(Base):
     """Work that must happen after a commit: a card to re-render and push, a
     webhook to deliver, a message to send (``kind``, see loyalty/outbox.py).
@@ -285,6 +290,8 @@ class OutboxEvent(Base):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_pending", "done_at", "available_at"),
+        # A claim's other pending rows of the cards it picked (wallet.jobs.outbox).
+        Index("ix_outbox_pending_cards", "membership_id", sqlite_where=PENDING, postgresql_where=PENDING),
         # The kinds are a closed set the database keeps. Read back as a plain
         # string, so a worker older than a kind leaves its rows for a newer one.
         CheckConstraint("kind IN (" + ", ".join(f"'{kind.value}'" for kind in OutboxKind) + ")", name="kind"),
