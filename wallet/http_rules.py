@@ -143,7 +143,7 @@ class App(Flask):
         self.machine_blueprints: set[str] = set()
         self.direct_routes: list[tuple[str, DirectHandler]] = []
         self._sync: dict[Callable[..., Any], Callable[..., Any]] = {}
-        self._everywhere: tuple[list[Any], tuple[Callable[..., Any], ...]] = ([], ())
+        self._marked: dict[str, tuple[list[Any], tuple[Callable[..., Any], ...]]] = {}
 
     def wsgi_app(self, environ: dict[str, Any], start_response: Any) -> Any:
         """Flask's, after the direct routes (``answer_directly``) had their
@@ -164,9 +164,8 @@ class App(Flask):
         # A hook that raises, like a handler, leaves the request to Flask,
         # which runs the hook again and answers through its error handlers.
         try:
-            for hook in self.before_request_funcs.get(None, ()):
-                if getattr(hook, "wallet_without_request", False):
-                    hook()
+            for hook in self._hooks_marked("wallet_without_request"):
+                hook()
             return handler(self, environ)
         except Exception:  # noqa: BLE001 - Flask answers it again, through its error handlers
             log.debug("a direct answer failed; Flask takes the request", exc_info=True)
@@ -216,23 +215,23 @@ class App(Flask):
             for url_func in self.url_value_preprocessors.get(name, ()):
                 url_func(request.endpoint, request.view_args)
         for name in names:
-            hooks = self._everywhere_hooks() if name is None else self.before_request_funcs.get(name, ())
+            hooks = self._hooks_marked("wallet_everywhere") if name is None else self.before_request_funcs.get(name, ())
             for hook in hooks:
                 answer = self.ensure_sync(hook)()
                 if answer is not None:
                     return answer
         return None
 
-    def _everywhere_hooks(self) -> tuple[Callable[..., Any], ...]:
-        """The app-wide before_request hooks marked ``everywhere``, picked
-        out again only when that list changes: asking each hook for the
+    def _hooks_marked(self, mark: str) -> tuple[Callable[..., Any], ...]:
+        """The app-wide before_request hooks with ``mark`` (``everywhere``'s),
+        picked out again only when that list changes: asking each hook for the
         mark on every request raised and formatted an AttributeError per
         unmarked hook."""
         hooks = self.before_request_funcs.get(None) or []
-        seen, marked = self._everywhere
+        seen, marked = self._marked.get(mark, ([], ()))
         if seen != hooks:
-            marked = tuple(hook for hook in hooks if getattr(hook, "wallet_everywhere", False))
-            self._everywhere = (list(hooks), marked)
+            marked = tuple(hook for hook in hooks if getattr(hook, mark, False))
+            self._marked[mark] = (list(hooks), marked)
         return marked
 
 
