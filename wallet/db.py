@@ -160,6 +160,8 @@ class DriverStatement:
         self.constants: tuple[Any, ...] = tuple(
             None if bind.required or bind.callable is not None else bind.value for bind in binds)
         self.given = tuple(bind.required or bind.callable is not None for bind in binds)
+        # What ``parameters`` walks, zipped once rather than at each execution.
+        self._plan = tuple(zip(self.names, self.given, self.constants, self.bind_processors))
         columns = list(statement.exported_columns)
         self.returns_rows = bool(columns)
         self.result_processors: tuple[Callable[[Any], Any] | None, ...] = tuple(
@@ -169,9 +171,10 @@ class DriverStatement:
     def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
         """The driver's parameters, in order, from the statement's named ones."""
         out = []
-        for name, given, constant, process in zip(self.names, self.given, self.constants, self.bind_processors):
+        append = out.append
+        for name, given, constant, process in self._plan:
             value = values[name] if given else constant
-            out.append(value if process is None or value is None else process(value))
+            append(value if process is None or value is None else process(value))
         return tuple(out)
 
     def row(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -237,10 +240,16 @@ def _on_driver(connection: Connection, statement: DriverStatement, values: Mappi
     import psycopg
 
     parameters = statement.parameters(values)
-    events = connection.dispatch
+    # Asked of the engine's own listeners, which live as long as it does:
+    # asking the connection's (its listeners joined with the engine's,
+    # made afresh for each new Connection) built that join per event name
+    # on every transaction's first statement. Listeners are put on the
+    # engine (or its class); when one is there, the connection fires it.
+    listening = connection.engine.dispatch
     try:
         cursor = driver_cursor(connection)
-        if events.before_cursor_execute or events.after_cursor_execute:
+        if listening.before_cursor_execute or listening.after_cursor_execute:
+            events = connection.dispatch
             events.before_cursor_execute(connection, cursor, statement.sql, parameters, None, False)
             cursor.execute(statement.sql, parameters)
             events.after_cursor_execute(connection, cursor, statement.sql, parameters, None, False)
@@ -308,12 +317,16 @@ def execute_core(session: Session, statement: Any, values: Mapping[str, Any]) ->
 def loaded_detached(model: type[_Model], values: Mapping[str, Any]) -> _Model:
     """A detached ``model`` object holding ``values`` (by attribute name)
     as if a query had loaded them, for a row read or written by a Core
-    statement (``session.add`` makes it the session's). Set through the
-    object's state dict (``InstanceState.dict``, where the ORM's own loading
-    puts a row's values), then made detached with them as committed
-    (``make_transient_to_detached``): the constructor sets each attribute
-    as a change with its events, four times the cost for 35 columns."""
-    obj = model()
+    statement (``session.add`` makes it the session's). Made as the ORM's
+    own loading makes an object (the class manager's ``new_instance``: no
+    constructor, whose instrumentation fires the init event and sets up
+    what a new object needs, about 40 % of the work here), its values put
+    in its state dict (``InstanceState.dict``, where that loading puts a
+    row's), then made detached with them as committed
+    (``make_transient_to_detached``): setting them through the constructor
+    records each as a change with its events, four times the cost for 35
+    columns."""
+    obj = inspect(model).class_manager.new_instance()
     inspect(obj).dict.update(values)
     make_transient_to_detached(obj)
     return obj
