@@ -434,3 +434,15 @@ def test_a_switched_off_automatic_message_sends_nothing(db: Database) -> None:
     mid = join(db, club_id)
     buy(db, mid, 300_000, now=T0)
     assert member(db, mid).tier == "Gold" and member(db, mid).message is None
+
+
+def test_a_tier_message_switched_on_after_the_clubs_bookings_reaches_the_next_upgrade(db: Database) -> None:
+    # The bookings before it keep the club's state, which had no message on.
+    club_id = make_club(db, PROGRAM)
+    first, second = join(db, club_id, name="Ann"), join(db, club_id, name="Bob")
+    buy(db, first, 300_000, now=T0)
+    assert member(db, first).tier == "Gold" and member(db, first).message is None
+    with db.transaction() as s:
+        set_auto_message(s, s.get(Club, club_id), AutoKind.TIER_REACHED, enabled=True, text="Welcome to {tier}, {name}")
+    buy(db, second, 300_000, now=T0 + timedelta(hours=1))
+    assert member(db, second).message == "Welcome to Gold, Bob"

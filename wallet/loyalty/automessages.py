@@ -30,7 +30,9 @@ from sqlalchemy.orm import Session
 
 from wallet.loyalty.campaign_models import AutoKind, AutoMessage, DeliveryStatus, MessageDelivery
 from wallet.loyalty.errors import RuleViolation
+from wallet.db import utcnow
 from wallet.loyalty.fields import valid_text
+from wallet.loyalty.ledger.club_rules import ClubRules
 from wallet.loyalty.ledger_models import BONUS, PURCHASE, TIER, LedgerTransaction
 from wallet.loyalty.messages import MAX_MESSAGE
 from wallet.loyalty.models import Club, Membership
@@ -60,6 +62,9 @@ def set_auto_message(session: Session, club: Club, kind: AutoKind, *, enabled: b
         row = AutoMessage(club_id=club.id, kind=kind.value)
         session.add(row)
     row.enabled, row.text, row.days = enabled, text, days
+    # A new state of the club: bookings keep which of its automatic
+    # messages are on with its rules, by this (ledger.club_rules).
+    club.updated_at = utcnow()
     session.flush()
     return row
 
@@ -103,10 +108,14 @@ def auto_message(session: Session, member: Membership, kind: AutoKind, occasion:
     return occasion
 
 
-def ledger_occasions(session: Session, member: Membership, club: Club,
+def ledger_occasions(session: Session, member: Membership, club: Club | ClubRules,
                      txns: Sequence[LedgerTransaction]) -> list[str]:
     """The automatic messages a booking's entries call for: a tier moved up
-    to, a birthday bonus paid."""
+    to, a birthday bonus paid. A club's kept rules (``ClubRules``) know
+    which of these it has switched on, so a club without them is asked
+    nothing."""
+    if isinstance(club, ClubRules) and not club.auto_messages:
+        return []
     occasions: list[str] = []
     for txn in txns:
         now = txn.created_at

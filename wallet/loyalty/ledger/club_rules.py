@@ -8,7 +8,9 @@ were read with. Every change of a club's columns moves it (an ORM flush or
 a Core UPDATE of the club: the column's ``onupdate``), so a changed club
 is read again, never used stale; a club that does not change is read once
 per process instead of as ORM objects (the club and its brand, about 40
-columns) on every booking."""
+columns) on every booking. Switching an automatic message on or off moves
+it too (``automessages.set_auto_message``): which of them a booking may
+put on the card is kept with the rules."""
 
 from __future__ import annotations
 
@@ -16,9 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import Session
 
+from wallet.loyalty.campaign_models import AutoKind, AutoMessage
 from wallet.loyalty.models import Club
 from wallet.loyalty.program import Program
 from wallet.lru import LRU
@@ -40,10 +43,23 @@ class ClubRules:
     program: dict[str, Any]
     rules: Program
     updated_at: datetime
+    # The automatic messages a booking may put on the card that the club
+    # has switched on with a text (``automessages.ledger_occasions``).
+    auto_messages: frozenset[AutoKind] = frozenset()
+
+
+# Those of a booking's occasions: a tier reached, a birthday bonus.
+BOOKING_MESSAGES = (AutoKind.TIER_REACHED, AutoKind.BIRTHDAY)
+
+
+def _switched_on(kind: AutoKind) -> Any:
+    return exists().where(AutoMessage.club_id == Club.id, AutoMessage.kind == kind.value,
+                          AutoMessage.enabled.is_(True), AutoMessage.text != "")
 
 
 _cache: LRU[ClubRules] = LRU(MAX_CLUBS)
-_READ = select(Club.brand_id, Club.currency, Club.program, Club.updated_at).where(Club.id == bindparam("club_id"))
+_READ = select(Club.brand_id, Club.currency, Club.program, Club.updated_at,
+               *(_switched_on(kind) for kind in BOOKING_MESSAGES)).where(Club.id == bindparam("club_id"))
 
 
 def club_rules(session: Session, club_id: int, updated_at: datetime) -> ClubRules:
@@ -53,10 +69,11 @@ def club_rules(session: Session, club_id: int, updated_at: datetime) -> ClubRule
     found = _cache.get(club_id)
     if found is not None and found.updated_at == updated_at:
         return found
-    brand_id, currency, program, read_at = session.execute(_READ, {"club_id": club_id}).one()
+    brand_id, currency, program, read_at, *switched_on = session.execute(_READ, {"club_id": club_id}).one()
     program = program or {}
     found = ClubRules(id=club_id, brand_id=brand_id, currency=currency, program=program,
-                      rules=Program.from_dict(program), updated_at=read_at)
+                      rules=Program.from_dict(program), updated_at=read_at,
+                      auto_messages=frozenset(kind for kind, on in zip(BOOKING_MESSAGES, switched_on) if on))
     _cache.put(club_id, found)
     return found
 
