@@ -193,29 +193,43 @@ _TRANSACTION_RESULT = Dumper(s.TransactionResultSchema)
 _answer_clubs: LRU[Club] = LRU(4096)
 
 
-def _with_club(session: Session, member: Membership) -> None:
-    """Gives ``member`` (locked in this transaction without its club) its
-    club and brand in the state the lock read, without a statement while
-    that state is kept. Loading them with the lock, as ORM objects, kept the
-    lock off the driver (wallet.loyalty.ledger.figures): the ORM's lock was
-    about a quarter of an API purchase's CPU. A state not kept is read apart
-    (the transaction's own connection is busy with the booking); one that
-    differs from the lock's leaves ``member.club`` to load in the
-    transaction, as before."""
+def _lend_club(session: Session, member: Membership) -> bool:
+    """Gives ``member`` (locked in this transaction without its club) the
+    kept club and brand in the state the lock read, without a statement
+    while that state is kept; True when it did (the caller takes them back
+    with ``_take_club``). Loading them with the lock, as ORM objects, kept
+    the lock off the driver (wallet.loyalty.ledger.figures): the ORM's lock
+    was about a quarter of an API purchase's CPU. A state not kept is read
+    apart (the transaction's own connection is busy with the booking); one
+    that differs from the lock's leaves ``member.club`` to load in the
+    transaction, as before.
+
+    The kept objects are lent as they are, detached (only the answer reads
+    them: their columns and the brand are loaded), not merged into the
+    session: copying their attributes into session objects (merge) cost a
+    purchase more than the answer's member fields without the Google link.
+    Lent only while the answer is built, so no later add or cascade in the
+    request can take them into its session."""
     if "club" not in inspect(member).unloaded:
-        return
+        return False
     updated_at = locked_club(session, member).updated_at
     kept = _answer_clubs.get(member.club_id)
     if kept is None or kept.updated_at != updated_at:
         with get_db().session() as reading:
             kept = reading.get(Club, member.club_id, options=[joinedload(Club.brand)])
         if kept is None:
-            return
+            return False
         _answer_clubs.put(member.club_id, kept)
-    if kept.updated_at == updated_at:
-        # merge(load=False): SQLAlchemy's way to put objects kept apart from
-        # any session into one without reading them; the member holds the copy.
-        set_committed_value(member, "club", session.merge(kept, load=False))
+    if kept.updated_at != updated_at:
+        return False
+    set_committed_value(member, "club", kept)
+    return True
+
+
+def _take_club(session: Session, member: Membership) -> None:
+    """Takes back what ``_lend_club`` lent: ``member.club`` loads in the
+    session again if anything reads it later."""
+    session.expire(member, ["club"])
 
 
 @bp.route("/members/<int:member_id>/transactions", methods=["POST"])
@@ -246,9 +260,13 @@ def create_transaction(member_id: int) -> Any:
     else:
         txn = ledger.stamp(session, member, actor=actor)
     session.flush()
-    _with_club(session, member)
-    return json_response(_TRANSACTION_RESULT, {"transaction": transaction_values(txn), "member": member_json(member)},
-                         201)
+    lent = _lend_club(session, member)
+    try:
+        answer = {"transaction": transaction_values(txn), "member": member_json(member)}
+    finally:
+        if lent:
+            _take_club(session, member)
+    return json_response(_TRANSACTION_RESULT, answer, 201)
 
 
 @bp.route("/members/<int:member_id>/transactions", methods=["GET"])

@@ -60,11 +60,12 @@ _classes: LRU[dict[str, Any]] = LRU(4096)
 
 
 def _loyalty_class(issuer_id: str, club: Club, public_base_url: str) -> dict[str, Any]:
-    """``loyalty_class`` of a club as stored (kept while its state is); a
-    draft or a club with changes not yet written is built afresh. The
-    class is only read (dumped into the token), never changed."""
+    """``loyalty_class`` of a club as stored (kept while its state is), in
+    a session or detached (the API's answers lend a kept club: wallet.api.
+    views); a draft or a club with changes not yet written is built afresh.
+    The class is only read (dumped into the token), never changed."""
     state = inspect(club)
-    if not state.persistent or state.modified:
+    if not (state.persistent or state.detached) or state.modified:
         return loyalty_class(issuer_id, club, public_base_url=public_base_url)
     key = (issuer_id, club.id, club.updated_at, club.brand.name, public_base_url)
     found = _classes.get(key)
