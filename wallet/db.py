@@ -12,6 +12,7 @@ import select
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import cache
 from datetime import datetime, timezone
 from typing import Any, TypeVar, cast
 
@@ -207,10 +208,11 @@ def driver_cursor(connection: Connection) -> Any:
     ``connection`` (made once per driver connection, and gone with it)."""
     import psycopg
 
-    raw = connection.connection.driver_connection
-    kept = connection.info.get("wallet.driver_cursor")
+    pooled = connection.connection  # its info is the connection's, kept with the driver's
+    raw, info = pooled.driver_connection, pooled.info
+    kept = info.get("wallet.driver_cursor")
     if kept is None or kept.connection is not raw:
-        kept = connection.info["wallet.driver_cursor"] = psycopg.RawCursor(raw)  # type: ignore[arg-type]
+        kept = info["wallet.driver_cursor"] = psycopg.RawCursor(raw)  # type: ignore[arg-type]
     return kept
 
 
@@ -314,6 +316,13 @@ def execute_core(session: Session, statement: Any, values: Mapping[str, Any]) ->
     return run_on_driver(connection, driver_statement(statement, connection.dialect), values)
 
 
+@cache
+def _class_manager(model: type[Base]) -> Any:
+    """The ORM's instrumentation of ``model`` (its mapper's class manager),
+    looked up once per class."""
+    return inspect(model).class_manager
+
+
 def loaded_detached(model: type[_Model], values: Mapping[str, Any]) -> _Model:
     """A detached ``model`` object holding ``values`` (by attribute name)
     as if a query had loaded them, for a row read or written by a Core
@@ -326,7 +335,7 @@ def loaded_detached(model: type[_Model], values: Mapping[str, Any]) -> _Model:
     (``make_transient_to_detached``): setting them through the constructor
     records each as a change with its events, four times the cost for 35
     columns."""
-    obj = inspect(model).class_manager.new_instance()
+    obj = _class_manager(model).new_instance()
     inspect(obj).dict.update(values)
     make_transient_to_detached(obj)
     return obj

@@ -42,7 +42,8 @@ _MEMBERS = table_of(Membership)
 # The membership's mapped attributes and their columns, in the order the
 # driver's lock selects them.
 _MEMBER_ATTRS = tuple((prop.key, prop.columns[0]) for prop in inspect(Membership).column_attrs)
-_ID_AT = [key for key, _column in _MEMBER_ATTRS].index("id")
+_MEMBER_KEYS = tuple(key for key, _column in _MEMBER_ATTRS)
+_ID_AT = _MEMBER_KEYS.index("id")
 
 
 @cache
@@ -91,7 +92,7 @@ def _member_from_row(session: Session, values: tuple[Any, ...]) -> Membership:
         for (key, _column), value in zip(_MEMBER_ATTRS, values):
             set_committed_value(found, key, value)
         return cast(Membership, found)
-    member = loaded_detached(Membership, {key: value for (key, _column), value in zip(_MEMBER_ATTRS, values)})
+    member = loaded_detached(Membership, dict(zip(_MEMBER_KEYS, values)))
     session.add(member)
     return member
 
