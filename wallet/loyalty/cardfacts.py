@@ -2,10 +2,14 @@
 
 The Apple and Google renderers (and any card page) draw from this one
 function, so every wallet shows the same figures. The member's figures are
-its one shape (``wallet.loyalty.ledger.serialise.member_values``), the one
-the API and webhooks send, so a card never disagrees with them; the
-program's rules are the club's typed ``Program`` (``wallet.loyalty.program``),
-never its raw JSON.
+the columns that the API and webhooks send
+(``wallet.loyalty.ledger.serialise.member_values``), read with the same
+rules, so a card never disagrees with them; the program's rules are the
+club's typed ``Program`` (``wallet.loyalty.program``), never its raw JSON.
+
+What every card of a club state shares (``ClubFacts``) is made once by
+whoever keeps that state (a pass's club design); per card only the member's
+part is read.
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from operator import attrgetter
 
-from wallet.loyalty.ledger.serialise import member_values
 from wallet.loyalty.locales import LOCALES
 from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.program import Program
@@ -62,16 +66,17 @@ class CardFacts:
     language: str
 
 
-def _latest_message(membership: Membership, club: Club) -> str | None:
+def _latest_message(member_message: str | None, member_message_at: datetime | None,
+                    club: ClubFacts) -> str | None:
     # A message sent to one tier lands on the membership; the card shows
     # whichever of it and the club-wide message is newer.
-    if not membership.message:
+    if not member_message:
         return club.message
     if not club.message:
-        return membership.message
-    if membership.message_at and club.message_at and membership.message_at < club.message_at:
+        return member_message
+    if member_message_at and club.message_at and member_message_at < club.message_at:
         return club.message
-    return membership.message
+    return member_message
 
 
 def card_languages(club: Club) -> tuple[str, ...]:
@@ -82,53 +87,95 @@ def card_language(locale: str | None, languages: tuple[str, ...]) -> str:
     return locale if locale in languages else languages[0]
 
 
-def card_facts(membership: Membership, club: Club | None = None) -> CardFacts:
-    club = club or membership.club
+@dataclass(frozen=True, eq=False)
+class ClubFacts:
+    """What the card facts of every member of one club state share: made
+    once per club state by whoever keeps that state (a pass's club design),
+    so a card computes only its member's part."""
+
+    program: Program
+    # The CardFacts fields that come from the club alone, by name.
+    shared: dict[str, object]
+    message: str | None
+    message_at: datetime | None
+
+
+def club_facts(club: Club) -> ClubFacts:
+    """The club's share of its cards (``club`` with its brand loaded)."""
     program = Program.of(club)
-    member = member_values(membership)
-    expiring = member["expiring"] or {"points": 0, "date": None}
-    languages = card_languages(club)
-    return _new_facts(
-        club_id=club.id,
-        club_name=club.name,
-        brand_name=club.brand.name,
-        member_name=member["name"],
-        card_number=member["card_number"],
-        serial_number=member["serial_number"],
-        currency=club.currency,
-        version=membership.version,
-        modified_at=membership.card_modified_at,
-        active=member["status"] == "active",
-        ended_at=membership.ended_at,
-        has_points=program.points is not None,
-        balance=member["balance"],
-        pending=member["pending"],
-        has_cashback=program.cashback_percent is not None,
-        cash_balance=member["cash_balance"],
-        cashback_percent=program.cashback_percent or None,
-        discount_percent=program.discount_for(member["tier"]),
-        tier=member["tier"],
-        has_stamps=program.stamps_required is not None,
-        stamps=member["stamps"],
-        stamps_required=program.stamps_required,
-        stamp_reward=program.stamp_reward,
-        expiring_points=expiring["points"],
-        expiring_on=expiring["date"],
-        message=_latest_message(membership, club),
-        terms=club.terms,
-        contact_email=club.contact_email,
-        contact_phone=club.contact_phone,
-        website=club.website,
-        languages=languages,
-        language=card_language(member["locale"], languages),
+    return ClubFacts(
+        program=program,
+        shared=dict(
+            club_id=club.id,
+            club_name=club.name,
+            brand_name=club.brand.name,
+            currency=club.currency,
+            has_points=program.points is not None,
+            has_cashback=program.cashback_percent is not None,
+            cashback_percent=program.cashback_percent or None,
+            has_stamps=program.stamps_required is not None,
+            stamps_required=program.stamps_required,
+            stamp_reward=program.stamp_reward,
+            terms=club.terms,
+            contact_email=club.contact_email,
+            contact_phone=club.contact_phone,
+            website=club.website,
+            languages=card_languages(club),
+        ),
+        message=club.message,
+        message_at=club.message_at,
     )
 
 
-def _new_facts(**values: object) -> CardFacts:
-    """CardFacts(**values) without the frozen dataclass's __init__, which
-    sets each of its 32 fields through object.__setattr__: a third of what
-    the facts of a card cost. Every field is given (tests compare with the
-    dataclass's own constructor)."""
+def card_facts(membership: Membership, club: Club | None = None) -> CardFacts:
+    return member_facts(membership, club_facts(club or membership.club))
+
+
+# What a card shows of the member, read in one call (a membership, or a
+# row with its columns' names): the columns ``member_values`` gives the API
+# and webhooks, less what no card shows.
+_MEMBER = attrgetter("name", "card_number", "serial_number", "version", "card_modified_at", "status", "ended_at",
+                     "balance", "pending", "cash_balance", "tier", "stamps", "expiring_points", "expiring_on",
+                     "message", "message_at", "locale")
+
+
+def member_facts(membership: Membership, club: ClubFacts) -> CardFacts:
+    """The card facts of ``membership`` in the club state of ``club``."""
+    (name, card_number, serial_number, version, modified_at, status, ended_at, balance, pending, cash_balance, tier,
+     stamps, expiring_points, expiring_on, message, message_at, locale) = _MEMBER(membership)
+    # As member_values' "expiring": both or neither.
+    if not (expiring_points and expiring_on):
+        expiring_points, expiring_on = 0, None
+    shared = club.shared
+    return _new_facts(
+        shared,
+        member_name=name,
+        card_number=card_number,
+        serial_number=serial_number,
+        version=version,
+        modified_at=modified_at,
+        active=status == "active",
+        ended_at=ended_at,
+        balance=balance,
+        pending=pending,
+        cash_balance=cash_balance,
+        discount_percent=club.program.discount_for(tier),
+        tier=tier,
+        stamps=stamps,
+        expiring_points=expiring_points,
+        expiring_on=expiring_on,
+        message=_latest_message(message, message_at, club),
+        language=card_language(locale, shared["languages"]),  # type: ignore[arg-type]
+    )
+
+
+def _new_facts(shared: dict[str, object], **values: object) -> CardFacts:
+    """CardFacts(**shared, **values) without the frozen dataclass's
+    __init__, which sets each of its 32 fields through object.__setattr__:
+    a third of what the facts of a card cost. Every field is given (tests
+    compare with the dataclass's own constructor)."""
     facts = object.__new__(CardFacts)
-    facts.__dict__.update(values)
+    state = facts.__dict__
+    state.update(shared)
+    state.update(values)
     return facts

@@ -21,7 +21,7 @@ from wallet.apple.pkpass import archive, manifest
 from wallet.apple.pkpass.files import StaticFiles, static_files_for
 from wallet.apple.pkpass.signature import signer_for
 from wallet.config import get_settings
-from wallet.loyalty.cardfacts import CardFacts, card_facts, card_languages
+from wallet.loyalty.cardfacts import CardFacts, card_facts, card_languages, club_facts, member_facts
 from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.nps import survey_url
 from wallet.lru import LRU
@@ -110,11 +110,13 @@ _CLUB_COLUMNS = tuple(a.key for a in Club.__mapper__.column_attrs if not a.defer
 class ClubDesign:
     """What every pass of one club state shares: the club's columns, its
     artwork and strings laid out as files, manifest hashes and zip entries,
-    and the club's part of pass.json, serialized on first use."""
+    the club's share of the card facts, and the club's part of pass.json,
+    serialized on first use."""
 
     def __init__(self, club: Club, static: StaticFiles, settings: PassSettings) -> None:
         # Read as a club by the card facts and pass.json's club part.
         self.club = cast(Club, ClubSnapshot(club))
+        self.facts = club_facts(self.club)
         self.static = static
         self._settings = settings
         self._json: passdata.ClubJson | None = None
@@ -182,9 +184,7 @@ def sign_card(facts: CardFacts, design: ClubDesign, settings: PassSettings, *, a
 def build_signed_pass(membership: Membership, settings: PassSettings, *, now: datetime | None = None) -> SignedPass:
     """The member's pass (club and brand loaded with it)."""
     design = club_design(membership.club, settings)
-    # The design's copy of the club reads as plain attributes, the ORM's
-    # through instrumentation; both are the same club state.
-    facts = card_facts(membership, design.club)
+    facts = member_facts(membership, design.facts)
     return sign_card(facts, design, settings, authentication_token=membership.auth_token,
                      survey_url=survey_url(settings.public_base_url, membership), now=now)
 
