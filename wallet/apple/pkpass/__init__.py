@@ -8,6 +8,7 @@ signature (detached CMS over the manifest) -> zip.
 from __future__ import annotations
 
 import copy
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from types import SimpleNamespace
@@ -118,6 +119,8 @@ class ClubDesign:
         self.club = cast(Club, ClubSnapshot(club))
         self.facts = club_facts(self.club)
         self.static = static
+        self.entries = archive.OwnEntries(static.zip, OWN_FILES)
+        self.signer = signer_for(settings.identity)
         self._settings = settings
         self._json: passdata.ClubJson | None = None
 
@@ -127,6 +130,9 @@ class ClubDesign:
             self._json = passdata.club_json(facts, club_context(self.club, self._settings))
         return self._json
 
+
+# A pass's own files, after its club design's, in the zip's order.
+OWN_FILES = ("pass.json", "manifest.json", "signature")
 
 ClubState = tuple[int, datetime, int, datetime, str]
 
@@ -160,23 +166,21 @@ def club_design(club: Club, settings: PassSettings) -> ClubDesign:
 
 def sign_card(facts: CardFacts, design: ClubDesign, settings: PassSettings, *, authentication_token: str,
               survey_url: str | None, now: datetime | None = None) -> SignedPass:
-    """The pass of a member's card facts in the club's design: per pass only
-    pass.json's member part, the manifest's last entry, the signature and
-    the zip's last entries are made."""
+    """The pass of a member's card facts in the club's design (made for
+    ``settings``): per pass only pass.json's member part, the manifest's
+    last entry, the signature and the zip's last entries are made."""
     moment = now or datetime.now(timezone.utc)
     # 1. model
     pass_json_data = passdata.pass_json_bytes(facts, design.json(facts), authentication_token=authentication_token,
                                               survey_url=survey_url)
-    # 2. files
-    dynamic = [("pass.json", pass_json_data)]
-    # 3. manifest
-    manifest_json = manifest.finish(design.static.manifest, dynamic)
-    # 4. signature
-    signature = signer_for(settings.identity).sign(manifest_json, moment)
-    # 5. zip
-    return SignedPass(archive.finish_parts(
-        design.static.zip,
-        dynamic + [("manifest.json", manifest_json), ("signature", signature)],
+    # 2. manifest
+    manifest_json = manifest.finish(design.static.manifest, (("pass.json", pass_json_data),))
+    # 3. signature
+    signature, signature_crc = design.signer.sign_for_zip(manifest_json, moment)
+    # 4. zip
+    return SignedPass(design.entries.finish_parts(
+        (pass_json_data, manifest_json, signature),
+        (zlib.crc32(pass_json_data), zlib.crc32(manifest_json), signature_crc),
         moment,
     ))
 

@@ -95,33 +95,46 @@ def build_prefix(files: Iterable[tuple[str, bytes]], moment: datetime) -> ZipPre
     return ZipPrefix(b"".join(local), b"".join(central), len(central))
 
 
-def finish_parts(prefix: ZipPrefix, files: Iterable[tuple[str, bytes]], moment: datetime) -> tuple[bytes, bytes]:
-    """The archive as two parts: the prefix's entries (shared, not copied)
-    and the rest, ``files`` with the central directory; a WSGI server sends
-    them one after the other without joining them first. The rest is joined
-    once: each byte of it is copied one time. Per pass this runs for every
-    own entry, so the bytes a name fixes are laid out once (``_layout``) and
-    only the fields that differ are packed: the time, CRC and sizes (the same
-    16 bytes in the local header and the central record) and the offset."""
-    time_, date = dos_time(moment)
-    parts: list[bytes] = []
-    central = [prefix.central]
-    central_size = len(prefix.central)
-    offset = len(prefix.local)
-    for name, data in files:
-        local_head, local_tail, central_head, central_mid, encoded = _layout(name)
-        size = len(data)
-        stamp = _STAMP.pack(time_, date, zlib.crc32(data), size, size)
-        parts += (local_head, stamp, local_tail, data)
-        central += (central_head, stamp, central_mid, _OFFSET.pack(offset), encoded)
-        offset += _LOCAL.size + len(encoded) + size
-        central_size += _CENTRAL.size + len(encoded)
-    count = prefix.count + (len(central) - 1) // 5
-    parts += central
-    parts.append(_END.pack(0x06054B50, 0, 0, count, count, central_size, offset, 0))
-    return prefix.local, b"".join(parts)
+class OwnEntries:
+    """The pass's own entries (``names``, in that order) after a club
+    design's prefix, laid out once per design: the local headers and central
+    records but for the fields that differ per pass (time, CRC and sizes,
+    the same 16 bytes in both, and the offsets after the first), the central
+    directory's size and count, and the end record up to its offset."""
 
+    def __init__(self, prefix: ZipPrefix, names: tuple[str, ...]) -> None:
+        self.prefix = prefix
+        self.names = names
+        layouts = [_layout(name) for name in names]
+        # Per entry: local header's head and tail (name lengths and name),
+        # the bytes a local header and its data take beyond the data.
+        self._local = [(head, tail, _LOCAL.size + len(encoded)) for head, tail, _c, _m, encoded in layouts]
+        self._central = [(head, mid, encoded) for _h, _t, head, mid, encoded in layouts]
+        self._first_offset = len(prefix.local)
+        self._first_offset_packed = _OFFSET.pack(self._first_offset)
+        count = prefix.count + len(names)
+        central_size = len(prefix.central) + sum(_CENTRAL.size + len(encoded) for *_rest, encoded in layouts)
+        self._end_head = _END.pack(0x06054B50, 0, 0, count, count, central_size, 0, 0)[:-6]
 
-def finish(prefix: ZipPrefix, files: Iterable[tuple[str, bytes]], moment: datetime) -> bytes:
-    """The whole archive: the prefix's entries, then ``files``."""
-    return b"".join(finish_parts(prefix, files, moment))
+    def finish_parts(self, files: tuple[bytes, ...], crcs: tuple[int, ...], moment: datetime) -> tuple[bytes, bytes]:
+        """The archive as two parts: the prefix's entries (shared, not
+        copied) and the rest, ``files`` (the data of ``names``, with their
+        CRC-32s) and the central directory; a WSGI server sends them one
+        after the other without joining them first. The rest is joined
+        once: each byte of it is copied one time."""
+        time_, date = dos_time(moment)
+        parts: list[bytes] = []
+        central: list[bytes] = [self.prefix.central]
+        offset = self._first_offset
+        packed_offset = self._first_offset_packed
+        for (local_head, local_tail, overhead), (central_head, central_mid, encoded), data, crc in zip(
+                self._local, self._central, files, crcs):
+            size = len(data)
+            stamp = _STAMP.pack(time_, date, crc, size, size)
+            parts += (local_head, stamp, local_tail, data)
+            central += (central_head, stamp, central_mid, packed_offset, encoded)
+            offset += overhead + size
+            packed_offset = _OFFSET.pack(offset)
+        parts += central
+        parts += (self._end_head, packed_offset, b"\0\0")
+        return self.prefix.local, b"".join(parts)

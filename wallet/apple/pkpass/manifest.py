@@ -29,8 +29,13 @@ def build_prefix(files: Iterable[tuple[str, bytes]]) -> ManifestPrefix:
 
 
 def finish(prefix: ManifestPrefix, files: Iterable[tuple[str, bytes]]) -> bytes:
-    tail = ",".join(f'"{name}":"{sha1_hex(data)}"' for name, data in files)
-    return prefix.head + tail.encode("utf-8") + b"}"
+    parts = [prefix.head]
+    for name, data in files:
+        parts += (b'"', name.encode("utf-8"), b'":"', hashlib.sha1(data).digest().hex().encode("ascii"), b'",')
+    if len(parts) > 1:
+        parts[-1] = b'"'
+    parts.append(b"}")
+    return b"".join(parts)
 
 
 def manifest_json(files: Iterable[tuple[str, bytes]]) -> bytes:

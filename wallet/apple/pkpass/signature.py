@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -40,6 +41,8 @@ class _Template:
     middle: bytes
     after: bytes
     signature_len: int
+    # CRC-32 of before + b"\xa0": the bulk of every signature (the certificates).
+    crc_before: int
 
 
 class PassSigner:
@@ -53,6 +56,12 @@ class PassSigner:
         self._last_time: tuple[datetime, bytes] = (_TIME_PLACEHOLDER, b"000101000000Z")
 
     def sign(self, manifest: bytes, signing_time: datetime | None = None) -> bytes:
+        return self.sign_for_zip(manifest, signing_time)[0]
+
+    def sign_for_zip(self, manifest: bytes, signing_time: datetime | None = None) -> tuple[bytes, int]:
+        """The signature and its CRC-32, for the zip entry that carries it:
+        the certificates, most of its bytes, are the same in every signature,
+        so their share of the CRC is taken once."""
         t = self._template
         moment = signing_time or datetime.now(timezone.utc)
         second = moment.replace(microsecond=0)
@@ -73,7 +82,9 @@ class PassSigner:
         if len(signature) != t.signature_len:  # PKCS#1 v1.5 output is modulus-sized
             raise AssertionError("unexpected RSA signature length")
         # In SignerInfo the same attributes are [0] IMPLICIT instead of SET.
-        return b"".join((t.before, b"\xa0", attrs[1:], t.middle, signature, t.after))
+        tagged = memoryview(attrs)[1:]
+        crc = zlib.crc32(t.after, zlib.crc32(signature, zlib.crc32(t.middle, zlib.crc32(tagged, t.crc_before))))
+        return b"".join((t.before, b"\xa0", tagged, t.middle, signature, t.after)), crc
 
 
 def _utc_time(moment: datetime) -> bytes:
@@ -154,4 +165,5 @@ def _build_template(identity: SigningIdentity) -> _Template:
         middle=whole[a_at + len(tagged_attrs):s_at],
         after=whole[s_at + signature_len:],
         signature_len=signature_len,
+        crc_before=zlib.crc32(whole[:a_at] + b"\xa0"),
     )
