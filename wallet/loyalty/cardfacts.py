@@ -14,7 +14,7 @@ part is read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from operator import attrgetter
@@ -98,6 +98,15 @@ class ClubFacts:
     shared: dict[str, object]
     message: str | None
     message_at: datetime | None
+    # The discount of each tier met so far (a club has a few).
+    discounts: dict[str | None, Decimal | None] = field(default_factory=dict)
+
+    def discount_for(self, tier: str | None) -> Decimal | None:
+        try:
+            return self.discounts[tier]
+        except KeyError:
+            found = self.discounts[tier] = self.program.discount_for(tier)
+            return found
 
 
 def club_facts(club: Club) -> ClubFacts:
@@ -159,7 +168,7 @@ def member_facts(membership: Membership, club: ClubFacts) -> CardFacts:
         balance=balance,
         pending=pending,
         cash_balance=cash_balance,
-        discount_percent=club.program.discount_for(tier),
+        discount_percent=club.discount_for(tier),
         tier=tier,
         stamps=stamps,
         expiring_points=expiring_points,
