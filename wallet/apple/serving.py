@@ -52,7 +52,7 @@ from sqlalchemy.orm import joinedload
 from wallet.apple.models import DeviceRegistration
 from wallet.apple.pkpass import ClubDesign, ClubState, PassSettings, SignedPass, cached_design, club_design, sign_card
 from wallet.db import Database, DriverStatement, driver_statement, run_all_on_driver, run_on_driver
-from wallet.loyalty.cardfacts import card_facts
+from wallet.loyalty.cardfacts import member_facts
 from wallet.loyalty.cards import ChangedCards, changed_among, listing
 from wallet.loyalty.models import Brand, Club, Membership
 from wallet.loyalty.nps import survey_url
@@ -279,7 +279,7 @@ def signed_pass(db: Database, state: CardState, settings: PassSettings) -> Signe
             return None
         # The row carries the membership's columns under their own names.
         member = cast(Membership, state.row)
-        found = sign_card(card_facts(member, design.club), design, settings,
+        found = sign_card(member_facts(member, design.facts), design, settings,
                           authentication_token=state.auth_token,
                           survey_url=survey_url(settings.public_base_url, member))
         _passes.put(key, found)
