@@ -28,9 +28,9 @@ from typing import Any
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
+from wallet.db import utcnow
 from wallet.loyalty.campaign_models import AutoKind, AutoMessage, DeliveryStatus, MessageDelivery
 from wallet.loyalty.errors import RuleViolation
-from wallet.db import utcnow
 from wallet.loyalty.fields import valid_text
 from wallet.loyalty.ledger.club_rules import ClubRules
 from wallet.loyalty.ledger_models import BONUS, PURCHASE, TIER, LedgerTransaction
