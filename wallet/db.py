@@ -12,8 +12,8 @@ import select
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from functools import cache
 from datetime import datetime, timezone
+from functools import cache
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, DateTime, Dialect, Engine, MetaData, Table, create_engine, event, inspect

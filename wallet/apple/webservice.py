@@ -37,9 +37,9 @@ import hmac
 import logging
 import re
 import time
-from urllib.parse import parse_qsl
 from collections.abc import Callable
 from typing import Any, cast
+from urllib.parse import parse_qsl
 
 from flask import Blueprint, Flask, current_app, request
 from flask.json.provider import DefaultJSONProvider
