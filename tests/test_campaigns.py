@@ -39,7 +39,7 @@ from wallet.loyalty.ledger_models import PointLot
 from wallet.loyalty.models import Club, Membership, OutboxEvent
 from wallet.loyalty.schedule import run_time_rules
 from wallet.loyalty.nps import answer_survey, category
-from wallet.loyalty.segments import NPS_GROUPS, NPS_SCORES, Segment, count_segment, segment_ids
+from wallet.loyalty.segments import NPS_GROUPS, NPS_SCORES, Segment, count_segment, segment_filter
 
 PROGRAM = {"points": {**POINTS, "expiry_days": 30, "warning_days": 14}, "tiers": TIERS}
 
@@ -70,7 +70,8 @@ def saved_to_google(db: Database, membership_id: int) -> str:
 
 def ids_of(db: Database, club_id: int, rules: dict[str, Any], now: datetime) -> list[int]:
     with db.session() as s:
-        return list(s.scalars(segment_ids(club_id, Segment.load(rules), now)))
+        return list(s.scalars(select(Membership.id).where(*segment_filter(club_id, Segment.load(rules), now))
+                              .order_by(Membership.id)))
 
 
 # --- segments ---------------------------------------------------------------------
@@ -325,6 +326,28 @@ def test_a_campaign_is_written_a_page_at_a_time_and_a_cancelled_one_sends_nothin
         assert s.scalar(select(func.count(MessageDelivery.id)).where(MessageDelivery.campaign_id == later_id)) == 0
     with db.transaction() as s:
         assert not cancel_campaign(s, s.get(Campaign, big))
+
+
+def test_a_campaign_whose_pages_hold_few_of_its_segment_reaches_each_of_them_and_no_other(app: Any, db: Database) -> None:
+    # A page is the club's next PAGE members; the segment is picked among
+    # them, so pages may hold few or none of it and the walk must go on.
+    club_id = make_club(db, PROGRAM)
+    with db.transaction() as s:
+        add_members(s, club_id, 2 * PAGE + 7)
+        ids = list(s.scalars(select(Membership.id).where(Membership.club_id == club_id).order_by(Membership.id)))
+        gold = ids[PAGE - 1 :: 97]  # the last member of the first page, then every 97th
+        s.execute(update(Membership).where(Membership.id.in_(gold)).values(tier="Gold"))
+        s.execute(update(Membership).where(Membership.id == ids[-1]).values(tier="Gold", status="ended"))
+        campaign_id = create_campaign(s, s.get(Club, club_id), text="Gold only", segment=Segment(tiers=("Gold",))).id
+    drain(app)
+    with db.session() as s:
+        assert s.get(Campaign, campaign_id).status == CampaignStatus.SENT
+        assert s.get(Campaign, campaign_id).targeted == len(gold)
+        reached = s.scalars(select(MessageDelivery.membership_id).where(MessageDelivery.campaign_id == campaign_id))
+        assert sorted(reached) == gold
+        assert s.scalars(select(Membership.message).where(Membership.id.in_(gold))).all() == ["Gold only"] * len(gold)
+        assert s.scalar(select(func.count(Membership.id)).where(Membership.club_id == club_id,
+                                                                Membership.message.is_not(None))) == len(gold)
 
 
 def test_the_preview_counts_cards_already_showing_the_text_where_apple_shows_nothing_new(app: Any, db: Database) -> None:

@@ -4,12 +4,13 @@ what became of it in each wallet.
 ``create_campaign`` stores the campaign and queues an outbox row of kind
 ``campaign.send`` that becomes due at the campaign's time (the outbox's
 ``available_at``: the workers poll, so nothing else has to wake up). Its
-handler (wallet.jobs.dispatch) calls ``run_campaign_page``: one page of the
-segment's members, in ascending id order, gets the message on its cards
-(``messages.put_message``), a ``MessageDelivery`` row each and its pushes
-queued, all in one transaction that also queues the next page. A worker
-that dies mid-page leaves nothing of that page; the next one starts again
-from the campaign's ``after_id``.
+handler (wallet.jobs.dispatch) calls ``run_campaign_page``: the segment's
+members among the club's next page of members by id (``messages.club_page``)
+get the message on their cards (``messages.put_message``), a
+``MessageDelivery`` row each and their pushes queued, all in one
+transaction that also queues the next page. A worker that dies mid-page
+leaves nothing of that page; the next one starts again from the
+campaign's ``after_id``.
 
 The pushes are the cards' ordinary ``card.changed`` rows, carrying the
 delivery's occasion; when the workers have told every wallet, they record
@@ -29,20 +30,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from wallet.db import utcnow
 from wallet.loyalty.campaign_models import Campaign, CampaignStatus, DeliveryStatus, MessageDelivery, SavedSegment
 from wallet.loyalty.errors import Conflict, NotFound, RuleViolation
 from wallet.loyalty.fields import valid_text
-from wallet.loyalty.messages import MAX_MESSAGE, put_message
+from wallet.loyalty.messages import MAX_MESSAGE, PAGE, club_page, put_message
 from wallet.loyalty.models import Club, Membership, OutboxEvent
 from wallet.loyalty.outbox import OutboxKind, OutboxPayload, require
-from wallet.loyalty.segments import Segment, count_segment, segment_filter, segment_ids, wallet_counts
+from wallet.loyalty.segments import Segment, count_segment, segment_filter, wallet_counts
 
-# Members written per transaction.
-PAGE = 500
 # How far ahead a campaign may be scheduled.
 MAX_AHEAD = timedelta(days=366)
 CAMPAIGN = "campaign"
@@ -174,14 +173,14 @@ def run_campaign_page(session: Session, payload: CampaignPayload, *, now: dateti
     if campaign.status == CampaignStatus.SCHEDULED:
         campaign.status = CampaignStatus.SENDING.value
         campaign.started_at = now
-    segment = Segment.load(campaign.rules)
-    ids = list(session.scalars(segment_ids(campaign.club_id, segment, now)
-                               .where(Membership.id > campaign.after_id).limit(PAGE)))
+    in_segment = and_(*segment_filter(campaign.club_id, Segment.load(campaign.rules), now))
+    page = club_page(session, campaign.club_id, campaign.after_id, in_segment)
+    ids = [member_id for member_id, targeted in page if targeted]
     sent = deliver(session, campaign.club_id, ids, text=campaign.text, kind=CAMPAIGN,
                    occasion=f"{CAMPAIGN}:{campaign.id}", campaign_id=campaign.id, now=now)
     campaign.targeted += len(sent)
-    if len(ids) == PAGE:
-        campaign.after_id = ids[-1]
+    if len(page) == PAGE:
+        campaign.after_id = page[-1][0]
         _queue(session, campaign, now)
     else:
         campaign.status = CampaignStatus.SENT.value

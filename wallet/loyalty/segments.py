@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import marshmallow as ma
-from sqlalchemy import Select, Table, and_, exists, func, not_, or_, select
+from sqlalchemy import Table, and_, exists, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from wallet.db import Base
@@ -209,11 +209,6 @@ def segment_filter(club_id: int, segment: Segment, now: datetime) -> list[Any]:
     if segment.nps:
         where.append(_nps(segment.nps))
     return where
-
-
-def segment_ids(club_id: int, segment: Segment, now: datetime) -> Select[tuple[int]]:
-    """The ids of the segment's members, in ascending order."""
-    return select(Membership.id).where(*segment_filter(club_id, segment, now)).order_by(Membership.id)
 
 
 def count_segment(session: Session, club_id: int, segment: Segment, now: datetime) -> int:
