@@ -101,8 +101,8 @@ def send_club_message(session: Session, club: Club, *, text: str, tier: str | No
 def club_page(session: Session, club_id: int, after_id: int,
               targeted: ColumnElement[bool]) -> list[tuple[int, bool]]:
     """The club's next ``PAGE`` members after ``after_id`` by id, each with
-    whether ``targeted`` holds for it: how a message or a campaign walks a
-    club. Read through the index of (club_id, id), a page costs the same
+    whether ``targeted`` holds for it: how a message, a campaign and the
+    members' export walk a club. Read through the index of (club_id, id), a page costs the same
     wherever it falls in a club of any size, whatever share of it is
     targeted.
 

@@ -10,13 +10,14 @@ from collections.abc import Iterator
 
 from flask import Response, abort, redirect, render_template, stream_with_context, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
 from wallet.extensions import get_db, get_read_session, get_session, transactional
 from wallet.loyalty.errors import LoyaltyError
 from wallet.loyalty.import_models import ImportStatus, MemberImport
 from wallet.loyalty.imports import cell, error_report, start_import
+from wallet.loyalty.messages import club_page
 from wallet.loyalty.models import Club, Membership
 from wallet.web.forms import MESSAGES, refuse
 from wallet.web.portal import MANAGERS, bp, staff_roles
@@ -28,7 +29,6 @@ from wallet.web.security import current_staff
 
 EXPORT_COLUMNS = ("card_number", "name", "email", "phone", "birthday", "locale", "balance", "pending",
                   "cash_balance", "stamps", "tier", "status", "source", "created_at")
-_BATCH = 1000
 _MAX_ID = 2**63 - 1
 
 # Why a row was refused, in the reader's language (the core's codes).
@@ -52,8 +52,10 @@ def row_message(code: str, message: str) -> str:
 
 
 def _export_rows(club_id: int) -> Iterator[str]:
-    """The CSV text a batch at a time, in a session of its own: the
-    response streams after the request's session is gone."""
+    """The CSV text a page of the club's members at a time
+    (``messages.club_page``, in id order through the club's index, never a
+    sort of the club per page), in a session of its own: the response
+    streams after the request's session is gone."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(EXPORT_COLUMNS)
@@ -62,11 +64,11 @@ def _export_rows(club_id: int) -> Iterator[str]:
     try:
         after = 0
         while True:
-            batch = list(session.scalars(select(Membership).where(Membership.club_id == club_id,
-                                                                  Membership.id > after)
-                                         .order_by(Membership.id).limit(_BATCH)))
-            if not batch:
+            page = club_page(session, club_id, after, true())
+            if not page:
                 return
+            batch = session.scalars(select(Membership).where(Membership.id.in_([member_id for member_id, _ in page]))
+                                    .order_by(Membership.id)).all()
             out.seek(0)
             out.truncate()
             for m in batch:
@@ -74,7 +76,7 @@ def _export_rows(club_id: int) -> Iterator[str]:
                     m.card_number, m.name, m.email, m.phone, m.birthday.isoformat() if m.birthday else "",
                     m.locale, m.balance, m.pending, m.cash_balance, m.stamps, m.tier, m.status, m.source,
                     m.created_at.isoformat())])
-            after = batch[-1].id
+            after = page[-1][0]
             session.expunge_all()
             yield out.getvalue()
     finally:
