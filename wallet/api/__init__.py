@@ -83,3 +83,6 @@ def init_app(app: Flask) -> None:
     mark_for_machines(app, bp.name)
     app.extensions["wallet.api"] = api
     app.before_request(_routing_errors)
+    from wallet.api import direct
+
+    direct.init_app(app)

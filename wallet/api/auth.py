@@ -26,7 +26,7 @@ from wallet.loyalty.brands import (AuthenticatedKey, authenticate_api_key, hash_
                                   record_key_use)
 from wallet.loyalty.errors import NotAuthenticated
 from wallet.lru import LRU
-from wallet.ratelimit import parse_limits, spend
+from wallet.ratelimit import Breach, parse_limits, spend
 
 log = logging.getLogger(__name__)
 
@@ -41,32 +41,51 @@ def current_brand_id() -> int:
     return g.api_brand_id
 
 
-def _bearer_token() -> str:
-    header = request.headers.get("Authorization", "")
+def bearer_token(header: str) -> str | None:
+    """The API key of an Authorization header, None when it names none."""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "not_authenticated", "send the API key as 'Authorization: Bearer <key>'",
-                       {"WWW-Authenticate": "Bearer"})
+        return None
     return token.strip()
 
 
-def rate_limit_key() -> str:
+def _bearer_token() -> str:
+    token = bearer_token(request.headers.get("Authorization", ""))
+    if token is None:
+        raise ApiError(401, "not_authenticated", "send the API key as 'Authorization: Bearer <key>'",
+                       {"WWW-Authenticate": "Bearer"})
+    return token
+
+
+def rate_limit_key(header: str) -> str:
     """One bucket per API key (its hash, never the key), counted before the
     key is looked up: a wrong key spends its own bucket."""
-    header = request.headers.get("Authorization", "")
     return "api:" + hashlib.sha256(header.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def check_rate_limit() -> None:
-    """API_RATE_LIMIT per API key, spent in the rate-limit storage directly
-    (Redis with BROKER_URL, shared by every process): Flask-Limiter's
-    generic per-request check, which resolved the blueprint's limits anew on
-    every request, cost a purchase more than its Idempotency-Key claim. 429
-    with Retry-After once a window's count is spent."""
+# The environ's record of a request already counted against API_RATE_LIMIT
+# (by wallet.api.direct, before it left the request to Flask), as a
+# 1-tuple of what ``spend_rate_limit`` gave: a request is counted once.
+RATE_COUNTED = "wallet.api.rate_counted"
+
+
+def spend_rate_limit(authorization: str) -> Breach | None:
+    """One request of the key in ``authorization`` (the header as sent)
+    counted against API_RATE_LIMIT, in the rate-limit storage directly
+    (Redis with BROKER_URL, shared by every process); the limit it went
+    over, if any. Flask-Limiter's generic per-request check, which resolved
+    the blueprint's limits anew on every request, cost a purchase more than
+    its Idempotency-Key claim."""
     if not limiter.enabled:
-        return
-    breach = spend(limiter.limiter, parse_limits(get_settings().api_rate_limit), rate_limit_key(),
-                   RATE_LIMIT_SCOPE)
+        return None
+    return spend(limiter.limiter, parse_limits(get_settings().api_rate_limit), rate_limit_key(authorization),
+                 RATE_LIMIT_SCOPE)
+
+
+def check_rate_limit() -> None:
+    """429 with Retry-After once a window's count is spent."""
+    counted = request.environ.get(RATE_COUNTED)
+    breach = counted[0] if counted else spend_rate_limit(request.headers.get("Authorization", ""))
     if breach is not None:
         raise ApiError(429, "rate_limited",
                        f"rate limit exceeded ({breach.limit}); retry after {breach.retry_after} s",
@@ -89,16 +108,16 @@ def authenticate(*, rechecked: bool = False) -> None:
     session = request_session()
     digest = hash_api_key(token)
     key = _proven.get(digest) if rechecked else None
-    g.api_key_unchecked = key.id if key is not None else None
     if key is None:
         try:
             key = authenticate_api_key(session, token)
         except NotAuthenticated as exc:
             raise ApiError(401, exc.code, exc.message, {"WWW-Authenticate": "Bearer"}) from None
         _proven.put(digest, key)
-    g.api_key_digest = digest
-    g.api_brand_id = key.brand_id
-    g.api_key_prefix = key.prefix  # names the key in ledger actors
+        g.api_key_unchecked = None
+    else:
+        g.api_key_unchecked = key.id
+    use_key(digest, key)
     now = utcnow()
     if key_use_is_stale(key, now):
         # Our transaction ends first: on SQLite a second writer would wait on it.
@@ -106,6 +125,25 @@ def authenticate(*, rechecked: bool = False) -> None:
         _record_use(key.id, now)
         if _proven.pop(digest) is not None:
             _proven.put(digest, key._replace(last_used_at=now))
+
+
+def use_key(digest: str, key: AuthenticatedKey) -> None:
+    """The request is the brand's, by ``key`` (whose token has ``digest``)."""
+    g.api_key_digest = digest
+    g.api_brand_id = key.brand_id
+    g.api_key_prefix = key.prefix  # names the key in ledger actors
+
+
+def proven_key(token: str) -> tuple[str, AuthenticatedKey] | None:
+    """The digest of ``token`` and its key, when the key proved live before
+    and its last use needs no write: a write whose claim re-checks the key
+    may take it so (``authenticate(rechecked=True)`` would). None when it
+    must be looked up."""
+    digest = hash_api_key(token)
+    key = _proven.get(digest)
+    if key is None or key_use_is_stale(key, utcnow()):
+        return None
+    return digest, key
 
 
 def forget_proven_key() -> None:
@@ -174,6 +212,12 @@ def check_request() -> None:
         return  # no body at all: the schema says what is missing
     if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
         raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+    g.api_json = json_body(raw)
+
+
+def json_body(raw: bytes) -> Any:
+    """A JSON body as the API reads it: 400 if it is not JSON, 422 if it
+    holds what the databases cannot store."""
     try:
         body = json.loads(raw, parse_constant=_no_constants)
     except (ValueError, RecursionError, UnicodeDecodeError):
@@ -181,4 +225,4 @@ def check_request() -> None:
     if not _storable(body):
         raise ApiError(422, "invalid_characters",
                        "strings must be valid Unicode without NUL characters, nested at most 32 deep")
-    g.api_json = body
+    return body

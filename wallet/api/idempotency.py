@@ -69,17 +69,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _fingerprint() -> str:
-    """Method, path and body: the body canonicalised when it is JSON, so
-    whitespace or key order does not make a retry look different."""
     body = g.get("api_json", None)
-    if body is None:
-        canonical = request.get_data(cache=True)
+    return request_fingerprint(request.method, request.path, request.get_data(cache=True) if body is None else body)
+
+
+def request_fingerprint(method: str, path: str, body: Any) -> str:
+    """Method, path and body: the body canonicalised when it is JSON (bytes
+    when it is not), so whitespace or key order does not make a retry look
+    different."""
+    if isinstance(body, bytes):
+        canonical = body
     else:
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
             "utf-8"
         )
     digest = hashlib.sha256()
-    digest.update(request.method.encode() + b" " + request.path.encode("utf-8", "surrogatepass") + b"\n")
+    digest.update(method.encode() + b" " + path.encode("utf-8", "surrogatepass") + b"\n")
     digest.update(canonical)
     return digest.hexdigest()
 
@@ -88,12 +93,16 @@ def _read_key() -> str | None:
     key = request.headers.get(HEADER)
     if key is None:
         return None
-    # Visible ASCII is 0x21-0x7E: printable ASCII but the space (str methods,
-    # not a loop over the characters).
-    if not key or len(key) > MAX_KEY or not (key.isascii() and key.isprintable()) or " " in key:
+    if not valid_key(key):
         raise ApiError(400, "invalid_idempotency_key",
                        f"{HEADER} must be 1 to {MAX_KEY} visible ASCII characters (a UUID is ideal)")
     return key
+
+
+def valid_key(key: str) -> bool:
+    """1 to MAX_KEY visible ASCII characters: 0x21-0x7E, printable ASCII but
+    the space (str methods, not a loop over the characters)."""
+    return bool(key) and len(key) <= MAX_KEY and key.isascii() and key.isprintable() and " " not in key
 
 
 def _replay(row: IdempotencyKey) -> Response:
@@ -183,19 +192,21 @@ def rechecks_api_key() -> bool:
 
 
 def claim(session: Session, brand_id: int, key: str, fingerprint: str, *,
-          answer: Response | None = None, api_key_id: int | None = None) -> int | None:
+          answer: Response | None = None, api_key_id: int | None = None,
+          method: str | None = None, path: str | None = None) -> int | None:
     """Take the key in the session's transaction: returns the new row's id
     (None when ``answer`` was given and stored at once: the answer of the
     work done in this transaction, or of a refusal). Raises Answered with
     the stored answer to replay, or with a 409 (another body; or the key's
     first request still in flight, or completed since this transaction
     began); NotAuthenticated when ``api_key_id`` (an API key taken as
-    proven) is no longer live. The portal's booking forms go through this
-    too (wallet.web.portal.members_booking)."""
+    proven) is no longer live. ``method`` and ``path`` are the request's
+    (by default Flask's). The portal's booking forms go through this too
+    (wallet.web.portal.members_booking)."""
     now = utcnow()
     values: dict[str, Any] = {
-        "brand_id": brand_id, "key": key, "request_hash": fingerprint, "method": request.method,
-        "path": request.path[:500], "state": IN_FLIGHT, "owner": "", "locked_until": now, "created_at": now,
+        "brand_id": brand_id, "key": key, "request_hash": fingerprint, "method": method or request.method,
+        "path": (path or request.path)[:500], "state": IN_FLIGHT, "owner": "", "locked_until": now, "created_at": now,
         "response_status": None, "response_body": None, "completed_at": None,
     }
     if answer is not None:
