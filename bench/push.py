@@ -1,4 +1,4 @@
-"""Club-message fan-out to N iPhones: pushes, then every phone fetching its changed pass.
+"""Club-message fan-out to N iPhones: the pushes, and every phone fetching its changed pass as its push arrives.
 
     .venv/bin/python -m bench.push [--devices 2000 ...] [--web-workers 4] [--clients 16]
         [--worker-processes 2] [--pushes-only]
@@ -12,22 +12,25 @@ token only; an outbox worker process per core (`flask --app wsgi worker`:
 Celery when BROKER_URL is set, else the polling threads); and gunicorn with
 several workers for the web tier.
 
-1. Fan-out: one POST /api/v1/clubs/<id>/messages (the brand's till or portal
-   would make it). Measured from just before the call to the moment the
-   stand-in accepted the last of the N pushes. CPU time is read for the
-   stand-in process and the worker process over the same interval, giving
-   the share of the work that is the stand-in's and ours (our code includes
-   the HTTP/2 stack, h2). Signing plays no part here: a push carries
-   no pass; the phone fetches it afterwards. Meanwhile the outbox's pending
-   rows and the workers' memory are sampled: both stay bounded whatever N.
-2. Refetch: every phone fetches its changed pass, GET
-   /apple/v1/passes/<type>/<serial>, C clients at once through gunicorn
-   (the cards are read from the database a page at a time as they go). The
-   signing share is the measured cost of one bare RSA-2048 signature (in this
-   process, thread CPU time) times the passes served, over the CPU time the
-   gunicorn workers spent.
+The phones (bench/phones.py, a process of their own) are told of each push
+the stand-in accepted, as APNs tells a device, and fetch at once, while the
+other pushes still go out, as real phones do: each asks for its device's
+list of updated passes (GET /apple/v1/devices/<device>/registrations/<type>
+?passesUpdatedSince=<a tag from before the message>) and then GETs its pass,
+C phones at once through gunicorn.
 
-Delivered means pushed and fetched: N over the time of both. Several sizes
+The message is one POST /api/v1/clubs/<id>/messages (the brand's till or
+portal would make it). Pushed: from just before the call to the moment the
+stand-in accepted the last of the N pushes. Delivered: to the moment the
+last phone had its pass. The CPU time of each party over the same interval
+is printed per device: the outbox workers (our code, the HTTP/2 stack h2
+included), the PostgreSQL backends serving them (claims, pages, finishing
+rows, the bench's sampler), gunicorn, the PostgreSQL backends serving it,
+and apart, the APNs stand-in's and the phones'. Meanwhile the outbox's
+pending rows and the workers' memory are sampled: both stay bounded
+whatever N. ``--pushes-only`` starts no phones (to profile the push side).
+
+Delivered per second is N over the time to the last pass. Several sizes
 (``--devices 10000 100000``) each run on a fresh setup, one after the other,
 and a line compares their times per device (linear growth keeps it near 1).
 The last line, of the largest size, is
@@ -71,7 +74,7 @@ from tests.support.push import club_with_registered_devices
 from wallet import create_app
 from wallet.apple.certs import get_identity, write_dev_chain
 from wallet.loyalty.brands import create_brand
-from wallet.loyalty.models import Club, Membership
+from wallet.loyalty.models import Club
 from wallet.schema import upgrade_schema
 
 
@@ -105,10 +108,10 @@ def main() -> None:
     if len(figures) > 1:
         first = figures[0]
         print("growth: " + "; ".join(
-            f"{f['devices']:.0f} devices: push {1000 * f['push_s'] / f['devices']:.3f} ms, "
-            f"refetch {1000 * f['serve_s'] / f['devices']:.3f} ms per device "
-            f"(x{(f['push_s'] + f['serve_s']) / f['devices'] / ((first['push_s'] + first['serve_s']) / first['devices']):.2f} "
-            f"of {first['devices']:.0f}'s)" for f in figures))
+            f"{f['devices']:.0f} devices: pushed {1000 * f['push_s'] / f['devices']:.3f} ms, "
+            f"delivered {1000 * f['delivered_s'] / f['devices']:.3f} ms per device "
+            f"(x{f['delivered_s'] / f['devices'] / (first['delivered_s'] / first['devices']):.2f} of "
+            f"{first['devices']:.0f}'s)" for f in figures))
     last = figures[-1]
     if args.pushes_only:
         print(f"pushes only; {machine()}")
@@ -134,7 +137,8 @@ def run(args: argparse.Namespace, root: Path, processes: list[subprocess.Popen[A
 
     standin = subprocess.Popen(
         [sys.executable, "-m", "tests.support.apns_standin", "--client-ca", str(certs["ca_bundle"]),
-         "--workdir", str(root / "standin"), "--topic", PASS_TYPE, "--counts-only"],
+         "--workdir", str(root / "standin"), "--topic", PASS_TYPE, "--counts-only",
+         *([] if args.pushes_only else ["--forward", str(root / "phones.sock")])],
         cwd=ROOT, stdout=subprocess.PIPE, text=True,
     )
     processes.append(standin)
@@ -162,11 +166,15 @@ def run(args: argparse.Namespace, root: Path, processes: list[subprocess.Popen[A
     print(f"setup: {args.devices} members with a registered device in {time.perf_counter() - started:.1f}s "
           f"({'PostgreSQL' if 'postgresql' in database_url else 'SQLite'})")
 
+    postgresql = "postgresql" in database_url
+    # The web tier's PostgreSQL connections go by a name of their own, so
+    # the database's CPU is told apart: the pushes' and the passes'.
+    web_url = database_url + "_web" if postgresql else database_url
     port = free_port()
     web = subprocess.Popen(
         [str(Path(sys.executable).with_name("gunicorn")), "-w", str(args.web_workers), "-b", f"127.0.0.1:{port}",
-         "--log-level", "warning", "wsgi:app"],
-        cwd=ROOT, env=env,
+         "--log-level", "warning", "--backlog", "2048", "wsgi:app"],
+        cwd=ROOT, env={**env, "DATABASE_URL": web_url},
     )
     processes.append(web)
     workers = [
@@ -188,15 +196,31 @@ def run(args: argparse.Namespace, root: Path, processes: list[subprocess.Popen[A
     def stats() -> dict[str, Any]:
         return stats_client.get(info["url"] + "/_standin/stats").json()
 
-    # ---- 1. fan-out ---------------------------------------------------
+    # The phones: a tag each device holds from before the message (every
+    # card is listed as changed since it), then a process of their own.
+    listing = httpx.get(f"{base}/apple/v1/devices/device{0:08d}/registrations/{PASS_TYPE}", timeout=30)
+    tag = listing.json()["lastUpdated"]
+    phones = None if args.pushes_only else subprocess.Popen(
+        [sys.executable, "-m", "bench.phones", "--listen", str(root / "phones.sock"), "--base", base,
+         "--pass-type", PASS_TYPE, "--tag", tag, "--database-url", database_url, "--club-id", str(club_id),
+         "--devices", str(args.devices), "--concurrency", str(args.clients)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )
+    if phones is not None:
+        processes.append(phones)
+        if not json.loads(phones.stdout.readline() or "{}").get("ready"):  # type: ignore[union-attr]
+            raise SystemExit("the phones did not start")
+
     time.sleep(1.0)  # let the worker settle on an empty outbox
+
     def workers_cpu() -> float:
         return sum(tree_cpu(w.pid) for w in workers)
 
-    def database_cpu() -> dict[int, float]:
-        return backend_cpu(database_url, application_name(database_url)) if "postgresql" in database_url else {}
+    def database_cpu(url: str) -> dict[int, float]:
+        return backend_cpu(url, application_name(url)) if postgresql else {}
 
-    s0, w0, d0 = stats(), workers_cpu(), database_cpu()
+    s0, w0, g0 = stats(), workers_cpu(), tree_cpu(web.pid)
+    d0, dw0 = database_cpu(database_url), database_cpu(web_url)
     sampler = _Sampler(db, [w.pid for w in workers])
     t0 = time.time()
     via = "API"
@@ -223,98 +247,44 @@ def run(args: argparse.Namespace, root: Path, processes: list[subprocess.Popen[A
         time.sleep(0.05)
     fanout = current["last_accept_at"] - t0
     standin_cpu = current["cpu_seconds"] - s0["cpu_seconds"]
+    # The workers and their database are idle once the pushes are out; the
+    # phones may still be fetching.
     worker_cpu = workers_cpu() - w0
+    db_cpu = cpu_spent(d0, database_cpu(database_url))
     sampler.stop()
-    db_cpu = cpu_spent(d0, database_cpu())
-    pushes_per_s = args.devices / fanout
-    print(f"fan-out via {via}: call answered in {api_seconds:.2f}s; last of {args.devices} pushes accepted "
-          f"{fanout:.2f}s after the call; {pushes_per_s:.0f} pushes/s; repeats {current['accepted'] - args.devices}")
-    total = standin_cpu + worker_cpu
-    print(f"  CPU: stand-in {standin_cpu:.2f}s ({100 * standin_cpu / total:.0f}%), our {len(workers)} worker processes "
-          f"incl. HTTP/2 stack (h2) {worker_cpu:.2f}s ({100 * worker_cpu / total:.0f}%) = "
-          f"{1000 * worker_cpu / args.devices:.3f} ms per push, signing 0s (a push carries no pass); "
-          f"wall {fanout:.2f}s on {os.cpu_count()} cores; {machine()}")
-    if db_cpu:
-        print(f"  CPU of the PostgreSQL backends serving us (claims, pages, finishing rows; the bench's sampler too): "
-              f"{db_cpu:.2f}s = {1000 * db_cpu / args.devices:.3f} ms per push")
+    if phones is None:
+        phoned = {"fetched": 0, "failures": 0, "errors": {}, "first_push_at": t0, "last_pass_at": t0 + fanout,
+                  "cpu_seconds": 0.0}
+    else:
+        out, _ = phones.communicate(timeout=3600)
+        phoned = json.loads(out.strip().splitlines()[-1])
+    web_cpu = tree_cpu(web.pid) - g0
+    web_db_cpu = cpu_spent(dw0, database_cpu(web_url))
+    n = args.devices
+    pushes_per_s = n / fanout
+    delivered_s = phoned["last_pass_at"] - t0
+    refetch_s = phoned["last_pass_at"] - phoned["first_push_at"]
+    fetched = phoned["fetched"]
+    passes_per_s = fetched / refetch_s if fetched else 0.0
+    delivered_per_s = fetched / delivered_s if fetched else 0.0
+    print(f"fan-out via {via}: call answered in {api_seconds:.2f}s; last of {n} pushes accepted "
+          f"{fanout:.2f}s after the call: {pushes_per_s:.0f} pushes/s; repeats {current['accepted'] - n}")
+    if phones is not None:
+        print(f"phones, {args.clients} at once, each as its push arrived: {fetched} passes fetched "
+              f"({phoned['failures']} failed {phoned['errors']}), each after its device's list of updated passes; "
+              f"first push to last pass {refetch_s:.2f}s: {passes_per_s:.0f} passes/s")
+        print(f"  delivered (pushed and fetched): {fetched} of {n} devices {delivered_s:.2f}s after the call: "
+              f"{delivered_per_s:.0f} per s; {machine()}")
+    sign_cost = bare_signature_cost(get_identity(app))
+    parties = [("outbox workers", worker_cpu), ("their PostgreSQL", db_cpu), ("gunicorn", web_cpu),
+               ("its PostgreSQL", web_db_cpu), ("APNs stand-in", standin_cpu), ("phones", phoned["cpu_seconds"])]
+    print("  CPU per device: " + ", ".join(f"{name} {1000 * cpu / n:.3f} ms" for name, cpu in parties if cpu)
+          + f"; ours (workers, gunicorn, PostgreSQL) {1000 * (worker_cpu + db_cpu + web_cpu + web_db_cpu) / n:.3f} ms"
+          f" on {os.cpu_count()} cores; a bare RSA-2048 signature {1000 * sign_cost:.3f} ms of it")
     print(f"  bounded: at most {sampler.max_pending} outbox rows pending; largest worker {sampler.max_rss_mb:.0f} MB "
           f"resident")
-    if args.pushes_only:
-        return {"devices": args.devices, "push_s": fanout, "serve_s": 0.0, "delivered_per_s": 0.0,
-                "pushes_per_s": pushes_per_s, "passes_per_s": 0.0}
-
-    # ---- 2. pass serving ----------------------------------------------
-    identity = get_identity(app)
-    sign_cost = bare_signature_cost(identity)
-    cards = _Cards(db, club_id)
-    lock = threading.Lock()
-    failures: list[int] = []
-
-    def client_loop() -> None:
-        with httpx.Client(base_url=base, timeout=60) as http:
-            while (card := cards.next()) is not None:
-                serial, token = card
-                r = http.get(f"/apple/v1/passes/{PASS_TYPE}/{serial}", headers={"Authorization": f"ApplePass {token}"})
-                if r.status_code != 200 or r.headers.get("content-type") != "application/vnd.apple.pkpass":
-                    with lock:
-                        failures.append(r.status_code)
-
-    g0 = tree_cpu(web.pid)
-    t1 = time.perf_counter()
-    threads = [threading.Thread(target=client_loop) for _ in range(args.clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    serve_seconds = time.perf_counter() - t1
-    web_cpu = tree_cpu(web.pid) - g0
-    served = cards.handed_out - len(failures)
-    passes_per_s = served / serve_seconds
-    signing = sign_cost * served
-    print(f"passes: {served} served ({len(failures)} failed) by gunicorn -w {args.web_workers} to "
-          f"{args.clients} concurrent clients in {serve_seconds:.2f}s: {passes_per_s:.0f} passes/s")
-    print(f"  CPU of the gunicorn workers {web_cpu:.2f}s = {1000 * web_cpu / max(served, 1):.2f} ms per pass; "
-          f"bare RSA-2048 signature {1000 * sign_cost:.3f} ms -> signing {100 * signing / web_cpu:.0f}%, "
-          f"the rest (HTTP, auth, DB read, pass.json, manifest, zip) {100 * (web_cpu - signing) / web_cpu:.0f}%; "
-          "the load generator shares the same cores")
-    delivered_per_s = args.devices / (fanout + serve_seconds)
-    print(f"  delivered (pushed and fetched): {args.devices} devices in {fanout + serve_seconds:.1f}s; {machine()}")
-    return {"devices": args.devices, "push_s": fanout, "serve_s": serve_seconds, "delivered_per_s": delivered_per_s,
-            "pushes_per_s": pushes_per_s, "passes_per_s": passes_per_s}
-
-
-class _Cards:
-    """The club's cards (serial number, authentication token) for the
-    phones, read a page at a time by id: a million cost one page of memory."""
-
-    PAGE = 2000
-
-    def __init__(self, db: Any, club_id: int) -> None:
-        self.db, self.club_id = db, club_id
-        self.lock = threading.Lock()
-        self.page: list[tuple[str, str]] = []
-        self.after = 0
-        self.done = False
-        self.handed_out = 0
-
-    def next(self) -> tuple[str, str] | None:
-        with self.lock:
-            if not self.page and not self.done:
-                with self.db.transaction() as session:
-                    rows = session.execute(
-                        select(Membership.id, Membership.serial_number, Membership.auth_token)
-                        .where(Membership.club_id == self.club_id, Membership.id > self.after)
-                        .order_by(Membership.id).limit(self.PAGE)
-                    ).all()
-                if rows:
-                    self.after = rows[-1][0]
-                    self.page = [(serial, token) for _id, serial, token in reversed(rows)]
-                else:
-                    self.done = True
-            if not self.page:
-                return None
-            self.handed_out += 1
-            return self.page.pop()
+    return {"devices": n, "push_s": fanout, "serve_s": delivered_s - fanout, "delivered_s": delivered_s,
+            "delivered_per_s": delivered_per_s, "pushes_per_s": pushes_per_s, "passes_per_s": passes_per_s}
 
 
 class _Sampler:

@@ -386,15 +386,48 @@ class ApnsStandIn:
         return ""
 
 
+def _forwarder(standin: ApnsStandIn, path: str) -> Callable[[Received], None]:
+    """An on_push that writes the tokens of accepted pushes to a Unix
+    socket: those the loop's turn accepted, in one write after it (a
+    device told of its push as APNs would tell it)."""
+    import socket
+
+    sock: socket.socket | None = None  # connected at the first push: the phones start last
+    pending: list[str] = []
+
+    def flush() -> None:
+        nonlocal sock
+        if sock is None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(path)
+        data = "\n".join(pending).encode() + b"\n"
+        pending.clear()
+        sock.sendall(data)
+
+    def forward(record: Received) -> None:
+        if record.status != 200:
+            return
+        if not pending:
+            assert standin._loop is not None
+            standin._loop.call_soon(flush)
+        pending.append(record.token)
+
+    return forward
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--client-ca", required=True, help="CA bundle that signs client certificates")
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--topic", default=None)
     parser.add_argument("--counts-only", action="store_true", help="keep counts per token, not every request")
+    parser.add_argument("--forward", help="Unix socket to write each accepted push's token to, a line each "
+                                          "(the phones of bench/push.py)")
     args = parser.parse_args(argv)
     standin = ApnsStandIn(client_ca_file=args.client_ca, workdir=args.workdir, expected_topic=args.topic,
                           record=not args.counts_only)
+    if args.forward:
+        standin.on_push = _forwarder(standin, args.forward)
     standin.start()
     print(json.dumps({"url": standin.url, "ca_file": str(standin.ca_file)}), flush=True)
     try:
