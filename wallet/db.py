@@ -10,13 +10,27 @@ import importlib
 import os
 import select
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import cache
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, DateTime, Dialect, Engine, MetaData, Table, create_engine, event, inspect
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Connection,
+    DateTime,
+    Dialect,
+    Engine,
+    MetaData,
+    Table,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+    inspect,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import DeclarativeBase, Session, make_transient, make_transient_to_detached, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -95,6 +109,15 @@ def describe_unavailable(exc: BaseException) -> str:
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def any_of(column: Any, ids: Sequence[int]) -> Any:
+    """``column = ANY(:ids)``: the ids as one array parameter, so a batch's
+    statement is the same text whatever its size (psycopg converts it once
+    and prepares it; PostgreSQL plans it once). An expanded IN list was a
+    new statement of up to 1,000 parameters for every batch, each rendered
+    by SQLAlchemy, split by psycopg and parsed by PostgreSQL anew."""
+    return column == any_(bindparam(None, list(ids), type_=ARRAY(BigInteger)))
 
 
 class Base(DeclarativeBase):

@@ -21,7 +21,7 @@ from sqlalchemy import delete, select, text
 from wallet.apple.android import AndroidPusher, push_api
 from wallet.apple.apns import PushReport, client_for
 from wallet.apple.models import DeviceRegistration, WalletApp
-from wallet.db import Database
+from wallet.db import Database, any_of
 from wallet.loyalty.card_events import record_card_changes
 from wallet.loyalty.models import Membership
 
@@ -86,6 +86,8 @@ def _remove_dead(session: Any, owners: list[int], dead: list[int]) -> None:
 
 
 _NO_SEQ_SCAN = text("SET LOCAL enable_seqscan = off")
+_REGISTRATIONS = select(DeviceRegistration.id, DeviceRegistration.membership_id, DeviceRegistration.push_token,
+                        DeviceRegistration.app)
 
 
 def push_memberships(app: Any, db: Database, membership_ids: Iterable[int]) -> MembershipPushResult:
@@ -106,20 +108,14 @@ def push_memberships(app: Any, db: Database, membership_ids: Iterable[int]) -> M
     # writes nothing and is rolled back.
     session = db.session() if db.is_sqlite else db.write_session()
     try:
+        rows: list[tuple[int, int, str, WalletApp]] = []
         if not db.is_sqlite:
             session.execute(_NO_SEQ_SCAN)
-        rows: list[tuple[int, int, str, WalletApp]] = []
-        for start in range(0, len(ids), 1000):
-            rows.extend(
-                session.execute(
-                    select(
-                        DeviceRegistration.id,
-                        DeviceRegistration.membership_id,
-                        DeviceRegistration.push_token,
-                        DeviceRegistration.app,
-                    ).where(DeviceRegistration.membership_id.in_(ids[start : start + 1000]))
-                ).tuples()
-            )
+            rows.extend(session.execute(_REGISTRATIONS.where(any_of(DeviceRegistration.membership_id, ids))))
+        else:
+            for start in range(0, len(ids), 1000):
+                rows.extend(session.execute(
+                    _REGISTRATIONS.where(DeviceRegistration.membership_id.in_(ids[start : start + 1000]))))
     finally:
         session.close()
     by_token: dict[str, list[tuple[int, int]]] = defaultdict(list)

@@ -25,9 +25,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, Select, and_, any_, cast, delete, func, or_, select, text, union_all, update
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Select,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    union_all,
+    update,
+)
 
-from wallet.db import Database, utcnow
+from wallet.db import Database, any_of, utcnow
 from wallet.loyalty.models import OutboxEvent
 from wallet.loyalty.outbox import OutboxKind
 
@@ -186,13 +201,15 @@ def complete(db: Database, ids: Sequence[int]) -> None:
             # By primary key: a bitmap of the pending index would visit every
             # done row's dead entry there too, as the claim's would.
             session.execute(_NO_BITMAP_SCAN)
+            session.execute(_DONE.where(any_of(OutboxEvent.id, ids)), {"done_at": now})
+            return
         for start in range(0, len(ids), 1000):
-            session.execute(
-                update(OutboxEvent)
-                .where(OutboxEvent.id.in_(ids[start : start + 1000]), OutboxEvent.done_at.is_(None))
-                .values(done_at=now, locked_until=None, last_error=None)
-                .execution_options(synchronize_session=False)
-            )
+            session.execute(_DONE.where(OutboxEvent.id.in_(ids[start : start + 1000])), {"done_at": now})
+
+
+_DONE = (update(OutboxEvent).where(OutboxEvent.done_at.is_(None))
+         .values(done_at=bindparam("done_at"), locked_until=None, last_error=None)
+         .execution_options(synchronize_session=False))
 
 
 def fail(db: Database, failures: dict[int, str], attempts: dict[int, int], *, backoff_base: float) -> None:
