@@ -83,11 +83,11 @@ def main() -> None:
     parser.add_argument("--devices", type=int, nargs="+", default=[2000])
     parser.add_argument("--web-workers", type=int, default=4)
     parser.add_argument("--worker-concurrency", type=int, default=2)
-    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--clients", type=int, default=16, help="phones fetching at once")
     parser.add_argument("--worker-processes", type=int, default=os.cpu_count() or 1,
                         help="outbox worker processes (default: one per core)")
     parser.add_argument("--pushes-only", action="store_true",
-                        help="stop after the fan-out (to profile the push side); passes_served_per_s=0")
+                        help="start no phones (to profile the push side); delivered_per_s=0")
     args = parser.parse_args()
 
     figures: list[dict[str, float]] = []
