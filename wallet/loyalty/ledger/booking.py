@@ -61,6 +61,8 @@ _ENTRIES, _LOTS = table_of(LedgerTransaction), table_of(PointLot)
 _ENTRY_COLUMNS = tuple(column.key for column in _ENTRIES.c if column.key != "id")
 # A lot's columns but its id and its entry's (``lots.new_lot`` gives them).
 _LOT_COLUMNS = tuple(column.key for column in _LOTS.c if column.key not in ("id", "source_id"))
+# Their parameters' names in the entry's INSERT with its lot (``_entry_with_lot``).
+_LOT_PARAMS = tuple((f"lot_{key}", key) for key in _LOT_COLUMNS)
 # An entry's optional columns, None unless the booking names them.
 _NO_FIELDS = {key: None for key in ("amount", "currency", "receipt_id", "refund_of_id", "tier", "reason",
                                     "dedupe_key")}
@@ -159,7 +161,7 @@ def _book(
     spend: int | None = None
     if spend_days is not None and not postgresql:
         spend = window_spend(session, member, days=spend_days, as_of=now)
-    params = values if lot is None or not postgresql else {**values, **{f"lot_{key}": lot[key] for key in _LOT_COLUMNS}}
+    params = values if lot is None or not postgresql else {**values, **{name: lot[key] for name, key in _LOT_PARAMS}}
     if spend_days is not None and postgresql:
         params = {**params, **window_spend_params(member, days=spend_days, as_of=now)}
         statement = _INSERT_ENTRY_READING_SPEND if lot is None else _INSERT_ENTRY_WITH_LOT_READING_SPEND

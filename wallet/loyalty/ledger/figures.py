@@ -11,7 +11,6 @@ from typing import Any, cast
 from sqlalchemy import BindParameter, Select, bindparam, case, exists, func, inspect, or_, select
 from sqlalchemy.orm import Session, object_session
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
 from wallet.db import execute_core_all, loaded_detached, table_of
 from wallet.loyalty.errors import NotFound
@@ -44,6 +43,9 @@ _MEMBERS = table_of(Membership)
 _MEMBER_ATTRS = tuple((prop.key, prop.columns[0]) for prop in inspect(Membership).column_attrs)
 _MEMBER_KEYS = tuple(key for key, _column in _MEMBER_ATTRS)
 _ID_AT = _MEMBER_KEYS.index("id")
+# Its mapper, for the identity key of a locked row (orm.util.identity_key
+# looks the class's mapper up on every call).
+_MEMBER_MAPPER = inspect(Membership)
 
 
 @cache
@@ -87,7 +89,7 @@ def _member_from_row(session: Session, values: tuple[Any, ...]) -> Membership:
     """The session's object of a member whose row the driver's lock read,
     with the row's values as committed (as the ORM's populate_existing
     would leave it): the object already in the session, or a new one."""
-    found = session.identity_map.get(identity_key(Membership, values[_ID_AT]))
+    found = session.identity_map.get(_MEMBER_MAPPER.identity_key_from_primary_key([values[_ID_AT]]))
     if found is not None:
         for (key, _column), value in zip(_MEMBER_ATTRS, values):
             set_committed_value(found, key, value)
