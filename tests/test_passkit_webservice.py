@@ -294,11 +294,36 @@ def test_a_pass_fetch_survives_the_server_closing_its_connection(client: FlaskCl
 
     path = f"/apple/v1/passes/{TEST_PASS_TYPE}/{member['serial']}"
     assert client.get(path, headers=auth(member)).status_code == 200
-    kept = serving._reader(db).connection().connection.dbapi_connection
+    kept = serving._reader(db).kept().raw
     with db.engine.connect() as other:
         other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": kept.info.backend_pid})
     bump(db, member["id"])
     assert client.get(path, headers=auth(member)).status_code == 200
+    assert client.get(path, headers=auth(member)).status_code == 200
+
+
+def test_the_pass_reads_time_zone_stays_on_their_own_connection(client: FlaskClient, db: Database, member: dict,
+                                                                backend: str) -> None:
+    """The kept connection reads in UTC (psycopg then loads its timestamps
+    without converting them), and it is the reader's own: no connection of
+    the pool, which every other request uses, meets that setting, not even
+    once the reader gave its connection back."""
+    if backend != "postgresql":
+        pytest.skip("SQLite reads take a connection per request")
+    from wallet.apple import serving
+
+    path = f"/apple/v1/passes/{TEST_PASS_TYPE}/{member['serial']}"
+    assert client.get(path, headers=auth(member)).status_code == 200
+    reader = serving._reader(db)
+    kept = reader.kept()
+    assert kept.raw.info.parameter_status("TimeZone") == "UTC"
+    reader.drop(kept)
+    assert kept.raw.closed
+    with db.engine.connect() as first, db.engine.connect() as second:
+        for pooled in (first, second):
+            default = pooled.execute(text("SELECT reset_val FROM pg_settings WHERE name = 'TimeZone'")).scalar()
+            assert pooled.execute(text("SHOW TIME ZONE")).scalar() == default
+            assert pooled.connection.dbapi_connection is not kept.raw
     assert client.get(path, headers=auth(member)).status_code == 200
 
 

@@ -23,13 +23,20 @@ query itself. A connection that broke is dropped and the read tried once
 more on a new one, so a restarted server costs one failed attempt, not a
 failed request; a server that stays down is the caller's error (503).
 
-There a query, compiled once, goes to psycopg's cursor directly
-(wallet.db.run_on_driver) and its tuple is turned into a row by
-SQLAlchemy's own result processors of the columns' types (UTC datetimes,
-enums), the ones its execution would apply: SQLAlchemy's execution and
-result, with psycopg describing the 30 columns for them, were 110-180 us of
-a 304's read against 30-55 us for the cursor alone. The driver's errors
-become SQLAlchemy's (an unreachable server is an OperationalError, a 503 by
+There a query, compiled once (wallet.db.driver_statement), is prepared on
+the kept connection at its first use and run by libpq's PQexecPrepared
+(psycopg's ``pq`` layer), its row loaded by psycopg's own loaders and turned
+into SQLAlchemy's by the result processors of the columns' types (UTC
+datetimes), the ones its execution would apply. psycopg's cursor drives each
+query through Python generators and its prepared-statement bookkeeping,
+over a quarter of a 304's instructions in process; PQexecPrepared does the
+same exchange in C. That needs no transaction of psycopg's making (the connection is in
+autocommit), which is why the kept connection alone reads this way. It is
+detached from the pool and its session's TimeZone is UTC: psycopg then loads
+timestamps in UTC, where it converted each to the server's zone and the
+result processor back to UTC (another tenth); detached, no other user of
+the pool meets that setting. The driver's errors become
+SQLAlchemy's (an unreachable server is an OperationalError, a 503 by
 wallet.outage), and the engine's cursor events still see the statement
 (tests/test_statement_counts.py counts them).
 """
@@ -40,18 +47,21 @@ import os
 import threading
 import weakref
 from collections import namedtuple
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
+import psycopg
+from psycopg import errors, pq
+from psycopg.adapt import PyFormat, Transformer
 from sqlalchemy import Connection, Engine, bindparam, event, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import joinedload
 
 from wallet.apple.models import DeviceRegistration
 from wallet.apple.pkpass import ClubDesign, ClubState, PassSettings, SignedPass, cached_design, club_design, sign_card
-from wallet.db import Database, DriverStatement, driver_statement, run_all_on_driver, run_on_driver
+from wallet.db import Database, DriverStatement, driver_statement
 from wallet.loyalty.cardfacts import member_facts
 from wallet.loyalty.cards import ChangedCards, changed_among, listing
 from wallet.loyalty.models import Brand, Club, Membership
@@ -109,56 +119,96 @@ def _state(row: Any) -> CardState:
     )
 
 
-class _Reader:
-    """Connections for pass reads on PostgreSQL, one kept by each thread.
+class _Kept:
+    """A thread's own connection for pass reads (PostgreSQL), and what it
+    keeps for them: psycopg's Transformer, which dumps parameters and loads
+    rows for it, the names of the statements prepared on it, by statement
+    and parameter types, and a psycopg cursor for the cursor events'
+    listeners, made when one listens."""
 
-    A thread that ended gives its connection back when the next one is
-    taken; disposing of the engine (tests, a forked child) closes them all,
-    except a forked child's copies of its parent's, which it only forgets."""
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.raw = cast(psycopg.Connection[Any], connection.connection.dbapi_connection)
+        self.transformer = Transformer(self.raw)
+        self.prepared: dict[tuple[DriverStatement, Any], bytes] = {}
+        self.cursor: psycopg.RawCursor[Any] | None = None
+        self.pid, self.forks = os.getpid(), _forks
+
+
+# Forks of this process so far (in a child, its parent's and its own): a
+# connection kept before a fork is the parent's. Asking os.getpid() on every
+# read was a system call each time.
+_forks = 0
+
+
+def _forked() -> None:
+    global _forks
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+class _Reader:
+    """Connections for pass reads on PostgreSQL, one kept by each thread,
+    detached from the pool (closed, never pooled, when given back), so that
+    the session's time zone (see the module's docstring) stays with them.
+
+    A thread that ended closes its connection when the next one is taken;
+    disposing of the engine (tests, a forked child) closes them all, except
+    a forked child's copies of its parent's, which it only forgets."""
 
     def __init__(self, db: Database) -> None:
         self._engine = db.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._mine = threading.local()
-        self._held: dict[int, tuple[threading.Thread, int, Connection]] = {}
+        self._held: dict[int, tuple[threading.Thread, _Kept]] = {}
         self._lock = threading.Lock()
         event.listen(db.engine, "engine_disposed", self._close_all)
 
-    def connection(self) -> Connection:
-        connection = getattr(self._mine, "connection", None)
-        if connection is not None and self._mine.pid == os.getpid() and not connection.invalidated:
-            return cast(Connection, connection)
+    def kept(self) -> _Kept:
+        kept: _Kept | None = getattr(self._mine, "kept", None)
+        if kept is not None and kept.forks == _forks and not kept.connection.invalidated:
+            return kept
         connection = self._engine.connect()
-        thread, pid = threading.current_thread(), os.getpid()
+        try:
+            connection.detach()
+            connection.exec_driver_sql("SET TIME ZONE 'UTC'")
+            kept = _Kept(connection)
+        except BaseException:
+            connection.close()
+            raise
+        thread = threading.current_thread()
         with self._lock:
-            for key, (other, other_pid, held) in list(self._held.items()):
-                if other_pid != pid or not other.is_alive():
+            for key, (other, held) in list(self._held.items()):
+                if held.pid != kept.pid or not other.is_alive():
                     del self._held[key]
-                    if other_pid == pid:
-                        held.close()
-            self._held[id(thread)] = (thread, pid, connection)
-        self._mine.connection, self._mine.pid = connection, pid
-        return connection
+                    if held.pid == kept.pid:
+                        _close(held)
+            self._held[id(thread)] = (thread, kept)
+        self._mine.kept = kept
+        return kept
 
-    def drop(self, connection: Connection) -> None:
+    def drop(self, kept: _Kept) -> None:
         """Forget a connection that failed; the next read takes a new one."""
-        self._mine.connection = None
+        self._mine.kept = None
         with self._lock:
             self._held.pop(id(threading.current_thread()), None)
-        try:
-            connection.close()
-        except DBAPIError:
-            pass
+        _close(kept)
 
     def _close_all(self, _engine: Engine) -> None:
         pid = os.getpid()
         with self._lock:
             held, self._held = self._held, {}
-        for _thread, held_pid, connection in held.values():
-            if held_pid == pid:
-                try:
-                    connection.close()
-                except DBAPIError:
-                    pass
+        for _thread, kept in held.values():
+            if kept.pid == pid:
+                _close(kept)
+
+
+def _close(kept: _Kept) -> None:
+    try:
+        kept.connection.close()
+    except DBAPIError:
+        pass
 
 
 _readers: weakref.WeakKeyDictionary[Database, _Reader] = weakref.WeakKeyDictionary()
@@ -175,30 +225,85 @@ def _reader(db: Database) -> _Reader:
     return found
 
 
-_T = TypeVar("_T")
-
-
-def _on_kept_connection(db: Database, run: Callable[[Connection, DriverStatement, dict[str, Any]], _T],
-                        statement: Any, values: dict[str, Any]) -> _T:
-    """PostgreSQL: ``run(connection, statement compiled for the driver,
-    values)`` on this thread's kept connection."""
+def _kept_rows(db: Database, statement: Any, values: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """PostgreSQL: every row of a reading ``statement`` on this thread's
+    kept connection."""
     reader = _reader(db)
     compiled = driver_statement(statement, db.engine.dialect)
-    connection = reader.connection()
+    kept = reader.kept()
     try:
-        return run(connection, compiled, values)
+        return _prepared_rows(kept, compiled, values)
     except DBAPIError as exc:
-        reader.drop(connection)
+        reader.drop(kept)
         if not exc.connection_invalidated:
             raise
     # The server closed the kept connection (a restart, an idle timeout):
     # once more on a new one, which the pool checks first.
-    connection = reader.connection()
+    kept = reader.kept()
     try:
-        return run(connection, compiled, values)
+        return _prepared_rows(kept, compiled, values)
     except DBAPIError:
-        reader.drop(connection)
+        reader.drop(kept)
         raise
+
+
+def _prepared_rows(kept: _Kept, statement: DriverStatement, values: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Every row of a reading ``statement`` on a kept connection (autocommit:
+    nothing here begins or ends a transaction), by libpq's PQexecPrepared,
+    as wallet.db.run_all_on_driver gives them: converted by the columns'
+    result processors, the driver's errors raised as SQLAlchemy's (the
+    connection invalidated if it broke), the engine's cursor events fired
+    when something listens."""
+    connection, raw, transformer = kept.connection, kept.raw, kept.transformer
+    parameters = statement.parameters(values)
+    # As wallet.db's statements ask: the engine's listeners, which the
+    # connection fires.
+    listening = connection.engine.dispatch
+    events = connection.dispatch if listening.before_cursor_execute or listening.after_cursor_execute else None
+    try:
+        if events is not None:
+            if kept.cursor is None:
+                kept.cursor = psycopg.RawCursor(raw)
+            events.before_cursor_execute(connection, kept.cursor, statement.sql, parameters, None, False)
+        dumped = transformer.dump_sequence(parameters, [PyFormat.TEXT] * len(parameters))
+        pgconn = raw.pgconn
+        name = kept.prepared.get((statement, transformer.types))
+        if name is None:
+            name = f"wallet_pass_read_{len(kept.prepared)}".encode()
+            _succeeded(pgconn.prepare(name, statement.sql.encode(), transformer.types), raw)
+            kept.prepared[statement, transformer.types] = name
+        result = _succeeded(pgconn.exec_prepared(name, dumped, transformer.formats), raw)
+        if events is not None:
+            events.after_cursor_execute(connection, kept.cursor, statement.sql, parameters, None, False)
+        transformer.set_pgresult(result)
+        rows = transformer.load_rows(0, result.ntuples, tuple)
+    except psycopg.Error as exc:
+        dialect = connection.dialect
+        broken = dialect.is_disconnect(exc, raw, None)
+        if broken:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(statement.sql, parameters, exc, psycopg.Error,
+                                  connection_invalidated=broken, dialect=dialect) from exc
+    finally:
+        transformer.set_pgresult(None)
+    return [statement.row(row) for row in rows]
+
+
+def _succeeded(result: pq.abc.PGresult, raw: psycopg.Connection[Any]) -> pq.abc.PGresult:
+    """libpq's result, or its error raised as psycopg raises it (by its
+    SQLSTATE; a connection lost has none: an OperationalError)."""
+    if result.status == _TUPLES_OK or result.status == _COMMAND_OK:
+        return result
+    state = result.error_field(pq.DiagnosticField.SQLSTATE)
+    encoding = raw.info.encoding
+    try:
+        error_class = errors.lookup(state.decode()) if state else errors.OperationalError
+    except KeyError:
+        error_class = errors.DatabaseError
+    raise error_class(result.get_error_message(encoding))
+
+
+_TUPLES_OK, _COMMAND_OK = pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK
 
 
 def _read(db: Database, statement: Any, key: str) -> Any:
@@ -208,11 +313,8 @@ def _read(db: Database, statement: Any, key: str) -> Any:
         with db.engine.connect() as connection:
             row = connection.execute(statement, {"key": key}).first()
         return None if row is None else CardRow._make(row)
-    return _card_row(_on_kept_connection(db, run_on_driver, statement, {"key": key}))
-
-
-def _card_row(values: tuple[Any, ...] | None) -> Any:
-    return None if values is None else CardRow._make(values)
+    rows = _kept_rows(db, statement, {"key": key})
+    return CardRow._make(rows[0]) if rows else None
 
 
 def read_card(db: Database, serial_number: str) -> CardState | None:
@@ -247,7 +349,7 @@ def changed_passes(db: Database, device_id: str, pass_type: str, tag: str | None
         with db.engine.connect() as connection:
             rows: list[Any] = list(connection.execute(_LISTINGS[False], values).all())
         return changed_among(rows, tag, postgresql=False)
-    return changed_among(_on_kept_connection(db, run_all_on_driver, _LISTINGS[True], values), tag, postgresql=True)
+    return changed_among(_kept_rows(db, _LISTINGS[True], values), tag, postgresql=True)
 
 
 _passes: LRU[SignedPass] = LRU(CACHE_SIZE)
