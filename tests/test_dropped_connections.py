@@ -1,6 +1,8 @@
 """Pooled PostgreSQL connections that the server drops (a restart, a
-terminated backend): the next request takes a fresh one and succeeds; a
-connection lost in the middle of a request answers 503 like any outage,
+terminated backend): the next request takes a fresh one and succeeds. A
+till's purchase whose connection is lost in the middle is tried once more
+(its direct path rolls back and leaves it to the route, wallet.api.direct)
+and books once; lost again, it answers 503 like any outage, books nothing,
 and the request after it succeeds. A healthy pooled connection is taken
 without a round trip (wallet.db: no ping per transaction)."""
 
@@ -65,24 +67,44 @@ def test_connections_the_server_dropped_while_pooled_are_replaced_unnoticed(
     assert backends and not backends & dropped
 
 
-def test_a_connection_lost_during_a_request_answers_503_and_the_next_request_succeeds(
+def _purchase_losing_connections(api: Api, db: Database, member_id: int, amount: int, times: int) -> Any:
+    """A purchase during which the connection writing the ledger is lost,
+    up to ``times`` times; returns the answer and the backends lost."""
+    lost: list[int] = []
+
+    def drop(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if len(lost) < times and "ledger_transactions" in statement:
+            lost.append(conn.connection.dbapi_connection.info.backend_pid)
+            _terminate({lost[-1]})
+
+    event.listen(db.engine, "before_cursor_execute", drop)
+    try:
+        response = api.post(f"/members/{member_id}/transactions", {"type": "purchase", "amount": amount})
+    finally:
+        event.remove(db.engine, "before_cursor_execute", drop)
+    return response, lost
+
+
+def test_a_purchase_whose_connection_is_lost_once_is_tried_again_and_booked_once(
         app: Flask, pg_db: Database, backends: set[int]) -> None:
     api = Api(app.test_client(), make_brand(pg_db).key)
     member = api.member(api.club()["id"])
     first = api.purchase(member["id"], 10_000)
-    lost: list[int] = []
+    response, lost = _purchase_losing_connections(api, pg_db, member["id"], 20_000, times=1)
+    assert len(lost) == 1
+    assert response.status_code == 201
+    answer = response.get_json()
+    assert answer["member"]["balance"] == first["member"]["balance"] + answer["transaction"]["points"] > 0
+    assert len(api.get(f"/members/{member['id']}/transactions").get_json()["items"]) == 2
 
-    def drop_once(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if not lost and "ledger_transactions" in statement:
-            lost.append(conn.connection.dbapi_connection.info.backend_pid)
-            _terminate({lost[0]})
 
-    event.listen(pg_db.engine, "before_cursor_execute", drop_once)
-    try:
-        response = api.post(f"/members/{member['id']}/transactions", {"type": "purchase", "amount": 20_000})
-    finally:
-        event.remove(pg_db.engine, "before_cursor_execute", drop_once)
-    assert lost
+def test_a_connection_lost_on_every_try_answers_503_and_the_next_request_succeeds(
+        app: Flask, pg_db: Database, backends: set[int]) -> None:
+    api = Api(app.test_client(), make_brand(pg_db).key)
+    member = api.member(api.club()["id"])
+    first = api.purchase(member["id"], 10_000)
+    response, lost = _purchase_losing_connections(api, pg_db, member["id"], 20_000, times=10)
+    assert len(lost) == 2  # the direct path's try and the route's
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "database_unavailable"
     assert int(response.headers["Retry-After"]) > 0
