@@ -310,12 +310,6 @@ def run_on_driver(connection: Connection, statement: DriverStatement,
     return rows[0] if rows else None
 
 
-def run_all_on_driver(connection: Connection, statement: DriverStatement,
-                      values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-    """``run_on_driver``, every row."""
-    return _on_driver(connection, statement, values, every=True)
-
-
 def _on_driver(connection: Connection, statement: DriverStatement, values: Mapping[str, Any], *,
                every: bool) -> list[tuple[Any, ...]]:
     """``run_on_driver``'s work: the first row, or ``every`` row."""

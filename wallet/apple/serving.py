@@ -250,10 +250,10 @@ def _kept_rows(db: Database, statement: Any, values: dict[str, Any]) -> list[tup
 def _prepared_rows(kept: _Kept, statement: DriverStatement, values: dict[str, Any]) -> list[tuple[Any, ...]]:
     """Every row of a reading ``statement`` on a kept connection (autocommit:
     nothing here begins or ends a transaction), by libpq's PQexecPrepared,
-    as wallet.db.run_all_on_driver gives them: converted by the columns'
-    result processors, the driver's errors raised as SQLAlchemy's (the
-    connection invalidated if it broke), the engine's cursor events fired
-    when something listens."""
+    as wallet.db.run_on_driver gives them: converted by the columns' result
+    processors, the driver's errors raised as SQLAlchemy's (the connection
+    invalidated if it broke), the engine's cursor events fired when
+    something listens."""
     connection, raw, transformer = kept.connection, kept.raw, kept.transformer
     parameters = statement.parameters(values)
     # As wallet.db's statements ask: the engine's listeners, which the
