@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 
 from tests.support.apple import make_club, make_member
 from wallet.apple import passdata
@@ -105,3 +106,22 @@ def test_card_facts_are_whole(app: Flask, db: Database) -> None:
         facts = card_facts(session.get(Membership, member_id))
     assert facts == CardFacts(**{f.name: getattr(facts, f.name) for f in dataclasses.fields(CardFacts)})
     assert set(vars(facts)) == {f.name for f in dataclasses.fields(CardFacts)}
+
+
+def test_card_facts_read_alike_loaded_expired_and_as_a_row(app: Flask, db: Database) -> None:
+    """A membership's values are read from its loaded state when it has
+    them all, through its attributes (which load them) when one is
+    expired, and a row by its columns' names: the same facts each way."""
+    member_id = make_member(db, make_club(db))
+    with app.app_context(), db.session() as session:
+        member = session.get(Membership, member_id)
+        member.tier = "Gold"  # a change not flushed yet is what the card shows
+        loaded = card_facts(member)
+        session.flush()
+        session.expire(member, ["tier"])
+        expired = card_facts(member)
+        assert "tier" in vars(member)  # read (and loaded) through its attribute
+        row = session.execute(select(*Membership.__table__.c).where(Membership.id == member_id)).one()
+        from_row = card_facts(row, member.club)  # type: ignore[arg-type]
+    assert loaded.tier == "Gold"
+    assert loaded == expired == from_row

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import cache
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
@@ -435,6 +435,31 @@ def loaded_detached(model: type[_Model], values: Mapping[str, Any]) -> _Model:
     instance_state(obj).dict.update(values)
     make_transient_to_detached(obj)
     return obj
+
+
+def values_reader(model: type, names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """Reads the attributes ``names`` of an object in one call, as a tuple.
+    A ``model`` object gives the values it has loaded straight from its
+    state dict (``InstanceState.dict``, where the ORM keeps them and where
+    an instrumented attribute's read finds them), one C call instead of a
+    Python descriptor call per attribute; one missing there (expired,
+    deferred, never set) makes it read them all through the attributes,
+    which load it. Any other object (a row by its columns' names) is read
+    through its attributes. Two names at least: a getter of one name gives
+    the value itself, not a tuple."""
+    if len(names) < 2:
+        raise ValueError("values_reader reads two attributes or more")
+    from_dict, from_attributes = itemgetter(*names), attrgetter(*names)
+
+    def read(obj: Any) -> tuple[Any, ...]:
+        if type(obj) is model:
+            try:
+                return from_dict(obj.__dict__)  # type: ignore[no-any-return]
+            except KeyError:
+                pass
+        return from_attributes(obj)  # type: ignore[no-any-return]
+
+    return read
 
 
 def import_all_models() -> MetaData:

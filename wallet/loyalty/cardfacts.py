@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from operator import attrgetter
 
+from wallet.db import values_reader
 from wallet.loyalty.locales import LOCALES
 from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.program import Program
@@ -142,49 +142,35 @@ def card_facts(membership: Membership, club: Club | None = None) -> CardFacts:
 
 # What a card shows of the member, read in one call (a membership, or a
 # row with its columns' names): the columns ``member_values`` gives the API
-# and webhooks, less what no card shows.
-_MEMBER = attrgetter("name", "card_number", "serial_number", "version", "card_modified_at", "status", "ended_at",
-                     "balance", "pending", "cash_balance", "tier", "stamps", "expiring_points", "expiring_on",
-                     "message", "message_at", "locale")
+# and webhooks, less what no card shows. The first eleven are card facts as
+# they are, named in _DIRECT.
+_MEMBER = values_reader(Membership, (
+    "name", "card_number", "serial_number", "version", "card_modified_at", "ended_at", "balance", "pending",
+    "cash_balance", "tier", "stamps", "status", "expiring_points", "expiring_on", "message", "message_at", "locale"))
+_DIRECT = ("member_name", "card_number", "serial_number", "version", "modified_at", "ended_at", "balance", "pending",
+           "cash_balance", "tier", "stamps")
 
 
 def member_facts(membership: Membership, club: ClubFacts) -> CardFacts:
-    """The card facts of ``membership`` in the club state of ``club``."""
-    (name, card_number, serial_number, version, modified_at, status, ended_at, balance, pending, cash_balance, tier,
-     stamps, expiring_points, expiring_on, message, message_at, locale) = _MEMBER(membership)
-    # As member_values' "expiring": both or neither.
-    if not (expiring_points and expiring_on):
-        expiring_points, expiring_on = 0, None
-    shared = club.shared
-    return _new_facts(
-        shared,
-        member_name=name,
-        card_number=card_number,
-        serial_number=serial_number,
-        version=version,
-        modified_at=modified_at,
-        active=status == "active",
-        ended_at=ended_at,
-        balance=balance,
-        pending=pending,
-        cash_balance=cash_balance,
-        discount_percent=club.discount_for(tier),
-        tier=tier,
-        stamps=stamps,
-        expiring_points=expiring_points,
-        expiring_on=expiring_on,
-        message=_latest_message(message, message_at, club),
-        language=card_language(locale, shared["languages"]),  # type: ignore[arg-type]
-    )
+    """The card facts of ``membership`` in the club state of ``club``.
 
-
-def _new_facts(shared: dict[str, object], **values: object) -> CardFacts:
-    """CardFacts(**shared, **values) without the frozen dataclass's
-    __init__, which sets each of its 32 fields through object.__setattr__:
-    a third of what the facts of a card cost. Every field is given (tests
-    compare with the dataclass's own constructor)."""
+    Made without the frozen dataclass's __init__, which sets each of its
+    32 fields through object.__setattr__: the club's share and the member's
+    values go into the object's dict as they are (every field is given;
+    tests compare with the dataclass's own constructor)."""
+    values = _MEMBER(membership)
+    (status, expiring_points, expiring_on, message, message_at, locale) = values[11:]
     facts = object.__new__(CardFacts)
     state = facts.__dict__
-    state.update(shared)
-    state.update(values)
+    state.update(club.shared)
+    state.update(zip(_DIRECT, values))  # the first eleven
+    state["active"] = status == "active"
+    # As member_values' "expiring": both or neither.
+    if expiring_points and expiring_on:
+        state["expiring_points"], state["expiring_on"] = expiring_points, expiring_on
+    else:
+        state["expiring_points"], state["expiring_on"] = 0, None
+    state["discount_percent"] = club.discount_for(values[9])
+    state["message"] = _latest_message(message, message_at, club)
+    state["language"] = card_language(locale, club.shared["languages"])  # type: ignore[arg-type]
     return facts

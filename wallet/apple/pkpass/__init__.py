@@ -22,6 +22,7 @@ from wallet.apple.pkpass import archive, manifest
 from wallet.apple.pkpass.files import StaticFiles, static_files_for
 from wallet.apple.pkpass.signature import signer_for
 from wallet.config import get_settings
+from wallet.db import values_reader
 from wallet.loyalty.cardfacts import CardFacts, card_facts, card_languages, club_facts, member_facts
 from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.nps import survey_url
@@ -142,7 +143,13 @@ def club_state(club: Club) -> ClubState:
     is behind updated_at (set on insert and on every update), its artwork
     behind design_version too; created_at tells a club from a deleted one
     whose id was used again; the brand's name is on the card."""
-    return (club.id, club.updated_at, club.design_version, club.created_at, club.brand.name)
+    club_id, updated_at, design_version, created_at, brand = _CLUB_STATE(club)
+    return (club_id, updated_at, design_version, created_at, brand.name)
+
+
+_CLUB_STATE = values_reader(Club, ("id", "updated_at", "design_version", "created_at", "brand"))
+# What a build reads of the membership besides its card facts.
+_PASS_KEYS = values_reader(Membership, ("club", "auth_token"))
 
 
 _designs: LRU[ClubDesign] = LRU(512)
@@ -187,9 +194,10 @@ def sign_card(facts: CardFacts, design: ClubDesign, settings: PassSettings, *, a
 
 def build_signed_pass(membership: Membership, settings: PassSettings, *, now: datetime | None = None) -> SignedPass:
     """The member's pass (club and brand loaded with it)."""
-    design = club_design(membership.club, settings)
+    club, authentication_token = _PASS_KEYS(membership)
+    design = club_design(club, settings)
     facts = member_facts(membership, design.facts)
-    return sign_card(facts, design, settings, authentication_token=membership.auth_token,
+    return sign_card(facts, design, settings, authentication_token=authentication_token,
                      survey_url=survey_url(settings.public_base_url, membership), now=now)
 
 
