@@ -74,55 +74,52 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given; use utcnow()")
-        value = value.astimezone(timezone.utc)
-        if dialect.name == "sqlite":
-            return value.replace(tzinfo=None)
-        return value
+        return (_naive_utc if dialect.name == "sqlite" else _utc)(value)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+        return _as_utc(value)
 
-    # The same conversions as TypeDecorator's processors, without their
-    # wrapper around process_bind_param / process_result_value: a booking
-    # converts a dozen of these per purchase, and every loaded row its own.
+    # TypeDecorator's processors wrap process_bind_param and
+    # process_result_value in a call of their own for every value; these
+    # hand the conversion itself to the driver's step when the dialect has
+    # none of its own (PostgreSQL): a booking converts a dozen per purchase,
+    # and every loaded row its own.
     def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
         impl = self.impl_instance.bind_processor(dialect)
-        sqlite = dialect.name == "sqlite"
-        utc = timezone.utc
-
-        def process(value: datetime | None) -> Any:
-            if value is not None:
-                if value.tzinfo is None:
-                    raise ValueError("naive datetime given; use utcnow()")
-                value = value.astimezone(utc)
-                if sqlite:
-                    value = value.replace(tzinfo=None)
-            return value if impl is None else impl(value)
-
-        return process
+        convert = _naive_utc if dialect.name == "sqlite" else _utc
+        if impl is None:
+            return convert
+        return lambda value: impl(convert(value))
 
     def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
         impl = self.impl_instance.result_processor(dialect, coltype)
-        utc = timezone.utc
+        if impl is None:
+            return _as_utc
+        return lambda value: _as_utc(impl(value))
 
-        def process(value: Any) -> datetime | None:
-            if impl is not None:
-                value = impl(value)
-            if value is None:
-                return None
-            if value.tzinfo is None:
-                return cast(datetime, value.replace(tzinfo=utc))
-            return cast(datetime, value.astimezone(utc))
 
-        return process
+def _utc(value: datetime | None) -> datetime | None:
+    """A datetime to store, in UTC; a naive one is refused."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given; use utcnow()")
+    return value.astimezone(timezone.utc)
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    """``_utc`` without its zone, as SQLite stores it."""
+    value = _utc(value)
+    return None if value is None else value.replace(tzinfo=None)
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    """A stored datetime as an aware one in UTC (SQLite's are naive UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
 
 
 # The largest id a BIGINT primary key holds: a larger number names no row,
