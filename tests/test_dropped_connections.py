@@ -52,11 +52,16 @@ def backends(pg_db: Database) -> Iterator[set[int]]:
     event.remove(pg_db.engine, "checkout", on_checkout)
 
 
+def _member_with_a_purchase(app: Flask, db: Database) -> tuple[Api, dict[str, Any], dict[str, Any]]:
+    """The brand's API, a member of its club, and the answer of the member's first purchase."""
+    api = Api(app.test_client(), make_brand(db).key)
+    member = api.member(api.club()["id"])
+    return api, member, api.purchase(member["id"], 10_000)
+
+
 def test_connections_the_server_dropped_while_pooled_are_replaced_unnoticed(
         app: Flask, pg_db: Database, backends: set[int]) -> None:
-    api = Api(app.test_client(), make_brand(pg_db).key)
-    member = api.member(api.club()["id"])
-    first = api.purchase(member["id"], 10_000)
+    api, member, first = _member_with_a_purchase(app, pg_db)
     dropped = set(backends)
     assert dropped
     _terminate(dropped)
@@ -85,11 +90,8 @@ def _purchase_losing_connections(api: Api, db: Database, member_id: int, amount:
     return response, lost
 
 
-def test_a_purchase_whose_connection_is_lost_once_is_tried_again_and_booked_once(
-        app: Flask, pg_db: Database, backends: set[int]) -> None:
-    api = Api(app.test_client(), make_brand(pg_db).key)
-    member = api.member(api.club()["id"])
-    first = api.purchase(member["id"], 10_000)
+def test_a_purchase_whose_connection_is_lost_once_is_tried_again_and_booked_once(app: Flask, pg_db: Database) -> None:
+    api, member, first = _member_with_a_purchase(app, pg_db)
     response, lost = _purchase_losing_connections(api, pg_db, member["id"], 20_000, times=1)
     assert len(lost) == 1
     assert response.status_code == 201
@@ -99,10 +101,8 @@ def test_a_purchase_whose_connection_is_lost_once_is_tried_again_and_booked_once
 
 
 def test_a_connection_lost_on_every_try_answers_503_and_the_next_request_succeeds(
-        app: Flask, pg_db: Database, backends: set[int]) -> None:
-    api = Api(app.test_client(), make_brand(pg_db).key)
-    member = api.member(api.club()["id"])
-    first = api.purchase(member["id"], 10_000)
+        app: Flask, pg_db: Database) -> None:
+    api, member, first = _member_with_a_purchase(app, pg_db)
     response, lost = _purchase_losing_connections(api, pg_db, member["id"], 20_000, times=10)
     assert len(lost) == 2  # the direct path's try and the route's
     assert response.status_code == 503
