@@ -30,11 +30,14 @@ and apart, the APNs stand-in's and the phones'. Meanwhile the outbox's
 pending rows and the workers' memory are sampled: both stay bounded
 whatever N. ``--pushes-only`` starts no phones (to profile the push side).
 
-Delivered per second is N over the time to the last pass. Several sizes
+Delivered per second is N over the time to the last pass; the issue's aim
+counts the stand-in's CPU apart, so a second figure takes the stand-in's
+share of the two cores off that time (and, on its line only, the phones'
+too). Several sizes
 (``--devices 10000 100000``) each run on a fresh setup, one after the other,
 and a line compares their times per device (linear growth keeps it near 1).
 The last line, of the largest size, is
-`devices=<n> delivered_per_s=<x> pushes_per_s=<y> passes_served_per_s=<z>`.
+`devices=<n> delivered_per_s=<x> pushes_per_s=<y> passes_served_per_s=<z> standin_apart_per_s=<w>`.
 """
 
 from __future__ import annotations
@@ -116,7 +119,8 @@ def main() -> None:
     if args.pushes_only:
         print(f"pushes only; {machine()}")
     print(f"devices={last['devices']:.0f} delivered_per_s={last['delivered_per_s']:.0f} "
-          f"pushes_per_s={last['pushes_per_s']:.0f} passes_served_per_s={last['passes_per_s']:.0f}")
+          f"pushes_per_s={last['pushes_per_s']:.0f} passes_served_per_s={last['passes_per_s']:.0f} "
+          f"standin_apart_per_s={last['standin_apart_per_s']:.0f}")
 
 
 def run(args: argparse.Namespace, root: Path, processes: list[subprocess.Popen[Any]]) -> dict[str, float]:
@@ -275,16 +279,29 @@ def run(args: argparse.Namespace, root: Path, processes: list[subprocess.Popen[A
               f"first push to last pass {refetch_s:.2f}s: {passes_per_s:.0f} passes/s")
         print(f"  delivered (pushed and fetched): {fetched} of {n} devices {delivered_s:.2f}s after the call: "
               f"{delivered_per_s:.0f} per s; {machine()}")
+    # Issue 15 asks for the delivery rate "the stand-in's CPU counted apart":
+    # the stand-in (Apple's side) and the phones run on our two cores here, so
+    # the time their CPU took of the cores is taken off the wall time, never
+    # below the time our own CPU needs of them.
+    cores = os.cpu_count() or 1
+    ours = worker_cpu + db_cpu + web_cpu + web_db_cpu
+    standin_apart_s = max(delivered_s - standin_cpu / cores, ours / cores)
+    outside_apart_s = max(delivered_s - (standin_cpu + phoned["cpu_seconds"]) / cores, ours / cores)
+    standin_apart_per_s = fetched / standin_apart_s if fetched else 0.0
+    if phones is not None:
+        print(f"  delivered with the APNs stand-in's CPU counted apart: {standin_apart_per_s:.0f} per s; "
+              f"with the phones' too: {fetched / outside_apart_s:.0f} per s")
     sign_cost = bare_signature_cost(get_identity(app))
     parties = [("outbox workers", worker_cpu), ("their PostgreSQL", db_cpu), ("gunicorn", web_cpu),
                ("its PostgreSQL", web_db_cpu), ("APNs stand-in", standin_cpu), ("phones", phoned["cpu_seconds"])]
     print("  CPU per device: " + ", ".join(f"{name} {1000 * cpu / n:.3f} ms" for name, cpu in parties if cpu)
-          + f"; ours (workers, gunicorn, PostgreSQL) {1000 * (worker_cpu + db_cpu + web_cpu + web_db_cpu) / n:.3f} ms"
+          + f"; ours (workers, gunicorn, PostgreSQL) {1000 * ours / n:.3f} ms"
           f" on {os.cpu_count()} cores; a bare RSA-2048 signature {1000 * sign_cost:.3f} ms of it")
     print(f"  bounded: at most {sampler.max_pending} outbox rows pending; largest worker {sampler.max_rss_mb:.0f} MB "
           f"resident")
     return {"devices": n, "push_s": fanout, "serve_s": delivered_s - fanout, "delivered_s": delivered_s,
-            "delivered_per_s": delivered_per_s, "pushes_per_s": pushes_per_s, "passes_per_s": passes_per_s}
+            "delivered_per_s": delivered_per_s, "pushes_per_s": pushes_per_s, "passes_per_s": passes_per_s,
+            "standin_apart_per_s": standin_apart_per_s}
 
 
 class _Sampler:
