@@ -38,7 +38,7 @@ from sqlalchemy import BigInteger, DateTime, Integer, Interval, Select, String, 
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from wallet.db import execute_core, mark_written, table_of, utcnow
+from wallet.db import any_of, execute_core, mark_written, table_of, utcnow
 from wallet.loyalty.models import ChangeCounter, Membership, OutboxEvent
 from wallet.loyalty.outbox import OutboxKind, OutboxPayload, require
 
@@ -256,25 +256,32 @@ def record_club_card_changes(
     postgresql = _is_postgresql(session)
     now = utcnow()
     payload = _payload([occasion] if occasion else [])
+    # On PostgreSQL a page's ids go as one array parameter (wallet.db.any_of):
+    # as expanded IN lists of 500 each of the page's three statements was
+    # rendered by SQLAlchemy and split by psycopg anew.
+    def among(column: Any, page: Sequence[int]) -> Any:
+        return any_of(column, page) if postgresql else column.in_(page)
+
     count = 0
     for start in range(0, len(ids), PAGE):
         query = (
             select(Membership.id, Membership.card_modified_at)
-            .where(Membership.id.in_(ids[start : start + PAGE]))
+            .where(among(Membership.id, ids[start : start + PAGE]))
             .order_by(Membership.id)
             .with_for_update(key_share=True)
         )
         rows = session.execute(query).all()
         if not rows:
             continue
+        locked = [member_id for member_id, _ in rows]
         if postgresql:  # one UPDATE for the page, Last-Modified moved on as _next_modified_at does
-            session.execute(_page_bump(tag, now).where(_MEMBERSHIPS.c.id.in_([member_id for member_id, _ in rows])))
+            session.execute(_page_bump(tag, now).where(among(_MEMBERSHIPS.c.id, locked)))
         else:
             session.connection().execute(bump, [{"b_id": member_id, "b_modified": _next_modified_at(modified, now)}
                                                 for member_id, modified in rows])
         session.execute(_card_changed_rows(_MEMBERSHIPS.c.id, literal(payload, _OUTBOX.c.payload.type),
                                            literal(now, _OUTBOX.c.created_at.type),
-                                           _MEMBERSHIPS.c.id.in_([member_id for member_id, _ in rows])))
+                                           among(_MEMBERSHIPS.c.id, locked)))
         count += len(rows)
     return count
 
