@@ -216,4 +216,9 @@ def test_a_card_found_inserted_is_not_read_again_and_a_new_card_still_is(google,
         assert len(_buy(api, other["id"], 1000)["google_save_url"]) > 1800
     assert sum("google_objects" in statement for statement in counted.statements) == 1
     drain(app)
-    assert len(_buy(api, other["id"], 1000)["google_save_url"]) < 1800
+    links = [_buy(api, card["id"], 1000)["google_save_url"] for card in (member, other)]
+    assert len(links[1]) < 1800
+    # Each card's skinny link names its own object, kept apart per card.
+    assert [jwt.decode(link.removeprefix(SAVE_URL_PREFIX), options={"verify_signature": False})["payload"]
+            for link in links] == [{"loyaltyObjects": [{"id": o["id"], "classId": o["classId"]}]}
+                                   for o in (_object(google, db, member["id"]), _object(google, db, other["id"]))]

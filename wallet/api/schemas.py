@@ -20,6 +20,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from wallet.api import examples
+from wallet.api.loading import Loader
 from wallet.db import MAX_ID
 from wallet.loyalty.clubs import FIELDS as CLUB_FIELDS
 from wallet.loyalty.clubs import ClubFieldsSchema, FeaturedActionSchema, LocationSchema
@@ -255,6 +256,9 @@ def transaction_request_doc() -> dict[str, Any]:
 # One instance per type, made on first use: a schema's construction copies
 # its fields, which costs more than loading a body.
 _REQUEST_LOADERS: dict[str, Request] = {}
+# A till's purchase, recognised without marshmallow when plainly valid
+# (wallet.api.loading); any other body is marshmallow's to load or refuse.
+_PLAIN_PURCHASE = Loader(PurchaseRequestSchema)
 
 
 def load_transaction_request(body: Any) -> dict[str, Any]:
@@ -262,6 +266,10 @@ def load_transaction_request(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ma.ValidationError("the body must be a JSON object")
     kind = body.get("type")
+    if kind == "purchase":
+        plain = _PLAIN_PURCHASE(body)
+        if plain is not None:
+            return plain
     schema = TRANSACTION_REQUESTS.get(kind) if isinstance(kind, str) else None
     if schema is None:
         raise ma.ValidationError({"type": [f"must be one of: {', '.join(TRANSACTION_TYPES)}"]})

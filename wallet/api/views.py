@@ -28,7 +28,7 @@ from wallet.api.idempotency import HEADER, rechecks_api_key, write_endpoint
 from wallet.api.pagination import listed, selected
 from wallet.apple.links import apple_pass_url
 from wallet.extensions import get_db, get_read_session, get_session, webhook_targets
-from wallet.google.links import google_save_url
+from wallet.google.links import full_save_url, google_save_url, skinny_save_url
 from wallet.loyalty import brands as brand_core
 from wallet.loyalty import clubs as club_core
 from wallet.loyalty import ledger
@@ -93,10 +93,11 @@ def _actor() -> str:
     return f"api:{g.get('api_key_prefix', 'key')}"
 
 
-def member_json(member: Membership) -> dict[str, Any]:
-    """The member as the webhooks carry it, and where the member's cards are."""
+def member_json(member: Membership, google_link: str | None = None) -> dict[str, Any]:
+    """The member as the webhooks carry it, and where the member's cards
+    are (``google_link``: the save link, if the caller has made it)."""
     return {**member_values(member), "apple_pass_url": apple_pass_url(member),
-            "google_save_url": google_save_url(member)}
+            "google_save_url": google_save_url(member) if google_link is None else google_link}
 
 
 # --- clubs -------------------------------------------------------------------------
@@ -267,9 +268,13 @@ def book_transaction(member_id: int, body: Any) -> Any:
     else:
         txn = ledger.stamp(session, member, actor=actor)
     session.flush()
-    lent = _lend_club(session, member)
+    # A card Google has gets the skinny save link, which reads nothing of
+    # the club: only the full one needs the club lent.
+    link = skinny_save_url(member)
+    lent = link is None and _lend_club(session, member)
     try:
-        answer = {"transaction": transaction_values(txn), "member": member_json(member)}
+        answer = {"transaction": transaction_values(txn),
+                  "member": member_json(member, link if link is not None else full_save_url(member))}
     finally:
         if lent:
             _take_club(session, member)

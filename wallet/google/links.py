@@ -93,13 +93,45 @@ def save_claims(identity: GoogleIdentity, membership: Membership, *, public_base
             "payload": payload}
 
 
+# Skinny links by what their claims are made of (the identity, the card's
+# club and serial number, the base URL): every API answer of a card in
+# Google Wallet carries one, and building and dumping its claims to find
+# the signed token cost as much again as the rest of the member's fields.
+_skinny_links: LRU[str] = LRU(100_000)
+
+
 def google_save_url(membership: Membership) -> str:
     """The member's save link, signed RS256 with the service account key,
     key id in the header. Without a service account (development) nothing
     is ever inserted, so the link is always the full form."""
+    return skinny_save_url(membership) or full_save_url(membership)
+
+
+def skinny_save_url(membership: Membership) -> str | None:
+    """The member's save link when Google has the card: it names the
+    object's ids and reads nothing of the club. None when the link is the
+    full form (``full_save_url``)."""
     identity = get_identity()
-    skinny = not identity.development and _inserted(identity, membership)
-    claims = save_claims(identity, membership, public_base_url=get_settings().public_base_url, skinny=skinny)
+    if identity.development or not _inserted(identity, membership):
+        return None
+    public_base_url = get_settings().public_base_url
+    kept = (identity, membership.club_id, membership.serial_number, public_base_url)
+    link = _skinny_links.get(kept)
+    if link is None:
+        link = _link(identity, save_claims(identity, membership, public_base_url=public_base_url, skinny=True))
+        _skinny_links.put(kept, link)
+    return link
+
+
+def full_save_url(membership: Membership) -> str:
+    """The link that carries the whole class and object (the club's and
+    the card's fields), for a card Google does not have yet."""
+    identity = get_identity()
+    return _link(identity, save_claims(identity, membership, public_base_url=get_settings().public_base_url,
+                                       skinny=False))
+
+
+def _link(identity: GoogleIdentity, claims: dict[str, Any]) -> str:
     return SAVE_URL_PREFIX + _signed(identity, json.dumps(claims, sort_keys=True, ensure_ascii=False,
                                                           separators=(",", ":")))
 
