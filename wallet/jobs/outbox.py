@@ -14,6 +14,7 @@ twice is at most what one worker had claimed when it died.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
@@ -28,6 +29,7 @@ from typing import Any
 from sqlalchemy import (
     ARRAY,
     BigInteger,
+    Integer,
     Select,
     and_,
     any_,
@@ -42,7 +44,14 @@ from sqlalchemy import (
     update,
 )
 
-from wallet.db import Database, any_of, utcnow
+from wallet.db import (
+    Database,
+    any_of,
+    execute_core_all,
+    loaded_detached,
+    table_of,
+    utcnow,
+)
 from wallet.loyalty.models import OutboxEvent
 from wallet.loyalty.outbox import OutboxKind
 
@@ -95,47 +104,69 @@ def claim(db: Database, owner: str, *, limit: int, lease_seconds: float) -> list
             # (72 ms per claim after 100,000 pushes, growing), a plain index
             # scan marks them dead as it passes and skips them afterwards.
             session.execute(_NO_BITMAP_SCAN)
-            # One statement: pick, join the same cards' rows, lease, return them.
-            picked = _due_rows(now, limit).add_columns(OutboxEvent.kind, OutboxEvent.membership_id) \
-                .with_for_update(skip_locked=True).cte("picked")
-            # The picked cards as one array, so their other rows are looked
-            # up in the index of pending rows by card, whatever the planner
-            # (without statistics) guesses of the CTE: as a semi-join it
-            # walked every pending row once per picked row (60,000 to
-            # 120,000 comparisons, 45 to 80 ms, a claim).
-            cards = cast(select(func.array_agg(picked.c.membership_id))
-                         .where(picked.c.kind == OutboxKind.CARD_CHANGED).scalar_subquery(), ARRAY(BigInteger))
-            same = _same_cards(OutboxEvent.membership_id == any_(cards), select(picked.c.id), now, limit) \
-                .with_for_update(skip_locked=True).cte("same")
-            events = list(session.scalars(
-                update(OutboxEvent)
-                .where(OutboxEvent.id.in_(union_all(select(picked.c.id), select(same.c.id))))
-                .values(**lease)
-                .returning(OutboxEvent)
-                .execution_options(synchronize_session=False)
-            ))
-        else:  # the write transaction is the lock
-            ids = list(session.scalars(_due_rows(now, limit)))
-            if not ids:
-                return []
-            cards = select(OutboxEvent.membership_id).where(OutboxEvent.id.in_(ids),
-                                                            OutboxEvent.kind == OutboxKind.CARD_CHANGED)
-            ids += session.scalars(_same_cards(OutboxEvent.membership_id.in_(cards), ids, now, limit))
-            session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(ids)).values(**lease)
-                            .execution_options(synchronize_session=False))
-            events = list(session.scalars(select(OutboxEvent).where(OutboxEvent.id.in_(ids))))
+            # The claim's one statement, built once and run on the driver;
+            # its rows become detached objects as the ORM's loading makes
+            # them (wallet.db.loaded_detached). Built for each claim and
+            # loaded through the ORM's RETURNING, a claim cost the workers
+            # about 36 us per row, now 26. Run so, it notes no write of the
+            # outbox: a lease is no new work to wake the workers for
+            # (wallet.jobs.nudge), as the ORM's UPDATE was not.
+            rows = execute_core_all(session, _claim_statement(), {"now": now, "limit": limit, **lease})
+            return sorted((loaded_detached(OutboxEvent, dict(zip(_COLUMNS, row))) for row in rows),
+                          key=lambda event: event.id)
+        # The write transaction is the lock.
+        ids = list(session.scalars(_due_rows(now, limit)))
+        if not ids:
+            return []
+        cards = select(OutboxEvent.membership_id).where(OutboxEvent.id.in_(ids),
+                                                        OutboxEvent.kind == OutboxKind.CARD_CHANGED)
+        ids += session.scalars(_same_cards(OutboxEvent.membership_id.in_(cards), ids, now, limit))
+        session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(ids)).values(**lease)
+                        .execution_options(synchronize_session=False))
+        events = list(session.scalars(select(OutboxEvent).where(OutboxEvent.id.in_(ids))))
         session.expunge_all()
     return sorted(events, key=lambda event: event.id)
+
+
+_OUTBOX = table_of(OutboxEvent)
+# The attribute name of each of the outbox's columns, in the table's order.
+_COLUMNS = tuple(OutboxEvent.__mapper__.get_property_by_column(column).key for column in _OUTBOX.c)
+
+
+@functools.cache
+def _claim_statement() -> Any:
+    """PostgreSQL: pick the due rows, join the same cards' rows, lease them
+    and return them, in one statement."""
+    now = bindparam("now", type_=_OUTBOX.c.available_at.type)
+    limit = bindparam("limit", type_=Integer)
+    picked = _due_rows(now, limit).add_columns(OutboxEvent.kind, OutboxEvent.membership_id) \
+        .with_for_update(skip_locked=True).cte("picked")
+    # The picked cards as one array, so their other rows are looked
+    # up in the index of pending rows by card, whatever the planner
+    # (without statistics) guesses of the CTE: as a semi-join it
+    # walked every pending row once per picked row (60,000 to
+    # 120,000 comparisons, 45 to 80 ms, a claim).
+    cards = cast(select(func.array_agg(picked.c.membership_id))
+                 .where(picked.c.kind == OutboxKind.CARD_CHANGED).scalar_subquery(), ARRAY(BigInteger))
+    same = _same_cards(OutboxEvent.membership_id == any_(cards), select(picked.c.id), now, limit) \
+        .with_for_update(skip_locked=True).cte("same")
+    return (
+        update(_OUTBOX)
+        .where(_OUTBOX.c.id.in_(union_all(select(picked.c.id), select(same.c.id))))
+        .values(locked_until=bindparam("locked_until", type_=_OUTBOX.c.locked_until.type),
+                locked_by=bindparam("locked_by", type_=_OUTBOX.c.locked_by.type))
+        .returning(*_OUTBOX.c)
+    )
 
 
 _NO_BITMAP_SCAN = text("SET LOCAL enable_bitmapscan = off")
 
 
-def _due_rows(now: Any, limit: int) -> Select[tuple[int]]:
+def _due_rows(now: Any, limit: Any) -> Select[tuple[int]]:
     return select(OutboxEvent.id).where(_due(now)).order_by(OutboxEvent.available_at, OutboxEvent.id).limit(limit)
 
 
-def _same_cards(of_cards: Any, taken: Any, now: Any, limit: int) -> Select[tuple[int]]:
+def _same_cards(of_cards: Any, taken: Any, now: Any, limit: Any) -> Select[tuple[int]]:
     """The other pending card.changed rows of the cards ``of_cards`` names (not ``taken``),
     also those waiting out a back-off: they join the batch, so a card
     changed five times is pushed once (the pushers render the card as it is
