@@ -13,7 +13,8 @@ from email.utils import parsedate_to_datetime
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
 from tests.support.api import Api, make_brand
 from tests.support.app import TEST_PASS_TYPE
@@ -21,7 +22,8 @@ from tests.support.apple import make_club, make_member
 from tests.support.ledger import set_program
 from wallet.db import Database
 from wallet.loyalty import ledger
-from wallet.loyalty.models import Membership
+from wallet.loyalty.ledger_models import LedgerTransaction, PointLot
+from wallet.loyalty.models import Membership, OutboxEvent
 
 # Points with tiers (the rolling-spend query), cashback and stamps: every
 # figure a purchase moves. Statements of a purchase, by backend: SQLite also
@@ -41,6 +43,10 @@ PROGRAM = {
 # version with its outbox row (one statement on PostgreSQL, the UPDATE as a
 # CTE; two on SQLite).
 CORE = {"postgresql": 3, "sqlite": 7}
+# With no higher tier within reach (the top tier, or a club without tiers)
+# nothing waits for the entry's id or the spend: on PostgreSQL the entry and
+# its lot go with the card change, one statement (ledger.booking.book_and_finish).
+CORE_NO_TIER_IN_REACH = {"postgresql": 2, "sqlite": 6}
 # The API adds the key lookup (on PostgreSQL only for a key this process has
 # not seen live, which the warm-up purchase below makes this one: the
 # Idempotency-Key's row checks the key itself) and the Idempotency-Key's row,
@@ -94,6 +100,33 @@ def test_a_purchase_in_the_core_costs_its_statements_and_one_commit(client: Flas
     assert txn.points == 125
     assert len(counted.statements) == CORE[backend], "\n".join(counted.statements)
     assert counted.commits == 1
+
+
+def test_a_purchase_with_no_tier_in_reach_writes_its_entry_with_the_card_change(
+        client: FlaskClient, db: Database, backend: str) -> None:
+    api = Api(client, make_brand(db).key)
+    club_id = api.club(program={key: rules for key, rules in PROGRAM.items() if key != "tiers"})["id"]
+    member_id = api.member(club_id)["id"]
+    api.purchase(member_id, 250_000)
+    with db.session() as s:
+        version, queued = s.get(Membership, member_id).version, _queued(s, member_id)
+    with counting(db) as counted, db.transaction() as session:
+        member = ledger.get_member_for_update(session, member_id)
+        txn = ledger.purchase(session, member, amount=250_000, actor="till")
+    assert len(counted.statements) == CORE_NO_TIER_IN_REACH[backend], "\n".join(counted.statements)
+    assert counted.commits == 1
+    # The entry, its lot and the card are all written, as by a purchase in reach of a tier.
+    with db.session() as s:
+        entry = s.get(LedgerTransaction, txn.id)
+        lot = s.scalars(select(PointLot).where(PointLot.source_id == txn.id)).one()
+        card = s.get(Membership, member_id)
+        assert _queued(s, member_id) == queued + 1
+    assert (entry.points, entry.amount, lot.points, lot.remaining) == (125, 250_000, 125, 125)
+    assert (card.balance, card.stamps, card.cash_balance, card.version) == (250, 2, 5000, version + 1)
+
+
+def _queued(session: Session, member_id: int) -> int:
+    return len(session.scalars(select(OutboxEvent.id).where(OutboxEvent.membership_id == member_id)).all())
 
 
 def test_a_purchase_through_the_api_costs_its_statements_and_one_commit(app: Flask, client: FlaskClient,

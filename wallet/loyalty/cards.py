@@ -28,7 +28,7 @@ database whose transaction ids started again lower) means "everything".
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
@@ -140,22 +140,29 @@ _BUMPED = frozenset(("version", "card_modified_at", "change_seq"))
 
 
 @cache
-def _card_update(postgresql: bool, columns: tuple[str, ...]) -> Any:
+def _card_update(postgresql: bool, columns: tuple[str, ...], ahead: Any = None) -> Any:
     """UPDATE of a card's version, tag and Last-Modified with ``columns``,
     built once per set of columns. On PostgreSQL the card's outbox row is
     written by the same statement, one round trip instead of two: the UPDATE
     is a CTE whose returned id the outbox INSERT reads (SQLite has no UPDATE
-    in a WITH: ``_queue_card`` writes the row there)."""
+    in a WITH: ``_queue_card`` writes the row there). ``ahead`` (PostgreSQL):
+    an INSERT written by the same statement too, as a CTE before the
+    UPDATE; the statement returns the first value it returns. The values
+    of ``columns`` are named ``c_<column>`` (``ahead`` may name columns of
+    its own table alike)."""
     table = table_of(Membership)
-    values: dict[str, Any] = {key: bindparam(key) for key in ("version", "card_modified_at", *columns)}
-    values["change_seq"] = _TRANSACTION_ID if postgresql else bindparam("change_seq")
+    values: dict[str, Any] = {key: bindparam(f"c_{key}") for key in ("version", "card_modified_at", *columns)}
+    values["change_seq"] = _TRANSACTION_ID if postgresql else bindparam("c_change_seq")
     bump = update(table).where(table.c.id == bindparam("b_id")).values(values)
     if not postgresql:
         return bump
     bumped = bump.returning(table.c.id).cte("bumped")
     rows = _card_changed_rows(bumped.c.id, bindparam("o_payload", type_=_OUTBOX.c.payload.type),
                               bindparam("o_at", type_=_OUTBOX.c.created_at.type))
-    return rows.add_cte(bumped)
+    if ahead is None:
+        return rows.add_cte(bumped)
+    written = ahead.cte("ahead")
+    return rows.add_cte(written, bumped).returning(select(*written.c).scalar_subquery())
 
 
 def _card_changed_rows(membership_id: Any, payload: Any, at: Any, *where: Any) -> Any:
@@ -169,7 +176,7 @@ def _card_changed_rows(membership_id: Any, payload: Any, at: Any, *where: Any) -
 
 
 def record_card_change(session: Session, membership: Membership, *, occasions: Sequence[str] = (),
-                       columns: Sequence[str] = ()) -> None:
+                       columns: Sequence[str] = (), written_with: tuple[Any, Mapping[str, Any]] | None = None) -> Any:
     """Bump the card's version and queue its re-render and push. The row
     names only the membership (and the messages it delivers): the pushers
     render the card as it is when they run, so whatever changed meanwhile
@@ -180,20 +187,31 @@ def record_card_change(session: Session, membership: Membership, *, occasions: S
     the outbox row in the same statement); what else changed on
     the object goes with the session's next flush. The membership must be
     locked and fresh (``ledger.get_member_for_update``), as every writer of
-    a card holds it."""
+    a card holds it.
+
+    ``written_with`` (PostgreSQL only): an INSERT returning one value and
+    its parameters, written by the same statement (a booking's last entry:
+    ledger.booking.book_and_finish); that value is returned."""
     postgresql = _is_postgresql(session)
     values: dict[str, Any] = {key: getattr(membership, key) for key in columns}
     values["version"] = (membership.version or 0) + 1
     values["card_modified_at"] = _next_modified_at(membership.card_modified_at, utcnow())
-    statement = _card_update(postgresql, tuple(columns))
+    if written_with is not None and not postgresql:
+        raise ValueError("only PostgreSQL writes another INSERT with the card change")
+    ahead, ahead_params = written_with if written_with is not None else (None, {})
+    statement = _card_update(postgresql, tuple(columns), ahead)
+    params = {f"c_{key}": value for key, value in values.items()}
+    returned = None
     if postgresql:  # the outbox row in the same statement
-        execute_core(session, statement, {"b_id": membership.id, **values, "o_payload": _payload(occasions),
-                                          "o_at": utcnow()})
+        row = execute_core(session, statement, {**ahead_params, **params, "b_id": membership.id,
+                                                "o_payload": _payload(occasions), "o_at": utcnow()})
+        if ahead is not None:
+            returned = row[0]  # type: ignore[index]
     else:
         values["change_seq"] = _next_counter(session)
-        session.execute(statement, {"b_id": membership.id, **values})
+        session.execute(statement, {**params, "c_change_seq": values["change_seq"], "b_id": membership.id})
     # What the UPDATE wrote is what the member holds now. Its figures were
-    # set as committed values by the booking (ledger.booking.book); a
+    # set as committed values by the booking (ledger.booking.book), a
     # column changed on the object otherwise is committed here too, and the
     # member counted clean if nothing else is left (``mark_written``).
     state = inspect(membership)
@@ -205,6 +223,7 @@ def record_card_change(session: Session, membership: Membership, *, occasions: S
     mark_written(session, membership)
     if not postgresql:
         _queue_card(session, membership.id, _payload(occasions))
+    return returned
 
 
 def record_card_issued(session: Session, membership: Membership) -> None:

@@ -20,7 +20,7 @@ from wallet.loyalty.ledger.club_rules import ClubRules
 from wallet.loyalty.ledger.figures import (WINDOW_SPEND, get_member_for_update, has_webhooks, locked_club, locked_here,
                                            lot_opened, window_spend, window_spend_params)
 from wallet.loyalty.ledger.serialise import member_to_dict, transaction_to_dict
-from wallet.loyalty.ledger_models import RELEASE, TIER, LedgerTransaction, PointLot
+from wallet.loyalty.ledger_models import BONUS, RELEASE, TIER, LedgerTransaction, PointLot
 from wallet.loyalty.models import Club, Membership
 from wallet.loyalty.program import Program
 from wallet.loyalty.webhooks import emit_events, subscribers
@@ -136,7 +136,36 @@ def _book(
     spend_days: int | None,
     **fields: Any,
 ) -> tuple[LedgerTransaction, int | None]:
-    values: dict[str, Any] = {
+    values = _entry_values(member, type_, actor=actor, now=now, balance=balance, pending=pending, cash=cash,
+                           stamps=stamps, fields=fields)
+    # Written now by a Core INSERT (its id at once, no unit of work to sort
+    # it out later). The entry returned is a detached copy with every column
+    # loaded: nothing changes it after it is booked, so keeping it in the
+    # session would only cost its bookkeeping (a refund reads its purchase
+    # with session.get).
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    spend: int | None = None
+    if spend_days is not None and not postgresql:
+        spend = window_spend(session, member, days=spend_days, as_of=now)
+    params = _entry_params(values, lot) if postgresql else values
+    if spend_days is not None and postgresql:
+        params = {**params, **window_spend_params(member, days=spend_days, as_of=now)}
+        statement = _INSERT_ENTRY_READING_SPEND if lot is None else _INSERT_ENTRY_WITH_LOT_READING_SPEND
+        entry_id, spend = execute_core(session, statement, params)  # type: ignore[misc]
+        spend = int(spend or 0)
+    elif lot is None or postgresql:
+        entry_id = execute_core(session, _entry_statement(lot), params)[0]  # type: ignore[index]
+    else:
+        entry_id = session.execute(_INSERT_ENTRY, values).scalar_one()
+        session.execute(_INSERT_LOT, {**lot, "source_id": entry_id})
+    _move_figures(member, values, balance=balance, pending=pending, cash=cash, stamps=stamps)
+    return _entry_booked(session, member, entry_id, values, lot), spend
+
+
+def _entry_values(member: Membership, type_: str, *, actor: str, now: datetime, balance: int, pending: int,
+                  cash: int, stamps: int, fields: dict[str, Any]) -> dict[str, Any]:
+    """The columns of an entry but its id."""
+    return {
         **_NO_FIELDS,
         "membership_id": member.id,
         "club_id": member.club_id,
@@ -152,42 +181,80 @@ def _book(
         **fields,
         "details": fields.get("details") or {},
     }
-    # Written now by a Core INSERT (its id at once, no unit of work to sort
-    # it out later). The entry returned is a detached copy with every column
-    # loaded: nothing changes it after it is booked, so keeping it in the
-    # session would only cost its bookkeeping (a refund reads its purchase
-    # with session.get).
-    postgresql = session.get_bind().dialect.name == "postgresql"
-    spend: int | None = None
-    if spend_days is not None and not postgresql:
-        spend = window_spend(session, member, days=spend_days, as_of=now)
-    params = values if lot is None or not postgresql else {**values, **{name: lot[key] for name, key in _LOT_PARAMS}}
-    if spend_days is not None and postgresql:
-        params = {**params, **window_spend_params(member, days=spend_days, as_of=now)}
-        statement = _INSERT_ENTRY_READING_SPEND if lot is None else _INSERT_ENTRY_WITH_LOT_READING_SPEND
-        entry_id, spend = execute_core(session, statement, params)  # type: ignore[misc]
-        spend = int(spend or 0)
-    elif lot is None or postgresql:
-        entry_id = execute_core(session, _INSERT_ENTRY if lot is None else _INSERT_ENTRY_WITH_LOT,  # type: ignore[index]
-                                params)[0]
-    else:
-        entry_id = session.execute(_INSERT_ENTRY, values).scalar_one()
-        session.execute(_INSERT_LOT, {**lot, "source_id": entry_id})
-    if lot is not None and lot["remaining"]:  # an exhausted lot is never due
-        lot_opened(session, member, None if lot["released"] else lot["spendable_at"], lot["expires_at"])
-    txn = loaded_detached(LedgerTransaction, {"id": entry_id, **values})
-    # The member's figures go to the database once, by the Core UPDATE of
-    # finish_booking() (write_figures() for a card made in this
-    # transaction), so they are set as the database will hold them, not as
-    # changes: a changed member would cost the unit of work a walk at every
-    # flush, or making it clean again after the UPDATE (``mark_written``).
+
+
+def _entry_params(values: dict[str, Any], lot: dict[str, Any] | None) -> dict[str, Any]:
+    """PostgreSQL: the parameters of the entry's INSERT with its lot (``_entry_statement``)."""
+    return values if lot is None else {**values, **{name: lot[key] for name, key in _LOT_PARAMS}}
+
+
+def _entry_statement(lot: dict[str, Any] | None) -> Insert:
+    """PostgreSQL: the entry's INSERT (with its lot's, if it opens one), returning the entry's id."""
+    return _INSERT_ENTRY if lot is None else _INSERT_ENTRY_WITH_LOT
+
+
+def _move_figures(member: Membership, values: dict[str, Any], *, balance: int, pending: int, cash: int,
+                  stamps: int) -> None:
+    """The member's figures as the entry ``values`` leaves them.
+
+    They go to the database once, by the Core UPDATE of the card change
+    (write_figures() for a card made in this transaction), so they are set
+    as the database will hold them, not as changes: a changed member would
+    cost the unit of work a walk at every flush, or making it clean again
+    after the UPDATE (``mark_written``)."""
     moved = {"balance": member.balance + balance, "pending": member.pending + pending,
              "cash_balance": member.cash_balance + cash, "stamps": member.stamps + stamps}
-    if type_ == TIER:
-        moved["tier"] = fields.get("tier")
+    if values["type"] == TIER:
+        moved["tier"] = values["tier"]
     for key, value in moved.items():
         set_committed_value(member, key, value)
-    return txn, spend
+
+
+def _entry_booked(session: Session, member: Membership, entry_id: int, values: dict[str, Any],
+                  lot: dict[str, Any] | None) -> LedgerTransaction:
+    """A written entry as a detached loaded object, the lot it opened counted."""
+    if lot is not None and lot["remaining"]:  # an exhausted lot is never due
+        lot_opened(session, member, None if lot["released"] else lot["spendable_at"], lot["expires_at"])
+    return loaded_detached(LedgerTransaction, {"id": entry_id, **values})
+
+
+def book_and_finish(
+    session: Session,
+    member: Membership,
+    club: ClubRules,
+    type_: str,
+    *,
+    booked: list[LedgerTransaction],
+    actor: str,
+    now: datetime,
+    balance: int = 0,
+    pending: int = 0,
+    cash: int = 0,
+    stamps: int = 0,
+    lot: dict[str, Any] | None = None,
+    **fields: Any,
+) -> LedgerTransaction:
+    """``book`` the last entry of a booking, then ``finish_booking`` it with
+    the entries ``booked`` before it. On PostgreSQL the entry and its lot
+    are written by the card change's own statement (``record_card_change``'s
+    ``written_with``): one round trip instead of two. For an entry whose id
+    nothing needs before the booking finishes, and of a type that puts no
+    message on the card (``ledger_occasions``: a tier reached, a bonus)."""
+    if type_ in (TIER, BONUS):
+        raise ValueError(f"a {type_} entry may put a message on the card: book it, then finish_booking")
+    if session.get_bind().dialect.name != "postgresql":
+        txn = book(session, member, type_, actor=actor, now=now, balance=balance, pending=pending, cash=cash,
+                   stamps=stamps, lot=lot, **fields)
+        finish_booking(session, member, club, [*booked, txn])
+        return txn
+    values = _entry_values(member, type_, actor=actor, now=now, balance=balance, pending=pending, cash=cash,
+                           stamps=stamps, fields=fields)
+    _move_figures(member, values, balance=balance, pending=pending, cash=cash, stamps=stamps)
+    entry_id = _change_card(session, member, club, booked,
+                            written_with=(_entry_statement(lot), _entry_params(values, lot)))
+    txn = _entry_booked(session, member, entry_id, values, lot)
+    _after_card_change(session, member, club, [*booked, txn])
+    return txn
 
 
 def write_figures(session: Session, member: Membership) -> None:
@@ -229,10 +296,24 @@ def finish_booking(
     if new_card:
         write_figures(session, member)
     else:
-        from wallet.loyalty.automessages import ledger_occasions
+        _change_card(session, member, club, txns, occasions=occasions)
+    _after_card_change(session, member, club, txns)
 
-        occasions = [*occasions, *ledger_occasions(session, member, club, txns)]
-        record_card_change(session, member, occasions=occasions, columns=FIGURES)
+
+def _change_card(session: Session, member: Membership, club: Club | ClubRules, txns: list[LedgerTransaction], *,
+                 occasions: Sequence[str] = (), written_with: tuple[Insert, dict[str, Any]] | None = None) -> Any:
+    """The card change of a booking of ``txns``, with the automatic messages
+    they call for; ``written_with``: see ``record_card_change``."""
+    from wallet.loyalty.automessages import ledger_occasions
+
+    occasions = [*occasions, *ledger_occasions(session, member, club, txns)]
+    return record_card_change(session, member, occasions=occasions, columns=FIGURES, written_with=written_with)
+
+
+def _after_card_change(session: Session, member: Membership, club: Club | ClubRules,
+                       txns: list[LedgerTransaction]) -> None:
+    """The end of a booking: what else changed flushed, and a webhook event
+    for each entry that the member sees as a transaction."""
     session.flush()  # what else changed (a lot taken, a new card's row)
     shown = [txn for txn in txns if txn.type not in (TIER, RELEASE)]
     if not shown or not has_webhooks(session, member):

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from wallet.db import table_of
 from wallet.loyalty.errors import Conflict, NotFound, RuleViolation
 from wallet.loyalty.fields import valid_text
-from wallet.loyalty.ledger.booking import (book, book_reading_spend, finish_booking, prepare, require_int, set_tier,
-                                           valid_actor)
+from wallet.loyalty.ledger.booking import (book, book_and_finish, book_reading_spend, finish_booking, prepare,
+                                           require_int, set_tier, valid_actor)
 from wallet.loyalty.ledger.club_rules import ClubRules
 from wallet.loyalty.ledger.figures import get_member_for_update, locked_club
 from wallet.loyalty.ledger.lots import apply_due, credit, new_lot, refresh_expiring, take, take_fifo
@@ -82,13 +82,20 @@ def purchase(
     # higher tier is within reach.
     upgrade_possible = bool(program.tiers and program.tiers.rank(member.tier) < len(program.tiers.levels) - 1)
     lot = new_lot(member, earned, program=program, now=now, pending=pending, balance_before=member.balance)
+    entry: dict[str, Any] = dict(
+        actor=actor, now=now, balance=0 if pending else earned, pending=earned if pending else 0,
+        cash=cash, stamps=stamp, amount=amount, currency=club.currency,
+        receipt_id=receipt_id, details=details, lot=lot,
+    )
+    reward_due = bool(program.stamps_required and member.stamps + stamp >= program.stamps_required)
+    referral_due = first_purchase and program.referral_points > 0
+    if not (upgrade_possible or reward_due or referral_due or receipt_id is not None):
+        # Nothing needs the entry's id or the rolling spend before the card
+        # changes: the entry goes with the card change (one statement on
+        # PostgreSQL).
+        return book_and_finish(session, member, club, PURCHASE, booked=booked, **entry)
 
     def book_purchase() -> tuple[LedgerTransaction, int]:
-        entry: dict[str, Any] = dict(
-            actor=actor, now=now, balance=0 if pending else earned, pending=earned if pending else 0,
-            cash=cash, stamps=stamp, amount=amount, currency=club.currency,
-            receipt_id=receipt_id, details=details, lot=lot,
-        )
         if program.tiers and upgrade_possible:
             return book_reading_spend(session, member, PURCHASE, spend_days=program.tiers.window_days, **entry)
         return book(session, member, PURCHASE, **entry), 0
@@ -109,7 +116,7 @@ def purchase(
 
     booked.extend(_reward_if_full(session, member, program, txn, actor=actor, now=now))
 
-    if first_purchase and program.referral_points > 0:
+    if referral_due:
         booked.extend(_referral_bonus(session, member, program, now=now, source=txn))
 
     if program.tiers and upgrade_possible:
