@@ -82,7 +82,10 @@ class PointLot(Base):
     __tablename__ = "point_lots"
     __table_args__ = (
         Index("ix_point_lots_member_open", "membership_id", "exhausted", "earned_at"),
-        Index("ix_point_lots_release", "released", "spendable_at"),
+        # The schedule's pending lots whose window ended: only pending lots
+        # (most are released when opened, and wrote an entry nothing read).
+        Index("ix_point_lots_release", "spendable_at",
+              sqlite_where=text("released IS 0"), postgresql_where=text("released IS false")),
         Index("ix_point_lots_expiry", "exhausted", "expires_at"),
         # A member's earliest open expiry and pending release, read by every
         # booking's lock (ledger.figures): the first entry of the member's
