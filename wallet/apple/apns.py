@@ -445,7 +445,8 @@ class ApnsClient:
             try:
                 connection = await self._open()
                 status, body = await connection.post(path, headers, PAYLOAD)
-                reason = _reason(body)
+                # Only a refusal's body says why; a push sent needs no JSON parsed.
+                reason = "" if status == 200 else _reason(body)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # network, TLS and HTTP/2 errors, timeouts
