@@ -255,6 +255,15 @@ def _page_bump(tag: Any, now: datetime) -> Any:
     )
 
 
+def among(session: Session, column: Any, ids: Sequence[int]) -> Any:
+    """``column`` is one of ``ids``: on PostgreSQL the ids as one array
+    parameter (wallet.db.any_of), elsewhere an IN list. A page of a message
+    or a campaign sent as expanded IN lists of 500 to 1,000 parameters was a
+    new statement each time, rendered by SQLAlchemy and split by psycopg
+    anew."""
+    return any_of(column, ids) if _is_postgresql(session) else column.in_(ids)
+
+
 def record_club_card_changes(
     session: Session,
     membership_ids: Sequence[int] | Iterable[int],
@@ -275,17 +284,11 @@ def record_club_card_changes(
     postgresql = _is_postgresql(session)
     now = utcnow()
     payload = _payload([occasion] if occasion else [])
-    # On PostgreSQL a page's ids go as one array parameter (wallet.db.any_of):
-    # as expanded IN lists of 500 each of the page's three statements was
-    # rendered by SQLAlchemy and split by psycopg anew.
-    def among(column: Any, page: Sequence[int]) -> Any:
-        return any_of(column, page) if postgresql else column.in_(page)
-
     count = 0
     for start in range(0, len(ids), PAGE):
         query = (
             select(Membership.id, Membership.card_modified_at)
-            .where(among(Membership.id, ids[start : start + PAGE]))
+            .where(among(session, Membership.id, ids[start : start + PAGE]))
             .order_by(Membership.id)
             .with_for_update(key_share=True)
         )
@@ -294,13 +297,13 @@ def record_club_card_changes(
             continue
         locked = [member_id for member_id, _ in rows]
         if postgresql:  # one UPDATE for the page, Last-Modified moved on as _next_modified_at does
-            session.execute(_page_bump(tag, now).where(among(_MEMBERSHIPS.c.id, locked)))
+            session.execute(_page_bump(tag, now).where(among(session, _MEMBERSHIPS.c.id, locked)))
         else:
             session.connection().execute(bump, [{"b_id": member_id, "b_modified": _next_modified_at(modified, now)}
                                                 for member_id, modified in rows])
         session.execute(_card_changed_rows(_MEMBERSHIPS.c.id, literal(payload, _OUTBOX.c.payload.type),
                                            literal(now, _OUTBOX.c.created_at.type),
-                                           among(_MEMBERSHIPS.c.id, locked)))
+                                           among(session, _MEMBERSHIPS.c.id, locked)))
         count += len(rows)
     return count
 

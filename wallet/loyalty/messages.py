@@ -24,7 +24,7 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
 from wallet.db import utcnow
-from wallet.loyalty.cards import record_club_card_changes
+from wallet.loyalty.cards import among, record_club_card_changes
 from wallet.loyalty.errors import RuleViolation
 from wallet.loyalty.fields import valid_text
 from wallet.loyalty.models import Club, Membership, OutboxEvent
@@ -161,10 +161,10 @@ def put_message(session: Session, membership_ids: Sequence[int], *, text: str, n
     ids = sorted(set(membership_ids))
     for start in range(0, len(ids), 1000):
         page = ids[start : start + 1000]
-        session.execute(select(Membership.id).where(Membership.id.in_(page)).order_by(Membership.id)
+        session.execute(select(Membership.id).where(among(session, Membership.id, page)).order_by(Membership.id)
                         .with_for_update(key_share=True)).all()
         session.execute(
-            update(Membership).where(Membership.id.in_(page)).values(message=text, message_at=now)
+            update(Membership).where(among(session, Membership.id, page)).values(message=text, message_at=now)
             .execution_options(synchronize_session=False)
         )
     return record_club_card_changes(session, ids, occasion=occasion)
