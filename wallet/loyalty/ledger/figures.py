@@ -49,7 +49,7 @@ _MEMBER_MAPPER = inspect(Membership)
 
 
 @cache
-def _lock_statement(with_referrer: bool, of_brand: bool, unreferred: bool = False) -> Select[Any]:
+def _lock_statement(with_referrer: bool, of_brand: bool) -> Select[Any]:
     """The lock query of ``get_member_for_update``, built once per variant:
     a statement object used again keeps its cache key and compiled form, so
     a booking pays neither for building it nor for looking it up.
@@ -66,18 +66,10 @@ def _lock_statement(with_referrer: bool, of_brand: bool, unreferred: bool = Fals
     lock's Python time (psycopg describing its 35 columns for them alone
     about a fifth); ``_member_from_row`` makes the ORM object. Only the
     member is loaded: a booking takes its club's rules from ``club_rules``
-    by the club's ``updated_at``, read here.
-
-    ``unreferred``: the member only if it has no referrer (and is then
-    locked alone): ``with_referrer``'s OR of the referrer's id, its
-    subquery and the sort cost PostgreSQL about a third more per lock
-    (a generic plan of a bitmap OR of two index scans, a hash join and a
-    sort), for most members to find no referrer."""
+    by the club's ``updated_at``, read here."""
     M, C, L, W = _MEMBERS.c, table_of(Club).c, table_of(PointLot).c, table_of(Webhook).c
     wanted = M.id == _ID
-    if unreferred:
-        wanted = wanted & M.referred_by_id.is_(None)
-    elif with_referrer:
+    if with_referrer:
         referrer = _MEMBERS.alias("referred")
         wanted = or_(wanted, M.id == select(referrer.c.referred_by_id).where(referrer.c.id == _ID)
                      .scalar_subquery())
@@ -120,10 +112,8 @@ def get_member_for_update(
     never locks it. ``with_referrer`` also locks the member's referrer,
     first: every writer that locks several members locks them in ascending
     id order (a club message does), the referrer is the older, lower id, and
-    a referred member's first purchase credits it too (a member with a
-    referrer takes two statements: see ``_lock_statement``'s
-    ``unreferred``). A member locked before in this transaction is returned
-    as it is."""
+    a referred member's first purchase credits it too. A member locked
+    before in this transaction is returned as it is."""
     locked = _locked(session)
     if membership_id in locked:
         member = session.get(Membership, membership_id)
@@ -136,13 +126,9 @@ def get_member_for_update(
         # What this session changed is written first, as the ORM's own
         # query would autoflush it, rather than overwritten by the row.
         session.flush()
-    of_brand = brand_id is not None
-    # With its referrer: a member that has none (most) is locked alone
-    # first; one that has one, or none found, by the statement with its referrer.
-    found = execute_core_all(session, _lock_statement(False, of_brand, unreferred=True), params) if with_referrer else []
     width = len(_MEMBER_ATTRS)
     rows = [(_member_from_row(session, row[:width]), *row[width:])
-            for row in found or execute_core_all(session, _lock_statement(with_referrer, of_brand), params)]
+            for row in execute_core_all(session, _lock_statement(with_referrer, brand_id is not None), params)]
     learnt = {row.id: _Locked(hooks, _earliest(release, expiry), club_at)
               for row, club_at, hooks, release, expiry in rows}
     session.info[_LOCKED] = (session.get_transaction(), {**locked, **learnt})
