@@ -368,10 +368,11 @@ def _transaction_connection(session: Session) -> Connection:
 
 
 def execute_core_all(session: Session, statement: Any, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-    """Every row of a Core select in the session's transaction: on
+    """Every row a Core statement returns in the session's transaction: on
     PostgreSQL by the driver as ``run_on_driver``, elsewhere by
-    ``session.execute`` (a reading statement: it writes no table for
-    ``take_core_writes``)."""
+    ``session.execute``. It notes no table for ``take_core_writes``: a
+    select, or a write that must wake nobody (an outbox claim's lease,
+    wallet.jobs.outbox)."""
     connection = _transaction_connection(session)
     if connection.dialect.name != "postgresql":
         return [tuple(row) for row in session.execute(statement, values)]
