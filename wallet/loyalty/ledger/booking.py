@@ -158,7 +158,7 @@ def _book(
     else:
         entry_id = session.execute(_INSERT_ENTRY, values).scalar_one()
         session.execute(_INSERT_LOT, {**lot, "source_id": entry_id})
-    _move_figures(member, values, balance=balance, pending=pending, cash=cash, stamps=stamps)
+    _move_figures(member, values)
     return _entry_booked(session, member, entry_id, values, lot), spend
 
 
@@ -193,8 +193,7 @@ def _entry_statement(lot: dict[str, Any] | None) -> Insert:
     return _INSERT_ENTRY if lot is None else _INSERT_ENTRY_WITH_LOT
 
 
-def _move_figures(member: Membership, values: dict[str, Any], *, balance: int, pending: int, cash: int,
-                  stamps: int) -> None:
+def _move_figures(member: Membership, values: dict[str, Any]) -> None:
     """The member's figures as the entry ``values`` leaves them.
 
     They go to the database once, by the Core UPDATE of the card change
@@ -202,8 +201,9 @@ def _move_figures(member: Membership, values: dict[str, Any], *, balance: int, p
     as the database will hold them, not as changes: a changed member would
     cost the unit of work a walk at every flush, or making it clean again
     after the UPDATE (``mark_written``)."""
-    moved = {"balance": member.balance + balance, "pending": member.pending + pending,
-             "cash_balance": member.cash_balance + cash, "stamps": member.stamps + stamps}
+    moved = {"balance": member.balance + values["balance_delta"], "pending": member.pending + values["pending_delta"],
+             "cash_balance": member.cash_balance + values["cash_delta"],
+             "stamps": member.stamps + values["stamps_delta"]}
     if values["type"] == TIER:
         moved["tier"] = values["tier"]
     for key, value in moved.items():
@@ -249,7 +249,7 @@ def book_and_finish(
         return txn
     values = _entry_values(member, type_, actor=actor, now=now, balance=balance, pending=pending, cash=cash,
                            stamps=stamps, fields=fields)
-    _move_figures(member, values, balance=balance, pending=pending, cash=cash, stamps=stamps)
+    _move_figures(member, values)
     entry_id = _change_card(session, member, club, booked,
                             written_with=(_entry_statement(lot), _entry_params(values, lot)))
     txn = _entry_booked(session, member, entry_id, values, lot)
