@@ -146,12 +146,16 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def any_of(column: Any, ids: Sequence[int]) -> Any:
+def any_of(column: Any, ids: Sequence[int] | None = None, *, key: str | None = None) -> Any:
     """``column = ANY(:ids)``: the ids as one array parameter, so a batch's
     statement is the same text whatever its size (psycopg converts it once
     and prepares it; PostgreSQL plans it once). An expanded IN list was a
     new statement of up to 1,000 parameters for every batch, each rendered
-    by SQLAlchemy, split by psycopg and parsed by PostgreSQL anew."""
+    by SQLAlchemy, split by psycopg and parsed by PostgreSQL anew. With
+    ``key`` instead of ``ids``: the parameter so named, for a statement
+    built once and given its ids when run."""
+    if ids is None:
+        return column == any_(bindparam(key, type_=ARRAY(BigInteger)))
     return column == any_(bindparam(None, list(ids), type_=ARRAY(BigInteger)))
 
 

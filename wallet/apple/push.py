@@ -16,12 +16,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, any_, bindparam, delete, select, text
+from sqlalchemy import delete, select, text
 
 from wallet.apple.android import AndroidPusher, push_api
 from wallet.apple.apns import PushReport, client_for
 from wallet.apple.models import DeviceRegistration, WalletApp
-from wallet.db import Database, execute_core_all
+from wallet.db import Database, any_of, execute_core_all
 from wallet.loyalty.card_events import record_card_changes
 from wallet.loyalty.models import Membership
 
@@ -91,8 +91,7 @@ _REGISTRATIONS = select(DeviceRegistration.id, DeviceRegistration.membership_id,
 # PostgreSQL: a batch's cards as one array, the statement run on the driver
 # (wallet.db.execute_core_all): through the session's execution and result
 # the read cost the workers 8.5 us of CPU per card, on the driver 5.3.
-_REGISTRATIONS_OF = _REGISTRATIONS.where(
-    DeviceRegistration.membership_id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
+_REGISTRATIONS_OF = _REGISTRATIONS.where(any_of(DeviceRegistration.membership_id, key="ids"))
 
 
 def push_memberships(app: Any, db: Database, membership_ids: Iterable[int]) -> MembershipPushResult:
