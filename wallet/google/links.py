@@ -97,7 +97,9 @@ def save_claims(identity: GoogleIdentity, membership: Membership, *, public_base
 # club and serial number, the base URL): every API answer of a card in
 # Google Wallet carries one, and building and dumping its claims to find
 # the signed token cost as much again as the rest of the member's fields.
-_skinny_links: LRU[str] = LRU(100_000)
+# As many as ``_signed`` keeps: a link is most of a kilobyte, and 100,000 of
+# them were near 100 MB in every worker.
+_skinny_links: LRU[str] = LRU(4096)
 
 
 def google_save_url(membership: Membership) -> str:
