@@ -13,13 +13,14 @@ from email.utils import parsedate_to_datetime
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from tests.support.api import Api, make_brand
 from tests.support.app import TEST_PASS_TYPE
 from tests.support.apple import make_club, make_member
 from tests.support.ledger import set_program
+from wallet.api.models import DONE, IdempotencyKey
 from wallet.db import Database
 from wallet.loyalty import ledger
 from wallet.loyalty.ledger_models import LedgerTransaction, PointLot
@@ -53,6 +54,10 @@ CORE_NO_TIER_IN_REACH = {"postgresql": 2, "sqlite": 6}
 # inserted with its answer after the work. The answer's club and brand are
 # kept per club state (wallet.api.views), read by the warm-up.
 HTTP = {"postgresql": 4, "sqlite": 9}
+# With no higher tier within reach, the Idempotency-Key's row rides with the
+# card change's statement on PostgreSQL (wallet.api.idempotency.AnswerRider):
+# the member's lock and that one statement.
+HTTP_NO_TIER_IN_REACH = {"postgresql": 2, "sqlite": 8}
 
 
 @dataclass
@@ -138,6 +143,33 @@ def test_a_purchase_through_the_api_costs_its_statements_and_one_commit(app: Fla
     assert answer["transaction"]["points"] == 125
     assert len(counted.statements) == HTTP[backend], "\n".join(counted.statements)
     assert counted.commits == 1
+
+
+def test_a_purchase_through_the_api_with_no_tier_in_reach_writes_its_key_with_the_card_change(
+        client: FlaskClient, db: Database, backend: str) -> None:
+    brand = make_brand(db)
+    api = Api(client, brand.key)
+    club_id = api.club(program={key: rules for key, rules in PROGRAM.items() if key != "tiers"})["id"]
+    member_id = api.member(club_id)["id"]
+    api.purchase(member_id, 250_000)  # the key's use is recorded, caches are warm
+    body = {"type": "purchase", "amount": 250_000}
+    with counting(db) as counted:
+        answer = api.post(f"/members/{member_id}/transactions", body, key="till-7-sale-1")
+    assert answer.status_code == 201
+    assert len(counted.statements) == HTTP_NO_TIER_IN_REACH[backend], "\n".join(counted.statements)
+    assert counted.commits == 1
+    # The key's row holds the answer as sent, the entry's id in it.
+    with db.session() as s:
+        row = s.scalars(select(IdempotencyKey).where(IdempotencyKey.brand_id == brand.id,
+                                                     IdempotencyKey.key == "till-7-sale-1")).one()
+        entry = s.get(LedgerTransaction, answer.get_json()["transaction"]["id"])
+    assert (row.state, row.response_status, row.response_body) == (DONE, 201, answer.get_data(as_text=True))
+    assert row.completed_at is not None and (entry.membership_id, entry.amount) == (member_id, 250_000)
+    replayed = api.post(f"/members/{member_id}/transactions", body, key="till-7-sale-1")
+    assert replayed.data == answer.data and replayed.headers["Idempotent-Replayed"] == "true"
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(LedgerTransaction)
+                        .where(LedgerTransaction.membership_id == member_id)) == 2
 
 
 def test_a_pass_fetch_reads_one_row_and_signs_once_per_card_state(client: FlaskClient, db: Database) -> None:

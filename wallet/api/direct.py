@@ -9,7 +9,10 @@ request goes through the same steps as the route's, in the same order,
 with the same functions: the rate limit (wallet.api.auth), the API key, the
 body, then the view's work (wallet.api.views.book_transaction) and the
 Idempotency-Key with its answer (wallet.api.idempotency.claim) in one unit
-of work. The answer is the route's Response, sent as werkzeug sends it.
+of work. A purchase whose card change writes its entry (on PostgreSQL,
+ledger.booking.book_and_finish) writes the key's row in that same
+statement (wallet.api.idempotency.AnswerRider): a round trip less. The
+answer is the route's Response, sent as werkzeug sends it.
 
 Only the plain case is taken: a key proven live before (its claim checks it
 again, as ``authenticate(rechecked=True)`` relies on), a JSON body with its
@@ -33,8 +36,8 @@ from flask import Flask
 
 from wallet.api.auth import RATE_COUNTED, bearer_token, json_body, proven_key, spend_rate_limit, use_key
 from wallet.api.errors import ApiError
-from wallet.api.idempotency import claim, request_fingerprint, valid_key
-from wallet.api.views import book_transaction
+from wallet.api.idempotency import AnswerRider, KeyNotWritten, claim, request_fingerprint, valid_key
+from wallet.api.views import book_transaction, transaction_answer
 from wallet.config import get_settings
 from wallet.db import MAX_ID
 from wallet.extensions import unit_of_work
@@ -92,9 +95,14 @@ def transaction_directly(app: Flask, environ: dict[str, Any]) -> Answer | None:
         # What raises here (rolled back by the unit of work) leaves the
         # request to the route, which answers it, whatever it was.
         with unit_of_work() as session:
-            response = book_transaction(member_id, body)
-            claim(session, api_key.brand_id, key, fingerprint, answer=response, api_key_id=api_key.id,
-                  method="POST", path=path)
+            rider = AnswerRider(transaction_answer, api_key.brand_id, key, fingerprint, api_key_id=api_key.id,
+                                method="POST", path=path)
+            response = book_transaction(member_id, body, rider)
+            if not rider.written:
+                claim(session, api_key.brand_id, key, fingerprint, answer=response, api_key_id=api_key.id,
+                      method="POST", path=path)
+            elif rider.row_id is None:
+                raise KeyNotWritten(key)
         body_parts, _status, headers = response.get_wsgi_response(environ)
         return Answer(response.status_code, headers, body_parts)
 

@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 import marshmallow as ma
-from flask import g
+from flask import Response, g
 from flask_smorest import Blueprint
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session, joinedload
@@ -24,7 +24,7 @@ from wallet.api import schemas as s
 from wallet.api.answers import Dumper, json_response
 from wallet.api.auth import authenticate, check_rate_limit, check_request, current_brand_id
 from wallet.api.errors import ApiError, error_response, invalid_body, response_for
-from wallet.api.idempotency import HEADER, rechecks_api_key, write_endpoint
+from wallet.api.idempotency import HEADER, AnswerRider, rechecks_api_key, write_endpoint
 from wallet.api.pagination import listed, selected
 from wallet.apple.links import apple_pass_url
 from wallet.extensions import get_db, get_read_session, get_session, webhook_targets
@@ -39,6 +39,7 @@ from wallet.logtext import printable
 from wallet.loyalty.ledger.figures import locked_club
 from wallet.loyalty.ledger.serialise import member_values, transaction_values
 from wallet.loyalty.messages import send_club_message
+from wallet.loyalty.ledger_models import LedgerTransaction
 from wallet.loyalty.models import ApiKey, Club, Membership
 from wallet.lru import LRU
 
@@ -243,10 +244,12 @@ def create_transaction(member_id: int) -> Any:
     return book_transaction(member_id, g.get("api_json", {}))
 
 
-def book_transaction(member_id: int, body: Any) -> Any:
+def book_transaction(member_id: int, body: Any, rider: AnswerRider | None = None) -> Any:
     """``create_transaction``'s work and answer, in the request's unit of
     work; a till's purchase answered before Flask does the same
-    (wallet.api.direct)."""
+    (wallet.api.direct), its Idempotency-Key's row made to ride with the
+    purchase's last statement (``rider``, made with ``transaction_answer``)
+    where the purchase allows."""
     try:
         data = s.load_transaction_request(body)
     except ma.ValidationError as exc:
@@ -258,7 +261,7 @@ def book_transaction(member_id: int, body: Any) -> Any:
                                           with_referrer=kind == "purchase")
     if kind == "purchase":
         txn = ledger.purchase(session, member, amount=data["amount"], receipt_id=data.get("receipt_id"),
-                              actor=actor)
+                              actor=actor, rider=rider)
     elif kind == "redeem":
         txn = ledger.redeem(session, member, points=data["points"], actor=actor)
     elif kind == "refund":
@@ -268,6 +271,14 @@ def book_transaction(member_id: int, body: Any) -> Any:
     else:
         txn = ledger.stamp(session, member, actor=actor)
     session.flush()
+    if rider is not None and rider.written:
+        return rider.response
+    return transaction_answer(member, txn)
+
+
+def transaction_answer(member: Membership, txn: LedgerTransaction) -> Response:
+    """The answer to a booking of ``txn`` that leaves ``member`` as it is."""
+    session = get_session()
     # A card Google has gets the skinny save link, which reads nothing of
     # the club: only the full one needs the club lent.
     link = skinny_save_url(member)

@@ -28,7 +28,7 @@ database whose transaction ids started again lower) means "everything".
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
@@ -140,16 +140,20 @@ _BUMPED = frozenset(("version", "card_modified_at", "change_seq"))
 
 
 @cache
-def _card_update(postgresql: bool, columns: tuple[str, ...], ahead: Any = None) -> Any:
+def _card_update(postgresql: bool, columns: tuple[str, ...], ahead: Any = None,
+                 rider: Callable[[Any], Any] | None = None) -> Any:
     """UPDATE of a card's version, tag and Last-Modified with ``columns``,
     built once per set of columns. On PostgreSQL the card's outbox row is
     written by the same statement, one round trip instead of two: the UPDATE
     is a CTE whose returned id the outbox INSERT reads (SQLite has no UPDATE
     in a WITH: ``_queue_card`` writes the row there). ``ahead`` (PostgreSQL):
     an INSERT written by the same statement too, as a CTE before the
-    UPDATE; the statement returns the first value it returns. The values
-    of ``columns`` are named ``c_<column>`` (``ahead`` may name columns of
-    its own table alike)."""
+    UPDATE; the statement returns the first value it returns. ``rider``
+    (with ``ahead``): builds, from the column of that value, one more
+    INSERT written by the statement, whose first returned value (NULL when
+    it wrote nothing) the statement returns next. The values of ``columns``
+    are named ``c_<column>`` (``ahead`` may name columns of its own table
+    alike)."""
     table = table_of(Membership)
     values: dict[str, Any] = {key: bindparam(f"c_{key}") for key in ("version", "card_modified_at", *columns)}
     values["change_seq"] = _TRANSACTION_ID if postgresql else bindparam("c_change_seq")
@@ -162,7 +166,11 @@ def _card_update(postgresql: bool, columns: tuple[str, ...], ahead: Any = None) 
     if ahead is None:
         return rows.add_cte(bumped)
     written = ahead.cte("ahead")
-    return rows.add_cte(written, bumped).returning(select(*written.c).scalar_subquery())
+    if rider is None:
+        return rows.add_cte(written, bumped).returning(select(*written.c).scalar_subquery())
+    ridden = rider(written.c[0]).cte("ridden")
+    return rows.add_cte(written, bumped, ridden).returning(select(*written.c).scalar_subquery(),
+                                                           select(*ridden.c).scalar_subquery())
 
 
 def _card_changed_rows(membership_id: Any, payload: Any, at: Any, *where: Any) -> Any:
@@ -176,7 +184,8 @@ def _card_changed_rows(membership_id: Any, payload: Any, at: Any, *where: Any) -
 
 
 def record_card_change(session: Session, membership: Membership, *, occasions: Sequence[str] = (),
-                       columns: Sequence[str] = (), written_with: tuple[Any, Mapping[str, Any]] | None = None) -> Any:
+                       columns: Sequence[str] = (), written_with: tuple[Any, Mapping[str, Any]] | None = None,
+                       riding: tuple[Callable[[Any], Any], Mapping[str, Any]] | None = None) -> Any:
     """Bump the card's version and queue its re-render and push. The row
     names only the membership (and the messages it delivers): the pushers
     render the card as it is when they run, so whatever changed meanwhile
@@ -191,7 +200,10 @@ def record_card_change(session: Session, membership: Membership, *, occasions: S
 
     ``written_with`` (PostgreSQL only): an INSERT returning one value and
     its parameters, written by the same statement (a booking's last entry:
-    ledger.booking.book_and_finish); that value is returned."""
+    ledger.booking.book_and_finish); that value is returned. ``riding``
+    (with ``written_with``): ``_card_update``'s ``rider`` and its
+    parameters; then the two values are returned, the rider's None when it
+    wrote nothing."""
     postgresql = _is_postgresql(session)
     values: dict[str, Any] = {key: getattr(membership, key) for key in columns}
     values["version"] = (membership.version or 0) + 1
@@ -199,14 +211,17 @@ def record_card_change(session: Session, membership: Membership, *, occasions: S
     if written_with is not None and not postgresql:
         raise ValueError("only PostgreSQL writes another INSERT with the card change")
     ahead, ahead_params = written_with if written_with is not None else (None, {})
-    statement = _card_update(postgresql, tuple(columns), ahead)
+    rider, rider_params = riding if riding is not None else (None, {})
+    if rider is not None and ahead is None:
+        raise ValueError("a rider reads what written_with returns")
+    statement = _card_update(postgresql, tuple(columns), ahead, rider)
     params = {f"c_{key}": value for key, value in values.items()}
     returned = None
     if postgresql:  # the outbox row in the same statement
-        row = execute_core(session, statement, {**ahead_params, **params, "b_id": membership.id,
+        row = execute_core(session, statement, {**ahead_params, **rider_params, **params, "b_id": membership.id,
                                                 "o_payload": _payload(occasions), "o_at": utcnow()})
         if ahead is not None:
-            returned = row[0]  # type: ignore[index]
+            returned = row if rider is not None else row[0]  # type: ignore[index]
     else:
         values["change_seq"] = _next_counter(session)
         session.execute(statement, {**params, "c_change_seq": values["change_seq"], "b_id": membership.id})

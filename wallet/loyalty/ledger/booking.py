@@ -4,9 +4,9 @@ finishing (webhooks, then the card change) once the entries are written."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Insert, bindparam, insert, select, update
 from sqlalchemy.orm import Session
@@ -218,6 +218,24 @@ def _entry_booked(session: Session, member: Membership, entry_id: int, values: d
     return loaded_detached(LedgerTransaction, {"id": entry_id, **values})
 
 
+class Rider(Protocol):
+    """A row the caller wants written by a booking's own last statement
+    (PostgreSQL: ``book_and_finish``), a round trip less than a statement
+    after it: the API's Idempotency-Key with its answer, which names the
+    entry's id (wallet.api.idempotency.AnswerRider)."""
+
+    def riding(self, member: Membership, entry: LedgerTransaction) -> tuple[Callable[[Any], Any],
+                                                                             dict[str, Any]] | None:
+        """Given the member as the booking leaves it and the entry without
+        its id: ``record_card_change``'s ``riding`` (an INSERT built from
+        the column of the entry's id, and its parameters), or None to ride
+        nothing."""
+
+    def ridden(self, entry: LedgerTransaction, returned: Any) -> None:
+        """After the statement: the entry booked, and what the rider's
+        INSERT returned (None: it wrote nothing)."""
+
+
 def book_and_finish(
     session: Session,
     member: Membership,
@@ -232,14 +250,16 @@ def book_and_finish(
     cash: int = 0,
     stamps: int = 0,
     lot: dict[str, Any] | None = None,
+    rider: Rider | None = None,
     **fields: Any,
 ) -> LedgerTransaction:
     """``book`` the last entry of a booking, then ``finish_booking`` it with
     the entries ``booked`` before it. On PostgreSQL the entry and its lot
     are written by the card change's own statement (``record_card_change``'s
-    ``written_with``): one round trip instead of two. For an entry whose id
-    nothing needs before the booking finishes, and of a type that puts no
-    message on the card (``ledger_occasions``: a tier reached, a bonus)."""
+    ``written_with``): one round trip instead of two; ``rider``'s row too,
+    if it has one. For an entry whose id nothing needs before the booking
+    finishes, and of a type that puts no message on the card
+    (``ledger_occasions``: a tier reached, a bonus)."""
     if type_ in (TIER, BONUS):
         raise ValueError(f"a {type_} entry may put a message on the card: book it, then finish_booking")
     if session.get_bind().dialect.name != "postgresql":
@@ -250,9 +270,17 @@ def book_and_finish(
     values = _entry_values(member, type_, actor=actor, now=now, balance=balance, pending=pending, cash=cash,
                            stamps=stamps, fields=fields)
     _move_figures(member, values)
-    entry_id = _change_card(session, member, club, booked,
-                            written_with=(_entry_statement(lot), _entry_params(values, lot)))
+    riding = None
+    if rider is not None:
+        # What the rider reads must not flush the booking's changes ahead of its statement.
+        with session.no_autoflush:
+            riding = rider.riding(member, loaded_detached(LedgerTransaction, {"id": None, **values}))
+    returned = _change_card(session, member, club, booked,
+                            written_with=(_entry_statement(lot), _entry_params(values, lot)), riding=riding)
+    entry_id = returned if riding is None else returned[0]
     txn = _entry_booked(session, member, entry_id, values, lot)
+    if riding is not None:
+        rider.ridden(txn, returned[1])  # type: ignore[union-attr]
     _after_card_change(session, member, club, [*booked, txn])
     return txn
 
@@ -301,13 +329,15 @@ def finish_booking(
 
 
 def _change_card(session: Session, member: Membership, club: Club | ClubRules, txns: list[LedgerTransaction], *,
-                 occasions: Sequence[str] = (), written_with: tuple[Insert, dict[str, Any]] | None = None) -> Any:
+                 occasions: Sequence[str] = (), written_with: tuple[Insert, dict[str, Any]] | None = None,
+                 riding: tuple[Callable[[Any], Any], dict[str, Any]] | None = None) -> Any:
     """The card change of a booking of ``txns``, with the automatic messages
-    they call for; ``written_with``: see ``record_card_change``."""
+    they call for; ``written_with``, ``riding``: see ``record_card_change``."""
     from wallet.loyalty.automessages import ledger_occasions
 
     occasions = [*occasions, *ledger_occasions(session, member, club, txns)]
-    return record_card_change(session, member, occasions=occasions, columns=FIGURES, written_with=written_with)
+    return record_card_change(session, member, occasions=occasions, columns=FIGURES, written_with=written_with,
+                              riding=riding)
 
 
 def _after_card_change(session: Session, member: Membership, club: Club | ClubRules,

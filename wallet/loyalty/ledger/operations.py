@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from wallet.db import table_of
 from wallet.loyalty.errors import Conflict, NotFound, RuleViolation
 from wallet.loyalty.fields import valid_text
-from wallet.loyalty.ledger.booking import (book, book_and_finish, book_reading_spend, finish_booking, prepare,
-                                           require_int, set_tier, valid_actor)
+from wallet.loyalty.ledger.booking import (Rider, book, book_and_finish, book_reading_spend, finish_booking,
+                                           prepare, require_int, set_tier, valid_actor)
 from wallet.loyalty.ledger.club_rules import ClubRules
 from wallet.loyalty.ledger.figures import get_member_for_update, locked_club
 from wallet.loyalty.ledger.lots import apply_due, credit, new_lot, refresh_expiring, take, take_fifo
@@ -41,11 +41,14 @@ def purchase(
     receipt_id: str | None = None,
     actor: str,
     now: datetime | None = None,
+    rider: Rider | None = None,
 ) -> LedgerTransaction:
     """Book a purchase: points (pending through the return window if the
     program has one), cashback, a stamp (and the reward when the card is
     full), the referral bonus on a referred member's first purchase, and an
-    immediate tier upgrade if the rolling spend reached a higher tier."""
+    immediate tier upgrade if the rolling spend reached a higher tier.
+    ``rider``: a row to write with the card change when the purchase is
+    booked by ``book_and_finish`` (it is told if it was)."""
     amount = require_int(amount, "amount", low=1, high=MAX_MONEY)
     actor = valid_actor(actor)
     if receipt_id is not None:
@@ -93,7 +96,7 @@ def purchase(
         # Nothing needs the entry's id or the rolling spend before the card
         # changes: the entry goes with the card change (one statement on
         # PostgreSQL).
-        return book_and_finish(session, member, club, PURCHASE, booked=booked, **entry)
+        return book_and_finish(session, member, club, PURCHASE, booked=booked, rider=rider, **entry)
 
     def book_purchase() -> tuple[LedgerTransaction, int]:
         if program.tiers and upgrade_possible:
