@@ -27,7 +27,7 @@ from typing import Any
 
 from wallet.artwork import parse_hex_color
 from wallet.config import PROJECT_ROOT
-from wallet.loyalty.barcodes import NEW_IN_IOS_27, encodable
+from wallet.loyalty.barcodes import CHECKED_FORMATS, NEW_IN_IOS_27, encodable
 from wallet.loyalty.cardfacts import CardFacts
 from wallet.loyalty.locales import expiring_text, format_percent
 from wallet.loyalty.money import format_money
@@ -500,6 +500,18 @@ def barcode_chain(card_number: str, fmt: str) -> list[str]:
     watchOS, so it is followed by QR. Formats that cannot encode this card
     number are left out.
     """
+    chain, any_latin1 = _chain_of(fmt)
+    # Those formats encode any Latin-1 text, and ASCII is Latin-1: every
+    # card number of digits keeps the whole chain without a check each.
+    if any_latin1 and card_number and card_number.isascii():
+        return list(chain)
+    return [f for f in chain if encodable(f, card_number)] or ["qr"]
+
+
+@lru_cache(maxsize=64)
+def _chain_of(fmt: str | None) -> tuple[tuple[str, ...], bool]:
+    """The formats ``barcode_chain`` tries for a club's format, and whether
+    each of them encodes any Latin-1 text (``encodable``)."""
     fmt = (fmt or "qr").lower()
     if fmt not in BARCODE_FORMATS:
         fmt = "qr"
@@ -508,7 +520,7 @@ def barcode_chain(card_number: str, fmt: str) -> list[str]:
         chain.append("code128")
     if fmt in NEW_IN_IOS_27 or fmt == "code128":
         chain.append("qr")
-    return [f for f in chain if encodable(f, card_number)] or ["qr"]
+    return tuple(chain), CHECKED_FORMATS.isdisjoint(chain)
 
 
 def _barcodes(chain: list[str], card_number: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:

@@ -59,6 +59,10 @@ def ean13_valid(number: str) -> bool:
             and ean13_check_digit(number[:-1]) == number[-1])
 
 
+# The formats ``encodable`` asks more of than Latin-1 text.
+CHECKED_FORMATS = frozenset({"ean13", "itf", "code39", "codabar"})
+
+
 def encodable(barcode_format: str, text: str) -> bool:
     """Whether ``text`` can be the message of a ``barcode_format`` barcode
     as a till reads it back (EAN-13 with a right check digit, ITF in digit
@@ -90,6 +94,7 @@ def new_card_number(barcode_format: str = "qr") -> str:
 
 
 __all__ = [
+    "CHECKED_FORMATS",
     "FORMATS",
     "LINEAR",
     "NEW_IN_IOS_27",

@@ -89,7 +89,7 @@ class SignedPass:
     parts: tuple[bytes, ...]
 
     def __len__(self) -> int:
-        return sum(len(part) for part in self.parts)
+        return sum(map(len, self.parts))
 
     def __bytes__(self) -> bytes:
         return b"".join(self.parts)
@@ -181,13 +181,14 @@ def sign_card(facts: CardFacts, design: ClubDesign, settings: PassSettings, *, a
     pass_json_data = passdata.pass_json_bytes(facts, design.json(facts), authentication_token=authentication_token,
                                               survey_url=survey_url)
     # 2. manifest
-    manifest_json = manifest.finish(design.static.manifest, (("pass.json", pass_json_data),))
+    manifest_json, manifest_crc, manifest_digest = manifest.finish_hashed(
+        design.static.manifest, (("pass.json", pass_json_data),))
     # 3. signature
-    signature, signature_crc = design.signer.sign_for_zip(manifest_json, moment)
+    signature, signature_crc = design.signer.sign_for_zip(manifest_digest, moment)
     # 4. zip
     return SignedPass(design.entries.finish_parts(
         (pass_json_data, manifest_json, signature),
-        (zlib.crc32(pass_json_data), zlib.crc32(manifest_json), signature_crc),
+        (zlib.crc32(pass_json_data), manifest_crc, signature_crc),
         moment,
     ))
 

@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
 class ManifestPrefix:
     head: bytes  # '{"icon.png":"…",…,' — ready for the per-pass entries
     hashes: dict[str, str]
+    # The head's share of a manifest's CRC-32 (for its zip entry) and
+    # SHA-256 (for its signature; hashlib's, copied for each manifest):
+    # most of the bytes of both.
+    crc: int
+    sha256: Any
 
 
 def sha1_hex(data: bytes) -> str:
@@ -25,7 +32,8 @@ def sha1_hex(data: bytes) -> str:
 def build_prefix(files: Iterable[tuple[str, bytes]]) -> ManifestPrefix:
     hashes = {name: sha1_hex(data) for name, data in files}
     body = ",".join(f"{json.dumps(name)}:{json.dumps(digest)}" for name, digest in hashes.items())
-    return ManifestPrefix(("{" + body + ("," if body else "")).encode("utf-8"), hashes)
+    head = ("{" + body + ("," if body else "")).encode("utf-8")
+    return ManifestPrefix(head, hashes, zlib.crc32(head), hashlib.sha256(head))
 
 
 def finish(prefix: ManifestPrefix, files: Iterable[tuple[str, bytes]]) -> bytes:
@@ -36,6 +44,16 @@ def finish(prefix: ManifestPrefix, files: Iterable[tuple[str, bytes]]) -> bytes:
         parts[-1] = b'"'
     parts.append(b"}")
     return b"".join(parts)
+
+
+def finish_hashed(prefix: ManifestPrefix, files: Iterable[tuple[str, bytes]]) -> tuple[bytes, int, bytes]:
+    """``finish``'s manifest with its CRC-32 and SHA-256 digest, the head's
+    share of each taken once per prefix."""
+    manifest = finish(prefix, files)
+    tail = memoryview(manifest)[len(prefix.head):]
+    digest = prefix.sha256.copy()
+    digest.update(tail)
+    return manifest, zlib.crc32(tail, prefix.crc), digest.digest()
 
 
 def manifest_json(files: Iterable[tuple[str, bytes]]) -> bytes:

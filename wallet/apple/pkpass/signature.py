@@ -41,8 +41,10 @@ class _Template:
     middle: bytes
     after: bytes
     signature_len: int
-    # CRC-32 of before + b"\xa0": the bulk of every signature (the certificates).
+    # CRC-32 of before + b"\xa0": the bulk of every signature (the
+    # certificates); the rest of a signature's CRC goes on from crc_from.
     crc_before: int
+    crc_from: int
 
 
 class PassSigner:
@@ -56,12 +58,13 @@ class PassSigner:
         self._last_time: tuple[datetime, bytes] = (_TIME_PLACEHOLDER, b"000101000000Z")
 
     def sign(self, manifest: bytes, signing_time: datetime | None = None) -> bytes:
-        return self.sign_for_zip(manifest, signing_time)[0]
+        return self.sign_for_zip(hashlib.sha256(manifest).digest(), signing_time)[0]
 
-    def sign_for_zip(self, manifest: bytes, signing_time: datetime | None = None) -> tuple[bytes, int]:
-        """The signature and its CRC-32, for the zip entry that carries it:
-        the certificates, most of its bytes, are the same in every signature,
-        so their share of the CRC is taken once."""
+    def sign_for_zip(self, manifest_digest: bytes, signing_time: datetime | None = None) -> tuple[bytes, int]:
+        """The signature of a manifest by its SHA-256 digest (the signed
+        messageDigest), and the signature's CRC-32 for the zip entry that
+        carries it: the certificates, most of its bytes, are the same in
+        every signature, so their share of the CRC is taken once."""
         t = self._template
         moment = signing_time or datetime.now(timezone.utc)
         second = moment.replace(microsecond=0)
@@ -75,16 +78,15 @@ class PassSigner:
             t.attrs_head,
             utc_time,
             t.attrs_mid,
-            hashlib.sha256(manifest).digest(),
+            manifest_digest,
             t.attrs_tail,
         ))
         signature = self._key.sign(attrs, _PKCS1, _SHA256)
         if len(signature) != t.signature_len:  # PKCS#1 v1.5 output is modulus-sized
             raise AssertionError("unexpected RSA signature length")
         # In SignerInfo the same attributes are [0] IMPLICIT instead of SET.
-        tagged = memoryview(attrs)[1:]
-        crc = zlib.crc32(t.after, zlib.crc32(signature, zlib.crc32(t.middle, zlib.crc32(tagged, t.crc_before))))
-        return b"".join((t.before, b"\xa0", tagged, t.middle, signature, t.after)), crc
+        whole = b"".join((t.before, b"\xa0", memoryview(attrs)[1:], t.middle, signature, t.after))
+        return whole, zlib.crc32(memoryview(whole)[t.crc_from:], t.crc_before)
 
 
 def _utc_time(moment: datetime) -> bytes:
@@ -166,4 +168,5 @@ def _build_template(identity: SigningIdentity) -> _Template:
         after=whole[s_at + signature_len:],
         signature_len=signature_len,
         crc_before=zlib.crc32(whole[:a_at] + b"\xa0"),
+        crc_from=a_at + 1,
     )
