@@ -5,6 +5,7 @@ a purchase reaches every device of the card."""
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 from dataclasses import replace
 from pathlib import Path
@@ -315,3 +316,16 @@ def test_a_connection_apns_closes_mid_batch_loses_and_doubles_no_push(
     assert standin.accepted_tokens() == {token(i): 1 for i in range(300)}
     assert standin.connections >= 5
     assert all(row.done_at is not None for row in outbox(db))
+
+
+def test_pushes_to_an_apns_that_cannot_be_reached_fail_after_their_retries() -> None:
+    # A port nothing listens on: every connection attempt is refused.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = ApnsClient(ApnsSettings(url=f"https://127.0.0.1:{port}", topic=TEST_PASS_TYPE, max_streams=10,
+                                     max_retries=2, backoff_base=0.001))
+    report = client.send([token(i) for i in range(25)])
+    assert sorted(report.failed) == [token(i) for i in range(25)]
+    assert all(reason.startswith("connection ") for reason in report.failed.values())
+    assert report.sent == [] and report.not_attempted == []

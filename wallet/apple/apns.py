@@ -33,6 +33,7 @@ import random
 import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -144,15 +145,19 @@ class _LoopThread:
 
 
 class _Http2Connection(asyncio.Protocol):
-    """One HTTP/2 connection over TLS, driven by h2: ``post()`` starts a
-    stream and returns a future of its (status, body). Frames written in one
-    turn of the loop leave together; a lost connection, a GOAWAY or a reset
-    fails the streams it leaves unanswered (the caller retries them)."""
+    """One HTTP/2 connection over TLS, driven by h2: ``start()`` opens a
+    stream whose answer (status and body, or the error that left it
+    unanswered) goes to the stream's ``answered`` callback. Frames written in
+    one turn of the loop leave together; a lost connection, a GOAWAY or a
+    reset fails the streams it leaves unanswered (the caller retries them).
+    ``on_room`` is called once after each read that may have made room for
+    more streams (an answer, a wider window, new settings), so the caller
+    starts the next ones in the same write."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, authority: bytes, timeout: float) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float, on_room: Callable[[], None]) -> None:
         self.loop = loop
-        self.authority = authority
         self.timeout = timeout
+        self.on_room = on_room
         self.h2 = h2.connection.H2Connection(config=h2.config.H2Configuration(
             client_side=True, header_encoding=None,
             # Our headers are few, fixed and already lower case; of APNs's
@@ -162,8 +167,8 @@ class _Http2Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self._streams: dict[int, _Stream] = {}
-        self._flush_pending = False
-        self._waiters: list[asyncio.Future[None]] = []
+        # Streams whose body waits for the flow-control window to open.
+        self._blocked: list[int] = []
         self._sweeper: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol --------------------------------------------------
@@ -171,7 +176,7 @@ class _Http2Connection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.h2.initiate_connection()
-        self._flush()
+        self.flush()
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -179,6 +184,7 @@ class _Http2Connection(asyncio.Protocol):
         except h2.exceptions.ProtocolError as exc:
             self._abort(f"HTTP/2 protocol error: {exc}")
             return
+        room = False
         for event in events:
             if isinstance(event, h2.events.ResponseReceived):
                 stream = self._streams.get(event.stream_id)
@@ -186,33 +192,38 @@ class _Http2Connection(asyncio.Protocol):
                     for name, value in event.headers:
                         if name == b":status":
                             stream.status = int(value)
+            elif isinstance(event, h2.events.StreamEnded):
+                stream = self._streams.pop(event.stream_id, None)
+                if stream is not None:
+                    stream.answer(None)
+                room = True
             elif isinstance(event, h2.events.DataReceived):
                 stream = self._streams.get(event.stream_id)
                 if stream is not None:
                     stream.body += event.data
                 self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-            elif isinstance(event, h2.events.StreamEnded):
-                stream = self._streams.pop(event.stream_id, None)
-                if stream is not None and not stream.future.done():
-                    stream.future.set_result((stream.status, stream.body))
-                self._wake()
             elif isinstance(event, h2.events.StreamReset):
                 stream = self._streams.pop(event.stream_id, None)
-                if stream is not None and not stream.future.done():
-                    stream.future.set_exception(ApnsConnectionError(f"stream reset ({event.error_code!r})"))
-                self._wake()
-            elif isinstance(event, (h2.events.WindowUpdated, h2.events.RemoteSettingsChanged)):
-                self._wake()
+                if stream is not None:
+                    stream.answer(ApnsConnectionError(f"stream reset ({event.error_code!r})"))
+                room = True
+            elif isinstance(event, h2.events.WindowUpdated):
+                self._send_blocked()
+                room = True
+            elif isinstance(event, h2.events.RemoteSettingsChanged):
+                room = True
             elif isinstance(event, h2.events.ConnectionTerminated):
                 # GOAWAY: no new streams; those it did not take are failed.
                 self.closed = True
                 last = event.last_stream_id if event.last_stream_id is not None else 0
                 for stream_id in [s for s in self._streams if s > last]:
-                    self._streams.pop(stream_id).fail(ApnsConnectionError(f"GOAWAY ({event.error_code!r})"))
-                self._wake()
+                    self._streams.pop(stream_id).answer(ApnsConnectionError(f"GOAWAY ({event.error_code!r})"))
+                room = True
                 if not self._streams and self.transport is not None:
                     self.transport.close()
-        self._flush()
+        if room:
+            self.on_room()
+        self.flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail_all(ApnsConnectionError(f"connection lost: {exc}" if exc else "connection closed"))
@@ -220,70 +231,56 @@ class _Http2Connection(asyncio.Protocol):
             self._sweeper.cancel()
 
     # -- requests ----------------------------------------------------------
-    async def post(self, path: bytes, headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[int, bytes]:
-        # No more streams at once than the server allows (SETTINGS_MAX_CONCURRENT_STREAMS).
-        while len(self._streams) >= self.h2.remote_settings.max_concurrent_streams and not self.closed:
-            await self._wait()
+    def has_room(self) -> bool:
+        """Whether the server takes another stream now (SETTINGS_MAX_CONCURRENT_STREAMS)."""
+        return not self.closed and len(self._streams) < self.h2.remote_settings.max_concurrent_streams
+
+    def start(self, headers: list[Any], body: bytes, answered: Callable[[_Stream, Exception | None], None],
+              push: Any) -> None:
+        """Open a stream with these headers and body; its frames leave at the
+        next ``flush()``. ``answered(stream, error)`` gets its answer, later,
+        from the loop (never from within this call)."""
         if self.closed:
             raise ApnsConnectionError("connection closed")
         try:
             stream_id = self.h2.get_next_available_stream_id()
-            self.h2.send_headers(stream_id, [
-                (b":method", b"POST"), (b":scheme", b"https"), (b":authority", self.authority),
-                # A device token is sent once: never put in HPACK's table.
-                NeverIndexedHeaderTuple(b":path", path),
-                *headers,
-            ])
+            self.h2.send_headers(stream_id, headers)
         except h2.exceptions.H2Error as exc:  # out of stream ids: the next push opens a new connection
             self.closed = True
             raise ApnsConnectionError(f"cannot open a stream: {exc!r}") from exc
-        stream = _Stream(self.loop.create_future(), self.loop.time() + self.timeout)
+        stream = _Stream(answered, push, body, self.loop.time() + self.timeout)
         self._streams[stream_id] = stream
-        while self.h2.local_flow_control_window(stream_id) < len(body):
-            await self._wait()
-            if stream.future.done():
-                return await stream.future
-            if self.closed:
-                self._streams.pop(stream_id, None)
-                raise ApnsConnectionError("connection closed")
-        self.h2.send_data(stream_id, body, end_stream=True)
-        self._schedule_flush()
+        if self.h2.local_flow_control_window(stream_id) < len(body):
+            self._blocked.append(stream_id)
+        else:
+            self.h2.send_data(stream_id, body, end_stream=True)
         if self._sweeper is None:
             self._sweeper = self.loop.call_later(1.0, self._sweep)
-        return await stream.future
+
+    def flush(self) -> None:
+        data = self.h2.data_to_send()
+        if data and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
 
     def close(self) -> None:
         if self.transport is not None and not self.closed:
             self.closed = True
             self.h2.close_connection()
-            self._flush()
+            self.flush()
             self.transport.close()
 
     # -- internals ---------------------------------------------------------
-    def _schedule_flush(self) -> None:
-        if not self._flush_pending:
-            self._flush_pending = True
-            self.loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._flush_pending = False
-        data = self.h2.data_to_send()
-        if data and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
-
-    async def _wait(self) -> None:
-        """Until the flow-control window grows, a stream ends or the connection closes."""
-        waiter = self.loop.create_future()
-        self._waiters.append(waiter)
-        await waiter
-
-    def _wake(self) -> None:
-        if not self._waiters:
-            return
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+    def _send_blocked(self) -> None:
+        """The bodies the flow-control window held back, as far as it now allows."""
+        blocked, self._blocked = self._blocked, []
+        for stream_id in blocked:
+            stream = self._streams.get(stream_id)
+            if stream is None:
+                continue
+            if self.h2.local_flow_control_window(stream_id) < len(stream.request_body):
+                self._blocked.append(stream_id)
+            else:
+                self.h2.send_data(stream_id, stream.request_body, end_stream=True)
 
     def _sweep(self) -> None:
         """A stream unanswered past its deadline: the connection is stuck;
@@ -306,44 +303,89 @@ class _Http2Connection(asyncio.Protocol):
         """No answer will come on this connection: every waiting push gets
         the error (and is retried by its caller on a new connection)."""
         self.closed = True
-        for stream in self._streams.values():
-            stream.fail(error)
-        self._streams.clear()
-        self._wake()
+        streams, self._streams = self._streams, {}
+        self._blocked = []
+        for stream in streams.values():
+            stream.answer(error)
+        self.on_room()
 
 
-@dataclass
 class _Stream:
-    future: asyncio.Future[tuple[int, bytes]]
-    deadline: float
-    status: int = 0
-    body: bytes = b""
+    """A push on the wire: its answer as it arrives, and whom to tell."""
 
-    def fail(self, error: Exception) -> None:
-        if not self.future.done():
-            self.future.set_exception(error)
+    __slots__ = ("answered", "push", "request_body", "deadline", "status", "body")
+
+    def __init__(self, answered: Callable[[_Stream, Exception | None], None], push: Any, request_body: bytes,
+                 deadline: float) -> None:
+        self.answered = answered
+        self.push = push
+        self.request_body = request_body
+        self.deadline = deadline
+        self.status = 0
+        self.body = b""
+
+    def answer(self, error: Exception | None) -> None:
+        self.answered(self, error)
+
+
+class _Push:
+    """One token's push in a ``send()``: its attempts so far."""
+
+    __slots__ = ("batch", "token", "path", "attempt", "refreshed")
+
+    def __init__(self, batch: _Batch, token: str, path: bytes) -> None:
+        self.batch = batch
+        self.token = token
+        self.path = path
+        self.attempt = 0
+        self.refreshed = False
+
+
+class _Batch:
+    """The pushes of one ``send()``: those waiting for a stream, and the
+    report, handed over when the last push has its outcome."""
+
+    def __init__(self, finished: asyncio.Future[PushReport]) -> None:
+        self.finished = finished
+        self.report = PushReport()
+        self.waiting: deque[_Push] = deque()
+        self.left = 0
+        self.stopped = False
+
+    def settled(self) -> None:
+        self.left -= 1
+        if not self.left and not self.finished.done():
+            self.finished.set_result(self.report)
 
 
 class ApnsClient:
-    """Pushes to APNs for one topic (pass type identifier)."""
+    """Pushes to APNs for one topic (pass type identifier).
 
-    def __init__(self, settings: ApnsSettings, *, sleep: Callable[[float], Any] | None = None) -> None:
+    The pushes of every ``send()`` wait in one queue, first come first
+    started, and up to ``max_streams`` of them are on the connection at
+    once; each answer is dealt with where it is read, and the pushes it made
+    room for leave in the same write. A task and a future per push, a
+    semaphore and a gather were a fifth of the loop thread's CPU."""
+
+    def __init__(self, settings: ApnsSettings) -> None:
         self.settings = settings
         self._connection: _Http2Connection | None = None
-        self._connecting: asyncio.Future[_Http2Connection] | None = None
-        self._semaphore: asyncio.Semaphore | None = None
+        self._connecting: asyncio.Task[None] | None = None
+        # Batches with pushes waiting for a stream, oldest first.
+        self._queue: deque[_Batch] = deque()
+        self._in_flight = 0
         self._token = (
             _ProviderToken(settings.auth_key_file, settings.auth_key_id or "", settings.team_id or "")
             if settings.auth_key_file
             else None
         )
-        self._sleep = sleep or asyncio.sleep
         self._topic = settings.topic.encode()
         url = urlsplit(settings.url)
         self._host = url.hostname or ""
         self._port = url.port or 443
         self._authority = url.netloc.encode()
         self._path_prefix = (url.path.rstrip("/") + "/3/device/").encode()
+        self._head = [(b":method", b"POST"), (b":scheme", b"https"), (b":authority", self._authority)]
         self._loop_thread = _LoopThread.get()
 
     # -- public, blocking ------------------------------------------------
@@ -353,7 +395,8 @@ class ApnsClient:
             self._loop_thread = _LoopThread.get()
             self._connection = None
             self._connecting = None
-            self._semaphore = None
+            self._queue = deque()
+            self._in_flight = 0
         return self._loop_thread.run(self.send_async(tokens)).result()
 
     def close(self) -> None:
@@ -367,50 +410,79 @@ class ApnsClient:
 
     # -- async -----------------------------------------------------------
     async def send_async(self, tokens: Sequence[str]) -> PushReport:
-        report = PushReport()
-        stop = asyncio.Event()
-        if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(self.settings.max_streams)
-        semaphore = self._semaphore
+        batch = _Batch(asyncio.get_running_loop().create_future())
+        prefix = self._path_prefix
+        batch.waiting.extend(_Push(batch, token, prefix + token.encode()) for token in dict.fromkeys(tokens))
+        batch.left = len(batch.waiting)
+        if not batch.left:
+            return batch.report
+        self._queue.append(batch)
+        self._pump()
+        return await batch.finished
 
-        async def one(token: str) -> None:
-            async with semaphore:
-                if stop.is_set():
-                    report.not_attempted.append(token)
-                    return
-                outcome, reason = await self._push_with_retries(token, stop)
-            if outcome == "sent":
-                report.sent.append(token)
-            elif outcome == "dead":
-                report.unregistered.append(token)
-            elif outcome == "forbidden":
-                if report.certificate_error is None:
-                    report.certificate_error = reason
-                report.not_attempted.append(token)
-                stop.set()
-            elif outcome == "stopped":
-                report.not_attempted.append(token)
-            else:
-                report.failed[token] = reason
-
-        await asyncio.gather(*(one(t) for t in dict.fromkeys(tokens)))
-        return report
-
-    async def _open(self) -> _Http2Connection:
-        """The live connection, opened (once, whoever asks first) if there is none."""
+    def _pump(self) -> None:
+        """Start waiting pushes while this client and the server have room
+        for them (opening the connection if there is none), and send them."""
+        queue = self._queue
+        while queue and not queue[0].waiting:
+            queue.popleft()
+        if not queue:
+            return
         connection = self._connection
-        if connection is not None and not connection.closed:
-            return connection
-        if self._connecting is None:
-            self._connecting = asyncio.ensure_future(self._connect())
-        connecting = self._connecting
-        try:
-            return await asyncio.shield(connecting)
-        finally:
-            if self._connecting is connecting and connecting.done():
-                self._connecting = None
+        if connection is None or connection.closed:
+            if self._connecting is None:
+                self._connecting = asyncio.ensure_future(self._reconnect())
+            return
+        common = [(b"apns-topic", self._topic), (b"content-type", b"application/json")]
+        if self._token is not None:
+            common.append((b"authorization", b"bearer " + self._token.get().encode()))
+        limit = self.settings.max_streams
+        while queue and self._in_flight < limit and connection.has_room():
+            batch = queue[0]
+            push = batch.waiting.popleft()
+            if not batch.waiting:
+                queue.popleft()
+            # A device token is sent once: never put in HPACK's table.
+            headers = [*self._head, NeverIndexedHeaderTuple(b":path", push.path), *common]
+            try:
+                connection.start(headers, PAYLOAD, self._answered, push)
+            except ApnsConnectionError as exc:  # the connection closed under it: a new one is opened
+                self._outcome(push, 0, f"{type(exc).__name__}: {exc}")
+                self._pump()
+                return
+            self._in_flight += 1
+        # One write for every stream started (and whatever h2 has to say),
+        # also when called from another connection's read.
+        connection.flush()
 
-    async def _connect(self) -> _Http2Connection:
+    async def _reconnect(self) -> None:
+        """Open the connection and start the waiting pushes on it. If it
+        cannot be opened, each push that would have gone first counts a
+        failed attempt (and comes back after its back-off); if none will come
+        back, the next ones try at once."""
+        try:
+            await self._connect()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # network, TLS, no HTTP/2, timeout
+            self._connecting = None
+            reason = f"{type(exc).__name__}: {exc}"
+            coming_back = False
+            room = self.settings.max_streams - self._in_flight
+            while room > 0 and self._queue:
+                batch = self._queue[0]
+                if not batch.waiting:
+                    self._queue.popleft()
+                    continue
+                coming_back |= not self._outcome(batch.waiting.popleft(), 0, reason)
+                room -= 1
+            if not coming_back:
+                asyncio.get_running_loop().call_soon(self._pump)
+            return
+        self._connecting = None
+        self._pump()
+
+    async def _connect(self) -> None:
         s = self.settings
         context = ssl.create_default_context()
         if s.ca_file:
@@ -420,7 +492,7 @@ class ApnsClient:
         context.set_alpn_protocols(["h2"])
         loop = asyncio.get_running_loop()
         transport, connection = await asyncio.wait_for(
-            loop.create_connection(lambda: _Http2Connection(loop, self._authority, s.timeout),
+            loop.create_connection(lambda: _Http2Connection(loop, s.timeout, self._pump),
                                    self._host, self._port, ssl=context, server_hostname=self._host),
             s.timeout,
         )
@@ -429,48 +501,73 @@ class ApnsClient:
             transport.close()
             raise ApnsConnectionError(f"{s.url} does not speak HTTP/2")
         self._connection = connection
-        return connection
 
-    async def _push_with_retries(self, token: str, stop: asyncio.Event) -> tuple[str, str]:
-        s = self.settings
-        reason = ""
-        refreshed = False
-        path = self._path_prefix + token.encode()
-        for attempt in range(s.max_retries + 1):
-            if stop.is_set():
-                return "stopped", ""
-            headers = [(b"apns-topic", self._topic), (b"content-type", b"application/json")]
-            if self._token is not None:
-                headers.append((b"authorization", b"bearer " + self._token.get().encode()))
-            try:
-                connection = await self._open()
-                status, body = await connection.post(path, headers, PAYLOAD)
-                # Only a refusal's body says why; a push sent needs no JSON parsed.
-                reason = "" if status == 200 else _reason(body)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # network, TLS and HTTP/2 errors, timeouts
-                status, reason = 0, f"{type(exc).__name__}: {exc}"
-            if status == 200:
-                return "sent", ""
-            if status == 410 or (status == 400 and reason in DEAD_TOKEN_REASONS):
-                return "dead", reason
-            if status == 403:
-                if self._token is not None and reason == "ExpiredProviderToken" and not refreshed:
-                    self._token.get(force=True)
-                    refreshed = True
-                    continue
-                return "forbidden", f"403 {reason}".strip()
-            if status == 429 or status >= 500 or status == 0:
-                if attempt < s.max_retries:
-                    # Exponential back-off with full jitter spreads retries of
-                    # thousands of streams instead of replaying them together.
-                    delay = random.uniform(0, min(s.backoff_cap, s.backoff_base * (2**attempt)))
-                    await self._sleep(delay)
-                    continue
-                return "failed", f"{status or 'connection'} {reason}".strip()
-            return "failed", f"{status} {reason}".strip()
-        return "failed", reason
+    def _answered(self, stream: _Stream, error: Exception | None) -> None:
+        self._in_flight -= 1
+        if error is not None:
+            self._outcome(stream.push, 0, f"{type(error).__name__}: {error}")
+        else:
+            # Only a refusal's body says why; a push sent needs no JSON parsed.
+            self._outcome(stream.push, stream.status, "" if stream.status == 200 else _reason(stream.body))
+
+    def _outcome(self, push: _Push, status: int, reason: str) -> bool:
+        """What an answer (status 0: none, the connection failed) means for
+        its push: settled (True), or to be tried again, now or after a
+        back-off."""
+        batch, report, s = push.batch, push.batch.report, self.settings
+        if status == 200:
+            report.sent.append(push.token)
+        elif status == 410 or (status == 400 and reason in DEAD_TOKEN_REASONS):
+            report.unregistered.append(push.token)
+        elif status == 403 and self._token is not None and reason == "ExpiredProviderToken" and not push.refreshed:
+            self._token.get(force=True)
+            push.refreshed = True
+            if push.attempt >= s.max_retries:
+                report.failed[push.token] = reason
+            else:
+                push.attempt += 1
+                self._again(push)
+                return False
+        elif status == 403:
+            if report.certificate_error is None:
+                report.certificate_error = f"403 {reason}".strip()
+            report.not_attempted.append(push.token)
+            self._stop(batch)
+        elif status == 429 or status >= 500 or status == 0:
+            if batch.stopped:
+                report.not_attempted.append(push.token)
+            elif push.attempt < s.max_retries:
+                # Exponential back-off with full jitter spreads retries of
+                # thousands of streams instead of replaying them together.
+                delay = random.uniform(0, min(s.backoff_cap, s.backoff_base * (2**push.attempt)))
+                push.attempt += 1
+                asyncio.get_running_loop().call_later(delay, self._again, push)
+                return False
+            else:
+                report.failed[push.token] = f"{status or 'connection'} {reason}".strip()
+        else:
+            report.failed[push.token] = f"{status} {reason}".strip()
+        batch.settled()
+        return True
+
+    def _again(self, push: _Push) -> None:
+        """A push tried again, first in line."""
+        batch = push.batch
+        if batch.stopped:
+            batch.report.not_attempted.append(push.token)
+            batch.settled()
+            return
+        batch.waiting.appendleft(push)
+        if batch not in self._queue:
+            self._queue.appendleft(batch)
+        self._pump()
+
+    def _stop(self, batch: _Batch) -> None:
+        """APNs refused our credentials: the batch's pushes not yet started are not attempted."""
+        batch.stopped = True
+        while batch.waiting:
+            batch.report.not_attempted.append(batch.waiting.popleft().token)
+            batch.settled()
 
 
 def _reason(content: bytes) -> str:
