@@ -72,13 +72,15 @@ from wallet.lru import LRU
 CACHE_SIZE = 4096
 
 _M, _C, _B = Membership.__table__.c, Club.__table__.c, Brand.__table__.c
-# What the card shows of the member (wallet.loyalty.cardfacts and the survey
-# link read these attributes, by the membership's own names), then the state
-# of its club (wallet.apple.pkpass.club_state).
+# What the card shows of the member (wallet.loyalty.cardfacts.member_facts
+# and the survey link read these attributes, by the membership's own names;
+# nothing else of the member), then the state of its club
+# (wallet.apple.pkpass.club_state). Each column more is one more value for
+# psycopg to load on every fetch, a 304's too.
 _MEMBER_COLUMNS = ("id", "auth_token", "card_modified_at", "version", "club_id", "card_number",
-                   "serial_number", "download_token", "name", "email", "phone", "birthday", "locale",
-                   "status", "ended_at", "balance", "pending", "cash_balance", "stamps", "tier",
-                   "expiring_points", "expiring_on", "message", "message_at", "referral_code", "created_at")
+                   "serial_number", "download_token", "name", "locale", "status", "ended_at", "balance",
+                   "pending", "cash_balance", "stamps", "tier", "expiring_points", "expiring_on", "message",
+                   "message_at")
 _CARD = select(
     *(_M[name] for name in _MEMBER_COLUMNS),
     _C.updated_at.label("club_updated_at"), _C.design_version.label("club_design_version"),
