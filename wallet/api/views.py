@@ -276,8 +276,9 @@ def book_transaction(member_id: int, body: Any, rider: AnswerRider | None = None
     return transaction_answer(member, txn)
 
 
-def transaction_answer(member: Membership, txn: LedgerTransaction) -> Response:
-    """The answer to a booking of ``txn`` that leaves ``member`` as it is."""
+def transaction_answer(member: Membership, txn: LedgerTransaction | Any) -> Response:
+    """The answer to a booking of ``txn`` (the entry, or its columns as
+    attributes) that leaves ``member`` as it is."""
     session = get_session()
     # A card Google has gets the skinny save link, which reads nothing of
     # the club: only the full one needs the club lent.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any, Protocol
 
 from sqlalchemy import Insert, bindparam, insert, select, update
@@ -224,12 +225,11 @@ class Rider(Protocol):
     after it: the API's Idempotency-Key with its answer, which names the
     entry's id (wallet.api.idempotency.AnswerRider)."""
 
-    def riding(self, member: Membership, entry: LedgerTransaction) -> tuple[Callable[[Any], Any],
-                                                                             dict[str, Any]] | None:
-        """Given the member as the booking leaves it and the entry without
-        its id: ``record_card_change``'s ``riding`` (an INSERT built from
-        the column of the entry's id, and its parameters), or None to ride
-        nothing."""
+    def riding(self, member: Membership, entry: Any) -> tuple[Callable[[Any], Any], dict[str, Any]] | None:
+        """Given the member as the booking leaves it and the entry's columns
+        as attributes, its id None (not an ORM object: nothing keeps it):
+        ``record_card_change``'s ``riding`` (an INSERT built from the column
+        of the entry's id, and its parameters), or None to ride nothing."""
 
     def ridden(self, entry: LedgerTransaction, returned: Any) -> None:
         """After the statement: the entry booked, and what the rider's
@@ -274,7 +274,7 @@ def book_and_finish(
     if rider is not None:
         # What the rider reads must not flush the booking's changes ahead of its statement.
         with session.no_autoflush:
-            riding = rider.riding(member, loaded_detached(LedgerTransaction, {"id": None, **values}))
+            riding = rider.riding(member, SimpleNamespace(**values, id=None))
     returned = _change_card(session, member, club, booked,
                             written_with=(_entry_statement(lot), _entry_params(values, lot)), riding=riding)
     entry_id = returned if riding is None else returned[0]
