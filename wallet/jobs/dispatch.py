@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import update
 
 from wallet.db import Database, utcnow
+from wallet.jobs.outbox import Claimed
 from wallet.logtext import printable
 from wallet.loyalty.models import OutboxEvent
 from wallet.loyalty.outbox import OutboxKind
@@ -35,7 +36,7 @@ class Outcome:
         self.failed.update(other.failed)
 
 
-Handler = Callable[[Any, Database, list[OutboxEvent]], Outcome]
+Handler = Callable[[Any, Database, list[Claimed]], Outcome]
 
 
 @dataclass
@@ -71,7 +72,7 @@ def google_pusher(app: Any, db: Database, membership_ids: list[int]) -> PusherRe
 CARD_PUSHERS: list[CardPusher] = [apple_pusher, google_pusher]
 
 
-def handle_card_changed(app: Any, db: Database, events: list[OutboxEvent]) -> Outcome:
+def handle_card_changed(app: Any, db: Database, events: list[Claimed]) -> Outcome:
     outcome = Outcome()
     by_membership: dict[int, list[int]] = defaultdict(list)
     for event in events:
@@ -102,7 +103,7 @@ def handle_card_changed(app: Any, db: Database, events: list[OutboxEvent]) -> Ou
     return outcome
 
 
-def _record_deliveries(db: Database, events: list[OutboxEvent], failed: dict[int, str], reached: set[int],
+def _record_deliveries(db: Database, events: list[Claimed], failed: dict[int, str], reached: set[int],
                        silent: set[int]) -> None:
     """For the rows that deliver a message (a campaign's, an automatic
     one's): what the wallets did with it, per card."""
@@ -133,7 +134,7 @@ def _record_deliveries(db: Database, events: list[OutboxEvent], failed: dict[int
         log.exception("could not record what the wallets did with %d messages", len(outcomes))
 
 
-def handle_webhook(app: Any, db: Database, events: list[OutboxEvent]) -> Outcome:
+def handle_webhook(app: Any, db: Database, events: list[Claimed]) -> Outcome:
     from wallet.extensions import webhook_targets
     from wallet.jobs.webhook_delivery import deliver
 
@@ -150,14 +151,14 @@ def handle_webhook(app: Any, db: Database, events: list[OutboxEvent]) -> Outcome
     return outcome
 
 
-def handle_notification(app: Any, _db: Database, events: list[OutboxEvent]) -> Outcome:
+def handle_notification(app: Any, _db: Database, events: list[Claimed]) -> Outcome:
     from wallet.jobs.notify import deliver_notifications
 
     delivered = deliver_notifications(app, events)
     return Outcome(done=delivered.done, failed=delivered.failed)
 
 
-def _step_by_step(db: Database, events: list[OutboxEvent], payload_type: Any, run: Callable[[Any, Any], object],
+def _step_by_step(db: Database, events: list[Claimed], payload_type: Any, run: Callable[[Any, Any], object],
                   what: str) -> Outcome:
     """Each row does one step of a long job (a chunk of an import, a page
     of a campaign) in a transaction of its own, which also queues the next
@@ -194,21 +195,21 @@ def _step_by_step(db: Database, events: list[OutboxEvent], payload_type: Any, ru
     return outcome
 
 
-def handle_member_import(_app: Any, db: Database, events: list[OutboxEvent]) -> Outcome:
+def handle_member_import(_app: Any, db: Database, events: list[Claimed]) -> Outcome:
     """Each row books one chunk of an import (wallet.loyalty.imports)."""
     from wallet.loyalty.imports import ImportPayload, run_chunk
 
     return _step_by_step(db, events, ImportPayload, run_chunk, "member import")
 
 
-def handle_campaign(_app: Any, db: Database, events: list[OutboxEvent]) -> Outcome:
+def handle_campaign(_app: Any, db: Database, events: list[Claimed]) -> Outcome:
     """Each row writes one page of a campaign's segment (wallet.loyalty.campaigns)."""
     from wallet.loyalty.campaigns import CampaignPayload, run_campaign_page
 
     return _step_by_step(db, events, CampaignPayload, run_campaign_page, "campaign")
 
 
-def handle_club_message(_app: Any, db: Database, events: list[OutboxEvent]) -> Outcome:
+def handle_club_message(_app: Any, db: Database, events: list[Claimed]) -> Outcome:
     """Each row puts a club message on one page of its members (wallet.loyalty.messages)."""
     from wallet.loyalty.messages import ClubMessagePayload, run_message_page
 
@@ -226,8 +227,8 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-def dispatch(app: Any, db: Database, events: Iterable[OutboxEvent]) -> Outcome:
-    by_kind: dict[str, list[OutboxEvent]] = defaultdict(list)
+def dispatch(app: Any, db: Database, events: Iterable[Claimed]) -> Outcome:
+    by_kind: dict[str, list[Claimed]] = defaultdict(list)
     for event in events:
         by_kind[event.kind].append(event)
     outcome = Outcome()

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from wallet.config import Settings, get_settings
 from wallet.db import utcnow
 from wallet.logtext import printable
-from wallet.loyalty.models import OutboxEvent
+from wallet.jobs.outbox import Claimed
 from wallet.loyalty.notifications import Channel, NotificationPayload
 from wallet.loyalty.outbox import MalformedPayload
 
@@ -46,7 +46,7 @@ SMS_SENDER_KEY = "wallet.jobs.sms_sender"
 
 
 # A claimed notification row and its payload, read once.
-Outgoing = tuple[OutboxEvent, NotificationPayload]
+Outgoing = tuple[Claimed, NotificationPayload]
 
 
 class NotificationRejected(Exception):
@@ -121,7 +121,7 @@ def _log_message(channel: Channel, to: str, subject: str, body: str, *, reason: 
     log.warning("%s\n%s", head, lines)
 
 
-def build_email(event: OutboxEvent, payload: NotificationPayload, sender: str) -> EmailMessage:
+def build_email(event: Claimed, payload: NotificationPayload, sender: str) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
     message["To"] = payload.to
@@ -226,7 +226,7 @@ def _deliver_emails(settings: Settings, events: list[Outgoing]) -> Delivered:
     return Delivered(done={e.id for e, _ in events})
 
 
-def deliver_notifications(app: Any, events: list[OutboxEvent]) -> Delivered:
+def deliver_notifications(app: Any, events: list[Claimed]) -> Delivered:
     """Send every claimed notification row; says which are done and which
     should be tried again."""
     by_channel: dict[Channel, list[Outgoing]] = {Channel.EMAIL: [], Channel.SMS: []}

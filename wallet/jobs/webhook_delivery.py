@@ -19,7 +19,7 @@ import time
 
 from wallet.db import Database
 from wallet.jobs.webhook_http import READ_TIMEOUT, DeliveryFailed, post
-from wallet.loyalty.models import OutboxEvent
+from wallet.jobs.outbox import Claimed
 from wallet.loyalty.outbox import MalformedPayload
 from wallet.loyalty.webhook_targets import TargetPolicy
 from wallet.loyalty.webhooks import SIGNATURE_HEADER, DeliveryError, Webhook, WebhookDelivery, WebhookPayload, sign
@@ -34,7 +34,7 @@ class RetryLater(Exception):
     dispatcher retries the outbox row with back-off."""
 
 
-def deliver(db: Database, outbox_event: OutboxEvent, *, targets: TargetPolicy,
+def deliver(db: Database, outbox_event: Claimed, *, targets: TargetPolicy,
             ssl_context: ssl.SSLContext | None = None, timeout: float = READ_TIMEOUT) -> None:
     """POST the event to its webhook, to an address ``targets`` allows.
     Returns when the endpoint answered 2xx (or the webhook is gone: nothing

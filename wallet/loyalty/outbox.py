@@ -20,12 +20,21 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 from wallet.loyalty.errors import LoyaltyError
 
-if TYPE_CHECKING:
-    from wallet.loyalty.models import OutboxEvent
+
+class OutboxRow(Protocol):
+    """What a payload reads of an outbox row: the model's object, or the
+    row as a worker claimed it (wallet.jobs.outbox.Claimed)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def payload(self) -> Any: ...
 
 
 class OutboxKind(StrEnum):
@@ -67,7 +76,7 @@ class OutboxPayload:
         return from_fields(cls, data)
 
     @classmethod
-    def of(cls, row: OutboxEvent) -> Self:
+    def of(cls, row: OutboxRow) -> Self:
         """The payload of an outbox row of this kind."""
         if row.kind != cls.kind:
             raise MalformedPayload(f"outbox row {row.id} is a {row.kind}, not a {cls.kind}")
