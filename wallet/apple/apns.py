@@ -9,9 +9,9 @@ One client per pass type per process holds one long-lived HTTP/2 connection
 on an asyncio loop running in a thread of its own, so worker
 threads of any kind call ``send()`` and many pushes share one connection as
 concurrent streams, the way APNs wants to be used. The connection is h2's
-protocol state machine on an asyncio TLS transport (``_Http2Connection``):
-every stream started in one turn of the loop leaves in one TLS write, and
-every answer that arrived together is read in one. httpcore (under httpx)
+protocol state machine on an asyncio TLS transport
+(wallet.apple.apns_connection): every stream started in one turn of the
+loop leaves in one TLS write, and every answer that arrived together is read in one. httpcore (under httpx)
 wrote each frame of each push as a TLS record and a system call of its own,
 behind per-request locks and cancel scopes: three quarters of a push's CPU
 (py-spy, 10,000 devices); a push needs none of what it adds (pools,
@@ -34,18 +34,16 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import h2.config
-import h2.connection
-import h2.events
-import h2.exceptions
 from hpack import NeverIndexedHeaderTuple
+
+from wallet.apple.apns_connection import ApnsConnectionError, Http2Connection, Stream
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +56,6 @@ TOKEN_LIFETIME = 50 * 60
 
 class ApnsCertificateError(RuntimeError):
     """APNs refused our credentials (403): fix the certificate or key."""
-
-
-class ApnsConnectionError(ConnectionError):
-    """The connection to APNs failed or was closed under a push; the push is
-    retried on a new connection (check APNS_URL and the network if it lasts)."""
 
 
 @dataclass
@@ -144,190 +137,6 @@ class _LoopThread:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
 
-class _Http2Connection(asyncio.Protocol):
-    """One HTTP/2 connection over TLS, driven by h2: ``start()`` opens a
-    stream whose answer (status and body, or the error that left it
-    unanswered) goes to the stream's ``answered`` callback. Frames written in
-    one turn of the loop leave together; a lost connection, a GOAWAY or a
-    reset fails the streams it leaves unanswered (the caller retries them).
-    ``on_room`` is called once after each read that may have made room for
-    more streams (an answer, a wider window, new settings), so the caller
-    starts the next ones in the same write."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float, on_room: Callable[[], None]) -> None:
-        self.loop = loop
-        self.timeout = timeout
-        self.on_room = on_room
-        self.h2 = h2.connection.H2Connection(config=h2.config.H2Configuration(
-            client_side=True, header_encoding=None,
-            # Our headers are few, fixed and already lower case; of APNs's
-            # answers only :status and the body are read.
-            validate_outbound_headers=False, normalize_outbound_headers=False, validate_inbound_headers=False,
-        ))
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
-        self._streams: dict[int, _Stream] = {}
-        # Streams whose body waits for the flow-control window to open.
-        self._blocked: list[int] = []
-        self._sweeper: asyncio.TimerHandle | None = None
-
-    # -- asyncio.Protocol --------------------------------------------------
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.h2.initiate_connection()
-        self.flush()
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            events = self.h2.receive_data(data)
-        except h2.exceptions.ProtocolError as exc:
-            self._abort(f"HTTP/2 protocol error: {exc}")
-            return
-        room = False
-        for event in events:
-            if isinstance(event, h2.events.ResponseReceived):
-                stream = self._streams.get(event.stream_id)
-                if stream is not None:
-                    for name, value in event.headers:
-                        if name == b":status":
-                            stream.status = int(value)
-            elif isinstance(event, h2.events.StreamEnded):
-                stream = self._streams.pop(event.stream_id, None)
-                if stream is not None:
-                    stream.answer(None)
-                room = True
-            elif isinstance(event, h2.events.DataReceived):
-                stream = self._streams.get(event.stream_id)
-                if stream is not None:
-                    stream.body += event.data
-                self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-            elif isinstance(event, h2.events.StreamReset):
-                stream = self._streams.pop(event.stream_id, None)
-                if stream is not None:
-                    stream.answer(ApnsConnectionError(f"stream reset ({event.error_code!r})"))
-                room = True
-            elif isinstance(event, h2.events.WindowUpdated):
-                self._send_blocked()
-                room = True
-            elif isinstance(event, h2.events.RemoteSettingsChanged):
-                room = True
-            elif isinstance(event, h2.events.ConnectionTerminated):
-                # GOAWAY: no new streams; those it did not take are failed.
-                self.closed = True
-                last = event.last_stream_id if event.last_stream_id is not None else 0
-                for stream_id in [s for s in self._streams if s > last]:
-                    self._streams.pop(stream_id).answer(ApnsConnectionError(f"GOAWAY ({event.error_code!r})"))
-                room = True
-                if not self._streams and self.transport is not None:
-                    self.transport.close()
-        if room:
-            self.on_room()
-        self.flush()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._fail_all(ApnsConnectionError(f"connection lost: {exc}" if exc else "connection closed"))
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-
-    # -- requests ----------------------------------------------------------
-    def has_room(self) -> bool:
-        """Whether the server takes another stream now (SETTINGS_MAX_CONCURRENT_STREAMS)."""
-        return not self.closed and len(self._streams) < self.h2.remote_settings.max_concurrent_streams
-
-    def start(self, headers: list[Any], body: bytes, answered: Callable[[_Stream, Exception | None], None],
-              push: Any) -> None:
-        """Open a stream with these headers and body; its frames leave at the
-        next ``flush()``. ``answered(stream, error)`` gets its answer, later,
-        from the loop (never from within this call)."""
-        if self.closed:
-            raise ApnsConnectionError("connection closed")
-        try:
-            stream_id = self.h2.get_next_available_stream_id()
-            self.h2.send_headers(stream_id, headers)
-        except h2.exceptions.H2Error as exc:  # out of stream ids: the next push opens a new connection
-            self.closed = True
-            raise ApnsConnectionError(f"cannot open a stream: {exc!r}") from exc
-        stream = _Stream(answered, push, body, self.loop.time() + self.timeout)
-        self._streams[stream_id] = stream
-        if self.h2.local_flow_control_window(stream_id) < len(body):
-            self._blocked.append(stream_id)
-        else:
-            self.h2.send_data(stream_id, body, end_stream=True)
-        if self._sweeper is None:
-            self._sweeper = self.loop.call_later(1.0, self._sweep)
-
-    def flush(self) -> None:
-        data = self.h2.data_to_send()
-        if data and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
-
-    def close(self) -> None:
-        if self.transport is not None and not self.closed:
-            self.closed = True
-            self.h2.close_connection()
-            self.flush()
-            self.transport.close()
-
-    # -- internals ---------------------------------------------------------
-    def _send_blocked(self) -> None:
-        """The bodies the flow-control window held back, as far as it now allows."""
-        blocked, self._blocked = self._blocked, []
-        for stream_id in blocked:
-            stream = self._streams.get(stream_id)
-            if stream is None:
-                continue
-            if self.h2.local_flow_control_window(stream_id) < len(stream.request_body):
-                self._blocked.append(stream_id)
-            else:
-                self.h2.send_data(stream_id, stream.request_body, end_stream=True)
-
-    def _sweep(self) -> None:
-        """A stream unanswered past its deadline: the connection is stuck;
-        drop it, failing every stream on it (they are retried)."""
-        self._sweeper = None
-        if not self._streams:
-            return
-        now = self.loop.time()
-        if any(stream.deadline < now for stream in self._streams.values()):
-            self._abort("APNs did not answer in time")
-            return
-        self._sweeper = self.loop.call_later(1.0, self._sweep)
-
-    def _abort(self, reason: str) -> None:
-        self._fail_all(ApnsConnectionError(reason))
-        if self.transport is not None:
-            self.transport.abort()
-
-    def _fail_all(self, error: ApnsConnectionError) -> None:
-        """No answer will come on this connection: every waiting push gets
-        the error (and is retried by its caller on a new connection)."""
-        self.closed = True
-        streams, self._streams = self._streams, {}
-        self._blocked = []
-        for stream in streams.values():
-            stream.answer(error)
-        self.on_room()
-
-
-class _Stream:
-    """A push on the wire: its answer as it arrives, and whom to tell."""
-
-    __slots__ = ("answered", "push", "request_body", "deadline", "status", "body")
-
-    def __init__(self, answered: Callable[[_Stream, Exception | None], None], push: Any, request_body: bytes,
-                 deadline: float) -> None:
-        self.answered = answered
-        self.push = push
-        self.request_body = request_body
-        self.deadline = deadline
-        self.status = 0
-        self.body = b""
-
-    def answer(self, error: Exception | None) -> None:
-        self.answered(self, error)
-
-
 class _Push:
     """One token's push in a ``send()``: its attempts so far."""
 
@@ -369,7 +178,7 @@ class ApnsClient:
 
     def __init__(self, settings: ApnsSettings) -> None:
         self.settings = settings
-        self._connection: _Http2Connection | None = None
+        self._connection: Http2Connection | None = None
         self._connecting: asyncio.Task[None] | None = None
         # Batches with pushes waiting for a stream, oldest first.
         self._queue: deque[_Batch] = deque()
@@ -492,7 +301,7 @@ class ApnsClient:
         context.set_alpn_protocols(["h2"])
         loop = asyncio.get_running_loop()
         transport, connection = await asyncio.wait_for(
-            loop.create_connection(lambda: _Http2Connection(loop, s.timeout, self._pump),
+            loop.create_connection(lambda: Http2Connection(loop, s.timeout, self._pump),
                                    self._host, self._port, ssl=context, server_hostname=self._host),
             s.timeout,
         )
@@ -502,7 +311,7 @@ class ApnsClient:
             raise ApnsConnectionError(f"{s.url} does not speak HTTP/2")
         self._connection = connection
 
-    def _answered(self, stream: _Stream, error: Exception | None) -> None:
+    def _answered(self, stream: Stream, error: Exception | None) -> None:
         self._in_flight -= 1
         if error is not None:
             self._outcome(stream.push, 0, f"{type(error).__name__}: {error}")
