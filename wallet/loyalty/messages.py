@@ -17,13 +17,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
-from wallet.db import utcnow
+from wallet.db import execute_core_all, utcnow
 from wallet.loyalty.cards import among, record_club_card_changes
 from wallet.loyalty.errors import RuleViolation
 from wallet.loyalty.fields import valid_text
@@ -66,7 +66,7 @@ class ClubMessagePayload(OutboxPayload):
 _NO_BITMAP_SCAN = sql_text("SET LOCAL enable_bitmapscan = off")
 
 
-def _targeted(tier: str | None) -> ColumnElement[bool]:
+def _targeted(tier: Any) -> ColumnElement[bool]:
     """Which of a club's members a message goes to."""
     active = Membership.status == "active"
     return active if tier is None else and_(active, Membership.tier == tier)
@@ -120,10 +120,34 @@ def club_page(session: Session, club_id: int, after_id: int,
     the rest of the club as a bitmap and sort it either."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(_NO_BITMAP_SCAN)
+    rows = session.execute(_page_of(club_id, after_id, targeted)).all()
+    return [(member_id, bool(chosen)) for member_id, chosen in rows]
+
+
+def _page_of(club_id: Any, after_id: Any, targeted: ColumnElement[bool]) -> Select[tuple[int, bool]]:
+    """``club_page``'s statement."""
     page = (select(Membership.id).where(Membership.club_id == club_id, Membership.id > after_id)
             .order_by(Membership.id).limit(PAGE).subquery())
-    rows = session.execute(select(Membership.id, targeted).join(page, Membership.id == page.c.id)
-                           .order_by(Membership.id)).all()
+    return select(Membership.id, targeted).join(page, Membership.id == page.c.id).order_by(Membership.id)
+
+
+# A message's page on PostgreSQL (to everyone, to a tier), built once per
+# process and run on the driver (wallet.db.execute_core_all): built for
+# each page and run through the session's execution, with the page's
+# writes (wallet.loyalty.cards.record_club_card_changes) about a quarter of
+# the outbox workers' batch threads (py-spy --gil during bench.push).
+_MESSAGE_PAGES = {tiered: _page_of(bindparam("club_id"), bindparam("after_id"),
+                                   _targeted(bindparam("tier") if tiered else None))
+                  for tiered in (False, True)}
+
+
+def _message_page(session: Session, payload: ClubMessagePayload) -> list[tuple[int, bool]]:
+    """``club_page`` for a message's page."""
+    if session.get_bind().dialect.name != "postgresql":
+        return club_page(session, payload.club_id, payload.after_id, _targeted(payload.tier))
+    session.execute(_NO_BITMAP_SCAN)
+    rows = execute_core_all(session, _MESSAGE_PAGES[payload.tier is not None],
+                            {"club_id": payload.club_id, "after_id": payload.after_id, "tier": payload.tier})
     return [(member_id, bool(chosen)) for member_id, chosen in rows]
 
 
@@ -134,7 +158,7 @@ def run_message_page(session: Session, payload: ClubMessagePayload) -> int:
 
     A page is the club's next ``PAGE`` members by id (``club_page``),
     those the message targets among them bumped."""
-    page = club_page(session, payload.club_id, payload.after_id, _targeted(payload.tier))
+    page = _message_page(session, payload)
     ids = [member_id for member_id, targeted in page if targeted]
     if payload.tier is not None and payload.text is not None:
         count = put_message(session, ids, text=payload.text, now=datetime.fromisoformat(payload.sent_at))
