@@ -170,6 +170,8 @@ _INSERT_LOCKED = text(
              bindparam("api_key_id", type_=BigInteger)).columns(id=BigInteger)
 _INSERT = text(f"INSERT INTO api_idempotency_keys ({_NAMES}) VALUES ({_VALUES}) {_ON_CONFLICT}").bindparams(
     *_BINDS).columns(id=BigInteger)
+
+
 def _typed(name: str) -> Any:
     # Its column's type: psycopg's dialect writes it as the parameter's cast
     # (a SELECT list's parameter has no column to take it from).
