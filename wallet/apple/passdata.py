@@ -502,7 +502,7 @@ def barcode_chain(card_number: str, fmt: str) -> list[str]:
     """
     chain, any_latin1 = _chain_of(fmt)
     # Those formats encode any Latin-1 text, and ASCII is Latin-1: every
-    # card number of digits keeps the whole chain without a check each.
+    # ASCII card number keeps the whole chain without a check each.
     if any_latin1 and card_number and card_number.isascii():
         return list(chain)
     return [f for f in chain if encodable(f, card_number)] or ["qr"]

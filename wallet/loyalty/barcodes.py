@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 
 # Our names for the formats, in the order the club form offers them.
 FORMATS = ("qr", "pdf417", "aztec", "code128", "code39", "codabar", "ean13", "itf")
@@ -59,8 +60,20 @@ def ean13_valid(number: str) -> bool:
             and ean13_check_digit(number[:-1]) == number[-1])
 
 
+def _itf(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) % 2 == 0
+
+
+# What a format asks of its message beyond Latin-1 text (the 2D formats and
+# Code 128 ask nothing more).
+_CHECKS: dict[str, Callable[[str], bool]] = {
+    "ean13": ean13_valid,
+    "itf": _itf,
+    "code39": lambda text: bool(_CODE39.match(text)),
+    "codabar": lambda text: bool(_CODABAR.match(text)),
+}
 # The formats ``encodable`` asks more of than Latin-1 text.
-CHECKED_FORMATS = frozenset({"ean13", "itf", "code39", "codabar"})
+CHECKED_FORMATS = frozenset(_CHECKS)
 
 
 def encodable(barcode_format: str, text: str) -> bool:
@@ -69,14 +82,9 @@ def encodable(barcode_format: str, text: str) -> bool:
     pairs); the 2D formats and Code 128 take any Latin-1 text."""
     if not text:
         return False
-    if barcode_format == "ean13":
-        return ean13_valid(text)
-    if barcode_format == "itf":
-        return text.isascii() and text.isdigit() and len(text) % 2 == 0
-    if barcode_format == "code39":
-        return bool(_CODE39.match(text))
-    if barcode_format == "codabar":
-        return bool(_CODABAR.match(text))
+    check = _CHECKS.get(barcode_format)
+    if check is not None:
+        return check(text)
     try:
         text.encode("iso-8859-1")
     except UnicodeEncodeError:
