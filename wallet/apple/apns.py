@@ -256,6 +256,10 @@ class ApnsClient:
             try:
                 connection.start(headers, PAYLOAD, self._answered, push)
             except ApnsConnectionError as exc:  # the connection closed under it: a new one is opened
+                # The streams started before it on this connection (out of
+                # stream ids, it is still open) still leave, or they would
+                # wait for the sweeper's timeout and be sent again.
+                connection.flush()
                 self._outcome(push, 0, f"{type(exc).__name__}: {exc}")
                 self._pump()
                 return
