@@ -29,7 +29,9 @@ In a schema of its own, with one club (points, tiers, cashback, stamps):
    signature per purchase).
 
 Every till and client is a process of its own, as tills are in production
-(threads would measure the GIL). The load generator shares the cores. The
+(threads would measure the GIL). The load generator shares the cores: its
+clients write HTTP/1.1 by hand on a socket (bench.common.exchange), and
+their CPU per purchase is printed beside gunicorn's and PostgreSQL's. The
 cached figures of the members are checked against their ledger at the end.
 The last line is
 
@@ -45,7 +47,6 @@ short run for profiling a gunicorn worker): the last line is then
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import multiprocessing
 import os
@@ -62,8 +63,9 @@ import psycopg
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import event, select
 
-from bench.common import (DEFAULT_POSTGRES, ROOT, app_environment, application_name, backend_cpu, cpu_seconds,
-                          cpu_spent, machine, postgres_schema, start_gunicorn, stop, tree_cpu, wait_http)
+from bench.common import (DEFAULT_POSTGRES, ROOT, address_of, app_environment, application_name, backend_cpu,
+                          cpu_seconds, cpu_spent, exchange, http_request, machine, postgres_schema, start_gunicorn,
+                          stop, tree_cpu, wait_http)
 from tests.support.ledger import cached_figures, recompute_figures
 from wallet import create_app
 from wallet.db import Database, utcnow
@@ -137,23 +139,21 @@ def _http_client(base: str, key: str, ids: list[int], deadline: float, seed: int
     """Purchases on random members of ``ids`` until ``deadline``; with
     ``passes``, on each of them that many times instead (the warm-up)."""
     rng = random.Random(seed)
-    host, port = base.removeprefix("http://").split(":")
+    address = address_of(base)
     done = 0
     order = [member_id for _ in range(passes) for member_id in ids]
+    cpu = time.process_time()
     while done < len(order) if order else time.time() < deadline:
-        body = json.dumps({"type": "purchase", "amount": rng.randrange(1_000, 500_000)})
-        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        body = json.dumps({"type": "purchase", "amount": rng.randrange(1_000, 500_000)}).encode()
         member_id = order[done] if order else rng.choice(ids)
-        conn.request("POST", f"/api/v1/members/{member_id}/transactions", body=body, headers={
-            "Authorization": f"Bearer {key}", "Idempotency-Key": uuid.uuid4().hex,
-            "Content-Type": "application/json"})
-        response = conn.getresponse()
-        response.read()
-        conn.close()
-        if response.status != 201:
-            raise SystemExit(f"purchase answered {response.status}")
+        status, _headers, answer = exchange(address, http_request(
+            "POST", address, f"/api/v1/members/{member_id}/transactions", {
+                "Authorization": f"Bearer {key}", "Idempotency-Key": uuid.uuid4().hex,
+                "Content-Type": "application/json"}, body))
+        if status != 201 or not answer.startswith(b"{"):
+            raise SystemExit(f"purchase answered {status}: {answer[:200]!r}")
         done += 1
-    return done, 0.0, 0.0  # the server's CPU is read from its processes
+    return done, time.process_time() - cpu, 0.0  # the server's CPU is read from its processes
 
 
 def _run(job: tuple[str, Any, list[int], float, int]) -> Counted:
@@ -171,6 +171,8 @@ class Rate:
     # CPU milliseconds per purchase: the tills' own and their database server processes'.
     client_ms: float
     server_ms: float
+    # Under gunicorn: client_ms is gunicorn's, and this the load generator's own.
+    load_ms: float = 0.0
 
     def __str__(self) -> str:
         return f"{self.per_s:.0f}/s (CPU per purchase {self.client_ms:.2f} ms + database {self.server_ms:.2f} ms)"
@@ -218,6 +220,7 @@ def served_rate(env: dict[str, str], workers: int, app: str, target: tuple[str |
         # timed round measures purchases, not the first links' signatures.
         served = rate("http", (base, key), groups, seconds, warm, warm_target=(base, key, 2 * workers))
         requests = served.per_s * (time.time() - cpu["at"]) or 1
+        served.load_ms = served.client_ms
         served.client_ms = 1000 * (tree_cpu(web.pid) - cpu["web"]) / requests
         if url:
             served.server_ms = 1000 * cpu_spent(cpu["db"], backend_cpu(url, application_name(url))) / requests
@@ -322,8 +325,9 @@ def main() -> None:
         web_floor = served_rate(env, args.web_workers, "bench.bare_api:app", (None, key), clients, args.seconds)
         if args.http_only:
             print(f"  HTTP, gunicorn -w {args.web_workers}, {args.http_clients} client processes: {http_rate} "
-                  f"(gunicorn's CPU); a bare Flask app {web_floor.per_s:.0f}/s ({web_floor.client_ms:.2f} ms "
-                  f"of gunicorn's CPU each)", flush=True)
+                  f"(gunicorn's CPU; the clients' {http_rate.load_ms:.2f} ms); a bare Flask app "
+                  f"{web_floor.per_s:.0f}/s ({web_floor.client_ms:.2f} ms of gunicorn's CPU each, the clients' "
+                  f"{web_floor.load_ms:.2f} ms)", flush=True)
             check(db, ids)
             db.dispose()
             print(f"  after: {machine()}")
@@ -331,18 +335,18 @@ def main() -> None:
             return
         http_floor = rate("floor", url, clients, args.seconds)
         print(f"  HTTP, gunicorn -w {args.web_workers}, {args.http_clients} client processes, fresh "
-              f"Idempotency-Keys: {http_rate} (gunicorn's CPU); floor with {args.http_clients} clients "
-              f"{http_floor}, ratio {http_rate.per_s / http_floor.per_s:.2f}; a bare Flask app answering "
+              f"Idempotency-Keys: {http_rate} (gunicorn's CPU; the clients' {http_rate.load_ms:.2f} ms); floor "
+              f"with {args.http_clients} clients {http_floor}, ratio {http_rate.per_s / http_floor.per_s:.2f}; a bare Flask app answering "
               f"the same requests {web_floor.per_s:.0f}/s ({web_floor.client_ms:.2f} ms of gunicorn's CPU "
               f"each), ratio {http_rate.per_s / web_floor.per_s:.2f}", flush=True)
         n = max(tills)
         cpu_core = core[n].client_ms + core[n].server_ms
         cpu_floor = floor[n].client_ms + floor[n].server_ms
+        cpu_http = http_rate.client_ms + http_rate.server_ms + http_rate.load_ms
         print(f"  CPU per purchase, all processes: core {cpu_core:.2f} ms, floor {cpu_floor:.2f} ms, HTTP "
-              f"{http_rate.client_ms + http_rate.server_ms:.2f} ms: on {os.cpu_count()} otherwise idle cores "
+              f"{cpu_http:.2f} ms with its clients: on {os.cpu_count()} otherwise idle cores "
               f"about {1000 * (os.cpu_count() or 1) / cpu_core:.0f}, {1000 * (os.cpu_count() or 1) / cpu_floor:.0f} "
-              f"and {1000 * (os.cpu_count() or 1) / (http_rate.client_ms + http_rate.server_ms):.0f} purchases/s",
-              flush=True)
+              f"and {1000 * (os.cpu_count() or 1) / cpu_http:.0f} purchases/s", flush=True)
         check(db, ids)
         with db.session() as s:
             booked = len(s.scalars(select(Membership.id).where(Membership.club_id == club_id)).all())

@@ -36,6 +36,8 @@ from urllib.parse import quote, urlsplit
 
 from sqlalchemy import create_engine, select
 
+from bench.common import answer_of
+
 from wallet.loyalty.models import Membership
 
 
@@ -85,17 +87,6 @@ class Exchange:
         self.buffer = bytearray()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setblocking(False)
-
-
-def answer_of(buffer: bytes) -> tuple[int, dict[bytes, bytes], bytes]:
-    head, _, body = buffer.partition(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    status = int(lines[0].split(b" ", 2)[1])
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        headers[name.strip().lower()] = value.strip()
-    return status, headers, body
 
 
 def main(argv: list[str] | None = None) -> None:

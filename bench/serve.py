@@ -33,7 +33,6 @@ share, rates follow their load, CPU per answer much less. The last line is
 from __future__ import annotations
 
 import argparse
-import http.client
 import multiprocessing
 import os
 import secrets
@@ -46,8 +45,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from sqlalchemy import select
 
-from bench.common import (DEFAULT_POSTGRES, PASS_TYPE, ROOT, app_environment, application_name, backend_cpu,
-                          cpu_spent, machine, postgres_schema, start_gunicorn, stop, tree_cpu, wait_http)
+from bench.common import (DEFAULT_POSTGRES, PASS_TYPE, ROOT, address_of, app_environment, application_name,
+                          backend_cpu, cpu_spent, exchange, http_request, machine, postgres_schema, start_gunicorn,
+                          stop, tree_cpu, wait_http)
 from tests.support.push import club_with_registered_devices
 from wallet import create_app
 from wallet.apple.certs import get_identity
@@ -61,18 +61,15 @@ Request = tuple[str, dict[str, str]]
 def _fetch(job: tuple[str, list[Request], int]) -> tuple[int, float, int]:
     """One client: its requests in turn; (answers, seconds, bytes)."""
     base, requests, expected = job
-    host, port = base.removeprefix("http://").split(":")
+    address = address_of(base)
     size = 0
     start = time.perf_counter()
     for path, headers in requests:
-        conn = http.client.HTTPConnection(host, int(port), timeout=60)
-        conn.request("GET", path, headers=headers)
-        response = conn.getresponse()
-        size += len(response.read())
-        conn.close()
-        if response.status != expected:
+        status, _headers, body = exchange(address, http_request("GET", address, path, headers))
+        size += len(body)
+        if status != expected:
             # Not SystemExit: a pool worker that exits leaves map() waiting forever.
-            raise RuntimeError(f"{path} answered {response.status}, not {expected}")
+            raise RuntimeError(f"{path} answered {status}, not {expected}")
     return len(requests), time.perf_counter() - start, size
 
 
@@ -167,13 +164,10 @@ def main() -> None:
             fetch_rate(base, [request(s, t) for s, t in warm] * args.web_workers, args.clients, 200)
             pass_rate, pass_cpu, pass_db = served(base, web, [request(s, t) for s, t in members], args.clients,
                                                   200, url)
-            conn = http.client.HTTPConnection(base.removeprefix("http://"))
             path, headers = request(*members[0])
-            conn.request("GET", path, headers=headers)
-            answer = conn.getresponse()
-            sample = answer.read()
-            since = answer.headers["Last-Modified"]
-            conn.close()
+            _status, answer_headers, sample = exchange(address_of(base), http_request(
+                "GET", address_of(base), path, headers))
+            since = answer_headers[b"last-modified"].decode()
             not_modified_rate, not_modified_cpu, not_modified_db = served(
                 base, web, [request(s, t, since) for s, t in members], args.clients, 304, url)
             # A tag of PostgreSQL's form from before every card: each device's pass is listed.
