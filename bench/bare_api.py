@@ -22,6 +22,12 @@ def purchase(member_id: int) -> Any:
     return {"transaction": {"type": body["type"], "amount": amount, "points": amount // 2000}, "member": member}, 201
 
 
+@app.get("/api/v1/members/<int:member_id>")
+def member(member_id: int) -> Any:
+    # bench.ledger's warm-up reads each member (a real worker signs its save link).
+    return {"id": member_id, "google_save_url": SAVE_LINK, "authorization": len(request.headers["Authorization"])}
+
+
 @app.get("/healthz")
 def healthz() -> Any:
     return {"status": "ok"}
