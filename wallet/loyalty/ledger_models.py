@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from wallet.db import Base, utcnow
@@ -44,7 +44,15 @@ class LedgerTransaction(Base):
         Index("ix_ledger_transactions_member_created", "membership_id", "created_at"),
         # The club's numbers over a period (wallet.loyalty.numbers).
         Index("ix_ledger_transactions_club_created", "club_id", "created_at"),
-        UniqueConstraint("club_id", "receipt_id", name="uq_ledger_transactions_club_receipt"),
+        # Partial on the columns a purchase leaves null (migration 0021):
+        # every query names a value, and nulls never clashed.
+        Index("uq_ledger_transactions_club_receipt", "club_id", "receipt_id", unique=True,
+              sqlite_where=text("receipt_id IS NOT NULL"), postgresql_where=text("receipt_id IS NOT NULL")),
+        Index("uq_ledger_transactions_dedupe_key", "dedupe_key", unique=True,
+              sqlite_where=text("dedupe_key IS NOT NULL"), postgresql_where=text("dedupe_key IS NOT NULL")),
+        # The foreign key's checks of a refunded purchase.
+        Index("ix_ledger_transactions_refund_of_id", "refund_of_id",
+              sqlite_where=text("refund_of_id IS NOT NULL"), postgresql_where=text("refund_of_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -63,9 +71,7 @@ class LedgerTransaction(Base):
     amount: Mapped[int | None] = mapped_column(BigInteger)
     currency: Mapped[str | None] = mapped_column(String(3))
     receipt_id: Mapped[str | None] = mapped_column(String(100))
-    refund_of_id: Mapped[int | None] = mapped_column(
-        ForeignKey("ledger_transactions.id"), index=True
-    )
+    refund_of_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"))
     # On purchases: how much of ``amount`` has been refunded so far.
     refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     tier: Mapped[str | None] = mapped_column(String(64))
@@ -73,7 +79,7 @@ class LedgerTransaction(Base):
     actor: Mapped[str] = mapped_column(String(200))
     # Makes scheduled and one-off entries idempotent ("expire:lot:12",
     # "birthday:5:2027", "welcome:5"): a second attempt hits the constraint.
-    dedupe_key: Mapped[str | None] = mapped_column(String(100), unique=True)
+    dedupe_key: Mapped[str | None] = mapped_column(String(100))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
