@@ -64,6 +64,47 @@ def test_a_purchase_answered_directly_is_the_routes_answer(client, db, routed):
     assert _entries(db) == entries
 
 
+# Each member's own, not what the purchase made of the card.
+_OWN = {"member": ("id", "card_number", "serial_number", "email", "referral_code", "apple_pass_url",
+                   "google_save_url", "created_at"),
+        "transaction": ("id", "member_id", "created_at")}
+
+
+def test_a_purchase_that_lifts_the_tier_and_fills_the_card_answered_directly_is_the_routes_answer(client, db,
+                                                                                                   routed):
+    # Its answer is made before the card change's statement, which stores
+    # it with the Idempotency-Key (on PostgreSQL): it shows the member as
+    # the whole booking leaves it, the tier and the reward included.
+    api = Api(client, make_brand(db).key)
+    club = api.club(program={
+        "points": {"earn_points": 5, "per_amount": 10000},
+        "tiers": {"levels": [{"name": "Silver", "min_spend": 0}, {"name": "Gold", "min_spend": 20000}]},
+        "cashback": {"percent": "1"},
+        "stamps": {"required": 2, "reward": "Free coffee"},
+    })
+    first, second = api.member(club["id"], "a@example.com"), api.member(club["id"], "b@example.com")
+    for member in (first, second):
+        api.purchase(member["id"], 15000)
+    body = {"type": "purchase", "amount": 10000}
+    before = len(routed)
+    by_route = api.post(f"/members/{first['id']}/transactions", data=json.dumps(body),
+                        headers={"Content-Type": "application/json; charset=utf-8"})
+    direct = api.post(f"/members/{second['id']}/transactions", body, key="direct-lift")
+    assert len(routed) == before + 1 and by_route.status_code == direct.status_code == 201
+    answers = [answer.get_json() for answer in (by_route, direct)]
+    for answer in answers:
+        for part, own in _OWN.items():
+            for key in own:
+                answer[part].pop(key)
+    assert answers[0] == answers[1]
+    assert (answers[1]["member"]["tier"], answers[1]["member"]["stamps"]) == ("Gold", 0)
+    held = api.get(f"/members/{second['id']}").get_json()
+    assert {key: held[key] for key in ("balance", "cash_balance", "stamps", "tier")} == {
+        key: direct.get_json()["member"][key] for key in ("balance", "cash_balance", "stamps", "tier")}
+    replayed = api.post(f"/members/{second['id']}/transactions", body, key="direct-lift")
+    assert replayed.data == direct.data and replayed.headers["Idempotent-Replayed"] == "true"
+
+
 def test_a_key_revoked_after_it_was_proven_is_refused_and_books_nothing(client, db, routed):
     brand = make_brand(db)
     api = Api(client, brand.key)

@@ -9,10 +9,10 @@ request goes through the same steps as the route's, in the same order,
 with the same functions: the rate limit (wallet.api.auth), the API key, the
 body, then the view's work (wallet.api.views.book_transaction) and the
 Idempotency-Key with its answer (wallet.api.idempotency.claim) in one unit
-of work. A purchase whose card change writes its entry (on PostgreSQL,
-ledger.booking.book_and_finish) writes the key's row in that same
-statement (wallet.api.idempotency.AnswerRider): a round trip less. The
-answer is the route's Response, sent as werkzeug sends it.
+of work. On PostgreSQL a purchase's card change writes the key's row in
+its own statement (wallet.api.idempotency.AnswerRider; ledger.booking's
+book_and_finish and finish_booking): a round trip less. The answer is the
+route's Response, sent as werkzeug sends it.
 
 Only the plain case is taken: a key proven live before (its claim checks it
 again, as ``authenticate(rechecked=True)`` relies on), a JSON body with its

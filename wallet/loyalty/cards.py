@@ -148,12 +148,12 @@ def _card_update(postgresql: bool, columns: tuple[str, ...], ahead: Any = None,
     is a CTE whose returned id the outbox INSERT reads (SQLite has no UPDATE
     in a WITH: ``_queue_card`` writes the row there). ``ahead`` (PostgreSQL):
     an INSERT written by the same statement too, as a CTE before the
-    UPDATE; the statement returns the first value it returns. ``rider``
-    (with ``ahead``): builds, from the column of that value, one more
-    INSERT written by the statement, whose first returned value (NULL when
-    it wrote nothing) the statement returns next. The values of ``columns``
-    are named ``c_<column>`` (``ahead`` may name columns of its own table
-    alike)."""
+    UPDATE; the statement returns the first value it returns. ``rider``:
+    builds, from the column of that value (without ``ahead``, from the
+    parameter ``r_id``), one more INSERT written by the statement, whose
+    first returned value (NULL when it wrote nothing) the statement returns
+    next (without ``ahead``, alone). The values of ``columns`` are named
+    ``c_<column>`` (``ahead`` may name columns of its own table alike)."""
     table = table_of(Membership)
     values: dict[str, Any] = {key: bindparam(f"c_{key}") for key in ("version", "card_modified_at", *columns)}
     values["change_seq"] = _TRANSACTION_ID if postgresql else bindparam("c_change_seq")
@@ -163,8 +163,11 @@ def _card_update(postgresql: bool, columns: tuple[str, ...], ahead: Any = None,
     bumped = bump.returning(table.c.id).cte("bumped")
     rows = _card_changed_rows(bumped.c.id, bindparam("o_payload", type_=_OUTBOX.c.payload.type),
                               bindparam("o_at", type_=_OUTBOX.c.created_at.type))
-    if ahead is None:
+    if ahead is None and rider is None:
         return rows.add_cte(bumped)
+    if ahead is None:
+        ridden = rider(bindparam("r_id", type_=BigInteger)).cte("ridden")  # type: ignore[misc]
+        return rows.add_cte(bumped, ridden).returning(select(*ridden.c).scalar_subquery())
     written = ahead.cte("ahead")
     if rider is None:
         return rows.add_cte(written, bumped).returning(select(*written.c).scalar_subquery())
@@ -185,7 +188,8 @@ def _card_changed_rows(membership_id: Any, payload: Any, at: Any, *where: Any) -
 
 def record_card_change(session: Session, membership: Membership, *, occasions: Sequence[str] = (),
                        columns: Sequence[str] = (), written_with: tuple[Any, Mapping[str, Any]] | None = None,
-                       riding: tuple[Callable[[Any], Any], Mapping[str, Any]] | None = None) -> Any:
+                       riding: tuple[Callable[[Any], Any], Mapping[str, Any]] | None = None,
+                       ridden_id: int | None = None) -> Any:
     """Bump the card's version and queue its re-render and push. The row
     names only the membership (and the messages it delivers): the pushers
     render the card as it is when they run, so whatever changed meanwhile
@@ -201,9 +205,10 @@ def record_card_change(session: Session, membership: Membership, *, occasions: S
     ``written_with`` (PostgreSQL only): an INSERT returning one value and
     its parameters, written by the same statement (a booking's last entry:
     ledger.booking.book_and_finish); that value is returned. ``riding``
-    (with ``written_with``): ``_card_update``'s ``rider`` and its
-    parameters; then the two values are returned, the rider's None when it
-    wrote nothing."""
+    (PostgreSQL only): ``_card_update``'s ``rider`` and its parameters,
+    reading what ``written_with`` returns, or else ``ridden_id`` (an entry
+    written before); then the rider's value is returned too (after
+    ``written_with``'s), None when it wrote nothing."""
     postgresql = _is_postgresql(session)
     values: dict[str, Any] = {key: getattr(membership, key) for key in columns}
     values["version"] = (membership.version or 0) + 1
@@ -212,16 +217,20 @@ def record_card_change(session: Session, membership: Membership, *, occasions: S
         raise ValueError("only PostgreSQL writes another INSERT with the card change")
     ahead, ahead_params = written_with if written_with is not None else (None, {})
     rider, rider_params = riding if riding is not None else (None, {})
-    if rider is not None and ahead is None:
-        raise ValueError("a rider reads what written_with returns")
+    if rider is not None and (ahead is None) == (ridden_id is None):
+        raise ValueError("a rider reads what written_with returns, or else ridden_id")
+    if rider is not None and not postgresql:
+        raise ValueError("only PostgreSQL writes a rider with the card change")
+    if ridden_id is not None:
+        rider_params = {**rider_params, "r_id": ridden_id}
     statement = _card_update(postgresql, tuple(columns), ahead, rider)
     params = {f"c_{key}": value for key, value in values.items()}
     returned = None
     if postgresql:  # the outbox row in the same statement
         row = execute_core(session, statement, {**ahead_params, **rider_params, **params, "b_id": membership.id,
                                                 "o_payload": _payload(occasions), "o_at": utcnow()})
-        if ahead is not None:
-            returned = row if rider is not None else row[0]  # type: ignore[index]
+        if ahead is not None or rider is not None:
+            returned = row if ahead is not None and rider is not None else row[0]  # type: ignore[index]
     else:
         values["change_seq"] = _next_counter(session)
         session.execute(statement, {**params, "c_change_seq": values["change_seq"], "b_id": membership.id})

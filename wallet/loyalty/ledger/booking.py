@@ -220,16 +220,18 @@ def _entry_booked(session: Session, member: Membership, entry_id: int, values: d
 
 
 class Rider(Protocol):
-    """A row the caller wants written by a booking's own last statement
-    (PostgreSQL: ``book_and_finish``), a round trip less than a statement
-    after it: the API's Idempotency-Key with its answer, which names the
-    entry's id (wallet.api.idempotency.AnswerRider)."""
+    """A row the caller wants written by a booking's own last statement, its
+    card change (PostgreSQL: ``book_and_finish``, ``finish_booking``), a
+    round trip less than a statement after it: the API's Idempotency-Key
+    with its answer, which names the entry's id
+    (wallet.api.idempotency.AnswerRider)."""
 
     def riding(self, member: Membership, entry: Any) -> tuple[Callable[[Any], Any], dict[str, Any]] | None:
         """Given the member as the booking leaves it and the entry's columns
         as attributes, its id None (not an ORM object: nothing keeps it):
         ``record_card_change``'s ``riding`` (an INSERT built from the column
-        of the entry's id, and its parameters), or None to ride nothing."""
+        or parameter of the entry's id, and its parameters), or None to
+        ride nothing."""
 
     def ridden(self, entry: LedgerTransaction, returned: Any) -> None:
         """After the statement: the entry booked, and what the rider's
@@ -270,11 +272,7 @@ def book_and_finish(
     values = _entry_values(member, type_, actor=actor, now=now, balance=balance, pending=pending, cash=cash,
                            stamps=stamps, fields=fields)
     _move_figures(member, values)
-    riding = None
-    if rider is not None:
-        # What the rider reads must not flush the booking's changes ahead of its statement.
-        with session.no_autoflush:
-            riding = rider.riding(member, SimpleNamespace(**values, id=None))
+    riding = None if rider is None else _riding(session, rider, member, values)
     returned = _change_card(session, member, club, booked,
                             written_with=(_entry_statement(lot), _entry_params(values, lot)), riding=riding)
     entry_id = returned if riding is None else returned[0]
@@ -283,6 +281,14 @@ def book_and_finish(
         rider.ridden(txn, returned[1])  # type: ignore[union-attr]
     _after_card_change(session, member, club, [*booked, txn])
     return txn
+
+
+def _riding(session: Session, rider: Rider, member: Membership,
+            values: dict[str, Any]) -> tuple[Callable[[Any], Any], dict[str, Any]] | None:
+    """``rider``'s row for the entry of ``values`` (its id to come)."""
+    # What the rider reads must not flush the booking's changes ahead of its statement.
+    with session.no_autoflush:
+        return rider.riding(member, SimpleNamespace(**values, id=None))
 
 
 def write_figures(session: Session, member: Membership) -> None:
@@ -313,31 +319,43 @@ def finish_booking(
     *,
     new_card: bool = False,
     occasions: Sequence[str] = (),
+    rider: Rider | None = None,
+    ridden: LedgerTransaction | None = None,
 ) -> None:
     """After the entries of one booking: the card change (none for a card
     made in this same transaction, ``new_card``: no wallet holds it yet, and
     its first render shows the booking), then a webhook event for each entry
     that the member sees as a transaction. ``occasions``: automatic
-    messages the change puts on the card (wallet.loyalty.automessages)."""
+    messages the change puts on the card (wallet.loyalty.automessages).
+    ``rider`` (PostgreSQL): a row written by the card change's statement,
+    made for the entry ``ridden`` of ``txns`` (it is told if it was)."""
     # The member's row is written once, with its figures and its new version
     # (tagging the change takes no lock: cards.py).
     if new_card:
         write_figures(session, member)
-    else:
+    elif rider is None or ridden is None or session.get_bind().dialect.name != "postgresql":
         _change_card(session, member, club, txns, occasions=occasions)
+    else:
+        riding = _riding(session, rider, member, {key: getattr(ridden, key) for key in _ENTRY_COLUMNS})
+        returned = _change_card(session, member, club, txns, occasions=occasions, riding=riding,
+                                ridden_id=None if riding is None else ridden.id)
+        if riding is not None:
+            rider.ridden(ridden, returned)
     _after_card_change(session, member, club, txns)
 
 
 def _change_card(session: Session, member: Membership, club: Club | ClubRules, txns: list[LedgerTransaction], *,
                  occasions: Sequence[str] = (), written_with: tuple[Insert, dict[str, Any]] | None = None,
-                 riding: tuple[Callable[[Any], Any], dict[str, Any]] | None = None) -> Any:
+                 riding: tuple[Callable[[Any], Any], dict[str, Any]] | None = None,
+                 ridden_id: int | None = None) -> Any:
     """The card change of a booking of ``txns``, with the automatic messages
-    they call for; ``written_with``, ``riding``: see ``record_card_change``."""
+    they call for; ``written_with``, ``riding``, ``ridden_id``: see
+    ``record_card_change``."""
     from wallet.loyalty.automessages import ledger_occasions
 
     occasions = [*occasions, *ledger_occasions(session, member, club, txns)]
     return record_card_change(session, member, occasions=occasions, columns=FIGURES, written_with=written_with,
-                              riding=riding)
+                              riding=riding, ridden_id=ridden_id)
 
 
 def _after_card_change(session: Session, member: Membership, club: Club | ClubRules,

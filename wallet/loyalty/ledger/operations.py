@@ -47,8 +47,8 @@ def purchase(
     program has one), cashback, a stamp (and the reward when the card is
     full), the referral bonus on a referred member's first purchase, and an
     immediate tier upgrade if the rolling spend reached a higher tier.
-    ``rider``: a row to write with the card change when the purchase is
-    booked by ``book_and_finish`` (it is told if it was)."""
+    ``rider``: a row to write with the card change (PostgreSQL), made for
+    the purchase's entry (it is told if it was)."""
     amount = require_int(amount, "amount", low=1, high=MAX_MONEY)
     actor = valid_actor(actor)
     if receipt_id is not None:
@@ -129,7 +129,7 @@ def purchase(
             booked.append(set_tier(session, member, target.name, actor=actor, now=now, reason="upgrade",
                                    details={"window_spend": spend}))
 
-    finish_booking(session, member, club, booked)
+    finish_booking(session, member, club, booked, rider=rider, ridden=txn)
     return txn
 
 
