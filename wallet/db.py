@@ -284,17 +284,25 @@ def driver_statement(statement: Any, dialect: Dialect) -> DriverStatement:
     return found[1]
 
 
-def driver_cursor(connection: Connection) -> Any:
-    """A psycopg ``RawCursor`` kept with the driver connection under
-    ``connection`` (made once per driver connection, and gone with it)."""
+def driver_cursor(connection: Connection, statement: DriverStatement) -> Any:
+    """A psycopg ``RawCursor`` for ``statement``, kept with the driver
+    connection under ``connection`` (made once per driver connection and
+    statement, and gone with the connection). One cursor per statement:
+    psycopg keeps a cursor's adaptation state (its Transformer, with the
+    dumper found for each parameter's type) only while the cursor runs the
+    same query again, so one cursor shared by a booking's statements looked
+    up every parameter's dumper anew on each of them."""
     import psycopg
 
     pooled = connection.connection  # its info is the connection's, kept with the driver's
     raw, info = pooled.driver_connection, pooled.info
-    kept = info.get("wallet.driver_cursor")
-    if kept is None or kept.connection is not raw:
-        kept = info["wallet.driver_cursor"] = psycopg.RawCursor(raw)  # type: ignore[arg-type]
-    return kept
+    kept = info.get("wallet.driver_cursors")
+    if kept is None or kept[0] is not raw:
+        kept = info["wallet.driver_cursors"] = (raw, {})
+    cursor = kept[1].get(statement)
+    if cursor is None:
+        cursor = kept[1][statement] = psycopg.RawCursor(raw)  # type: ignore[arg-type]
+    return cursor
 
 
 def run_on_driver(connection: Connection, statement: DriverStatement,
@@ -324,7 +332,7 @@ def _on_driver(connection: Connection, statement: DriverStatement, values: Mappi
     # engine (or its class); when one is there, the connection fires it.
     listening = connection.engine.dispatch
     try:
-        cursor = driver_cursor(connection)
+        cursor = driver_cursor(connection, statement)
         if listening.before_cursor_execute or listening.after_cursor_execute:
             events = connection.dispatch
             events.before_cursor_execute(connection, cursor, statement.sql, parameters, None, False)
