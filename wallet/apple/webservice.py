@@ -419,10 +419,21 @@ def _listing_fetch(app: Flask, environ: dict[str, Any]) -> Answer | None:
     registrations, slash_, pass_type = rest.partition("/")
     if not device_id or not slash or registrations != _REGISTRATIONS or not slash_ or not pass_type or "/" in pass_type:
         return None
-    # request.args.get(_TAG): werkzeug's parsing of the query, its first value.
-    tag = next((value for name, value in parse_qsl(query, keep_blank_values=True, errors="werkzeug.url_quote")
-                if name == _TAG), None) if query else None
-    return _updated_passes(app, device_id, pass_type, tag)
+    return _updated_passes(app, device_id, pass_type, _tag_of(query))
+
+
+def _tag_of(query: str) -> str | None:
+    """request.args.get(_TAG): werkzeug's parsing of the query (urllib's
+    parse_qsl), its first value. A phone's query is one field with nothing
+    escaped: parse_qsl gives that field as it is, split at its first "=",
+    without urllib's steps for each field (a few per cent of the request)."""
+    if not query:
+        return None
+    if "&" not in query and "%" not in query and "+" not in query:
+        name, _, value = query.partition("=")
+        return value if name == _TAG else None
+    return next((value for name, value in parse_qsl(query, keep_blank_values=True, errors="werkzeug.url_quote")
+                 if name == _TAG), None)
 
 
 def _updated_passes(app: Flask, device_id: str, pass_type: str, tag: str | None) -> Answer:
