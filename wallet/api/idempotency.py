@@ -78,6 +78,10 @@ def _fingerprint() -> str:
     return request_fingerprint(request.method, request.path, request.get_data(cache=True) if body is None else body)
 
 
+# json.dumps given any option makes an encoder on every call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def request_fingerprint(method: str, path: str, body: Any) -> str:
     """Method, path and body: the body canonicalised when it is JSON (bytes
     when it is not), so whitespace or key order does not make a retry look
@@ -85,9 +89,7 @@ def request_fingerprint(method: str, path: str, body: Any) -> str:
     if isinstance(body, bytes):
         canonical = body
     else:
-        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-            "utf-8"
-        )
+        canonical = _CANONICAL.encode(body).encode("utf-8")
     digest = hashlib.sha256()
     digest.update(method.encode() + b" " + path.encode("utf-8", "surrogatepass") + b"\n")
     digest.update(canonical)
