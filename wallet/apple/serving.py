@@ -48,9 +48,8 @@ import threading
 import weakref
 from collections import namedtuple
 from collections.abc import Hashable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import psycopg
 from psycopg import errors, pq
@@ -94,10 +93,11 @@ _BY_DOWNLOAD_TOKEN = _CARD.where(_M.download_token == bindparam("key"))
 CardRow = namedtuple("CardRow", [column.key for column in _CARD.selected_columns])  # type: ignore[misc]
 
 
-@dataclass(frozen=True, slots=True)
-class CardState:
+class CardState(NamedTuple):
     """A membership's row as its pass shows it. ``key`` names the card
-    state: the same key, the same signed pass."""
+    state: the same key, the same signed pass. A named tuple: made on every
+    fetch, a frozen dataclass's ``__init__`` (a setattr call per field) cost
+    about three times as much."""
 
     membership_id: int
     auth_token: str
@@ -109,16 +109,10 @@ class CardState:
 
 def _state(row: Any) -> CardState:
     club_key = (row.club_id, row.club_updated_at, row.club_design_version, row.club_created_at, row.brand_name)
-    return CardState(
-        membership_id=row.id,
-        auth_token=row.auth_token,
-        modified_at=row.card_modified_at,
-        # The version grows with every change the card shows; the serial and
-        # the modification time tell a row from a deleted one with its id.
-        key=(row.id, row.version, row.card_modified_at, row.serial_number, club_key),
-        club_key=club_key,
-        row=row,
-    )
+    # The version grows with every change the card shows; the serial and
+    # the modification time tell a row from a deleted one with its id.
+    key = (row.id, row.version, row.card_modified_at, row.serial_number, club_key)
+    return CardState(row.id, row.auth_token, row.card_modified_at, key, club_key, row)
 
 
 class _Kept:
