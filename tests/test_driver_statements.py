@@ -1,17 +1,23 @@
 """wallet.db.execute_core: a Core statement compiled once and run on the
-driver's cursor (PostgreSQL) gives what session.execute gives, on every
-backend: values through the columns' types both ways, a constraint's
-error as SQLAlchemy's, and the statement seen by the engine's events."""
+driver (PostgreSQL: libpq, prepared once per connection) gives what
+session.execute gives, on every backend: values through the columns'
+types both ways, a constraint's error as SQLAlchemy's, and the statement
+seen by the engine's events. On PostgreSQL a transaction's BEGIN leaves
+with its first statement, on one round trip."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from pathlib import Path
+from typing import Any
+
 import pytest
-from sqlalchemy import bindparam, event, insert, select
+from psycopg import pq
+from sqlalchemy import bindparam, event, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
-from wallet.db import Database, driver_statement, execute_core, table_of
+from wallet.db import Database, driver_statement, execute_core, rows_on_driver, table_of
 from wallet.loyalty.models import ChangeCounter, OutboxEvent
 
 _OUTBOX = table_of(OutboxEvent)
@@ -75,3 +81,86 @@ def test_a_card_change_written_on_the_driver_still_wakes_the_outbox_workers(db: 
     with db.transaction() as session:
         ledger.purchase(session, ledger.get_member_for_update(session, member_id), amount=10_000, actor="till")
     assert woken == [1]
+
+
+def _round_trips(raw: Any, trace: Path, work: Any) -> list[list[str]]:
+    """What ``work`` sent on ``raw``'s socket (libpq's protocol trace),
+    one list of message names per flight sent before an answer came."""
+    with trace.open("w") as out:
+        raw.pgconn.trace(out.fileno())
+        raw.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+        try:
+            work()
+        finally:
+            raw.pgconn.untrace()
+    flights: list[list[str]] = []
+    answered = True
+    for line in trace.read_text().splitlines():
+        side, _length, message = line.split("\t")[:3]
+        if side == "F":
+            if answered:
+                flights.append([])
+            flights[-1].append(message + (" " + line.split("\t")[3].split()[0] if message == "Parse" else ""))
+        answered = side == "B"
+    return flights
+
+
+def test_a_transaction_begins_on_the_round_trip_of_its_first_statement(
+        db: Database, backend: str, tmp_path: Path) -> None:
+    if backend != "postgresql":
+        pytest.skip("SQLite has no round trips")
+    with db.transaction() as session:
+        raw = session.connection().connection.dbapi_connection
+
+        def work() -> None:
+            execute_core(session, _NEW_COUNTER, {"name": "first"})
+            execute_core(session, _NEW_COUNTER, {"name": "second"})
+
+        flights = _round_trips(raw, tmp_path / "trace", work)
+    # BEGIN, the statement's PREPARE and its execution in one flight; then
+    # the prepared statement alone, in the same transaction.
+    assert len(flights) == 2
+    assert flights[0][:2] == ['Parse ""', "Bind"] and flights[0].count("Execute") == 2 and flights[0][-1] == "Sync"
+    assert flights[1] == ["Bind", "Describe", "Execute", "Sync"]
+    with db.session() as session:
+        assert {"first", "second"} <= set(session.scalars(select(_COUNTERS.c.name)))
+
+
+def test_a_first_statement_that_fails_leaves_its_transaction_to_roll_back(db: Database, backend: str) -> None:
+    with db.transaction() as session:
+        execute_core(session, _NEW_COUNTER, {"name": "taken"})
+    # A pooled connection back from an autocommit read names its isolation
+    # level in BEGIN: the same statement then opens the transaction.
+    with db.session() as session:
+        session.execute(select(_COUNTERS.c.name)).all()
+    with pytest.raises(IntegrityError), db.transaction() as session:
+        execute_core(session, _NEW_COUNTER, {"name": "taken"})
+    with db.transaction() as session:
+        execute_core(session, _NEW_COUNTER, {"name": "after"})
+        if backend == "postgresql":
+            assert session.execute(text("SELECT current_setting('transaction_isolation')")).scalar_one() == \
+                "read committed"
+        execute_core(session, _NEW_COUNTER, {"name": "rolled back"})
+        session.rollback()
+    with db.session() as session:
+        names = set(session.scalars(select(_COUNTERS.c.name)))
+    assert "after" not in names and "rolled back" not in names and "taken" in names
+
+
+def test_a_rollback_leaves_the_driver_statements_prepared(db: Database, backend: str) -> None:
+    if backend != "postgresql":
+        pytest.skip("SQLite prepares nothing on a server")
+    with db.write_engine.connect() as connection:
+        statement = driver_statement(_NEW_COUNTER, connection.dialect)
+        with connection.begin():
+            rows_on_driver(connection, statement, {"name": "prepared"})
+        # A query run often, then a rollback: psycopg, had it prepared that
+        # query, would have deallocated every prepared statement here.
+        with connection.begin() as transaction:
+            for _ in range(6):
+                connection.execute(text("SELECT 1")).all()
+            transaction.rollback()
+        with connection.begin():
+            rows_on_driver(connection, statement, {"name": "still prepared"})
+    with db.session() as session:
+        assert {"prepared", "still prepared"} <= set(session.scalars(select(_COUNTERS.c.name)))

@@ -17,6 +17,9 @@ from functools import cache
 from operator import attrgetter, itemgetter
 from typing import Any, TypeVar, cast
 
+import psycopg
+from psycopg import generators, pq
+from psycopg.adapt import PyFormat, Transformer
 from sqlalchemy import (
     ARRAY,
     BigInteger,
@@ -284,45 +287,67 @@ def driver_statement(statement: Any, dialect: Dialect) -> DriverStatement:
     return found[1]
 
 
-def driver_cursor(connection: Connection, statement: DriverStatement) -> Any:
-    """A psycopg ``RawCursor`` for ``statement``, kept with the driver
-    connection under ``connection`` (made once per driver connection and
-    statement, and gone with the connection). One cursor per statement:
-    psycopg keeps a cursor's adaptation state (its Transformer, with the
-    dumper found for each parameter's type) only while the cursor runs the
-    same query again, so one cursor shared by a booking's statements looked
-    up every parameter's dumper anew on each of them."""
-    import psycopg
+class _OnLibpq:
+    """What a psycopg connection keeps for the statements run on it by
+    ``run_on_driver``: psycopg's Transformer, which dumps their parameters
+    and loads their rows, the names of the statements prepared on it (by
+    statement and parameter types), and a cursor for the cursor events'
+    listeners, made when one listens.
 
-    pooled = connection.connection  # its info is the connection's, kept with the driver's
-    raw, info = pooled.driver_connection, pooled.info
-    kept = info.get("wallet.driver_cursors")
-    if kept is None or kept[0] is not raw:
-        kept = info["wallet.driver_cursors"] = (raw, {})
-    cursor = kept[1].get(statement)
-    if cursor is None:
-        cursor = kept[1][statement] = psycopg.RawCursor(raw)  # type: ignore[arg-type]
-    return cursor
+    The statements go to libpq itself rather than through a psycopg
+    cursor: the cursor's execution (its query conversion, its prepared
+    statements' bookkeeping, its results, in Python generators) was 9 % of
+    the web worker's Python in a till's purchase (sampled under the bench),
+    and it sends a transaction's BEGIN on a round trip of its own (in
+    psycopg's pipeline mode too, which syncs after BEGIN). Here BEGIN
+    leaves in one libpq pipeline with the transaction's first statement
+    (and a statement's PREPARE with its first execution): a round trip
+    less per transaction; a statement in a begun transaction, once
+    prepared, is one PQexecPrepared."""
+
+    __slots__ = ("raw", "transformer", "prepared", "cursor", "formats")
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.transformer = Transformer(raw)
+        self.prepared: dict[tuple[DriverStatement, Any], bytes] = {}
+        self.cursor: Any = None
+        self.formats: dict[int, list[Any]] = {}
+
+
+def _on_libpq(connection: Connection) -> _OnLibpq:
+    """The ``_OnLibpq`` of ``connection``'s driver connection, kept with the
+    pool's record of it (so it is gone with the connection)."""
+    pooled = connection.connection
+    # The DBAPI connection is psycopg's own (no async adaptation); a
+    # detached connection has no record to give its driver_connection.
+    raw, info = pooled.dbapi_connection, pooled.info
+    if raw is None:
+        raise psycopg.OperationalError("the connection is closed")
+    kept = info.get("wallet.on_libpq")
+    if kept is None or kept.raw is not raw:
+        kept = info["wallet.on_libpq"] = _OnLibpq(raw)
+    return cast(_OnLibpq, kept)
 
 
 def run_on_driver(connection: Connection, statement: DriverStatement,
                   values: Mapping[str, Any]) -> tuple[Any, ...] | None:
-    """Run ``statement`` on ``connection``'s kept psycopg cursor, in its
-    transaction, with ``values`` by the statement's parameter names; its
-    first row as SQLAlchemy would give it (None: no row). A driver error is
-    raised as SQLAlchemy would raise it (an IntegrityError, an
-    OperationalError that wallet.outage answers 503), the connection
-    invalidated if it broke. The engine's cursor events are fired around
-    it when something listens (statement counts, tracing), as SQLAlchemy's
-    execution fires them."""
-    rows = _on_driver(connection, statement, values, every=False)
+    """Run ``statement`` on ``connection``'s psycopg connection, in its
+    transaction (begun with it if not yet begun, as psycopg begins one),
+    with ``values`` by the statement's parameter names; its first row as
+    SQLAlchemy would give it (None: no row). A driver error is raised as
+    SQLAlchemy would raise it (an IntegrityError, an OperationalError that
+    wallet.outage answers 503), the connection invalidated if it broke.
+    The engine's cursor events are fired around it when something listens
+    (statement counts, tracing), as SQLAlchemy's execution fires them."""
+    rows = rows_on_driver(connection, statement, values, every=False)
     return rows[0] if rows else None
 
 
-def _on_driver(connection: Connection, statement: DriverStatement, values: Mapping[str, Any], *,
-               every: bool) -> list[tuple[Any, ...]]:
-    """``run_on_driver``'s work: the first row, or ``every`` row."""
-    import psycopg
+def rows_on_driver(connection: Connection, statement: DriverStatement, values: Mapping[str, Any], *,
+                   every: bool = True) -> list[tuple[Any, ...]]:
+    """``run_on_driver``'s work: every row (or only the first, unless
+    ``every``)."""
 
     parameters = statement.parameters(values)
     # Asked of the engine's own listeners, which live as long as it does:
@@ -331,30 +356,137 @@ def _on_driver(connection: Connection, statement: DriverStatement, values: Mappi
     # on every transaction's first statement. Listeners are put on the
     # engine (or its class); when one is there, the connection fires it.
     listening = connection.engine.dispatch
+    kept = None
     try:
-        cursor = driver_cursor(connection, statement)
+        kept = _on_libpq(connection)
         if listening.before_cursor_execute or listening.after_cursor_execute:
+            if kept.cursor is None:
+                kept.cursor = psycopg.RawCursor(kept.raw)
             events = connection.dispatch
-            events.before_cursor_execute(connection, cursor, statement.sql, parameters, None, False)
-            cursor.execute(statement.sql, parameters)
-            events.after_cursor_execute(connection, cursor, statement.sql, parameters, None, False)
+            events.before_cursor_execute(connection, kept.cursor, statement.sql, parameters, None, False)
+            result = _executed(kept, statement, parameters)
+            events.after_cursor_execute(connection, kept.cursor, statement.sql, parameters, None, False)
         else:
-            cursor.execute(statement.sql, parameters)
-        if not statement.returns_rows:
-            found = []
-        elif every:
-            found = cursor.fetchall()
-        else:
-            first = cursor.fetchone()
-            found = [] if first is None else [first]
+            result = _executed(kept, statement, parameters)
+        if not statement.returns_rows or not result.ntuples:
+            return []
+        transformer = kept.transformer
+        transformer.set_pgresult(result)
+        try:
+            found = transformer.load_rows(0, result.ntuples if every else 1, tuple)
+        finally:
+            transformer.set_pgresult(None)
     except psycopg.Error as exc:
         dialect = connection.dialect
-        broken = dialect.is_disconnect(exc, connection.connection.dbapi_connection, None)
+        raw = connection.connection.dbapi_connection if kept is None else kept.raw
+        broken = dialect.is_disconnect(exc, raw, None)
         if broken:
             connection.invalidate(exc)
         raise sa_exc.DBAPIError.instance(statement.sql, parameters, exc, psycopg.Error,
                                          connection_invalidated=broken, dialect=dialect) from exc
     return [statement.row(row) for row in found]
+
+
+def _executed(kept: _OnLibpq, statement: DriverStatement, parameters: tuple[Any, ...]) -> Any:
+    """libpq's result of ``statement`` with ``parameters`` (dumped as text,
+    as a psycopg cursor's text parameters), prepared on the connection
+    once; psycopg's error raised from an error result. In a connection
+    that is not in autocommit and not in a transaction, BEGIN goes first,
+    in the same pipeline."""
+    raw = kept.raw
+    pgconn = raw.pgconn
+    if pgconn.status != _CONNECTION_OK:
+        raise psycopg.OperationalError("the connection is closed" if raw.closed else "the connection is lost")
+    transformer = kept.transformer
+    formats = kept.formats.get(len(parameters))
+    if formats is None:
+        formats = kept.formats[len(parameters)] = [_TEXT] * len(parameters)
+    dumped = transformer.dump_sequence(parameters, formats)
+    types, pqformats = transformer.types, transformer.formats
+    name = kept.prepared.get((statement, types))
+    begin = None if raw.autocommit or pgconn.transaction_status != _IDLE else _begin(raw)
+    with raw.lock:
+        if name is not None and begin is None:
+            # One C call (PQexecPrepared, the GIL released while it waits).
+            return _succeeded(pgconn.exec_prepared(name, dumped, pqformats), raw)
+        new = None if name is not None else f"wallet_{len(kept.prepared)}".encode()
+        pgconn.enter_pipeline_mode()
+        try:
+            sent = 0
+            if begin is not None:
+                pgconn.send_query_params(begin, None)
+                sent += 1
+            if new is not None:
+                pgconn.send_prepare(new, statement.sql.encode(), types)
+                sent += 1
+            pgconn.send_query_prepared(new or name, dumped, pqformats)
+            pgconn.pipeline_sync()
+            answers = raw.wait(_pipeline_answers(pgconn, sent + 2))
+            pgconn.exit_pipeline_mode()
+        except BaseException:
+            # Mid-pipeline the connection's state is unknown: it is not used again.
+            raw.close()
+            raise
+    # BEGIN's, PREPARE's, the statement's, the pipeline's sync.
+    *ahead, (result,), _sync = (answer[:1] for answer in answers)
+    for (answer,) in ahead:
+        _succeeded(answer, raw)
+    if new is not None:
+        kept.prepared[statement, types] = new
+    return _succeeded(result, raw)
+
+
+def _pipeline_answers(pgconn: Any, count: int) -> Any:
+    """psycopg's generator (for ``Connection.wait``) that flushes a
+    pipeline and reads the results of its first ``count`` commands (its
+    sync counts as one)."""
+    yield from generators.send(pgconn)
+    answers = []
+    for _ in range(count):
+        answers.append((yield from generators.fetch_many(pgconn)))
+    return answers
+
+
+def _begin(raw: Any) -> bytes:
+    """The BEGIN psycopg sends for ``raw``'s transaction characteristics
+    (a connection back from an autocommit read has its isolation level
+    named: SQLAlchemy resets it to the server's default)."""
+    characteristics = (raw.isolation_level, raw.read_only, raw.deferrable)
+    found = _BEGINS.get(characteristics)
+    if found is None:
+        found = _BEGINS[characteristics] = _begin_statement(raw)
+    return found
+
+
+_BEGINS: dict[tuple[Any, Any, Any], bytes] = {}
+
+
+def _begin_statement(raw: Any) -> bytes:
+    parts = ["BEGIN"]
+    if raw.isolation_level is not None:
+        parts.append("ISOLATION LEVEL " + psycopg.IsolationLevel(raw.isolation_level).name.replace("_", " "))
+    if raw.read_only is not None:
+        parts.append("READ ONLY" if raw.read_only else "READ WRITE")
+    if raw.deferrable is not None:
+        parts.append("DEFERRABLE" if raw.deferrable else "NOT DEFERRABLE")
+    return " ".join(parts).encode()
+
+
+def _succeeded(result: Any, raw: Any) -> Any:
+    """libpq's ``result``, or its error raised as psycopg raises it (by its
+    SQLSTATE; a connection lost has none: an OperationalError, which
+    wallet.outage answers 503)."""
+    status = result.status
+    if status == _TUPLES_OK or status == _COMMAND_OK:
+        return result
+    encoding = raw.info.encoding
+    if not result.error_field(pq.DiagnosticField.SQLSTATE):
+        raise psycopg.OperationalError(result.get_error_message(encoding))
+    raise psycopg.errors.error_from_result(result, encoding=encoding)
+
+
+_TUPLES_OK, _COMMAND_OK = pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK
+_CONNECTION_OK, _IDLE, _TEXT = pq.ConnStatus.OK, pq.TransactionStatus.IDLE, PyFormat.TEXT
 
 
 # The Connection of a session's transaction, in ``session.info`` with the
@@ -388,7 +520,7 @@ def execute_core_all(session: Session, statement: Any, values: Mapping[str, Any]
     connection = _transaction_connection(session)
     if connection.dialect.name != "postgresql":
         return [tuple(row) for row in session.execute(statement, values)]
-    return _on_driver(connection, driver_statement(statement, connection.dialect), values, every=True)
+    return rows_on_driver(connection, driver_statement(statement, connection.dialect), values)
 
 
 # The tables that ``execute_core`` wrote in a session's transaction, by
@@ -514,6 +646,12 @@ def make_engine(url: str, *, sqlite_immediate: bool = False, **kwargs: Any) -> E
 
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
+    # psycopg prepares a query it has run five times, and on every rollback
+    # deallocates all the connection's prepared statements (DEALLOCATE ALL)
+    # if it has prepared any: the driver statements' too, which
+    # rows_on_driver prepares once per connection and would then find gone
+    # mid-transaction. The statements that run often are driver statements.
+    kwargs["connect_args"] = {"prepare_threshold": None, **kwargs.get("connect_args", {})}
     engine = create_engine(url, **kwargs)
     _dispose_in_forked_children(engine)
     _replace_dropped_connections(engine)

@@ -23,15 +23,9 @@ query itself. A connection that broke is dropped and the read tried once
 more on a new one, so a restarted server costs one failed attempt, not a
 failed request; a server that stays down is the caller's error (503).
 
-There a query, compiled once (wallet.db.driver_statement), is prepared on
-the kept connection at its first use and run by libpq's PQexecPrepared
-(psycopg's ``pq`` layer), its row loaded by psycopg's own loaders and turned
-into SQLAlchemy's by the result processors of the columns' types (UTC
-datetimes), the ones its execution would apply. psycopg's cursor drives each
-query through Python generators and its prepared-statement bookkeeping,
-over a quarter of a 304's instructions in process; PQexecPrepared does the
-same exchange in C. That needs no transaction of psycopg's making (the connection is in
-autocommit), which is why the kept connection alone reads this way. It is
+There a query, compiled once (wallet.db.driver_statement), runs as every
+statement on the driver does (wallet.db.rows_on_driver: prepared on the
+connection at its first use, run by libpq's PQexecPrepared). It is
 detached from the pool and its session's TimeZone is UTC: psycopg then loads
 timestamps in UTC, where it converted each to the server's zone and the
 result processor back to UTC (another tenth); detached, no other user of
@@ -51,16 +45,13 @@ from collections.abc import Hashable
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-import psycopg
-from psycopg import errors, pq
-from psycopg.adapt import PyFormat, Transformer
 from sqlalchemy import Connection, Engine, bindparam, event, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import joinedload
 
 from wallet.apple.models import DeviceRegistration
 from wallet.apple.pkpass import ClubDesign, ClubState, PassSettings, SignedPass, cached_design, club_design, sign_card
-from wallet.db import Database, DriverStatement, driver_statement
+from wallet.db import Database, driver_statement, rows_on_driver
 from wallet.loyalty.cardfacts import member_facts
 from wallet.loyalty.cards import ChangedCards, changed_among, listing
 from wallet.loyalty.models import Brand, Club, Membership
@@ -116,18 +107,12 @@ def _state(row: Any) -> CardState:
 
 
 class _Kept:
-    """A thread's own connection for pass reads (PostgreSQL), and what it
-    keeps for them: psycopg's Transformer, which dumps parameters and loads
-    rows for it, the names of the statements prepared on it, by statement
-    and parameter types, and a psycopg cursor for the cursor events'
-    listeners, made when one listens."""
+    """A thread's own connection for pass reads (PostgreSQL), with its
+    psycopg connection."""
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
-        self.raw = cast(psycopg.Connection[Any], connection.connection.dbapi_connection)
-        self.transformer = Transformer(self.raw)
-        self.prepared: dict[tuple[DriverStatement, Any], bytes] = {}
-        self.cursor: psycopg.RawCursor[Any] | None = None
+        self.raw: Any = connection.connection.dbapi_connection
         self.pid, self.forks = os.getpid(), _forks
 
 
@@ -228,7 +213,7 @@ def _kept_rows(db: Database, statement: Any, values: dict[str, Any]) -> list[tup
     compiled = driver_statement(statement, db.engine.dialect)
     kept = reader.kept()
     try:
-        return _prepared_rows(kept, compiled, values)
+        return rows_on_driver(kept.connection, compiled, values)
     except DBAPIError as exc:
         reader.drop(kept)
         if not exc.connection_invalidated:
@@ -237,69 +222,10 @@ def _kept_rows(db: Database, statement: Any, values: dict[str, Any]) -> list[tup
     # once more on a new one, which the pool checks first.
     kept = reader.kept()
     try:
-        return _prepared_rows(kept, compiled, values)
+        return rows_on_driver(kept.connection, compiled, values)
     except DBAPIError:
         reader.drop(kept)
         raise
-
-
-def _prepared_rows(kept: _Kept, statement: DriverStatement, values: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """Every row of a reading ``statement`` on a kept connection (autocommit:
-    nothing here begins or ends a transaction), by libpq's PQexecPrepared,
-    as wallet.db.run_on_driver gives them: converted by the columns' result
-    processors, the driver's errors raised as SQLAlchemy's (the connection
-    invalidated if it broke), the engine's cursor events fired when
-    something listens."""
-    connection, raw, transformer = kept.connection, kept.raw, kept.transformer
-    parameters = statement.parameters(values)
-    # As wallet.db's statements ask: the engine's listeners, which the
-    # connection fires.
-    listening = connection.engine.dispatch
-    events = connection.dispatch if listening.before_cursor_execute or listening.after_cursor_execute else None
-    try:
-        if events is not None:
-            if kept.cursor is None:
-                kept.cursor = psycopg.RawCursor(raw)
-            events.before_cursor_execute(connection, kept.cursor, statement.sql, parameters, None, False)
-        dumped = transformer.dump_sequence(parameters, [PyFormat.TEXT] * len(parameters))
-        pgconn = raw.pgconn
-        name = kept.prepared.get((statement, transformer.types))
-        if name is None:
-            name = f"wallet_pass_read_{len(kept.prepared)}".encode()
-            _succeeded(pgconn.prepare(name, statement.sql.encode(), transformer.types), raw)
-            kept.prepared[statement, transformer.types] = name
-        result = _succeeded(pgconn.exec_prepared(name, dumped, transformer.formats), raw)
-        if events is not None:
-            events.after_cursor_execute(connection, kept.cursor, statement.sql, parameters, None, False)
-        transformer.set_pgresult(result)
-        rows = transformer.load_rows(0, result.ntuples, tuple)
-    except psycopg.Error as exc:
-        dialect = connection.dialect
-        broken = dialect.is_disconnect(exc, raw, None)
-        if broken:
-            connection.invalidate(exc)
-        raise DBAPIError.instance(statement.sql, parameters, exc, psycopg.Error,
-                                  connection_invalidated=broken, dialect=dialect) from exc
-    finally:
-        transformer.set_pgresult(None)
-    return [statement.row(row) for row in rows]
-
-
-def _succeeded(result: pq.abc.PGresult, raw: psycopg.Connection[Any]) -> pq.abc.PGresult:
-    """libpq's result, or its error raised as psycopg raises it (by its
-    SQLSTATE; a connection lost has none: an OperationalError)."""
-    if result.status == _TUPLES_OK or result.status == _COMMAND_OK:
-        return result
-    state = result.error_field(pq.DiagnosticField.SQLSTATE)
-    encoding = raw.info.encoding
-    try:
-        error_class = errors.lookup(state.decode()) if state else errors.OperationalError
-    except KeyError:
-        error_class = errors.DatabaseError
-    raise error_class(result.get_error_message(encoding))
-
-
-_TUPLES_OK, _COMMAND_OK = pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK
 
 
 def _read(db: Database, statement: Any, key: str) -> Any:
