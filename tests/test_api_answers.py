@@ -1,5 +1,7 @@
 """wallet.api.answers: the purchase's answer dumped without marshmallow
-gives what the schema's own dump gives."""
+gives what the schema's own dump gives, and is sent as the app's JSON
+provider sends it, whatever the provider's settings, or its own way when
+the provider is not Flask's."""
 
 from __future__ import annotations
 
@@ -7,10 +9,13 @@ from datetime import date, datetime, timezone
 
 import marshmallow as ma
 import pytest
+from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from marshmallow import fields
 
 from wallet.api import schemas as s
-from wallet.api.answers import Dumper
+from wallet.api.answers import Dumper, JsonAnswer
+from wallet.http_rules import JSONProvider
 
 MEMBER = {
     "id": 7, "club_id": 3, "card_number": "1234 5678", "serial_number": "abc", "name": "Zoë", "email": None,
@@ -51,3 +56,58 @@ def test_a_field_kind_without_a_fast_dump_is_refused():
         Dumper(WithEmail)
     with pytest.raises(TypeError):
         Dumper(WithHook)
+
+
+def _as_sent(response):
+    return response.status, list(response.headers), response.get_data()
+
+
+def _provider_answer(app, values, status):
+    sent = app.json.response(Dumper(s.TransactionResultSchema)(values))
+    sent.status_code = status
+    return sent
+
+
+class _OwnProvider(DefaultJSONProvider):
+    """A provider that writes and answers its own way."""
+
+    def dumps(self, obj, **kwargs):
+        return super().dumps(obj, **{**kwargs, "indent": 1})
+
+    def response(self, *args, **kwargs):
+        sent = super().response(*args, **kwargs)
+        sent.headers["X-Provider"] = "own"
+        return sent
+
+
+@pytest.mark.parametrize("settings", [{}, {"ensure_ascii": False}, {"sort_keys": False}, {"compact": False},
+                                      {"debug": True}, {"provider": _OwnProvider}])
+def test_an_answer_is_sent_as_the_apps_json_provider_sends_it(settings):
+    app = Flask(__name__)
+    app.json = settings.pop("provider", JSONProvider)(app)
+    app.debug = settings.pop("debug", False)
+    for name, value in settings.items():
+        setattr(app.json, name, value)
+    values = {"transaction": TRANSACTION, "member": MEMBER}
+    with app.app_context():
+        answer = JsonAnswer(Dumper(s.TransactionResultSchema), values, 201)
+        expected = _provider_answer(app, values, 201)
+        assert answer.text == expected.get_data(as_text=True)
+        assert _as_sent(answer.response()) == _as_sent(expected)
+        # A value filled in later (the entry's id: AnswerRider) is sent as if it had been there.
+        filled = JsonAnswer(Dumper(s.TransactionResultSchema), values, 201)
+        assert '"id": 11' in filled.text or '"id":11' in filled.text
+        sent = filled.response(filled.text.replace('"id":11', '"id":12').replace('"id": 11', '"id": 12'))
+        assert _as_sent(sent) == _as_sent(_provider_answer(app, {**values, "transaction": {**TRANSACTION, "id": 12}},
+                                                           201))
+
+
+def test_a_provider_setting_changed_between_answers_is_followed():
+    app = Flask(__name__)
+    app.json = JSONProvider(app)
+    values = {"transaction": TRANSACTION, "member": MEMBER}
+    with app.app_context():
+        ascii_only = JsonAnswer(Dumper(s.TransactionResultSchema), values, 201).text
+        app.json.ensure_ascii = False  # type: ignore[attr-defined]
+        assert JsonAnswer(Dumper(s.TransactionResultSchema), values, 201).text == \
+            _provider_answer(app, values, 201).get_data(as_text=True) != ascii_only

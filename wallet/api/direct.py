@@ -37,7 +37,7 @@ from flask import Flask
 from wallet.api.auth import RATE_COUNTED, bearer_token, json_body, proven_key, spend_rate_limit, use_key
 from wallet.api.errors import ApiError
 from wallet.api.idempotency import AnswerRider, KeyNotWritten, claim, request_fingerprint, valid_key
-from wallet.api.views import book_transaction, transaction_answer
+from wallet.api.views import book_transaction, transaction_json
 from wallet.config import get_settings
 from wallet.db import MAX_ID
 from wallet.extensions import unit_of_work
@@ -95,7 +95,7 @@ def transaction_directly(app: Flask, environ: dict[str, Any]) -> Answer | None:
         # What raises here (rolled back by the unit of work) leaves the
         # request to the route, which answers it, whatever it was.
         with unit_of_work() as session:
-            rider = AnswerRider(transaction_answer, api_key.brand_id, key, fingerprint, api_key_id=api_key.id,
+            rider = AnswerRider(transaction_json, api_key.brand_id, key, fingerprint, api_key_id=api_key.id,
                                 method="POST", path=path)
             response = book_transaction(member_id, body, rider)
             if not rider.written:

@@ -57,6 +57,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
+from wallet.api.answers import JsonAnswer
 from wallet.api.auth import current_brand_id, forget_proven_key, unchecked_key_id
 from wallet.api.errors import ApiError, error_response, response_for
 from wallet.api.models import DONE, IN_FLIGHT, IdempotencyKey
@@ -219,9 +220,10 @@ class AnswerRider:
     so, ``row_id`` is its id, None when the INSERT wrote nothing (the
     brand has the key, a request with it is in flight, or the API key was
     revoked): the caller rolls the work back, and ``claim`` finds out which;
-    ``response`` is the answer, its id filled in."""
+    ``response`` is the answer, its id filled in (its Response made once,
+    from the final text)."""
 
-    def __init__(self, answer: Callable[[Any, Any], Response], brand_id: int, key: str, fingerprint: str, *,
+    def __init__(self, answer: Callable[[Any, Any], JsonAnswer], brand_id: int, key: str, fingerprint: str, *,
                  api_key_id: int, method: str, path: str) -> None:
         self._answer = answer
         self._params: dict[str, Any] = {
@@ -230,24 +232,25 @@ class AnswerRider:
             "k_advisory": _advisory_key(brand_id, key),
         }
         self.response: Response | None = None
+        self._made: JsonAnswer | None = None
         self._head = self._tail = ""
         self.written = False
         self.row_id: int | None = None
 
     def riding(self, member: Any, entry: Any) -> tuple[Callable[[Any], Any], dict[str, Any]] | None:
-        response = self._answer(member, entry)
-        head, found, tail = response.get_data(as_text=True).partition(_NO_ID)
+        answer = self._answer(member, entry)
+        head, found, tail = answer.text.partition(_NO_ID)
         if not found or _NO_ID in tail:
             return None
         now = utcnow()
-        self.response, self._head, self._tail = response, head + '"id":', tail
-        return _key_row_with_answer, {**self._params, "k_response_status": response.status_code,
+        self._made, self._head, self._tail = answer, head + '"id":', tail
+        return _key_row_with_answer, {**self._params, "k_response_status": answer.status,
                                       "k_locked_until": now, "k_created_at": now, "k_head": self._head,
                                       "k_tail": tail}
 
     def ridden(self, entry: Any, returned: Any) -> None:
         self.written, self.row_id = True, returned
-        self.response.set_data(f"{self._head}{entry.id}{self._tail}")  # type: ignore[union-attr]
+        self.response = self._made.response(f"{self._head}{entry.id}{self._tail}")  # type: ignore[union-attr]
 
 
 _LIVE_KEY_ID = select(ApiKey.id).where(ApiKey.id == bindparam("key_id"), ApiKey.revoked_at.is_(None))

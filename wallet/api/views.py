@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from wallet.api import examples as ex
 from wallet.api import schemas as s
-from wallet.api.answers import Dumper, json_response
+from wallet.api.answers import Dumper, JsonAnswer
 from wallet.api.auth import authenticate, check_rate_limit, check_request, current_brand_id
 from wallet.api.errors import ApiError, error_response, invalid_body, response_for
 from wallet.api.idempotency import HEADER, AnswerRider, rechecks_api_key, write_endpoint
@@ -234,6 +234,17 @@ def _take_club(session: Session, member: Membership) -> None:
     session.expire(member, ["club"])
 
 
+def _full_save_url(member: Membership) -> str:
+    """``full_save_url`` of a member of the request's session, its club lent."""
+    session = get_session()
+    lent = _lend_club(session, member)
+    try:
+        return full_save_url(member)
+    finally:
+        if lent:
+            _take_club(session, member)
+
+
 @bp.route("/members/<int:member_id>/transactions", methods=["POST"])
 @write_endpoint("required")
 @bp.doc(**idempotency_doc(True))
@@ -248,7 +259,7 @@ def book_transaction(member_id: int, body: Any, rider: AnswerRider | None = None
     """``create_transaction``'s work and answer, in the request's unit of
     work; a till's purchase answered before Flask does the same
     (wallet.api.direct), its Idempotency-Key's row made to ride with the
-    purchase's last statement (``rider``, made with ``transaction_answer``)
+    purchase's last statement (``rider``, made with ``transaction_json``)
     where the purchase allows."""
     try:
         data = s.load_transaction_request(body)
@@ -279,18 +290,18 @@ def book_transaction(member_id: int, body: Any, rider: AnswerRider | None = None
 def transaction_answer(member: Membership, txn: LedgerTransaction | Any) -> Response:
     """The answer to a booking of ``txn`` (the entry, or its columns as
     attributes) that leaves ``member`` as it is."""
-    session = get_session()
+    return transaction_json(member, txn).response()
+
+
+def transaction_json(member: Membership, txn: LedgerTransaction | Any) -> JsonAnswer:
+    """``transaction_answer`` before its Response is made (AnswerRider fills
+    in the entry's id first)."""
     # A card Google has gets the skinny save link, which reads nothing of
     # the club: only the full one needs the club lent.
     link = skinny_save_url(member)
-    lent = link is None and _lend_club(session, member)
-    try:
-        answer = {"transaction": transaction_values(txn),
-                  "member": member_json(member, link if link is not None else full_save_url(member))}
-    finally:
-        if lent:
-            _take_club(session, member)
-    return json_response(_TRANSACTION_RESULT, answer, 201)
+    answer = {"transaction": transaction_values(txn),
+              "member": member_json(member, link if link is not None else _full_save_url(member))}
+    return JsonAnswer(_TRANSACTION_RESULT, answer, 201)
 
 
 @bp.route("/members/<int:member_id>/transactions", methods=["GET"])
