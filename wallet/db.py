@@ -198,9 +198,8 @@ def mark_written(session: Session, obj: Any) -> bool:
 
 class DriverStatement:
     """A Core statement as psycopg runs it on PostgreSQL, compiled once:
-    its SQL with PostgreSQL's own placeholders ($1, which a psycopg
-    ``RawCursor`` sends as they are instead of rewriting %(name)s on every
-    execution), the order of its parameters with the bind processor of
+    its SQL with PostgreSQL's own placeholders ($1, as libpq takes them,
+    with nothing to rewrite on each execution), the order of its parameters with the bind processor of
     each one's type and the values of its literals, and the result
     processor of each column it returns (None where the driver's value is
     already what SQLAlchemy would give). Run by ``run_on_driver``.
