@@ -164,3 +164,24 @@ def test_a_rollback_leaves_the_driver_statements_prepared(db: Database, backend:
             rows_on_driver(connection, statement, {"name": "still prepared"})
     with db.session() as session:
         assert {"prepared", "still prepared"} <= set(session.scalars(select(_COUNTERS.c.name)))
+
+
+def test_past_its_bound_a_connection_runs_statements_unprepared(
+        db: Database, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if backend != "postgresql":
+        pytest.skip("SQLite prepares nothing on a server")
+    import wallet.db
+
+    held = text("SELECT count(*) FROM pg_prepared_statements")
+    with db.write_engine.connect() as connection:
+        with connection.begin():
+            rows_on_driver(connection, driver_statement(_NEW_COUNTER, connection.dialect), {"name": "first"})
+            prepared = connection.execute(held).scalar_one()
+        monkeypatch.setattr(wallet.db, "PREPARED_PER_CONNECTION", prepared)
+        unprepared = driver_statement(select(_COUNTERS.c.name).where(_COUNTERS.c.name == bindparam("name")),
+                                      connection.dialect)
+        for _ in range(2):
+            with connection.begin():  # first in its transaction (with BEGIN), then after another
+                assert rows_on_driver(connection, unprepared, {"name": "first"}) == [("first",)]
+                assert rows_on_driver(connection, unprepared, {"name": "none"}) == []
+        assert connection.execute(held).scalar_one() == prepared

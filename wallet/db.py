@@ -389,7 +389,8 @@ def rows_on_driver(connection: Connection, statement: DriverStatement, values: M
 def _executed(kept: _OnLibpq, statement: DriverStatement, parameters: tuple[Any, ...]) -> Any:
     """libpq's result of ``statement`` with ``parameters`` (dumped as text,
     as a psycopg cursor's text parameters), prepared on the connection
-    once; psycopg's error raised from an error result. In a connection
+    once (up to ``PREPARED_PER_CONNECTION`` statements and parameter
+    types); psycopg's error raised from an error result. In a connection
     that is not in autocommit and not in a transaction, BEGIN goes first,
     in the same pipeline."""
     raw = kept.raw
@@ -408,7 +409,12 @@ def _executed(kept: _OnLibpq, statement: DriverStatement, parameters: tuple[Any,
         if name is not None and begin is None:
             # One C call (PQexecPrepared, the GIL released while it waits).
             return _succeeded(pgconn.exec_prepared(name, dumped, pqformats), raw)
-        new = None if name is not None else f"wallet_{len(kept.prepared)}".encode()
+        # Prepared while the connection holds fewer than the bound; past
+        # it a statement is parsed and planned for its execution alone.
+        prepare = name is None and len(kept.prepared) < PREPARED_PER_CONNECTION
+        if name is None and not prepare and begin is None:
+            return _succeeded(pgconn.exec_params(statement.sql.encode(), dumped, types, pqformats), raw)
+        new = f"wallet_{len(kept.prepared)}".encode() if prepare else None
         pgconn.enter_pipeline_mode()
         try:
             sent = 0
@@ -418,7 +424,10 @@ def _executed(kept: _OnLibpq, statement: DriverStatement, parameters: tuple[Any,
             if new is not None:
                 pgconn.send_prepare(new, statement.sql.encode(), types)
                 sent += 1
-            pgconn.send_query_prepared(new or name, dumped, pqformats)
+            if name is None and new is None:
+                pgconn.send_query_params(statement.sql.encode(), dumped, types, pqformats)
+            else:
+                pgconn.send_query_prepared(new or name, dumped, pqformats)
             pgconn.pipeline_sync()
             answers = raw.wait(_pipeline_answers(pgconn, sent + 2))
             pgconn.exit_pipeline_mode()
@@ -458,6 +467,12 @@ def _begin(raw: Any) -> bytes:
 
 
 _BEGINS: dict[tuple[Any, Any, Any], bytes] = {}
+
+# The statements a connection keeps prepared, at most: each holds its plan
+# in the server's memory. About thirty statements run on the driver, most
+# in a few variants (psycopg sizes a parameter's integer type by its value:
+# smallint, integer, bigint); psycopg's own bound was a hundred.
+PREPARED_PER_CONNECTION = 256
 
 
 def _begin_statement(raw: Any) -> bytes:
