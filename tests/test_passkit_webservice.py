@@ -294,7 +294,7 @@ def test_a_pass_fetch_survives_the_server_closing_its_connection(client: FlaskCl
 
     path = f"/apple/v1/passes/{TEST_PASS_TYPE}/{member['serial']}"
     assert client.get(path, headers=auth(member)).status_code == 200
-    kept = serving._reader(db).kept().raw
+    kept = serving._reader(db).kept().connection.connection.dbapi_connection
     with db.engine.connect() as other:
         other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": kept.info.backend_pid})
     bump(db, member["id"])
@@ -316,14 +316,15 @@ def test_the_pass_reads_time_zone_stays_on_their_own_connection(client: FlaskCli
     assert client.get(path, headers=auth(member)).status_code == 200
     reader = serving._reader(db)
     kept = reader.kept()
-    assert kept.raw.info.parameter_status("TimeZone") == "UTC"
+    raw = kept.connection.connection.dbapi_connection
+    assert raw.info.parameter_status("TimeZone") == "UTC"
     reader.drop(kept)
-    assert kept.raw.closed
+    assert raw.closed
     with db.engine.connect() as first, db.engine.connect() as second:
         for pooled in (first, second):
             default = pooled.execute(text("SELECT reset_val FROM pg_settings WHERE name = 'TimeZone'")).scalar()
             assert pooled.execute(text("SHOW TIME ZONE")).scalar() == default
-            assert pooled.connection.dbapi_connection is not kept.raw
+            assert pooled.connection.dbapi_connection is not raw
     assert client.get(path, headers=auth(member)).status_code == 200
 
 
