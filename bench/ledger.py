@@ -1,7 +1,7 @@
 """Purchases per second on PostgreSQL: the core, the HTTP API, and the floor.
 
-    .venv/bin/python -m bench.ledger [--seconds 6] [--tills 1,2,4] [--http-clients 8] [--web-workers 4]
-        [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test] [--http-only]
+    .venv/bin/python -m bench.ledger [--seconds 6] [--rounds 3] [--tills 1,2,4] [--http-clients 8]
+        [--web-workers 4] [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test] [--http-only]
 
 In a schema of its own, with one club (points, tiers, cashback, stamps):
 
@@ -11,7 +11,9 @@ In a schema of its own, with one club (points, tiers, cashback, stamps):
    (up to the cores).
 2. floor: the same processes doing the minimal equivalent transaction with
    psycopg directly on the same tables and indexes: lock the member, insert
-   the ledger row, update the balance, insert the outbox row, commit.
+   the ledger row, update the balance, insert the outbox row, commit. The
+   core and the floor run in turn, --rounds rounds each, --seconds in all:
+   the host is shared and its speed moves within a minute.
 3. http: gunicorn (sync workers) and client processes POSTing purchases with
    a fresh Idempotency-Key each (a replay would be answered without booking
    and flatter the figure), beside the floor with as many clients, and
@@ -179,6 +181,8 @@ class Rate:
     server_ms: float
     # Under gunicorn: client_ms is gunicorn's, and this the load generator's own.
     load_ms: float = 0.0
+    done: int = 0
+    elapsed: float = 0.0
 
     def __str__(self) -> str:
         return f"{self.per_s:.0f}/s (CPU per purchase {self.client_ms:.2f} ms + database {self.server_ms:.2f} ms)"
@@ -199,7 +203,23 @@ def rate(kind: str, target: Any, groups: list[list[int]], seconds: float,
         counted = pool.map(_run, [(kind, target, ids, start + seconds, 100 + i) for i, ids in enumerate(groups)])
         elapsed = time.time() - start
     done = sum(c[0] for c in counted) or 1
-    return Rate(done / elapsed, 1000 * sum(c[1] for c in counted) / done, 1000 * sum(c[2] for c in counted) / done)
+    return Rate(done / elapsed, 1000 * sum(c[1] for c in counted) / done, 1000 * sum(c[2] for c in counted) / done,
+                done=done, elapsed=elapsed)
+
+
+def combined(rounds: list[Rate]) -> Rate:
+    """One rate of several rounds: their purchases over their seconds."""
+    done, elapsed = sum(r.done for r in rounds), sum(r.elapsed for r in rounds)
+    return Rate(done / elapsed, sum(r.client_ms * r.done for r in rounds) / done,
+                sum(r.server_ms * r.done for r in rounds) / done, done=done, elapsed=elapsed)
+
+
+def core_and_floor(url: str, groups: list[list[int]], seconds: float, rounds: int) -> tuple[Rate, Rate]:
+    """The core's rate and the floor's, in rounds taken in turn: the host is
+    shared, and its speed moves within a minute."""
+    taken = [(rate("core", url, groups, seconds / rounds), rate("floor", url, groups, seconds / rounds))
+             for _ in range(rounds)]
+    return combined([core for core, _ in taken]), combined([floor for _, floor in taken])
 
 
 def served_rate(env: dict[str, str], workers: int, app: str, target: tuple[str | None, str],
@@ -288,6 +308,7 @@ def check(db: Database, ids: list[int]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=6)
+    parser.add_argument("--rounds", type=int, default=3, help="the core's and the floor's rounds, taken in turn")
     parser.add_argument("--tills", default="1,2,4")
     parser.add_argument("--members", type=int, default=400)
     parser.add_argument("--http-clients", type=int, default=8)
@@ -326,8 +347,7 @@ def main() -> None:
         core: dict[int, Rate] = {}
         floor: dict[int, Rate] = {}
         for n in [] if args.http_only else tills:
-            core[n] = rate("core", url, split(ids, n), args.seconds)
-            floor[n] = rate("floor", url, split(ids, n), args.seconds)
+            core[n], floor[n] = core_and_floor(url, split(ids, n), args.seconds, args.rounds)
             print(f"  {n} till(s) on distinct members: core {core[n]}, floor {floor[n]}, "
                   f"ratio {core[n].per_s / floor[n].per_s:.2f}", flush=True)
 
