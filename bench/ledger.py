@@ -23,9 +23,10 @@ In a schema of its own, with one club (points, tiers, cashback, stamps):
    CPU is read over the timed round only: a worker's first requests
    (compiling statements, loading keys) are start-up, not a purchase.
    As in production, a Google service account is configured and every
-   card is already in Google Wallet (its object inserted, as the workers'
-   sync leaves it after a card's first change), so an answer's save link
-   carries the object's id only and is signed once per card. With
+   card is already in Google Wallet (its object inserted and its skinny
+   save link stored, as the workers' sync leaves it after a card's first
+   change), so an answer's save link carries the object's id only and is
+   read from the card's row, once per card and worker. With
    --development-google there is no service account: every answer then
    carries the full object, balance included, signed anew (one RSA
    signature per purchase).
@@ -71,7 +72,9 @@ from bench.common import (DEFAULT_POSTGRES, ROOT, address_of, app_environment, a
 from tests.support.ledger import cached_figures, recompute_figures
 from wallet import create_app
 from wallet.db import Database, utcnow
-from wallet.google.identity import write_service_account
+from wallet.config import get_settings
+from wallet.google.identity import get_identity, write_service_account
+from wallet.google.links import stored_link
 from wallet.google.models import GoogleObject
 from wallet.google.objects import object_id
 from wallet.loyalty import ledger
@@ -240,15 +243,15 @@ def served_rate(env: dict[str, str], workers: int, app: str, target: tuple[str |
     try:
         wait_http(base + "/healthz")
         wait_booted(web.pid, workers)
-        # Each worker signs a card's Google save link at its first answer
-        # for the card and keeps it: the warm-up reads every card six times
-        # per worker (a connection goes to whichever worker accepts it: a
-        # worker misses a card with a chance of (1 - 1/workers)^(6 workers),
-        # 0.1 % for 4), so the timed round measures purchases, not the first
-        # links' signatures, and the members' tiers are where purchases alone
-        # leave them. After two passes of purchases, 41 of 148 purchases of
-        # a timed round read and signed a card's link for the first time in
-        # their worker (statement logs).
+        # Each worker reads a card's stored Google save link at its first
+        # answer for the card and keeps a few thousand: the warm-up reads
+        # every card six times per worker (a connection goes to whichever
+        # worker accepts it: a worker misses a card with a chance of
+        # (1 - 1/workers)^(6 workers), 0.1 % for 4), so the timed round
+        # measures purchases of cards the worker showed before, and the
+        # members' tiers are where purchases alone leave them. After two
+        # passes of purchases, 41 of 148 purchases of a timed round had read
+        # a card's link for the first time in their worker (statement logs).
         served = rate("http", (base, key), groups, seconds, warm, warm_target=(base, key, 6 * workers))
         requests = served.per_s * (time.time() - cpu["at"]) or 1
         served.load_ms = served.client_ms
@@ -286,12 +289,16 @@ def google_account(root: Path) -> dict[str, str]:
     return {"GOOGLE_SERVICE_ACCOUNT_FILE": str(path), "GOOGLE_ISSUER_ID": "3388000000000000001"}
 
 
-def in_google_wallet(db: Database, issuer_id: str, ids: list[int]) -> None:
-    """The cards' objects as Google has them after the workers' first sync."""
+def in_google_wallet(app: Any, ids: list[int]) -> None:
+    """The cards' objects as Google has them after the workers' first sync,
+    their skinny save links stored."""
+    db, identity = app.extensions["wallet.db"], get_identity(app)
+    public_base_url = get_settings(app).public_base_url
     with db.transaction() as s:
         for member in s.scalars(select(Membership).where(Membership.id.in_(ids))):
-            s.add(GoogleObject(membership_id=member.id, object_id=object_id(issuer_id, member),
-                               club_id=member.club_id, inserted_at=utcnow()))
+            s.add(GoogleObject(membership_id=member.id, object_id=object_id(identity.issuer_id, member),
+                               club_id=member.club_id, inserted_at=utcnow(),
+                               **stored_link(identity, member, public_base_url, None)))
 
 
 def split(ids: list[int], parts: int) -> list[list[int]]:
@@ -339,7 +346,7 @@ def main() -> None:
             club_row = s.get(Club, club_id)
             ids = [enrol(s, club_row, email=f"m{i}@bench.test")[0].id for i in range(args.members)]
         if google:
-            in_google_wallet(db, google["GOOGLE_ISSUER_ID"], ids)
+            in_google_wallet(app, ids)
 
         print(f"PostgreSQL, {args.members} members, {args.seconds:.0f}s per figure, "
               f"{'a development Google key' if args.development_google else 'cards in Google Wallet'}; "

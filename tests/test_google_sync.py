@@ -222,3 +222,45 @@ def test_a_card_found_inserted_is_not_read_again_and_a_new_card_still_is(google,
     assert [jwt.decode(link.removeprefix(SAVE_URL_PREFIX), options={"verify_signature": False})["payload"]
             for link in links] == [{"loyaltyObjects": [{"id": o["id"], "classId": o["classId"]}]}
                                    for o in (_object(google, db, member["id"]), _object(google, db, other["id"]))]
+
+
+def test_the_worker_stores_the_skinny_link_and_answers_read_it_from_the_card(google, app, db, client) -> None:
+    from wallet.google import links
+    from wallet.google.identity import get_identity
+
+    api, club_id, member = _setup(app, db, client)
+    drain(app)
+    obj = _object(google, db, member["id"])
+    with db.session() as session:
+        row = session.get(GoogleObject, member["id"])
+        stored, made_for = row.save_link, row.save_link_for
+    assert stored is not None and len(stored) < 1800 and made_for
+    claims = jwt.decode(stored.removeprefix(SAVE_URL_PREFIX), get_identity(app).private_key.public_key(),
+                        algorithms=["RS256"], audience="google")
+    assert claims["payload"] == {"loyaltyObjects": [{"id": obj["id"], "classId": obj["classId"]}]}
+
+    def answered_link() -> str:
+        links._skinny_links.clear()  # as in a process that has not shown the card yet
+        return api.get(f"/members/{member['id']}").get_json()["google_save_url"]
+
+    marked = SAVE_URL_PREFIX + "the.link.stored"
+    with db.transaction() as session:
+        session.execute(update(GoogleObject).where(GoogleObject.membership_id == member["id"])
+                        .values(save_link=marked))
+    assert answered_link() == marked, "the answer reads the stored link, it does not sign one"
+
+    # Stored for another key or address (a rotated service account key): the
+    # answer signs its own, and the card's next sync stores a current one.
+    with db.transaction() as session:
+        session.execute(update(GoogleObject).where(GoogleObject.membership_id == member["id"])
+                        .values(save_link_for="another key"))
+    fresh = answered_link()
+    assert fresh != marked
+    assert jwt.decode(fresh.removeprefix(SAVE_URL_PREFIX), get_identity(app).private_key.public_key(),
+                      algorithms=["RS256"], audience="google")["payload"] == claims["payload"]
+    _buy(api, member["id"], 1000)
+    drain(app)
+    with db.session() as session:
+        row = session.get(GoogleObject, member["id"])
+        assert (row.save_link_for, row.save_link != marked) == (made_for, True)
+    assert answered_link() == row.save_link

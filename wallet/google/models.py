@@ -41,6 +41,12 @@ class GoogleObject(Base):
     club_id: Mapped[int] = mapped_column(ForeignKey("clubs.id", ondelete="CASCADE"), index=True)
     # Set once Google has the object: the save link then carries only its id.
     inserted_at: Mapped[datetime | None]
+    # That link, signed when the object was inserted (wallet.google.links):
+    # an answer showing the card reads it instead of signing it.
+    save_link: Mapped[str | None] = mapped_column(Text)
+    # What it was made for (links.link_made_for: the issuer, the service
+    # account's key, the address): made for another, it is signed anew.
+    save_link_for: Mapped[str | None] = mapped_column(String(64))
     fingerprint: Mapped[str | None] = mapped_column(String(64))
     # SHA-256 of the figures (points, cash, stamps) and the tier Google was
     # sent last: a change of them is a notifying update.

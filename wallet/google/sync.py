@@ -37,6 +37,7 @@ from wallet.google.auth import ServiceAccountTokens
 from wallet.google.client import WalletApi
 from wallet.google.errors import GoogleApiError, GoogleAuthError, GoogleError
 from wallet.google.identity import GoogleIdentity, get_identity
+from wallet.google.links import stored_link
 from wallet.google.models import GoogleClass, GoogleObject
 from wallet.google.objects import (
     class_id,
@@ -212,9 +213,12 @@ class _Run:
                                          "messageType": "TEXT"}]
                 self._write(body, False, insert=self.api.insert_object,
                             patch=lambda: self.api.patch_object(body["id"], body))
-                changes.update(inserted_at=now, fingerprint=shown, sent_figures=figures, sent_message=message)
+                changes.update(inserted_at=now, fingerprint=shown, sent_figures=figures, sent_message=message,
+                               **stored_link(self.identity, membership, self.base_url, state))
             else:
                 assert state is not None
+                # Signed once here, not by every answer that shows the card.
+                changes.update(stored_link(self.identity, membership, self.base_url, state))
                 if shown != state.fingerprint:
                     notify = figures != state.sent_figures and count < NOTIFICATIONS_PER_DAY
                     sent = {**body, "notifyPreference": "NOTIFY_ON_UPDATE"} if notify else body
