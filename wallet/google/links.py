@@ -112,18 +112,18 @@ def skinny_save_url(membership: Membership) -> str | None:
         if row is None or row.inserted_at is None:
             return None  # not kept: the workers may insert it any moment
         # A row made before links were stored, or for another key or
-        # address, until the card's next sync stores a current one.
-        current = row.save_link is not None and row.save_link_for == link_made_for(identity, public_base_url)
-        link = row.save_link if current else skinny_link(identity, membership, public_base_url)
+        # address, gets one signed here until the card's next sync stores it.
+        link = stored_link(identity, membership, public_base_url, row).get("save_link", row.save_link)
         _skinny_links.put(kept, link)
     return link
 
 
 def stored_link(identity: GoogleIdentity, membership: Membership, public_base_url: str,
-                row: GoogleObject | None) -> dict[str, str]:
+                row: Any) -> dict[str, str]:
     """The columns of a card's row (``GoogleObject``) that store its skinny
-    link, signed now, when ``row`` has none for this identity and address;
-    {} when its link is current. For a card Google has (or is being given)."""
+    link, signed now, when ``row`` (the card's GoogleObject or a row of its
+    columns, None for none) has none for this identity and address; {} when
+    its link is current. For a card Google has (or is being given)."""
     made_for = link_made_for(identity, public_base_url)
     if row is not None and row.save_link is not None and row.save_link_for == made_for:
         return {}
